@@ -1,0 +1,78 @@
+"""Cloud-init user-data for a model host.
+
+Rendered by ``ModelHost`` for DigitalOcean and Hetzner servers, and by ``scripts/local-host`` as the
+NoCloud seed of the local test host, so the same first boot runs everywhere. Plain Python (no Pulumi
+import): the component calls it inside an ``Output.apply``.
+
+What the first boot does:
+- creates the admin user (sudo without password, SSH keys only, password locked);
+- turns SSH password login off and root login off;
+- formats the data volume **only if it carries no filesystem yet** (``overwrite: false``), labelling
+  it ``llm-data``; an existing volume (a rebuilt server re-attached to its old volume) is never
+  touched;
+- mounts it at ``/data`` by label through fstab (``nofail`` so a missing volume cannot brick boot).
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from components.catalogue import DATA_LABEL, DATA_MOUNT
+
+# Prepended to the YAML document: cloud-init only reads user-data that starts with this line.
+HEADER = "#cloud-config\n"
+
+
+def render_user_data(
+    *,
+    admin_user: str,
+    ssh_public_keys: list[str],
+    data_device: str,
+    hostname: str | None = None,
+    filesystem: str = "ext4",
+) -> str:
+    """Return the ``#cloud-config`` document for a model host.
+
+    ``data_device`` is the block device of the data volume as the server sees it, e.g.
+    ``/dev/disk/by-id/scsi-0DO_Volume_<name>`` (DigitalOcean), ``/dev/disk/by-id/scsi-0HC_Volume_<id>``
+    (Hetzner) or ``/dev/vdb`` (local test host).
+    """
+    if not ssh_public_keys:
+        raise ValueError("render_user_data: at least one SSH public key is required")
+    doc: dict = {
+        "users": [
+            {
+                "name": admin_user,
+                "groups": ["sudo"],
+                "shell": "/bin/bash",
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "lock_passwd": True,
+                "ssh_authorized_keys": list(ssh_public_keys),
+            }
+        ],
+        "disable_root": True,
+        "ssh_pwauth": False,
+        "fs_setup": [
+            {
+                "label": DATA_LABEL,
+                "filesystem": filesystem,
+                "device": data_device,
+                "overwrite": False,
+            }
+        ],
+        "mounts": [
+            [
+                f"LABEL={DATA_LABEL}",
+                DATA_MOUNT,
+                filesystem,
+                "defaults,nofail,x-systemd.device-timeout=30s",
+                "0",
+                "2",
+            ]
+        ],
+        "package_update": False,
+    }
+    if hostname:
+        doc["hostname"] = hostname
+        doc["preserve_hostname"] = False
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
