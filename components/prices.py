@@ -1,0 +1,117 @@
+"""Price and slug table: the one place that knows what each slug costs and where the figure came from.
+
+Every figure carries a source note. Monthly figures for hourly-billed resources are ``hourly × 730``.
+Hetzner bills in EUR; figures are converted at ``EUR_TO_USD`` (an assumption, stated here once).
+Update a figure here and every stack's cost breakdown, budget guard and test follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HOURS_PER_MONTH = 730
+EUR_TO_USD = 1.10  # assumption used for Hetzner's EUR prices; adjust when it drifts
+
+_SRC_APP = "DO OpenAPI instance_sizes example (digitalocean/openapi 7c1300c); FACTS.md §A"
+_SRC_GPU = "docs.digitalocean.com/products/droplets/details/pricing (2025/2026 pages); FACTS.md §B"
+_SRC_GPU_3P = "third-party sources only (FACTS.md §B: UNVERIFIED which page is current)"
+_SRC_CPU = "digitalocean.com/pricing/droplets, Basic Regular plans (from memory, not in FACTS.md: verify)"
+_SRC_HCLOUD = "Hetzner hourly price x 730, EUR, third-party listings 2026 (FACTS.md §C: confirm with hcloud.get_server_types())"
+
+
+@dataclass(frozen=True)
+class Price:
+    slug: str
+    usd_month: float
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DropletSize(Price):
+    gpu: bool = False
+    gpu_memory_gb: int = 0
+    default_image: str = "debian-12-x64"
+    memory_gb: int = 0
+
+
+@dataclass(frozen=True)
+class ServerType(Price):
+    memory_gb: int = 0
+    arch: str = "x86"
+
+
+def _hourly(usd_hour: float) -> float:
+    return round(usd_hour * HOURS_PER_MONTH, 2)
+
+
+def _eur_hourly(eur_hour: float) -> float:
+    return round(eur_hour * HOURS_PER_MONTH * EUR_TO_USD, 2)
+
+
+APP_INSTANCE_SIZES: dict[str, Price] = {
+    p.slug: p
+    for p in (
+        Price("apps-s-1vcpu-0.5gb", 5, _SRC_APP, "basic, single instance only"),
+        Price("apps-s-1vcpu-1gb-fixed", 10, _SRC_APP, "single instance only"),
+        Price("apps-s-1vcpu-1gb", 12, _SRC_APP),
+        Price("apps-s-1vcpu-2gb", 25, _SRC_APP),
+        Price("apps-s-2vcpu-4gb", 50, _SRC_APP),
+        Price("apps-d-1vcpu-0.5gb", 29, _SRC_APP, "dedicated"),
+        Price("apps-d-1vcpu-1gb", 34, _SRC_APP, "dedicated"),
+        Price("apps-d-1vcpu-2gb", 39, _SRC_APP, "dedicated"),
+        Price("apps-d-1vcpu-4gb", 49, _SRC_APP, "dedicated"),
+        Price("apps-d-2vcpu-4gb", 78, _SRC_APP, "dedicated"),
+        Price("apps-d-2vcpu-8gb", 98, _SRC_APP, "dedicated"),
+        Price("apps-d-4vcpu-8gb", 156, _SRC_APP, "dedicated"),
+        Price("apps-d-4vcpu-16gb", 196, _SRC_APP, "dedicated"),
+        Price("apps-d-8vcpu-32gb", 392, _SRC_APP, "dedicated"),
+    )
+}
+# Sizes that App Platform refuses to run as more than one instance.
+APP_SINGLE_INSTANCE_SIZES = {"apps-s-1vcpu-0.5gb", "apps-s-1vcpu-1gb-fixed"}
+
+APP_REGIONS = ("atl", "nyc", "sfo", "tor", "ams", "fra", "lon", "blr", "sgp", "syd")
+
+DROPLET_SIZES: dict[str, DropletSize] = {
+    p.slug: p
+    for p in (
+        DropletSize("gpu-h100x1-80gb", _hourly(3.39), _SRC_GPU, "$3.39/h", True, 80, "gpu-h100x1-base", 240),
+        DropletSize("gpu-h100x8-640gb", _hourly(23.92), _SRC_GPU, "$23.92/h", True, 640, "gpu-h100x8-base", 1920),
+        DropletSize("gpu-l40sx1-48gb", _hourly(1.57), _SRC_GPU, "$1.57/h", True, 48, "gpu-h100x1-base", 64),
+        DropletSize("gpu-4000adax1-20gb", _hourly(0.76), _SRC_GPU_3P, "$0.76/h (RTX 4000 Ada)", True, 20, "gpu-h100x1-base", 32),
+        DropletSize("gpu-6000adax1-48gb", _hourly(1.89), _SRC_GPU_3P, "$1.89/h (RTX 6000 Ada)", True, 48, "gpu-h100x1-base", 64),
+        DropletSize("s-2vcpu-4gb", 24, _SRC_CPU, "", False, 0, "debian-12-x64", 4),
+        DropletSize("s-4vcpu-8gb", 48, _SRC_CPU, "", False, 0, "debian-12-x64", 8),
+        DropletSize("s-8vcpu-16gb", 96, _SRC_CPU, "", False, 0, "debian-12-x64", 16),
+    )
+}
+# Regions where DigitalOcean offers GPU droplets (tor1 confirmed; others third-party, FACTS §B).
+DO_GPU_REGIONS = ("tor1", "nyc2", "atl1", "ams3", "ric1")
+DO_DROPLET_REGIONS = ("nyc1", "nyc2", "nyc3", "sfo2", "sfo3", "ams3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1", "atl1", "ric1")
+
+HCLOUD_SERVER_TYPES: dict[str, ServerType] = {
+    p.slug: p
+    for p in (
+        ServerType("cx23", _eur_hourly(0.006), _SRC_HCLOUD, "2 vCPU / 4 GB", 4),
+        ServerType("cx33", _eur_hourly(0.011), _SRC_HCLOUD, "4 vCPU / 8 GB", 8),
+        ServerType("cx43", _eur_hourly(0.021), _SRC_HCLOUD, "8 vCPU / 16 GB", 16),
+        ServerType("cx53", _eur_hourly(0.036), _SRC_HCLOUD, "16 vCPU / 32 GB", 32),
+    )
+}
+HCLOUD_LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
+
+# Storage and addresses.
+DO_VOLUME_USD_PER_GIB = Price("do-volume-gib", 0.10, "docs.digitalocean.com/products/volumes/details/pricing ($0.10/GiB-month)")
+DO_RESERVED_IP = Price("do-reserved-ipv4", 0.0, "DO: reserved IPv4 free while assigned to a droplet ($5/mo when unassigned)")
+HCLOUD_VOLUME_USD_PER_GB = Price("hcloud-volume-gb", round(0.044 * EUR_TO_USD, 4), "Hetzner volumes EUR 0.044/GB-month (third-party, verify)")
+HCLOUD_PRIMARY_IPV4 = Price("hcloud-primary-ipv4", round(0.50 * EUR_TO_USD, 2), "Hetzner primary IPv4 EUR 0.50/month (third-party, verify)")
+
+# Hugging Face serverless (Inference Providers): usage-based, so the figure is an estimate.
+HF_DEFAULT_USD_PER_1K_REQUESTS = Price(
+    "hf-serverless-1k-requests",
+    0.20,
+    "estimate: ~1k tokens/request at ~$0.20 per 1M tokens for an 8B model via HF Inference Providers; set "
+    "huggingface.usdPer1kRequests in the stack file from your invoice",
+)
+HF_PRO_SUBSCRIPTION = Price("hf-pro", 9.0, "huggingface.co/pricing: PRO account $9/month (includes monthly inference credits)")

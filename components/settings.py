@@ -1,0 +1,540 @@
+"""Typed stack settings: the stack's Pulumi config, read once and validated before any resource exists.
+
+``parse_settings(raw, stack)`` is plain Python (testable without Pulumi): ``raw`` maps
+``"llm-platform:<key>"`` to the string Pulumi hands the program (objects arrive as JSON text).
+``load()`` reads the current stack's config from the Pulumi runtime and calls it.
+
+Every problem becomes a ``SettingsError`` whose message is one line per problem, each naming the key,
+the value and what is allowed, e.g.::
+
+    llm-platform:host.provider = 'aws': must be one of 'digitalocean', 'hetzner'
+
+Secret keys are declared here and only here (``SECRET_KEYS``). Their values never appear in an error,
+a repr or an output: they are wrapped in ``Secret`` and turned into Pulumi secrets by the components.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from components import prices
+from components.phases import PHASES, apply_preset
+
+NAMESPACE = "llm-platform"
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets: declared once.
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SecretSpec:
+    key: str
+    env: str | None
+    description: str
+    required: str  # "always" | "vllm" | "llamafactory"
+
+
+SECRET_SPECS: tuple[SecretSpec, ...] = (
+    SecretSpec("huggingfaceApiKey", "HUGGINGFACE_API_KEY", "Hugging Face token (serverless inference, model downloads)", "always"),
+    SecretSpec("langfusePublicKey", "LANGFUSE_PUBLIC_KEY", "Langfuse public key (tracing)", "always"),
+    SecretSpec("langfuseSecretKey", "LANGFUSE_SECRET_KEY", "Langfuse secret key (tracing)", "always"),
+    SecretSpec("openaiApiKey", "OPENAI_API_KEY", "GPT-4o fallback key of ai-service", "always"),
+    SecretSpec("vllmApiKey", "VLLM_API_KEY", "bearer key of the model host's /v1 API (phase 2)", "vllm"),
+    SecretSpec("llamafactoryApiKey", None, "bearer key of LLaMA-Factory's API on the model host", "llamafactory"),
+    SecretSpec("llamafactoryUiPassword", None, "basic-auth password of the LLaMA-Factory web UI", "llamafactory"),
+)
+SECRET_KEYS: frozenset[str] = frozenset(s.key for s in SECRET_SPECS)
+
+
+class Secret:
+    """A secret config value. Its repr and str never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(****)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(ValueError):
+    """Bad stack config. ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+# --------------------------------------------------------------------------------------------------
+# Models. Field names are snake_case in Python and camelCase in the stack file.
+# --------------------------------------------------------------------------------------------------
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+def _one_of(value: Any, allowed: tuple | list | Mapping) -> Any:
+    if value not in allowed:
+        raise ValueError("must be one of " + ", ".join(repr(a) for a in allowed))
+    return value
+
+
+GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( .*)?$")
+
+
+class AiServiceSettings(_Model):
+    repo: str = Field(description="GitHub owner/repo of ai-service")
+    branch: str = "main"
+    source_dir: str = "/"
+    instance_size: str = "apps-s-1vcpu-1gb"
+    instance_count: int = Field(1, ge=1, le=10)
+    llm_traffic_share: int = Field(100, ge=0, le=100, description="percent of chat traffic sent to the llm gateway (A/B)")
+    envs: dict[str, str] = {}
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, v: str) -> str:
+        if not GITHUB_REPO.match(v):
+            raise ValueError("must be 'owner/repo'")
+        return v
+
+    @field_validator("instance_size")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        return _one_of(v, tuple(prices.APP_INSTANCE_SIZES))
+
+    @field_validator("envs")
+    @classmethod
+    def _envs(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if not ENV_KEY.match(k):
+                raise ValueError(f"env name {k!r} must match {ENV_KEY.pattern}")
+        reserved = {"LLM_SERVICE_URL", "LLM_TRAFFIC_SHARE", "OPENAI_API_KEY"}
+        clash = sorted(reserved & set(v))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} are set by the platform; remove them from envs")
+        return v
+
+
+class LlmServiceSettings(_Model):
+    repo: str
+    branch: str = "main"
+    source_dir: str = "/llm"
+    instance_size: str
+    instance_count: int = Field(1, ge=1, le=10)
+    provider: Literal["huggingface", "vllm", "ollama"]
+    huggingface_model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    enable_metrics: bool = True
+
+    _repo = field_validator("repo")(AiServiceSettings._repo.__func__)  # type: ignore[attr-defined]
+    _size = field_validator("instance_size")(AiServiceSettings._size.__func__)  # type: ignore[attr-defined]
+
+
+class AlertSettings(_Model):
+    emails: list[str] = []
+    cpu_percent: int = Field(80, ge=1, le=100)
+    restart_count: int = Field(3, ge=1, le=100)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not EMAIL.match(e):
+                raise ValueError(f"{e!r} is not an e-mail address")
+        return v
+
+
+class AppSettings(_Model):
+    name: str | None = None
+    domain: str | None = None
+    ai_service: AiServiceSettings
+    llm: LlmServiceSettings
+    alerts: AlertSettings = AlertSettings()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", v):
+            raise ValueError("must be 2-32 lowercase letters, digits or '-' (App Platform app name)")
+        return v
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str | None) -> str | None:
+        if v is not None and not HOSTNAME.match(v):
+            raise ValueError("must be a DNS name like app.example.com")
+        return v
+
+
+class OllamaSettings(_Model):
+    version: str = "0.13.5"
+    models: list[str] = ["llama3.1:8b"]
+    keep_alive: str = "24h"
+    num_parallel: int = Field(2, ge=1, le=64)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not re.match(r"^\d+\.\d+\.\d+$", v):
+            raise ValueError("must be a release version like 0.13.5")
+        return v
+
+
+class VllmSettings(_Model):
+    image: str = "vllm/vllm-openai"
+    tag: str = "v0.11.0"
+    model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    served_model_name: str = "llama-3.1-8b-instruct"
+    max_model_len: int = Field(8192, ge=256, le=1_048_576)
+    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        if v == "latest":
+            raise ValueError("pin a release tag (e.g. v0.11.0), not 'latest'")
+        return v
+
+
+class LlamaFactorySettings(_Model):
+    enabled: bool | None = None  # default: on where the host has a GPU
+    image: str = "hiyouga/llamafactory"
+    tag: str = "0.9.3"
+    ui_user: str = "admin"
+
+    _tag = field_validator("tag")(VllmSettings._tag.__func__)  # type: ignore[attr-defined]
+
+
+class HostSettings(_Model):
+    provider: Literal["digitalocean", "hetzner"]
+    region: str
+    size: str
+    image: str | None = None
+    volume_size_gb: int = Field(100, ge=10, le=16384)
+    admin_user: str = "llmadmin"
+    admin_cidrs: list[str]
+    ssh_public_keys: list[str]
+    domain: str
+    dns_zone: str | None = None
+    acme_email: str
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    proxy_backend: Literal["vllm", "ollama"] = "vllm"
+    ollama: OllamaSettings = OllamaSettings()
+    vllm: VllmSettings = VllmSettings()
+    llamafactory: LlamaFactorySettings = LlamaFactorySettings()
+
+    @field_validator("admin_user")
+    @classmethod
+    def _admin_user(cls, v: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", v) or v == "root":
+            raise ValueError("must be a non-root POSIX user name (lowercase, max 32 chars)")
+        return v
+
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must list at least one CIDR (SSH is allowed only from these)")
+        out = []
+        for c in v:
+            try:
+                net = ipaddress.ip_network(c, strict=True)
+            except ValueError:
+                raise ValueError(f"{c!r} is not a CIDR like 203.0.113.0/24 (host bits must be zero)") from None
+            if net.prefixlen == 0:
+                raise ValueError(f"{c!r} would open SSH to the whole internet; list your admin networks")
+            out.append(str(net))
+        return out
+
+    @field_validator("ssh_public_keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must list at least one SSH public key")
+        for k in v:
+            if not SSH_KEY.match(k.strip()):
+                raise ValueError(f"{k[:24]!r}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...)")
+        return [k.strip() for k in v]
+
+    @field_validator("domain", "dns_zone")
+    @classmethod
+    def _dns(cls, v: str | None) -> str | None:
+        return AppSettings._domain.__func__(cls, v)  # type: ignore[attr-defined]
+
+    @field_validator("acme_email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not EMAIL.match(v):
+            raise ValueError("must be an e-mail address (Let's Encrypt account)")
+        return v
+
+    @field_validator("acme_directory")
+    @classmethod
+    def _acme(cls, v: str) -> str:
+        if not v.startswith("https://"):
+            raise ValueError("must be an https:// ACME directory URL")
+        return v
+
+    @model_validator(mode="after")
+    def _provider_catalogue(self) -> HostSettings:
+        if self.provider == "digitalocean":
+            _check(self.region, prices.DO_DROPLET_REGIONS, "host.region")
+            _check(self.size, tuple(prices.DROPLET_SIZES), "host.size")
+            if prices.DROPLET_SIZES[self.size].gpu:
+                _check(self.region, prices.DO_GPU_REGIONS, "host.region", why=f"(GPU size {self.size})")
+        else:
+            _check(self.region, prices.HCLOUD_LOCATIONS, "host.region")
+            _check(self.size, tuple(prices.HCLOUD_SERVER_TYPES), "host.size")
+        if self.dns_zone and self.provider != "digitalocean":
+            raise _KeyedError("host.dnsZone", self.dns_zone, "is only supported with provider 'digitalocean'")
+        if self.dns_zone and not (self.domain == self.dns_zone or self.domain.endswith("." + self.dns_zone)):
+            raise _KeyedError("host.dnsZone", self.dns_zone, f"must be the zone of host.domain {self.domain!r}")
+        return self
+
+    # Derived facts -------------------------------------------------------------------------------
+    @property
+    def gpu(self) -> bool:
+        return self.provider == "digitalocean" and prices.DROPLET_SIZES[self.size].gpu
+
+    @property
+    def resolved_image(self) -> str:
+        if self.image:
+            return self.image
+        if self.provider == "hetzner":
+            return "debian-12"
+        return prices.DROPLET_SIZES[self.size].default_image
+
+    @property
+    def llamafactory_enabled(self) -> bool:
+        return self.gpu if self.llamafactory.enabled is None else self.llamafactory.enabled
+
+    @property
+    def roles(self) -> list[str]:
+        roles = ["base", "firewall", "data", "docker"]
+        if self.gpu:
+            roles.append("nvidia")
+        roles += ["ollama", "vllm"]
+        if self.llamafactory_enabled:
+            roles.append("llamafactory")
+        roles.append("proxy")
+        return roles
+
+
+class HuggingfaceSettings(_Model):
+    requests_per_month: int = Field(0, ge=0)
+    usd_per_1k_requests: float = Field(prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month, ge=0)
+    pro_subscription: bool = True
+
+
+class StackSettings(_Model):
+    stack: str
+    phase: int
+    region: str
+    budget: float = Field(ge=0)
+    allow_over_budget: bool = False
+    host_enabled: bool
+    app: AppSettings
+    host: HostSettings | None = None
+    huggingface: HuggingfaceSettings = HuggingfaceSettings()
+    secrets: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, arbitrary_types_allowed=True
+    )
+
+    @field_validator("phase")
+    @classmethod
+    def _phase(cls, v: int) -> int:
+        return _one_of(v, tuple(PHASES))
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        return _one_of(v, prices.APP_REGIONS)
+
+    @model_validator(mode="after")
+    def _cross(self) -> StackSettings:
+        if self.host_enabled and self.host is None:
+            raise _KeyedError("host", None, f"is required: phase {self.phase} (or hostEnabled) creates a model host")
+        if self.app.llm.provider in ("vllm", "ollama") and not self.host_enabled:
+            raise _KeyedError(
+                "app.llm.provider", self.app.llm.provider, "needs a model host: set phase: 2 (or hostEnabled: true)"
+            )
+        for size, count, key in (
+            (self.app.llm.instance_size, self.app.llm.instance_count, "app.llm.instanceCount"),
+            (self.app.ai_service.instance_size, self.app.ai_service.instance_count, "app.aiService.instanceCount"),
+        ):
+            if count > 1 and size in prices.APP_SINGLE_INSTANCE_SIZES:
+                raise _KeyedError(key, count, f"must be 1 with instance size {size!r} (single instance only)")
+        return self
+
+    # Derived -------------------------------------------------------------------------------------
+    @property
+    def app_name(self) -> str:
+        return self.app.name or f"llm-platform-{self.stack}"[:32]
+
+    def required_secrets(self) -> list[SecretSpec]:
+        out = []
+        for s in SECRET_SPECS:
+            if s.required == "always":
+                out.append(s)
+            elif s.required == "vllm" and self.host_enabled:
+                out.append(s)
+            elif s.required == "llamafactory" and self.host_enabled and self.host and self.host.llamafactory_enabled:
+                out.append(s)
+        return out
+
+    def secret(self, key: str) -> Secret | None:
+        return self.secrets.get(key)
+
+
+class _KeyedError(ValueError):
+    """Raised inside validators to name a key other than the one pydantic is looking at."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}: {allowed}")
+
+
+def _check(value: str, allowed: tuple, key: str, why: str = "") -> None:
+    if value not in allowed:
+        raise _KeyedError(key, value, f"must be one of {', '.join(map(repr, allowed))}" + (f" {why}" if why else ""))
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------------
+TOP_LEVEL_KEYS = {
+    to_camel(name) for name in StackSettings.model_fields if name not in ("stack", "secrets")
+} | set(SECRET_KEYS)
+
+
+def _decode(raw: str) -> Any:
+    """Pulumi hands every config value over as a string; objects and numbers as JSON text."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return raw
+
+
+def _fmt_value(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """Walk the model along ``loc`` (aliases) and return the allowed keys at the parent level."""
+    current: Any = model
+    for part in loc[:-1]:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        ann = field.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = args[0] if args else ann
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return None
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(str(p) for p in err["loc"])
+        ctx_err = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_err, _KeyedError):
+            lines.append(f"{NAMESPACE}:{ctx_err.key} = {_fmt_value(ctx_err.value)}: {ctx_err.allowed}")
+            continue
+        key = ".".join(loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(StackSettings, err["loc"])
+            msg = "unknown key" + (f"; allowed here: {', '.join(sorted(allowed))}" if allowed else "")
+            lines.append(f"{NAMESPACE}:{key}: {msg}")
+        elif err["type"] == "missing":
+            lines.append(f"{NAMESPACE}:{key}: required key is missing")
+        else:
+            msg = msg.replace("Input should be", "must be")
+            lines.append(f"{NAMESPACE}:{key} = {_fmt_value(err['input'])}: {msg}")
+    return lines
+
+
+def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
+    """Validate the stack's config (``namespace:key`` → string) into ``StackSettings``."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    secrets: dict[str, Secret] = {}
+    prefix = NAMESPACE + ":"
+    for full_key, text in raw.items():
+        if not full_key.startswith(prefix):
+            continue  # other namespaces (digitalocean:token, hcloud:token, ...) belong to providers
+        key = full_key[len(prefix):]
+        if key in SECRET_KEYS:
+            if text:
+                secrets[key] = Secret(text)
+            continue
+        if key not in TOP_LEVEL_KEYS:
+            allowed = ", ".join(sorted(TOP_LEVEL_KEYS))
+            problems.append(f"{full_key} = {_fmt_value(_decode(text))}: unknown key; allowed: {allowed}")
+            continue
+        values[key] = _decode(text)
+    if problems:
+        raise SettingsError(problems)
+
+    phase = values.get("phase")
+    if phase not in PHASES:
+        allowed = ", ".join(map(str, PHASES))
+        raise SettingsError(
+            [f"{NAMESPACE}:phase = {_fmt_value(phase)}: must be one of {allowed}" if phase is not None
+             else f"{NAMESPACE}:phase: required key is missing (one of {allowed})"]
+        )
+    merged = apply_preset(int(phase), values)
+    try:
+        settings = StackSettings.model_validate({**merged, "stack": stack, "secrets": secrets})
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(exc)) from None
+
+    missing = [s for s in settings.required_secrets() if s.key not in secrets]
+    if missing:
+        raise SettingsError(
+            [
+                f"{NAMESPACE}:{s.key}: required secret is missing ({s.description}); "
+                f"set it with: pulumi config set --secret {s.key} <value> -s {stack}"
+                for s in missing
+            ]
+        )
+    return settings
+
+
+def load() -> StackSettings:
+    """Read and validate the current stack's config from the Pulumi runtime (once per program run)."""
+    import pulumi
+    from pulumi.runtime.config import get_config_env
+
+    return parse_settings(get_config_env(), pulumi.get_stack())

@@ -1,0 +1,17 @@
+# Sourced by every entry point in scripts/: makes sure the project's virtualenv exists and is
+# current (keyed by the hash of pyproject.toml), then puts it first on PATH.
+# Usage:  . "$(dirname "$0")/lib/venv.sh"
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${LLM_PLATFORM_VENV:-$ROOT/.venv}"
+stamp="$VENV/.llm-platform-stamp"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> preparing virtualenv $VENV (first run or pyproject.toml changed)" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT" >&2
+  echo "$want" > "$stamp"
+fi
+export PATH="$VENV/bin:$PATH"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+cd "$ROOT"
