@@ -38,12 +38,12 @@ class CostReport:
 
     def table(self) -> str:
         width = max([len(i.item) for i in self.items] + [10])
-        lines = [f"  {'item'.ljust(width)}  {'slug':<22} {'qty':>7}  {'$/unit':>9}  {'$/month':>9}"]
+        lines = [f"  {'item'.ljust(width)}  {'slug':<26} {'qty':>7}  {'$/unit':>9}  {'$/month':>9}"]
         for i in self.items:
             lines.append(
-                f"  {i.item.ljust(width)}  {i.slug:<22} {i.quantity:>7g}  {i.unit_usd:>9.2f}  {i.usd_month:>9.2f}"
+                f"  {i.item.ljust(width)}  {i.slug:<26} {i.quantity:>7g}  {i.unit_usd:>9.2f}  {i.usd_month:>9.2f}"
             )
-        lines.append(f"  {'total'.ljust(width)}  {'':<22} {'':>7}  {'':>9}  {self.total:>9.2f}")
+        lines.append(f"  {'total'.ljust(width)}  {'':<26} {'':>7}  {'':>9}  {self.total:>9.2f}")
         lines.append(f"  budget {self.budget:.2f} USD/month")
         return "\n".join(lines)
 

@@ -204,8 +204,13 @@ class OllamaSettings(_Model):
         return v
 
 
+VLLM_GPU_IMAGE = "vllm/vllm-openai"
+# vLLM's published CPU image (docs: installation/cpu); UNVERIFIED here, override with host.vllm.image.
+VLLM_CPU_IMAGE = "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo"
+
+
 class VllmSettings(_Model):
-    image: str = "vllm/vllm-openai"
+    image: str | None = None  # default: vllm/vllm-openai on GPU hosts, the CPU build elsewhere
     tag: str = "v0.11.0"
     model: str = "meta-llama/Llama-3.1-8B-Instruct"
     served_model_name: str = "llama-3.1-8b-instruct"
@@ -327,6 +332,12 @@ class HostSettings(_Model):
         if self.provider == "hetzner":
             return "debian-12"
         return prices.DROPLET_SIZES[self.size].default_image
+
+    @property
+    def vllm_image(self) -> str:
+        if self.vllm.image:
+            return self.vllm.image
+        return VLLM_GPU_IMAGE if self.gpu else VLLM_CPU_IMAGE
 
     @property
     def llamafactory_enabled(self) -> bool:

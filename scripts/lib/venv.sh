@@ -8,8 +8,11 @@ stamp="$VENV/.llm-platform-stamp"
 want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> preparing virtualenv $VENV (first run or pyproject.toml changed)" >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT" >&2
+  log="$(mktemp)"
+  if ! { python3 -m venv "$VENV" && "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT"; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; echo "error: could not prepare $VENV (log above)" >&2; exit 1
+  fi
+  rm -f "$log"
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

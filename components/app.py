@@ -1,0 +1,199 @@
+"""``LlmApp``: the DigitalOcean App holding ``ai-service`` and the ``llm`` gateway.
+
+The spec is rendered by ``render_app_spec`` (plain function over the typed settings) and handed to
+``digitalocean.App``. Secret values are Pulumi secrets and ``type: SECRET``, ``scope: RUN_TIME`` envs.
+
+App Platform hands SECRET values back encrypted (``EV[1:...]``; pulumi-digitalocean#624), so after a
+refresh the state never equals the program's plaintext and every preview would show an update. The
+component therefore asks Pulumi to ignore changes to the *value* of each SECRET env (only those; the
+paths are computed from the rendered spec, see ``secret_value_paths``). To push a new or rotated
+secret, run the update with ``LLM_PLATFORM_APPLY_SECRETS=1`` (see docs/oncall.md): the ignore list is
+then left out for that one run. SECRET envs come first in each service's env list, in the fixed
+order of ``settings.SECRET_SPECS``, so adding a plain env never moves a secret's index. Adding or
+removing a secret (e.g. the phase 1 → 2 upgrade adds ``VLLM_API_KEY``) changes the layout: apply it
+with ``LLM_PLATFORM_APPLY_SECRETS=1``; the ``env_layout`` output shows the layout of each service.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_digitalocean as do
+
+from components.catalogue import APP_PORTS, LLM_INTERNAL_URL
+from components.settings import SECRET_SPECS, StackSettings
+
+APPLY_SECRETS_ENV = "LLM_PLATFORM_APPLY_SECRETS"
+
+HEALTH_CHECK = {"http_path": "/health", "initial_delay_seconds": 30, "period_seconds": 10, "timeout_seconds": 5}
+
+
+@dataclass(frozen=True)
+class Env:
+    key: str
+    value: pulumi.Input[str]
+    secret: bool = False
+
+    def args(self) -> do.AppSpecServiceEnvArgs:
+        if self.secret:
+            return do.AppSpecServiceEnvArgs(key=self.key, value=self.value, type="SECRET", scope="RUN_TIME")
+        return do.AppSpecServiceEnvArgs(key=self.key, value=self.value, type="GENERAL", scope="RUN_AND_BUILD_TIME")
+
+
+def _secret_envs(keys: list[str], secrets: Mapping[str, pulumi.Input[str]]) -> list[Env]:
+    """SECRET envs of a service, in the canonical order of SECRET_SPECS."""
+    by_env = {s.env: s for s in SECRET_SPECS if s.env}
+    ordered = [s.env for s in SECRET_SPECS if s.env in keys]
+    missing = set(keys) - set(by_env)
+    if missing:
+        raise ValueError(f"undeclared secret envs: {sorted(missing)}")
+    return [Env(k, secrets[by_env[k].key], secret=True) for k in ordered]
+
+
+def service_envs(
+    settings: StackSettings, secrets: Mapping[str, pulumi.Input[str]], host_base_url: pulumi.Input[str] | None
+) -> dict[str, list[Env]]:
+    """Env lists of both services: SECRET envs first (canonical order), then plain envs."""
+    llm = settings.app.llm
+    ai = settings.app.ai_service
+
+    llm_secret_keys = ["HUGGINGFACE_API_KEY", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"]
+    llm_plain = [
+        Env("LLM_PROVIDER", llm.provider),
+        Env("HUGGINGFACE_MODEL", llm.huggingface_model),
+        Env("PORT", str(APP_PORTS["llm"])),
+        Env("LOG_LEVEL", llm.log_level),
+        Env("ENABLE_METRICS", "true" if llm.enable_metrics else "false"),
+    ]
+    if llm.provider in ("vllm", "ollama"):
+        assert settings.host is not None and host_base_url is not None
+        llm_secret_keys.append("VLLM_API_KEY")
+        prefix = "VLLM" if llm.provider == "vllm" else "OLLAMA"
+        llm_plain += [Env(f"{prefix}_BASE_URL", host_base_url)]
+        if llm.provider == "vllm":
+            llm_plain += [Env("VLLM_MODEL", settings.host.vllm.served_model_name)]
+
+    ai_plain = [
+        Env("LLM_SERVICE_URL", LLM_INTERNAL_URL),
+        Env("LLM_TRAFFIC_SHARE", str(ai.llm_traffic_share)),
+    ] + [Env(k, v) for k, v in sorted(ai.envs.items())]
+
+    return {
+        "ai-service": _secret_envs(["OPENAI_API_KEY"], secrets) + ai_plain,
+        "llm": _secret_envs(llm_secret_keys, secrets) + llm_plain,
+    }
+
+
+def _alerts(settings: StackSettings) -> list[do.AppSpecServiceAlertArgs]:
+    a = settings.app.alerts
+    dest = do.AppSpecServiceAlertDestinationsArgs(emails=a.emails) if a.emails else None
+    return [
+        do.AppSpecServiceAlertArgs(
+            rule="RESTART_COUNT", operator="GREATER_THAN", value=float(a.restart_count), window="FIVE_MINUTES",
+            destinations=dest,
+        ),
+        do.AppSpecServiceAlertArgs(
+            rule="CPU_UTILIZATION", operator="GREATER_THAN", value=float(a.cpu_percent), window="FIVE_MINUTES",
+            destinations=dest,
+        ),
+    ]
+
+
+SERVICE_ORDER = ("ai-service", "llm")
+
+
+def render_app_spec(
+    settings: StackSettings, secrets: Mapping[str, pulumi.Input[str]], host_base_url: pulumi.Input[str] | None
+) -> do.AppSpecArgs:
+    envs = service_envs(settings, secrets, host_base_url)
+    ai, llm = settings.app.ai_service, settings.app.llm
+    services = {
+        "ai-service": do.AppSpecServiceArgs(
+            name="ai-service",
+            github=do.AppSpecServiceGithubArgs(repo=ai.repo, branch=ai.branch, deploy_on_push=True),
+            source_dir=ai.source_dir,
+            http_port=APP_PORTS["ai-service"],
+            instance_size_slug=ai.instance_size,
+            instance_count=ai.instance_count,
+            envs=[e.args() for e in envs["ai-service"]],
+            alerts=_alerts(settings),
+        ),
+        "llm": do.AppSpecServiceArgs(
+            name="llm",
+            github=do.AppSpecServiceGithubArgs(repo=llm.repo, branch=llm.branch, deploy_on_push=True),
+            source_dir=llm.source_dir,
+            http_port=APP_PORTS["llm"],
+            instance_size_slug=llm.instance_size,
+            instance_count=llm.instance_count,
+            health_check=do.AppSpecServiceHealthCheckArgs(**HEALTH_CHECK),
+            envs=[e.args() for e in envs["llm"]],
+            alerts=_alerts(settings),
+        ),
+    }
+    # Only ai-service is public; llm is reached over the app's internal network at http://llm:8081.
+    ingress = do.AppSpecIngressArgs(
+        rules=[
+            do.AppSpecIngressRuleArgs(
+                match=do.AppSpecIngressRuleMatchArgs(path=do.AppSpecIngressRuleMatchPathArgs(prefix="/")),
+                component=do.AppSpecIngressRuleComponentArgs(name="ai-service"),
+            )
+        ]
+    )
+    domains = (
+        [do.AppSpecDomainNameArgs(name=settings.app.domain, type="PRIMARY")] if settings.app.domain else None
+    )
+    return do.AppSpecArgs(
+        name=settings.app_name,
+        region=settings.region,
+        services=[services[n] for n in SERVICE_ORDER],
+        ingress=ingress,
+        domain_names=domains,
+        alerts=[do.AppSpecAlertArgs(rule="DEPLOYMENT_FAILED"), do.AppSpecAlertArgs(rule="DOMAIN_FAILED")],
+    )
+
+
+def secret_value_paths(envs: Mapping[str, list[Env]]) -> list[str]:
+    """Property paths (Pulumi syntax) of the value of every SECRET env in the spec."""
+    paths = []
+    for i, name in enumerate(SERVICE_ORDER):
+        for j, env in enumerate(envs[name]):
+            if env.secret:
+                paths.append(f"spec.services[{i}].envs[{j}].value")
+    return paths
+
+
+def env_layout(envs: Mapping[str, list[Env]]) -> dict[str, list[str]]:
+    """Keys only (no values) of each service's env list, SECRET ones marked."""
+    return {n: [f"{e.key}{' (SECRET)' if e.secret else ''}" for e in envs[n]] for n in SERVICE_ORDER}
+
+
+class LlmApp(pulumi.ComponentResource):
+    """The App Platform app: ``ai-service`` (public) and ``llm`` (internal gateway on 8081)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: StackSettings,
+        secrets: Mapping[str, pulumi.Input[str]],
+        host_base_url: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("llm-platform:app:LlmApp", name, None, opts)
+        envs = service_envs(settings, secrets, host_base_url)
+        apply_secrets = os.environ.get(APPLY_SECRETS_ENV) == "1"
+        ignore = [] if apply_secrets else secret_value_paths(envs)
+        self.app = do.App(
+            f"{name}-app",
+            spec=render_app_spec(settings, secrets, host_base_url),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore),
+        )
+        self.live_url = self.app.live_url
+        self.default_ingress = self.app.default_ingress
+        self.llm_internal_url = pulumi.Output.from_input(LLM_INTERNAL_URL)
+        self.env_layout = env_layout(envs)
+        self.register_outputs(
+            {"live_url": self.live_url, "llm_internal_url": self.llm_internal_url, "env_layout": self.env_layout}
+        )

@@ -1,0 +1,318 @@
+"""Run the real Pulumi program for a stack file with no cloud account and no Pulumi CLI.
+
+Pulumi's mock engine (``pulumi.runtime.set_mocks``) stands in for the engine and providers: every
+resource the program registers is recorded with its inputs and resource options (parent, protect,
+retain-on-delete, ignore-changes), and answered with plausible outputs (documentation IP ranges, fake
+ids). Secrets the stack needs get placeholder values; a stack file never holds secret values.
+
+Used by ``scripts/plan`` (the cloud layer's offline preview) and by the unit tests, so both exercise
+exactly the code ``pulumi up`` runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.sync_await import _sync_await
+
+from components.settings import NAMESPACE, SECRET_KEYS, StackSettings, parse_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = ROOT / "stacks"
+PROJECT = "llm-platform"
+
+
+def placeholder(key: str) -> str:
+    """The value a secret gets offline: recognisable, so tests can prove it never leaks."""
+    return f"offline-placeholder-{key}-3f9c1e"
+
+
+def stack_names() -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+def _to_config_string(value: Any) -> str:
+    """What the Pulumi CLI hands a program for a stack-file value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def read_stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Stack file → ``{"ns:key": str}`` as the CLI would pass it, with placeholders for secrets."""
+    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = ", ".join(stack_names()) or "none"
+        raise FileNotFoundError(f"no stack file {path.relative_to(ROOT)} (stacks: {known})")
+    doc = yaml.safe_load(path.read_text()) or {}
+    raw: dict[str, str] = {}
+    for key, value in (doc.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            raw[full] = placeholder(full.split(":", 1)[1])
+        else:
+            raw[full] = _to_config_string(value)
+    for key, value in (overrides or {}).items():
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if value is None:
+            raw.pop(full, None)
+        else:
+            raw[full] = _to_config_string(value)
+    for key in SECRET_KEYS:  # placeholders for every declared secret the file does not carry
+        raw.setdefault(f"{NAMESPACE}:{key}", placeholder(key))
+    return raw
+
+
+# ------------------------------------------------------------------------------------------------
+# Mock engine
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Resource:
+    type: str
+    name: str
+    parent: str
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plain_inputs(self) -> dict[str, Any]:
+        return _unwrap(self.inputs)
+
+
+def _unwrap(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return _unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def secret_paths(value: Any, path: str = "") -> list[str]:
+    """Paths of the values the engine received marked as secret."""
+    if rpc.is_rpc_secret(value):
+        return [path]
+    out: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += secret_paths(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += secret_paths(v, f"{path}[{i}]")
+    return out
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Answers each resource with its inputs plus the computed outputs the program reads."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1001)
+        self._ips = itertools.count(10)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        rid = str(next(self._ids))
+        t = args.typ
+        if t in ("digitalocean:index/reservedIp:ReservedIp", "hcloud:index/primaryIp:PrimaryIp"):
+            state["ipAddress"] = f"203.0.113.{next(self._ips)}"  # TEST-NET-3 documentation range
+        elif t == "digitalocean:index/droplet:Droplet":
+            state.update(ipv4Address=f"198.51.100.{next(self._ips)}", status="active")
+        elif t == "hcloud:index/server:Server":
+            state.update(ipv4Address=f"198.51.100.{next(self._ips)}", status="running")
+        elif t == "digitalocean:index/sshKey:SshKey":
+            state["fingerprint"] = ":".join(f"{(int(rid) * 7 + i) % 256:02x}" for i in range(16))
+        elif t == "digitalocean:index/app:App":
+            name = _unwrap(args.inputs).get("spec", {}).get("name", args.name)
+            state.update(
+                liveUrl=f"https://{name}-offline.ondigitalocean.app",
+                defaultIngress=f"https://{name}-offline.ondigitalocean.app",
+                liveDomain=f"{name}-offline.ondigitalocean.app",
+            )
+        return [rid, state]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Mock monitor that also records each registration's resource options."""
+
+    def __init__(self, mocks: OfflineMocks):
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            registration = self.resources.get(response.urn)
+            self.recorded.append(
+                Resource(
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent.rsplit("::", 1)[-1] if request.parent else "",
+                    inputs=inputs,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    ignore_changes=list(request.ignoreChanges),
+                    outputs=_unwrap(dict(registration.state)) if registration and request.custom else {},
+                )
+            )
+        return response
+
+
+@dataclass
+class Plan:
+    stack: str
+    settings: StackSettings
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: list[str]
+
+    def by_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Resource:
+        found = self.by_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {len(found)}")
+        return found[0]
+
+
+def run(stack: str, overrides: dict[str, Any] | None = None) -> Plan:
+    """Run the stack's program under the mock engine and return what it registered and exported."""
+    from components.program import build
+
+    raw = read_stack_config(stack, overrides)
+    settings = parse_settings(raw, stack)  # raises SettingsError before any resource
+
+    mocks = OfflineMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.settings.ROOT.set(None)  # each run gets its own root stack (pulumi:pulumi:Stack)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(raw, [f"{NAMESPACE}:{k}" for k in SECRET_KEYS])
+
+    resolved: dict[str, Any] = {}
+    secret_outputs: list[str] = []
+
+    async def _collect(outputs: dict[str, Any]) -> None:
+        for key, value in outputs.items():
+            out = pulumi.Output.from_input(value)
+            resolved[key] = await out.future()
+            if await out.is_secret():
+                secret_outputs.append(key)
+
+    def program() -> Any:
+        outputs = build(settings)
+        return _sync_await(_collect(outputs))
+
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    return Plan(stack, settings, list(monitor.recorded), resolved, secret_outputs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Rendering (scripts/plan)
+# ------------------------------------------------------------------------------------------------
+def _short_type(t: str) -> str:
+    return t.replace(":index/", ":").split(":")[0] + ":" + t.rsplit(":", 1)[-1]
+
+
+def _num(v: Any) -> Any:
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _env_line(env: dict[str, Any]) -> str:
+    value = "[secret]" if env.get("type") == "SECRET" else json.dumps(env.get("value"))
+    return f"{env['key']}={value} ({env.get('type', 'GENERAL')}, {env.get('scope', '')})"
+
+
+def _describe(r: Resource) -> list[str]:
+    i = r.plain_inputs
+    t = r.type.rsplit(":", 1)[-1]
+    if t == "App":
+        spec = i.get("spec", {})
+        lines = [f"name={spec.get('name')} region={spec.get('region')}"]
+        for svc in spec.get("services", []):
+            gh = svc.get("github", {})
+            lines.append(
+                f"service {svc['name']}: github {gh.get('repo')}@{gh.get('branch')} dir {svc.get('sourceDir')} "
+                f"http_port {_num(svc.get('httpPort'))} size {svc.get('instanceSizeSlug')} x{_num(svc.get('instanceCount'))}"
+            )
+            hc = svc.get("healthCheck")
+            if hc:
+                lines.append(
+                    f"  health GET {hc.get('httpPath')} delay {_num(hc.get('initialDelaySeconds'))}s "
+                    f"period {_num(hc.get('periodSeconds'))}s timeout {_num(hc.get('timeoutSeconds'))}s"
+                )
+            for env in svc.get("envs", []):
+                lines.append("  env " + _env_line(env))
+            for a in svc.get("alerts", []):
+                lines.append(f"  alert {a['rule']} {a['operator']} {_num(a['value'])} ({a['window']})")
+        return lines
+    if t in ("Firewall",):
+        rules = i.get("inboundRules") or i.get("rules") or []
+        out = []
+        for rule in rules:
+            port = rule.get("portRange") or rule.get("port")
+            src = rule.get("sourceAddresses") or rule.get("sourceIps")
+            out.append(f"allow {rule.get('protocol')}/{port} from {', '.join(src)}")
+        return out
+    keys = {
+        "Droplet": ("name", "size", "image", "region"),
+        "Server": ("name", "serverType", "image", "location"),
+        "Volume": ("name", "size", "region", "location", "initialFilesystemLabel"),
+        "ReservedIp": ("region",),
+        "PrimaryIp": ("name", "type", "location", "autoDelete"),
+        "DnsRecord": ("domain", "type", "name", "value"),
+        "SshKey": ("name",),
+    }.get(t, ())
+    parts = [f"{k}={_num(i[k])}" for k in keys if k in i]
+    return [" ".join(parts)] if parts else []
+
+
+def format_plan(plan: Plan) -> str:
+    out = [
+        f"Stack {plan.stack}: phase {plan.settings.phase} "
+        "(offline plan: Pulumi mock engine, placeholder secrets, no cloud call)",
+        "",
+        f"Resources ({len(plan.resources)}):",
+    ]
+    for r in plan.resources:
+        flags = []
+        if r.protect:
+            flags.append("protect")
+        if r.retain_on_delete:
+            flags.append("retain-on-delete")
+        if r.ignore_changes:
+            flags.append(f"ignore-changes: {len(r.ignore_changes)} secret env value(s)")
+        parent = f"  (parent {r.parent})" if r.parent and not r.parent.startswith(PROJECT + "-") else ""
+        out.append(f"  + {_short_type(r.type):<34} {r.name}{parent}{'  [' + ', '.join(flags) + ']' if flags else ''}")
+        out += [f"      {line}" for line in _describe(r)]
+    out += ["", "Outputs:"]
+    for k, v in plan.outputs.items():
+        if k in ("inventory", "cost_breakdown", "env_layout"):
+            continue
+        out.append(f"  {k}: {v}")
+    hosts = plan.outputs.get("inventory", {}).get("hosts", [])
+    for h in hosts:
+        out.append(f"  inventory: {h['name']} {h['ssh_user']}@{h['ssh_hostname']} roles={','.join(h['data']['roles'])}")
+    if not hosts:
+        out.append("  inventory: (no model host in this phase)")
+    from components.cost import estimate
+
+    out += ["", "Cost (USD/month):", estimate(plan.settings).table()]
+    return "\n".join(out)

@@ -1,0 +1,60 @@
+"""The Pulumi program: stack config → typed settings → components → stack outputs.
+
+``stacks/__main__.py`` calls ``main()``. ``build(settings)`` is the part tests and the offline plan
+run under Pulumi's mock engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components import cost
+from components.app import LlmApp
+from components.catalogue import LLM_INTERNAL_URL
+from components.inventory import inventory
+from components.model_host import ModelHost
+from components.settings import SettingsError, StackSettings, load
+
+
+def secret_inputs(settings: StackSettings) -> dict[str, pulumi.Output[str]]:
+    """The stack's secrets as Pulumi secrets (encrypted in state, masked in output)."""
+    return {k: pulumi.Output.secret(v.reveal()) for k, v in settings.secrets.items()}
+
+
+def host_name(settings: StackSettings) -> str:
+    return f"llm-{settings.stack}"
+
+
+def build(settings: StackSettings) -> dict[str, Any]:
+    """Create every resource of the stack and return its outputs (nothing here is secret)."""
+    report = cost.guard(settings)  # before any resource exists
+    host = None
+    if settings.host_enabled:
+        assert settings.host is not None
+        host = ModelHost(host_name(settings), settings.host)
+    app = LlmApp("llm", settings, secret_inputs(settings), host.base_url if host else None)
+    return {
+        "phase": settings.phase,
+        "app_url": app.live_url,
+        "llm_internal_url": LLM_INTERNAL_URL,
+        "env_layout": app.env_layout,
+        "host_ip": host.address if host else None,
+        "host_domain": settings.host.domain if host and settings.host else None,
+        "host_base_url": host.base_url if host else None,
+        "inventory": inventory(host.host_name, host.address, settings.host) if host and settings.host else {"hosts": []},
+        "monthly_cost": report.total,
+        "cost_breakdown": report.to_dict(),
+    }
+
+
+def main() -> None:
+    try:
+        settings = load()
+        outputs = build(settings)
+    except (SettingsError, cost.BudgetExceeded) as exc:
+        # RunError: Pulumi prints the message without a Python traceback.
+        raise pulumi.RunError(str(exc)) from None
+    for key, value in outputs.items():
+        pulumi.export(key, value)

@@ -1,0 +1,5 @@
+"""Pulumi entry point (Pulumi.yaml: ``main: stacks/``). All logic lives in ``components``."""
+
+from components.program import main
+
+main()
