@@ -25,8 +25,11 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import NAMESPACE, SECRET_KEYS, StackSettings, parse_settings
 
+import os
+
 ROOT = Path(__file__).resolve().parent.parent
-STACKS_DIR = ROOT / "stacks"
+# Where the stack files live; LLM_PLATFORM_STACKS_DIR plans stack files from elsewhere (e.g. a proposed change).
+STACKS_DIR = Path(os.environ.get("LLM_PLATFORM_STACKS_DIR", ROOT / "stacks"))
 PROJECT = "llm-platform"
 
 
@@ -53,7 +56,7 @@ def read_stack_config(stack: str, overrides: dict[str, Any] | None = None) -> di
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
     if not path.exists():
         known = ", ".join(stack_names()) or "none"
-        raise FileNotFoundError(f"no stack file {path.relative_to(ROOT)} (stacks: {known})")
+        raise FileNotFoundError(f"no stack file {path} (stacks: {known})")
     doc = yaml.safe_load(path.read_text()) or {}
     raw: dict[str, str] = {}
     for key, value in (doc.get("config") or {}).items():
@@ -62,14 +65,17 @@ def read_stack_config(stack: str, overrides: dict[str, Any] | None = None) -> di
             raw[full] = placeholder(full.split(":", 1)[1])
         else:
             raw[full] = _to_config_string(value)
+    removed = set()
     for key, value in (overrides or {}).items():
         full = key if ":" in key else f"{NAMESPACE}:{key}"
-        if value is None:
+        if value is None:  # an override of None removes the key (e.g. to leave a secret unset)
             raw.pop(full, None)
+            removed.add(full)
         else:
             raw[full] = _to_config_string(value)
     for key in SECRET_KEYS:  # placeholders for every declared secret the file does not carry
-        raw.setdefault(f"{NAMESPACE}:{key}", placeholder(key))
+        if f"{NAMESPACE}:{key}" not in removed:
+            raw.setdefault(f"{NAMESPACE}:{key}", placeholder(key))
     return raw
 
 
@@ -86,6 +92,7 @@ class Resource:
     retain_on_delete: bool
     ignore_changes: list[str]
     outputs: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -170,6 +177,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     ignore_changes=list(request.ignoreChanges),
                     outputs=_unwrap(dict(registration.state)) if registration and request.custom else {},
+                    id=response.id,
                 )
             )
         return response

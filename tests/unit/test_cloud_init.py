@@ -1,0 +1,34 @@
+import pytest
+import yaml
+
+from components.catalogue import DATA_LABEL, DATA_MOUNT
+from components.cloud_init import render_user_data
+
+
+def render(**kw):
+    args = dict(admin_user="llmadmin", ssh_public_keys=["ssh-ed25519 AAAAC3Nza k"], data_device="/dev/vdb")
+    args.update(kw)
+    text = render_user_data(**args)
+    assert text.startswith("#cloud-config\n")
+    return yaml.safe_load(text)
+
+
+def test_admin_user_keys_only():
+    doc = render()
+    user = doc["users"][0]
+    assert user["name"] == "llmadmin" and user["lock_passwd"] is True
+    assert user["ssh_authorized_keys"] == ["ssh-ed25519 AAAAC3Nza k"]
+    assert doc["ssh_pwauth"] is False and doc["disable_root"] is True
+
+
+def test_volume_formatted_only_when_blank_and_mounted_by_label():
+    doc = render(data_device="/dev/disk/by-id/scsi-0DO_Volume_x")
+    fs = doc["fs_setup"][0]
+    assert fs == {"label": DATA_LABEL, "filesystem": "ext4", "device": "/dev/disk/by-id/scsi-0DO_Volume_x", "overwrite": False}
+    mount = doc["mounts"][0]
+    assert mount[0] == f"LABEL={DATA_LABEL}" and mount[1] == DATA_MOUNT and "nofail" in mount[3]
+
+
+def test_requires_a_key():
+    with pytest.raises(ValueError):
+        render(ssh_public_keys=[])

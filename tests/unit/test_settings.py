@@ -1,0 +1,126 @@
+"""Validators as plain Python: every bad value fails with one line naming key, value and what is allowed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import offline
+from components.settings import Secret, SettingsError, parse_settings
+
+
+def raw_for(stack: str, **overrides) -> dict[str, str]:
+    return offline.read_stack_config(stack, overrides)
+
+
+def error_for(stack: str, **overrides) -> SettingsError:
+    with pytest.raises(SettingsError) as info:
+        parse_settings(raw_for(stack, **overrides), stack)
+    return info.value
+
+
+def host_with(stack: str, **changes) -> dict:
+    host = json.loads(raw_for(stack)["llm-platform:host"])
+    host.update(changes)
+    return host
+
+
+def test_every_stack_file_is_valid(stack):
+    settings = parse_settings(raw_for(stack), stack)
+    assert settings.stack == stack
+    assert settings.phase in (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "key", "value", "allowed"),
+    [
+        ("dev", {"phase": 3}, "llm-platform:phase", "3", "must be one of 1, 2"),
+        ("dev", {"region": "mars"}, "llm-platform:region", "'mars'", "'tor'"),
+        ("dev", {"budget": -5}, "llm-platform:budget", "-5", "greater than or equal to 0"),
+        ("prod", {"host": "SIZE"}, "llm-platform:host.size", "'gpu-rtx4000x1-20gb'", "'gpu-h100x1-80gb'"),
+        ("prod", {"host": "REGION"}, "llm-platform:host.region", "'xyz1'", "'tor1'"),
+        ("prod", {"host": "CIDR"}, "llm-platform:host.adminCidrs", "10.0.0.1/8", "CIDR like"),
+        ("prod", {"host": "OPEN"}, "llm-platform:host.adminCidrs", "0.0.0.0/0", "whole internet"),
+        ("cpu", {"host": "HSIZE"}, "llm-platform:host.size", "'cx99'", "'cx53'"),
+        ("dev", {"colour": "blue"}, "llm-platform:colour", "'blue'", "unknown key; allowed:"),
+    ],
+)
+def test_bad_value_is_one_line_naming_key_value_and_allowed(stack, overrides, key, value, allowed):
+    special = {
+        "SIZE": host_with(stack, size="gpu-rtx4000x1-20gb"),
+        "REGION": host_with(stack, region="xyz1"),
+        "CIDR": host_with(stack, adminCidrs=["10.0.0.1/8"]),
+        "OPEN": host_with(stack, adminCidrs=["0.0.0.0/0"]),
+        "HSIZE": host_with(stack, size="cx99"),
+    }
+    overrides = {k: special.get(v, v) if isinstance(v, str) else v for k, v in overrides.items()}
+    err = error_for(stack, **overrides)
+    assert len(err.problems) == 1, err.problems
+    line = err.problems[0]
+    assert "\n" not in line
+    assert line.startswith(key), line
+    assert value in line and allowed in line, line
+
+
+def test_gpu_size_outside_gpu_regions_is_refused():
+    err = error_for("prod", host=host_with("prod", region="fra1"))
+    assert "host.region = 'fra1'" in str(err) and "GPU size" in str(err)
+
+
+def test_unknown_nested_key_names_the_path_and_the_allowed_keys():
+    app = json.loads(raw_for("dev")["llm-platform:app"])
+    app["llm"]["healthPath"] = "/healthz"
+    err = error_for("dev", app=app)
+    assert err.problems == [
+        "llm-platform:app.llm.healthPath: unknown key; allowed here: branch, enableMetrics, huggingfaceModel, "
+        "instanceCount, instanceSize, logLevel, provider, repo, sourceDir"
+    ]
+
+
+@pytest.mark.parametrize("secret", ["huggingfaceApiKey", "langfuseSecretKey", "openaiApiKey"])
+def test_missing_required_secret_names_the_key_and_the_command(secret):
+    err = error_for("dev", **{secret: None})
+    assert len(err.problems) == 1
+    assert err.problems[0].startswith(f"llm-platform:{secret}: required secret is missing")
+    assert f"pulumi config set --secret {secret}" in err.problems[0]
+
+
+def test_vllm_key_is_required_only_with_a_model_host():
+    parse_settings(raw_for("dev", vllmApiKey=None), "dev")  # phase 1: not needed
+    err = error_for("prod", vllmApiKey=None)
+    assert err.problems[0].startswith("llm-platform:vllmApiKey: required secret is missing")
+
+
+def test_self_hosted_provider_needs_a_host():
+    app = json.loads(raw_for("dev")["llm-platform:app"])
+    app["llm"]["provider"] = "vllm"
+    err = error_for("dev", app=app)
+    assert err.problems == [
+        "llm-platform:app.llm.provider = 'vllm': needs a model host: set phase: 2 (or hostEnabled: true)"
+    ]
+
+
+def test_single_instance_sizes_refuse_more_instances():
+    app = json.loads(raw_for("prod")["llm-platform:app"])
+    app["llm"]["instanceSize"] = "apps-s-1vcpu-0.5gb"
+    err = error_for("prod", app=app)
+    assert "app.llm.instanceCount = 2" in str(err) and "single instance" in str(err)
+
+
+def test_secrets_never_show_in_repr_or_errors():
+    settings = parse_settings(raw_for("prod", openaiApiKey="sk-very-secret"), "prod")
+    assert "sk-very-secret" not in repr(settings)
+    assert repr(settings.secret("openaiApiKey")) == "Secret(****)"
+    assert settings.secret("openaiApiKey").reveal() == "sk-very-secret"
+    assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
+
+
+def test_stack_files_hold_no_secret_values():
+    for stack in offline.stack_names():
+        text = (offline.STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()
+        for key in ("ApiKey", "SecretKey", "PublicKey", "Password"):
+            assert f"llm-platform:" + key not in text
+        raw = offline.read_stack_config(stack)
+        for key in ("huggingfaceApiKey", "openaiApiKey", "vllmApiKey", "langfuseSecretKey"):
+            assert raw[f"llm-platform:{key}"] == offline.placeholder(key)
