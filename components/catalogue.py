@@ -50,7 +50,6 @@ HOST_SERVICES: dict[str, HostService] = {
         HostService("llamafactory-webui", 7860, LOOPBACK, "local", "llamafactory", "LLaMA-Factory web UI"),
         # LLaMA-Factory's API listens on 8000 inside its container; vLLM holds 8000 on the host.
         HostService("llamafactory-api", 8001, LOOPBACK, "local", "llamafactory", "LLaMA-Factory API"),
-        HostService("nginx-status", 8080, LOOPBACK, "local", "proxy", "nginx stub_status (proxied for admins)"),
         HostService("node-exporter", 9100, LOOPBACK, "local", "proxy", "Prometheus node exporter"),
     )
 }

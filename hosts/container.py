@@ -1,0 +1,71 @@
+"""A container as a systemd service: image present (pulled, or loaded from a checksummed archive),
+secrets in an env file of mode 0600, ports published on 127.0.0.1 only, restarted only when its
+unit or its env file changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra.operations import files, systemd
+
+from components.catalogue import LOOPBACK, SECRETS_DIR
+from hosts.hostdata import HostData
+from hosts.ops import docker_image, secret_file
+
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "container.service.j2"
+
+
+def publish(host_port: int, container_port: int) -> str:
+    return f"{LOOPBACK}:{host_port}:{container_port}"
+
+
+def container_service(
+    data: HostData,
+    name: str,
+    ref: str,
+    *,
+    publish_ports: list[str],
+    volumes: list[str],
+    env: dict[str, str],
+    args: list[str],
+    gpu: bool,
+    mounts: list[str],
+) -> None:
+    for p in publish_ports:
+        if not p.startswith(LOOPBACK + ":"):
+            raise ValueError(f"{name}: {p} would publish past ufw; publish on {LOOPBACK} only")
+    archive = data.artifacts.images.get(ref)
+    docker_image(
+        name=f"{name}: image {ref}",
+        ref=ref,
+        archive_url=archive.url if archive else None,
+        sha256=archive.sha256 if archive else None,
+    )
+    files.directory(name="secrets directory", path=SECRETS_DIR, mode="700")
+    env_file = f"{SECRETS_DIR}/{name}.env"
+    env_op = secret_file(
+        name=f"{name}: env file (0600)",
+        dest=env_file,
+        value="".join(f"{k}={v}\n" for k, v in sorted(env.items())),
+    )
+    container = f"llm-{name}"
+    unit = files.template(
+        name=f"{name}: systemd unit",
+        src=str(TEMPLATE),
+        dest=f"/etc/systemd/system/{container}.service",
+        svc=name,
+        ref=ref,
+        container=container,
+        publish=publish_ports,
+        volumes=volumes,
+        env_file=env_file,
+        docker_args=(["--gpus", "all", "--ipc=host"] if gpu else []),
+        args=args,
+        mounts=mounts,
+    )
+    systemd.daemon_reload(name="systemd: reload units", _if=unit.did_change)
+    systemd.service(name=f"{name}: running and enabled", service=container, running=True, enabled=True)
+    systemd.service(
+        name=f"{name}: restart on change", service=container, restarted=True,
+        _if=lambda: unit.did_change() or env_op.did_change(),
+    )

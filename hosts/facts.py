@@ -1,0 +1,100 @@
+"""Facts the roles need that pyinfra does not ship. Each is read-only and cheap."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pyinfra.api import FactBase
+
+
+class UfwState(FactBase):
+    """``{"active": bool, "defaults": {"incoming": ..., "outgoing": ...}, "rules": ["allow 22/tcp from X", ...]}``.
+
+    Rules come from ``ufw show added`` (what the user added, v4 and v6 merged), normalised by
+    ``hosts.ops.ufw_rule``.
+    """
+
+    def requires_command(self, *args, **kwargs) -> str:
+        return "ufw"
+
+    def command(self) -> str:
+        return "ufw status verbose; echo '--- added'; ufw show added"
+
+    def process(self, output):
+        active, defaults, rules, added = False, {}, [], False
+        for line in output:
+            line = line.strip()
+            if line == "--- added":
+                added = True
+            elif not added and line.startswith("Status:"):
+                active = line.split(":", 1)[1].strip() == "active"
+            elif not added and line.startswith("Default:"):
+                for m in re.finditer(r"(\w+) \((\w+)\)", line):
+                    defaults[m.group(2)] = m.group(1)
+            elif added and line.startswith("ufw "):
+                rules.append(line[4:])
+        return {"active": active, "defaults": defaults, "rules": rules}
+
+    def default(self):
+        return {"active": False, "defaults": {}, "rules": []}
+
+
+class GpuDevices(FactBase):
+    """NVIDIA PCI devices (``lspci -d 10de:``); empty without a GPU or without lspci."""
+
+    def command(self) -> str:
+        return "(command -v lspci >/dev/null && lspci -d 10de:) || true"
+
+    def process(self, output):
+        return [line for line in output if line.strip()]
+
+    def default(self):
+        return []
+
+
+class OllamaModels(FactBase):
+    """Model names Ollama serves (``/api/tags``), or ``None`` when Ollama does not answer."""
+
+    def command(self) -> str:
+        return "curl -fsS --max-time 5 http://127.0.0.1:11434/api/tags 2>/dev/null || echo UNREACHABLE"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        if not text or text == "UNREACHABLE":
+            return None
+        try:
+            return sorted(m["name"] for m in json.loads(text).get("models", []))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def default(self):
+        return None
+
+
+class DockerImageId(FactBase):
+    """The local id of an image reference, or ``None`` when the image is not present."""
+
+    def command(self, ref: str) -> str:
+        return f"docker image inspect --format '{{{{.Id}}}}' {ref} 2>/dev/null || true"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        return text or None
+
+    def default(self):
+        return None
+
+
+class InstalledMarker(FactBase):
+    """Contents of a one-line marker file recording what the deploy installed (``None`` if absent)."""
+
+    def command(self, path: str) -> str:
+        return f"cat {path} 2>/dev/null || true"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        return text or None
+
+    def default(self):
+        return None

@@ -1,0 +1,101 @@
+"""Operations of the host layer that pyinfra does not ship. Each yields commands only when the host
+differs from what is wanted, so a converged host reports no change."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shlex
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.facts.files import File, Sha256File
+
+from hosts.facts import DockerImageId, OllamaModels, UfwState
+
+
+@operation()
+def secret_file(dest: str, value: str, user: str = "root", group: str = "root", mode: str = "600"):
+    """Write a secret to ``dest`` (mode 0600 by default). The value is never logged or diffed: only
+    its sha256 is compared with the file on the host."""
+    want = hashlib.sha256(value.encode()).hexdigest()
+    current = host.get_fact(Sha256File, path=dest)
+    info = host.get_fact(File, path=dest)
+    if current != want:
+        yield FileUploadCommand(io.BytesIO(value.encode()), dest, remote_temp_filename=host.get_temp_filename(dest))
+        yield StringCommand("chown", f"{user}:{group}", dest)
+        yield StringCommand("chmod", mode, dest)
+        return
+    if info and (info.get("user") != user or info.get("group") != group):
+        yield StringCommand("chown", f"{user}:{group}", dest)
+    if info and oct(info.get("mode", 0))[-3:] != mode[-3:]:
+        yield StringCommand("chmod", mode, dest)
+
+
+def ufw_rule(port: int, source: str) -> str:
+    """A rule as ``ufw show added`` prints it (without the leading ``ufw``)."""
+    if source in ("0.0.0.0/0", "::/0", "any"):
+        return f"allow {port}/tcp"
+    return f"allow from {source} to any port {port} proto tcp"
+
+
+@operation()
+def ufw_policy(rules: list[str]):
+    """Make ufw enforce exactly ``rules`` (``ufw_rule`` strings): default deny incoming, allow
+    outgoing; extra rules are deleted, missing ones added, ufw enabled."""
+    state = host.get_fact(UfwState)
+    defaults = state["defaults"]
+    if defaults.get("incoming") != "deny":
+        yield "ufw default deny incoming"
+    if defaults.get("outgoing") != "allow":
+        yield "ufw default allow outgoing"
+    current = state["rules"]
+    for rule in rules:
+        if rule not in current:
+            yield f"ufw {rule}"
+    for rule in current:
+        if rule not in rules:
+            yield f"ufw delete {rule}"
+    if not state["active"]:
+        yield "ufw --force enable"
+
+
+@operation()
+def ollama_models(models: list[str], wait_seconds: int = 60):
+    """Pull the models Ollama does not have yet, through its API; a change only when one is pulled."""
+    present = host.get_fact(OllamaModels) or []
+    have = set(present) | {m.removesuffix(":latest") for m in present}
+    missing = [m for m in models if m not in have and f"{m}:latest" not in have]
+    if not missing:
+        return
+    yield (
+        f"for i in $(seq 1 {wait_seconds}); do curl -fsS --max-time 2 http://127.0.0.1:11434/api/version "
+        ">/dev/null && break; sleep 1; done"
+    )
+    for model in missing:
+        body = shlex.quote('{"model": "%s", "stream": false}' % model)
+        yield (
+            f"curl -fsS --max-time 7200 -X POST http://127.0.0.1:11434/api/pull -d {body} "
+            f"| grep -q '\"status\":\"success\"' || {{ echo 'pull of {model} failed' >&2; exit 1; }}"
+        )
+
+
+@operation()
+def docker_image(ref: str, archive_url: str | None = None, sha256: str | None = None, cache_dir: str = "/var/cache/llm-platform/images"):
+    """Make image ``ref`` present: ``docker load`` a checksummed archive when one is given, else
+    ``docker pull``. Nothing happens when the image is already there."""
+    if host.get_fact(DockerImageId, ref=ref):
+        return
+    if archive_url:
+        if not sha256:
+            raise ValueError(f"image archive for {ref} needs a sha256")
+        tar = f"{cache_dir}/{ref.replace('/', '_').replace(':', '_')}.tar"
+        yield f"mkdir -p {cache_dir}"
+        yield (
+            f"curl -fsSL --retry 3 -o {tar}.part {shlex.quote(archive_url)} && "
+            f"echo '{sha256}  {tar}.part' | sha256sum -c --quiet - && mv {tar}.part {tar}"
+        )
+        yield f"docker load -i {tar}"
+        yield f"docker image inspect {ref} >/dev/null"
+    else:
+        yield f"docker pull {ref}"

@@ -1,0 +1,45 @@
+"""llamafactory: the LLaMA-Factory container at a pinned tag, web UI on 127.0.0.1:7860 and its API
+on 127.0.0.1:8001 (8000 inside; vLLM holds 8000 on the host), volumes under /data, API key from a
+secret."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from components.catalogue import CONTAINER_PORTS, DATA_DIRS, service
+from hosts import secrets
+from hosts.container import container_service, publish
+from hosts.hostdata import HostData
+
+FT = DATA_DIRS["finetune"]
+VOLUMES = {
+    DATA_DIRS["huggingface"]: "/root/.cache/huggingface",
+    DATA_DIRS["datasets"]: "/app/data",
+    f"{FT}/output": "/app/output",
+    f"{FT}/saves": "/app/saves",
+}
+
+
+@deploy("llamafactory")
+def apply(data: HostData) -> None:
+    for path in (f"{FT}/output", f"{FT}/saves"):
+        files.directory(name=f"fine-tuning directory {path}", path=path, mode="755")
+    env = {"API_KEY": secrets.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": "0.0.0.0", "API_HOST": "0.0.0.0"}
+    hf = secrets.get_optional("huggingfaceApiKey")
+    if hf:
+        env["HF_TOKEN"] = hf
+    container_service(
+        data,
+        "llamafactory",
+        data.llamafactory.ref,
+        publish_ports=[
+            publish(service("llamafactory-webui").port, CONTAINER_PORTS["llamafactory-webui"]),
+            publish(service("llamafactory-api").port, CONTAINER_PORTS["llamafactory-api"]),
+        ],
+        volumes=[f"{src}:{dst}" for src, dst in VOLUMES.items()],
+        env=env,
+        args=["llamafactory-cli", "webui"],
+        gpu=data.vllm.device == "cuda",
+        mounts=list(VOLUMES),
+    )

@@ -1,0 +1,80 @@
+"""ollama: the pinned release from the artifact source (sha256-checked), a system user, a systemd
+unit listening on 127.0.0.1:11434 with its models under /data, and the configured models pulled
+through Ollama's API only when missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+
+from components.catalogue import DATA_DIRS, service
+from hosts.facts import InstalledMarker
+from hosts.hostdata import HostData
+from hosts.ops import ollama_models
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PREFIX = "/usr/local"
+BIN = f"{PREFIX}/bin/ollama"
+MARKER = f"{PREFIX}/lib/ollama/.llm-platform-release"
+CACHE = "/var/cache/llm-platform"
+
+
+def release_url(base_url: str, version: str, arch: str = "amd64") -> str:
+    return f"{base_url.rstrip('/')}/v{version}/ollama-linux-{arch}.tgz"
+
+
+@deploy("ollama")
+def apply(data: HostData) -> None:
+    o = data.ollama
+    sha = data.artifacts.ollama_sha256
+    if not sha:
+        raise RuntimeError(
+            f"ollama {o.version}: no sha256 pinned for the release archive; set artifacts.ollama_sha256 "
+            "(the sha256 of ollama-linux-amd64.tgz from the release's sha256sum.txt)"
+        )
+    url = release_url(data.artifacts.ollama_base_url, o.version)
+    marker = f"{o.version} {sha}"
+
+    # install
+    server.user(name="ollama system user", user="ollama", system=True, home="/usr/share/ollama",
+                shell="/bin/false", create_home=True)
+    files.directory(name="download cache", path=CACHE, mode="755")
+    archive = f"{CACHE}/ollama-{o.version}-linux-amd64.tgz"
+    files.download(name=f"ollama {o.version} archive (sha256 checked)", src=url, dest=archive, sha256sum=sha)
+    installed = host.get_fact(InstalledMarker, path=MARKER)
+    unpack = None
+    if installed != marker:
+        unpack = server.shell(
+            name=f"ollama {o.version}: unpack into {PREFIX}",
+            commands=[
+                f"rm -rf {PREFIX}/lib/ollama",
+                f"tar -xzf {archive} -C {PREFIX}",
+                f"echo '{marker}' > {MARKER}",
+            ],
+        )
+
+    # configure
+    models_dir = f"{DATA_DIRS['ollama']}/models"
+    files.directory(name="ollama data directory", path=DATA_DIRS["ollama"], user="ollama", group="ollama", mode="750")
+    files.directory(name="ollama models directory", path=models_dir, user="ollama", group="ollama", mode="750")
+    unit = files.template(
+        name="ollama systemd unit",
+        src=str(TEMPLATES / "ollama.service.j2"),
+        dest="/etc/systemd/system/ollama.service",
+        bin=BIN,
+        listen=service("ollama").listen,
+        models_dir=models_dir,
+        keep_alive=o.keep_alive,
+        num_parallel=o.num_parallel,
+    )
+
+    # activate: restart only when the binary or the unit changed
+    changed = [unit.did_change] + ([unpack.did_change] if unpack else [])
+    systemd.daemon_reload(name="systemd: reload units", _if=unit.did_change)
+    systemd.service(name="ollama running and enabled", service="ollama", running=True, enabled=True)
+    systemd.service(name="ollama: restart on change", service="ollama", restarted=True,
+                    _if=lambda: any(c() for c in changed))
+    ollama_models(name=f"ollama models: {', '.join(o.models) or 'none'}", models=o.models)

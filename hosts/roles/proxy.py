@@ -1,0 +1,130 @@
+"""proxy: nginx as the only public entry. HTTPS with certbot (non-interactive, ACME directory
+configurable, renewal timer on), HTTP → HTTPS, ``/v1/`` → vLLM or Ollama's OpenAI API behind a
+bearer key (401 without it), the LLaMA-Factory UI behind basic auth, nginx status and node metrics
+for the admin CIDRs only.
+
+Order matters for a first (or interrupted) converge: port 80 and the ACME webroot first, then the
+certificate, then the HTTPS server, which is only ever present together with its certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import crypt  # noqa: deprecated in 3.13; fine on 3.11/3.12 (the project's Pythons)
+import hashlib
+import hmac
+import io
+import re
+import shlex
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server, systemd
+
+from components.catalogue import SECRETS_DIR, service
+from hosts import secrets
+from hosts.hostdata import HostData
+from hosts.ops import secret_file
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+WEBROOT = "/var/www/acme"
+KEYS_MAP = f"{SECRETS_DIR}/nginx-api-keys.map"
+HTPASSWD = "/etc/nginx/llm-platform.htpasswd"
+CA_DEST = "/usr/local/share/ca-certificates/llm-platform-acme.crt"
+KEY_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{16,}$")
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """SHA-512 crypt with a salt derived from the password: stable across runs (idempotent)."""
+    salt = base64.b64encode(hmac.new(password.encode(), b"llm-platform-htpasswd", hashlib.sha256).digest())
+    salt = re.sub(rb"[^A-Za-z0-9]", b"", salt)[:16].decode()
+    return f"{user}:{crypt.crypt(password, f'$6${salt}$')}\n"
+
+
+def backend(data: HostData) -> tuple[str, str]:
+    if data.proxy_backend == "ollama":
+        return "ollama", service("ollama").listen
+    return "vllm", service("vllm").listen
+
+
+@deploy("proxy")
+def apply(data: HostData) -> None:
+    api_key = secrets.get("vllmApiKey")
+    if not KEY_RE.match(api_key):
+        raise RuntimeError("vllmApiKey must be at least 16 characters of [A-Za-z0-9._~+/=-]")
+    cert_dir = f"/etc/letsencrypt/live/{data.domain}"
+    have_cert = bool(host.get_fact(File, path=f"{cert_dir}/fullchain.pem"))
+
+    # install
+    apt.packages(name="nginx, certbot, node exporter",
+                 packages=["nginx", "certbot", "prometheus-node-exporter"], no_recommends=True)
+
+    # configure: node exporter on loopback only
+    exporter = files.put(
+        name="node exporter: listen on 127.0.0.1",
+        src=io.StringIO(f'ARGS="--web.listen-address={service("node-exporter").listen}"\n'),
+        dest="/etc/default/prometheus-node-exporter",
+    )
+    systemd.service(name="node exporter running", service="prometheus-node-exporter", running=True, enabled=True)
+    systemd.service(name="node exporter: restart on change", service="prometheus-node-exporter", restarted=True,
+                    _if=exporter.did_change)
+
+    if data.acme_ca_cert_src:
+        ca = files.put(name="trust the private ACME server's CA", src=data.acme_ca_cert_src, dest=CA_DEST, mode="644")
+        server.shell(name="update CA certificates", commands=["update-ca-certificates"], _if=ca.did_change)
+
+    changed = [
+        files.file(name="nginx: no default site", path="/etc/nginx/sites-enabled/default", present=False),
+        files.directory(name="ACME webroot", path=WEBROOT, mode="755"),
+        files.template(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
+                       dest="/etc/nginx/sites-enabled/llm-platform-http.conf", domain=data.domain, webroot=WEBROOT),
+        files.template(name="nginx: API key map", src=str(TEMPLATES / "nginx-auth.conf.j2"),
+                       dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP),
+        files.directory(name="secrets directory", path=SECRETS_DIR, mode="700"),
+        secret_file(name="nginx: API key (0600)", dest=KEYS_MAP, value=f'"Bearer {api_key}" 1;\n'),
+    ]
+    llamafactory = "llamafactory" in data.roles
+    if llamafactory:
+        changed.append(secret_file(
+            name="nginx: LLaMA-Factory UI htpasswd", dest=HTPASSWD, group="www-data", mode="640",
+            value=htpasswd_line(data.llamafactory.ui_user, secrets.get("llamafactoryUiPassword")),
+        ))
+    https_conf = "/etc/nginx/sites-enabled/llm-platform-https.conf"
+    if not have_cert:  # never leave an HTTPS server without its certificate (interrupted first run)
+        changed.append(files.file(name="nginx: HTTPS server waits for its certificate", path=https_conf, present=False))
+
+    # activate (port 80)
+    systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
+    server.shell(name="nginx: check and reload", commands=["nginx -t -q", "systemctl reload nginx"],
+                 _if=lambda: any(op.did_change() for op in changed))
+
+    # certificate
+    if not have_cert:
+        cmd = [
+            "certbot", "certonly", "--webroot", "-w", WEBROOT, "-d", data.domain,
+            "--non-interactive", "--agree-tos", "-m", data.acme_email, "--no-eff-email",
+            "--server", data.acme_directory, "--deploy-hook", "systemctl reload nginx",
+        ]
+        server.shell(name=f"certificate for {data.domain} ({data.acme_directory})",
+                     commands=[" ".join(shlex.quote(c) for c in cmd)])
+    systemd.service(name="certbot renewal timer", service="certbot.timer", running=True, enabled=True)
+
+    # HTTPS server
+    name, address = backend(data)
+    https = files.template(
+        name=f"nginx: HTTPS server (/v1/ → {name})",
+        src=str(TEMPLATES / "nginx-https.conf.j2"),
+        dest=https_conf,
+        domain=data.domain,
+        cert_dir=cert_dir,
+        backend=address,
+        backend_name=name,
+        llamafactory=service("llamafactory-webui").listen if llamafactory else None,
+        htpasswd=HTPASSWD,
+        admin_cidrs=data.admin_cidrs,
+        node_exporter=service("node-exporter").listen,
+    )
+    server.shell(name="nginx: check and reload (HTTPS)", commands=["nginx -t -q", "systemctl reload nginx"],
+                 _if=https.did_change)

@@ -1,0 +1,44 @@
+"""vllm: the vllm/vllm-openai container (the CPU build on CPU hosts) at a pinned tag, the model and
+served name from settings, ``--api-key`` from a secret, published on 127.0.0.1:8000."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from components.catalogue import CONTAINER_PORTS, DATA_DIRS, service
+from hosts import secrets
+from hosts.container import container_service, publish
+from hosts.hostdata import HostData
+
+
+def vllm_args(data: HostData) -> list[str]:
+    v = data.vllm
+    args = [
+        v.model,
+        "--host", "0.0.0.0",
+        "--port", str(CONTAINER_PORTS["vllm"]),
+        "--served-model-name", v.served_model_name,
+        "--max-model-len", str(v.max_model_len),
+    ]
+    if v.device == "cuda":
+        args += ["--gpu-memory-utilization", str(v.gpu_memory_utilization)]
+    return args
+
+
+@deploy("vllm")
+def apply(data: HostData) -> None:
+    env = {"VLLM_API_KEY": secrets.get("vllmApiKey")}
+    hf = secrets.get_optional("huggingfaceApiKey")
+    if hf:
+        env["HF_TOKEN"] = hf
+    container_service(
+        data,
+        "vllm",
+        data.vllm.ref,
+        publish_ports=[publish(service("vllm").port, CONTAINER_PORTS["vllm"])],
+        volumes=[f"{DATA_DIRS['huggingface']}:/root/.cache/huggingface"],
+        env=env,
+        args=vllm_args(data),
+        gpu=data.vllm.device == "cuda",
+        mounts=[DATA_DIRS["huggingface"]],
+    )
