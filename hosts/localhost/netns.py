@@ -1,0 +1,138 @@
+"""The scan namespace: the guest's second NIC is a tap device living in a network namespace the tool
+owns (default ``llmtest``), addressed from the benchmark range 198.18.0.0/24 (host side
+198.18.0.1, guest 198.18.0.2). qemu's user network only shows forwarded ports, so a TCP scan of
+the guest from inside this namespace is the honest "what is open from outside" check.
+
+The tap is created (persistent) in the root namespace, opened by qemu by name, then moved into the
+namespace and configured there. The namespace has no route anywhere else: traffic from it can only
+reach the guest. ``scan()`` refuses every target but the guest address.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .config import Settings, settings as _settings
+from .util import LocalHostError, detail, run, which
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["ip", *args], check=check, capture=True)
+
+
+def netns_exists(s: Settings) -> bool:
+    return Path(f"/run/netns/{s.netns}").exists()
+
+
+def _link_in_root(s: Settings) -> bool:
+    return _ip("link", "show", "dev", s.tap, check=False).returncode == 0
+
+
+def _link_in_ns(s: Settings) -> bool:
+    return netns_exists(s) and _ip("-n", s.netns, "link", "show", "dev", s.tap, check=False).returncode == 0
+
+
+def ensure_netns(s: Settings | None = None) -> None:
+    """Create the namespace (idempotent) with loopback up; configure the tap if it is in there."""
+    s = s or _settings()
+    if not netns_exists(s):
+        _ip("netns", "add", s.netns)
+    _ip("-n", s.netns, "link", "set", "lo", "up")
+    if _link_in_ns(s):
+        configure_tap(s)
+
+
+def prepare_tap(s: Settings | None = None) -> None:
+    """A fresh persistent tap in the ROOT namespace, ready for qemu to open by name."""
+    s = s or _settings()
+    if _link_in_ns(s):
+        _ip("-n", s.netns, "link", "del", s.tap)
+    if _link_in_root(s):
+        _ip("link", "del", s.tap)
+    _ip("tuntap", "add", "dev", s.tap, "mode", "tap")
+
+
+def attach_tap(s: Settings | None = None) -> None:
+    """After qemu opened the tap: move it into the namespace and give it the host-side address."""
+    s = s or _settings()
+    ensure_netns(s)
+    if _link_in_root(s):
+        _ip("link", "set", s.tap, "netns", s.netns)
+    if not _link_in_ns(s):
+        raise LocalHostError(f"tap {s.tap} is neither in the root namespace nor in {s.netns}")
+    configure_tap(s)
+
+
+def configure_tap(s: Settings) -> None:
+    addr = f"{s.ns_host_addr}/{s.ns_prefix}"
+    shown = _ip("-n", s.netns, "-o", "addr", "show", "dev", s.tap).stdout
+    if f" {addr} " not in shown:
+        _ip("-n", s.netns, "addr", "add", addr, "dev", s.tap)
+    _ip("-n", s.netns, "link", "set", s.tap, "up")
+
+
+def teardown(s: Settings | None = None) -> None:
+    """Delete the tap (wherever it is) and the namespace. Idempotent."""
+    s = s or _settings()
+    if _link_in_ns(s):
+        _ip("-n", s.netns, "link", "del", s.tap, check=False)
+    if _link_in_root(s):
+        _ip("link", "del", s.tap, check=False)
+    if netns_exists(s):
+        _ip("netns", "del", s.netns, check=False)
+
+
+def ns_run(s: Settings, argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return run(["ip", "netns", "exec", s.netns, *argv], **kw)
+
+
+def ping_guest(s: Settings | None = None, timeout: float = 30.0) -> bool:
+    """True once the guest answers ARP/ICMP on its namespace address."""
+    s = s or _settings()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ns_run(s, ["ping", "-c1", "-W1", s.ns_guest_addr], check=False, capture=True).returncode == 0:
+            return True
+        time.sleep(1)
+    return False
+
+
+def parse_nmap_xml(xml_text: str, target: str) -> list[int]:
+    """Open TCP ports of ``target`` in nmap's ``-oX`` output."""
+    root = ET.fromstring(xml_text)
+    ports: list[int] = []
+    for host in root.iter("host"):
+        addrs = {a.get("addr") for a in host.iter("address")}
+        if target not in addrs:
+            continue
+        for port in host.iter("port"):
+            state = port.find("state")
+            if port.get("protocol") == "tcp" and state is not None and state.get("state") == "open":
+                ports.append(int(port.get("portid")))
+    return sorted(ports)
+
+
+def scan(ports: str = "1-65535", s: Settings | None = None, *, target: str | None = None) -> list[int]:
+    """Open TCP ports of the guest as seen from the scan namespace (nmap SYN scan).
+
+    Only the guest's namespace address may be scanned (or loopback inside the namespace)."""
+    s = s or _settings()
+    target = target or s.ns_guest_addr
+    if target not in (s.ns_guest_addr, "127.0.0.1"):
+        raise LocalHostError(f"refusing to scan {target}: only {s.ns_guest_addr} (the test guest) may be scanned")
+    if not netns_exists(s) or not _link_in_ns(s):
+        raise LocalHostError(f"namespace {s.netns} with {s.tap} is not set up (is the VM running?)")
+    if not which("nmap"):
+        raise LocalHostError("nmap not found (apt-get install nmap)")
+    argv = [
+        "nmap", "-n", "-Pn", "-sS", "-p", ports,
+        "-T4", "--max-retries", "2", "--host-timeout", "15m",
+        "-oX", "-", target,
+    ]  # fmt: skip
+    proc = ns_run(s, argv, capture=True, timeout=20 * 60)
+    open_ports = parse_nmap_xml(proc.stdout, target)
+    detail(f"scan {target} ports {ports}: open {open_ports}")
+    return open_ports

@@ -1,0 +1,110 @@
+"""converge (pyinfra deploy) and verify (testinfra) against the running local test host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from .config import Settings, settings as _settings
+from .inventory import testinfra_args
+from .util import LocalHostError, detail, log, which
+
+DEPLOY = "hosts/deploy.py"
+TESTS = "tests/hosts"
+
+
+def _venv_bin(s: Settings, name: str) -> str:
+    """Prefer the tool next to the running interpreter (the project venv), then PATH."""
+    cand = os.path.join(os.path.dirname(sys.executable), name)
+    if os.access(cand, os.X_OK):
+        return cand
+    found = which(name)
+    if not found:
+        raise LocalHostError(f"{name} not found (is the project virtualenv active? run through scripts/local-host)")
+    return found
+
+
+def _env(s: Settings) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(s.repo_root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def parse_pyinfra_json(stdout: str) -> tuple[int, list[str], int]:
+    """(changed count, names of changed operations, error count) from ``pyinfra -y --json`` output.
+
+    ``results.operations[*].success`` lists the hosts on which the operation changed something,
+    ``no_change`` those where it didn't; ``results.totals.success`` is the changed count."""
+    decoder = json.JSONDecoder()
+    payload = None
+    # The JSON document is the last top-level object that starts a line on stdout.
+    starts = [i for i in range(len(stdout)) if stdout[i] == "{" and (i == 0 or stdout[i - 1] == "\n")]
+    for i in reversed(starts):
+        try:
+            obj, _ = decoder.raw_decode(stdout, i)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "results" in obj:
+            payload = obj
+            break
+    if payload is None:
+        raise LocalHostError("could not find pyinfra's JSON document in its output")
+    results = payload.get("results")
+    if not results:
+        raise LocalHostError("pyinfra JSON has no results (was it a dry run?)")
+    names = [op.get("name") or ",".join(op.get("names", [])) for op in results["operations"] if op.get("success")]
+    totals = results.get("totals", {})
+    return int(totals.get("success", len(names))), names, int(totals.get("error", 0))
+
+
+def converge(json: bool = True, s: Settings | None = None, *, extra_args: list[str] | None = None) -> tuple[int, list[str]]:
+    """Run ``pyinfra <inventory> hosts/deploy.py -y`` against the guest.
+
+    With ``json=True`` (default) adds ``--json`` and returns (changed_count, changed_operation_names);
+    otherwise streams pyinfra's normal output and returns (-1, []). Raises LocalHostError if the
+    deploy is missing or pyinfra fails."""
+    s = s or _settings()
+    deploy = s.repo_root / DEPLOY
+    if not deploy.is_file():
+        raise LocalHostError(f"{DEPLOY} does not exist yet: nothing to converge (the VM is up; try `ssh`/`verify`)")
+    if not s.inventory.is_file():
+        raise LocalHostError(f"no inventory at {s.inventory}: run `scripts/local-host up` first")
+    argv = [_venv_bin(s, "pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
+    if json:
+        argv.append("--json")
+    log(f"converge: {' '.join(argv[1:])}")
+    t0 = time.monotonic()
+    if json:
+        proc = subprocess.run(argv, cwd=s.repo_root, env=_env(s), stdout=subprocess.PIPE, text=True)
+    else:
+        proc = subprocess.run(argv, cwd=s.repo_root, env=_env(s))
+    dt = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise LocalHostError(f"pyinfra failed (exit {proc.returncode}) after {dt:.1f}s")
+    if not json:
+        detail(f"converge: done in {dt:.1f}s")
+        return -1, []
+    changed, names, errors = parse_pyinfra_json(proc.stdout)
+    if errors:
+        raise LocalHostError(f"pyinfra reported {errors} failed operation(s)")
+    detail(f"converge: {changed} operation(s) changed in {dt:.1f}s" + (f": {', '.join(names)}" if names else ""))
+    return changed, names
+
+
+def verify(s: Settings | None = None, extra_args: list[str] | None = None) -> int:
+    """Run testinfra (tests/hosts) against the guest; returns pytest's exit code."""
+    s = s or _settings()
+    tests = s.repo_root / TESTS
+    if not tests.is_dir():
+        raise LocalHostError(f"{TESTS}/ does not exist yet: nothing to verify")
+    if not s.ssh_config.is_file():
+        raise LocalHostError(f"no {s.ssh_config}: run `scripts/local-host up` first")
+    argv = [sys.executable, "-m", "pytest", TESTS, *testinfra_args(s), *(extra_args or [])]
+    log(f"verify: {' '.join(argv[1:])}")
+    t0 = time.monotonic()
+    rc = subprocess.run(argv, cwd=s.repo_root, env=_env(s)).returncode
+    detail(f"verify: exit {rc} in {time.monotonic() - t0:.1f}s")
+    return rc

@@ -1,0 +1,487 @@
+"""The qemu VM of the local test host: disks, NoCloud seed, accelerator choice, boot, SSH, stop.
+
+State (per checkout) lives in ``.state/local-host/``:
+  disk.qcow2   throwaway overlay over the cached base image (new on every boot from "down")
+  data.qcow2   the data volume (/dev/vdb in the guest, label llm-data, mounted at /data): kept
+               across down / recreate; only ``down --purge`` deletes it
+  seed.iso     NoCloud seed (meta-data, user-data, network-config)
+  console.log  the guest's serial console
+  qemu.pid, qmp.sock, vm.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from components.cloud_init import render_user_data
+
+from . import netns
+from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, Settings, settings as _settings
+from .image import Image, ensure_image, image_for
+from .inventory import ensure_ssh_key, known_hosts_patterns, write_access_files
+from .util import (
+    LocalHostError,
+    atomic_write,
+    detail,
+    log,
+    pid_alive,
+    read_pidfile,
+    require_port_free,
+    run,
+    stage,
+    tail,
+    terminate,
+    which,
+)
+
+MAC_USER = "52:54:00:4c:4c:01"
+MAC_SCAN = "52:54:00:4c:4c:02"
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 biosdevname=0"
+QEMU = "qemu-system-x86_64"
+
+
+# --- accelerator ---------------------------------------------------------------------------------
+
+
+def detect_accel(s: Settings | None = None, image: Image | None = None, *, probe: bool = True) -> tuple[str, str]:
+    """Choose ``kvm`` or ``tcg`` and say why.
+
+    KVM is used only if it really works: /dev/kvm must be usable, the module must be kvm_intel or
+    kvm_amd (not ``kvm_pvm``: under PVM Debian's kernel hangs at "Probing EDD"), and a probe boot of
+    the image's kernel under KVM must reach the kernel's own panic (no root fs) within 60 s. The
+    probe result is cached per (host kernel, guest kernel) in the cache dir.
+    """
+    s = s or _settings()
+    if s.accel in ("kvm", "tcg"):
+        return s.accel, f"forced by LLM_LOCAL_ACCEL={s.accel}"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg", "/dev/kvm is missing or not accessible"
+    if Path("/sys/module/kvm_pvm").exists():
+        return "tcg", "kvm_pvm module loaded (PVM): Debian's kernel hangs early under it"
+    if not (Path("/sys/module/kvm_intel").exists() or Path("/sys/module/kvm_amd").exists()):
+        return "tcg", "neither kvm_intel nor kvm_amd is loaded"
+    if not probe:
+        return "kvm", "kvm_intel/kvm_amd loaded (not probed)"
+    image = image or image_for(s)
+    ok, why = probe_kvm(s, image)
+    return ("kvm", why) if ok else ("tcg", why)
+
+
+def probe_kvm(s: Settings, image: Image, timeout: float = 60.0) -> tuple[bool, str]:
+    """Boot the image's kernel under KVM with no root fs and check it gets as far as its panic."""
+    key = f"{platform.release()}|{(image.dir / 'kernel-version').read_text().strip() if (image.dir / 'kernel-version').exists() else image.dir.name}"
+    cache_file = s.cache_dir / "kvm-probe.json"
+    try:
+        cached = json.loads(cache_file.read_text())
+        if cached.get("key") == key:
+            return cached["ok"], cached["why"] + " (cached probe)"
+    except (FileNotFoundError, ValueError, KeyError):
+        pass
+    log("probing KVM with a short kernel boot (up to 60s)")
+    out = s.cache_dir / f".kvm-probe-{os.getpid()}.log"
+    argv = [
+        QEMU, "-accel", "kvm", "-cpu", "host", "-m", "256", "-smp", "1",
+        "-kernel", image.kernel, "-append", "console=ttyS0 panic=-1 root=/dev/null",
+        "-no-reboot", "-display", "none", "-serial", f"file:{out}", "-monitor", "none",
+    ]  # fmt: skip
+    t0 = time.monotonic()
+    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        proc.wait(timeout=timeout)
+        text = out.read_text(errors="replace") if out.exists() else ""
+        ok = "Kernel panic" in text or "VFS:" in text
+        why = (
+            f"KVM probe boot reached the kernel panic in {time.monotonic() - t0:.1f}s"
+            if ok
+            else f"KVM probe exited without kernel output (rc {proc.returncode})"
+        )
+    except subprocess.TimeoutExpired:
+        terminate(proc.pid, name="kvm probe")
+        ok, why = False, f"KVM probe boot hung for {timeout:.0f}s"
+    finally:
+        out.unlink(missing_ok=True)
+    s.cache_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(cache_file, json.dumps({"key": key, "ok": ok, "why": why}) + "\n")
+    return ok, why
+
+
+# --- seed + disks --------------------------------------------------------------------------------
+
+
+def render_meta_data(instance_id: str) -> str:
+    return f"instance-id: {instance_id}\nlocal-hostname: {HOSTNAME}\n"
+
+
+def render_network_config(s: Settings) -> str:
+    doc = {
+        "version": 2,
+        "ethernets": {
+            "eth0": {"dhcp4": True},
+            # the scan NIC: static, no gateway, so only the namespace is reachable through it
+            "eth1": {"addresses": [f"{s.ns_guest_addr}/{s.ns_prefix}"]},
+        },
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def render_seed_user_data(s: Settings, public_key: str) -> str:
+    return render_user_data(
+        admin_user=ADMIN_USER,
+        ssh_public_keys=[public_key],
+        data_device=DATA_DEVICE,
+        hostname=HOSTNAME,
+    )
+
+
+def make_seed(s: Settings, instance_id: str) -> Path:
+    pub = ensure_ssh_key(s)
+    src = s.state_dir / "seed"
+    src.mkdir(parents=True, exist_ok=True)
+    atomic_write(src / "meta-data", render_meta_data(instance_id))
+    atomic_write(src / "user-data", render_seed_user_data(s, pub))
+    atomic_write(src / "network-config", render_network_config(s))
+    tmp = s.seed.with_suffix(".iso.tmp")
+    run(
+        ["genisoimage", "-quiet", "-output", tmp, "-volid", "cidata", "-joliet", "-rock",
+         src / "user-data", src / "meta-data", src / "network-config"],
+        quiet=True,
+    )  # fmt: skip
+    os.replace(tmp, s.seed)
+    return s.seed
+
+
+def ensure_data_disk(s: Settings) -> bool:
+    """Create the data volume if absent (blank: cloud-init formats it on first boot). True if new."""
+    if s.data_disk.exists():
+        return False
+    tmp = s.data_disk.with_suffix(".tmp")
+    run(["qemu-img", "create", "-q", "-f", "qcow2", tmp, s.data_disk_size], quiet=True)
+    os.replace(tmp, s.data_disk)
+    return True
+
+
+def new_overlay(s: Settings, image: Image) -> None:
+    s.overlay.unlink(missing_ok=True)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.qcow2, "-F", "qcow2", s.overlay], quiet=True)
+
+
+# --- qemu ----------------------------------------------------------------------------------------
+
+
+def qemu_argv(s: Settings, image: Image, accel: str) -> list[str]:
+    fwd = ",".join(
+        f"hostfwd=tcp:127.0.0.1:{host}-:{guest}"
+        for host, guest in ((s.ssh_port, 22), (s.http_port, 80), (s.https_port, 443))
+    )
+    accel_args = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else [
+        "-accel", "tcg,thread=multi,tb-size=512", "-cpu", "max"]  # fmt: skip
+    return [
+        QEMU,
+        "-name", f"{HOSTNAME},process={HOSTNAME}-qemu",
+        *accel_args,
+        "-smp", str(s.cpus), "-m", str(s.memory_mb),
+        "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", KERNEL_CMDLINE,
+        "-drive", f"file={s.overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap",
+        "-drive", f"file={s.data_disk},format=qcow2,if=virtio,cache=writeback,discard=unmap",
+        "-drive", f"file={s.seed},format=raw,if=virtio,readonly=on",
+        "-netdev", f"user,id=n0,net=10.0.2.0/24,{fwd}",
+        "-device", f"virtio-net-pci,netdev=n0,mac={MAC_USER}",
+        "-netdev", f"tap,id=n1,ifname={s.tap},script=no,downscript=no",
+        "-device", f"virtio-net-pci,netdev=n1,mac={MAC_SCAN}",
+        "-object", "rng-random,id=rng0,filename=/dev/urandom",
+        "-device", "virtio-rng-pci,rng=rng0",
+        "-display", "none", "-vga", "none", "-monitor", "none",
+        "-serial", f"file:{s.console_log}",
+        "-qmp", f"unix:{s.qmp_socket},server=on,wait=off",
+        "-pidfile", str(s.qemu_pidfile),
+        "-daemonize",
+    ]  # fmt: skip
+
+
+def qemu_pid(s: Settings | None = None) -> int | None:
+    s = s or _settings()
+    return read_pidfile(s.qemu_pidfile, expect=str(s.qemu_pidfile))
+
+
+def is_running(s: Settings | None = None) -> bool:
+    return qemu_pid(s) is not None
+
+
+def vm_info(s: Settings | None = None) -> dict:
+    s = s or _settings()
+    try:
+        return json.loads(s.vm_json.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def refresh_access_files(s: Settings, image: Image) -> dict:
+    """known_hosts (from the image's pinned host keys), ssh_config, inventory.py, host.json."""
+    from .services import acme_ca_bundle_src
+
+    known = image.known_hosts_lines(known_hosts_patterns(s))
+    return write_access_files(s, known, acme_ca_bundle_src(s))
+
+
+def boot(s: Settings | None = None, *, image: Image | None = None, fresh: bool = True) -> bool:
+    """Start the VM unless it already runs. Returns True if it was started.
+
+    ``fresh=True`` (default) boots a new overlay over the base image, i.e. a clean host that runs
+    cloud-init's first boot again; the data disk is reused (created blank if absent)."""
+    s = s or _settings()
+    if is_running(s):
+        detail(f"VM already running (pid {qemu_pid(s)})")
+        return False
+    if not which(QEMU):
+        raise LocalHostError("qemu-system-x86_64 not found: apt-get install qemu-system-x86 qemu-utils")
+    image = image or ensure_image(s)
+    s.state_dir.mkdir(parents=True, exist_ok=True)
+    for port, what, env in (
+        (s.ssh_port, "the guest's SSH forward", "LLM_LOCAL_SSH_PORT"),
+        (s.http_port, "the guest's HTTP forward", "LLM_LOCAL_HTTP_PORT"),
+        (s.https_port, "the guest's HTTPS forward", "LLM_LOCAL_HTTPS_PORT"),
+    ):
+        require_port_free(port, what, env)
+    accel, why = detect_accel(s, image)
+    with stage(f"boot VM ({accel}: {why})"):
+        info = vm_info(s)
+        if fresh or not s.overlay.exists() or info.get("image") != str(image.dir):
+            new_overlay(s, image)
+            instance_id = f"{HOSTNAME}-{uuid.uuid4().hex[:12]}"
+        else:
+            instance_id = info.get("instance_id") or f"{HOSTNAME}-{uuid.uuid4().hex[:12]}"
+        if ensure_data_disk(s):
+            detail(f"created blank data disk {s.data_disk} ({s.data_disk_size}, sparse)")
+        else:
+            detail(f"reusing data disk {s.data_disk}")
+        make_seed(s, instance_id)
+        refresh_access_files(s, image)
+        netns.ensure_netns(s)
+        netns.prepare_tap(s)
+        s.qemu_pidfile.unlink(missing_ok=True)
+        s.qmp_socket.unlink(missing_ok=True)
+        if s.console_log.exists():
+            os.replace(s.console_log, s.console_log.with_suffix(".log.prev"))
+        argv = qemu_argv(s, image, accel)
+        atomic_write(s.state_dir / "qemu.cmdline", shlex.join(argv) + "\n")
+        proc = run(argv, check=False, capture=True)
+        if proc.returncode != 0:
+            netns.teardown(s)
+            raise LocalHostError(f"qemu failed to start (exit {proc.returncode}):\n{proc.stderr.strip()}")
+        netns.attach_tap(s)
+        atomic_write(
+            s.vm_json,
+            json.dumps(
+                {
+                    "image": str(image.dir),
+                    "instance_id": instance_id,
+                    "accel": accel,
+                    "accel_reason": why,
+                    "pid": qemu_pid(s),
+                    "started_at": time.time(),
+                    "ports": {"ssh": s.ssh_port, "http": s.http_port, "https": s.https_port},
+                },
+                indent=2,
+            )
+            + "\n",
+        )
+        detail(f"qemu pid {qemu_pid(s)}, console log {s.console_log}")
+    return True
+
+
+# --- ssh -----------------------------------------------------------------------------------------
+
+
+def ssh_args(s: Settings | None = None, *, tty: bool = False) -> list[str]:
+    """argv prefix to run a command on the guest as the admin user: ``[*ssh_args(), "cmd"]``."""
+    s = s or _settings()
+    return ["ssh", "-F", str(s.ssh_config), *(["-t"] if tty else []), HOSTNAME]
+
+
+def ssh_run(
+    command: str,
+    s: Settings | None = None,
+    *,
+    sudo: bool = True,
+    check: bool = True,
+    capture: bool = True,
+    timeout: float | None = 300,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run a shell command on the guest (as root through sudo by default)."""
+    s = s or _settings()
+    remote = f"sudo -n sh -c {shlex.quote(command)}" if sudo else command
+    proc = subprocess.run(
+        [*ssh_args(s), remote],
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
+        text=True,
+        timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+    if check and proc.returncode != 0:
+        err = (proc.stderr or "").strip() if capture else ""
+        raise LocalHostError(f"on the guest, `{command}` failed (exit {proc.returncode})" + (f": {err}" if err else ""))
+    return proc
+
+
+def close_ssh_master(s: Settings | None = None) -> None:
+    s = s or _settings()
+    if s.ssh_config.exists():
+        subprocess.run([*ssh_args(s)[:3], "-O", "exit", HOSTNAME], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _ssh_ok(s: Settings) -> bool:
+    try:
+        proc = subprocess.run(
+            [*ssh_args(s)[:3], "-o", "ConnectTimeout=5", HOSTNAME, "true"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in (proc.stderr or "") or "Host key verification failed" in (
+        proc.stderr or ""
+    ):
+        raise LocalHostError(f"the guest's SSH host key does not match {s.known_hosts}:\n{proc.stderr.strip()}")
+    return proc.returncode == 0
+
+
+def wait_for_ssh(s: Settings | None = None, *, timeout: float = 900, cloud_init: bool = True) -> float:
+    """Wait until the admin user can log in (and cloud-init is done). Returns seconds waited."""
+    s = s or _settings()
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    with stage("wait for SSH"):
+        while True:
+            if _ssh_ok(s):
+                break
+            if not is_running(s):
+                print(file=sys.stderr)
+                raise LocalHostError(f"qemu exited while booting; console log tail:\n{tail(s.console_log, 40)}")
+            if time.monotonic() > deadline:
+                print(file=sys.stderr)
+                raise LocalHostError(
+                    f"no SSH on 127.0.0.1:{s.ssh_port} after {timeout:.0f}s; console log tail ({s.console_log}):\n"
+                    + tail(s.console_log, 40)
+                )
+            print(".", end="", file=sys.stderr, flush=True)
+            time.sleep(2)
+        print(file=sys.stderr, flush=True)
+        detail(f"SSH up after {time.monotonic() - t0:.1f}s")
+        if cloud_init:
+            left = max(60.0, deadline - time.monotonic())
+            proc = ssh_run("cloud-init status --wait >/dev/null; cloud-init status --long", s, check=False, timeout=left)
+            status = (proc.stdout or "").strip()
+            if "status: done" not in status:
+                detail("cloud-init did not finish cleanly:\n" + "\n".join("      " + ln for ln in status.splitlines()))
+            else:
+                detail(f"cloud-init done after {time.monotonic() - t0:.1f}s")
+    return time.monotonic() - t0
+
+
+def boot_id(s: Settings | None = None) -> str:
+    return ssh_run("cat /proc/sys/kernel/random/boot_id", s).stdout.strip()
+
+
+def reboot(s: Settings | None = None, *, timeout: float = 900) -> float:
+    """Reboot the guest in place (same overlay, same data disk) and wait for SSH again."""
+    s = s or _settings()
+    before = boot_id(s)
+    t0 = time.monotonic()
+    with stage("reboot guest"):
+        ssh_run("systemctl reboot", s, check=False, timeout=30)
+        close_ssh_master(s)
+        time.sleep(3)
+        while True:
+            if time.monotonic() - t0 > timeout:
+                raise LocalHostError(f"guest did not come back after reboot; console tail:\n{tail(s.console_log, 40)}")
+            try:
+                if _ssh_ok(s) and boot_id(s) != before:
+                    break
+            except LocalHostError:
+                pass
+            print(".", end="", file=sys.stderr, flush=True)
+            time.sleep(2)
+        print(file=sys.stderr, flush=True)
+        wait_for_ssh(s, timeout=max(60, timeout - (time.monotonic() - t0)))
+    return time.monotonic() - t0
+
+
+def _qmp(s: Settings, command: str) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(str(s.qmp_socket))
+        f = sock.makefile("rwb")
+        f.readline()  # greeting
+        for cmd in ("qmp_capabilities", command):
+            f.write(json.dumps({"execute": cmd}).encode() + b"\r\n")
+            f.flush()
+            while True:  # skip events until the command's answer
+                msg = json.loads(f.readline() or b"{}")
+                if "return" in msg or "error" in msg or not msg:
+                    break
+
+
+def stop(s: Settings | None = None, *, timeout: float = 120) -> None:
+    """Shut the VM down cleanly (guest poweroff, then ACPI, then SIGTERM). Idempotent.
+
+    Disks stay: the overlay until the next fresh boot, the data disk until ``down --purge``."""
+    s = s or _settings()
+    pid = qemu_pid(s)
+    if pid is None:
+        s.qemu_pidfile.unlink(missing_ok=True)
+        close_ssh_master(s)
+        return
+    with stage("stop VM"):
+        def wait(secs: float) -> bool:
+            end = time.monotonic() + secs
+            while time.monotonic() < end:
+                if not pid_alive(pid):
+                    return True
+                time.sleep(0.5)
+            return False
+
+        try:
+            ssh_run("systemctl poweroff", s, check=False, timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        close_ssh_master(s)
+        if not wait(timeout * 0.75):
+            detail("guest did not power off; sending ACPI power button")
+            try:
+                _qmp(s, "system_powerdown")
+            except OSError as e:
+                detail(f"QMP failed: {e}")
+            if not wait(timeout * 0.25):
+                detail("guest still running; terminating qemu")
+                terminate(pid, name="qemu")
+        s.qemu_pidfile.unlink(missing_ok=True)
+        s.qmp_socket.unlink(missing_ok=True)
+
+
+def recreate(s: Settings | None = None, *, image: Image | None = None, timeout: float = 900) -> float:
+    """Replace the VM by a new one from the base image with the SAME data disk; wait for SSH.
+
+    This is what ``scripts/rebuild-host local`` does. Returns seconds from stop to SSH ready."""
+    s = s or _settings()
+    t0 = time.monotonic()
+    stop(s)
+    boot(s, image=image, fresh=True)
+    wait_for_ssh(s, timeout=timeout)
+    return time.monotonic() - t0

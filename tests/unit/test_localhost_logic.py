@@ -1,0 +1,313 @@
+"""Pure logic of the local test host tooling (no VM, no root): recipe hash, mirror discovery,
+rendered ssh_config / inventory / host.json / seed files, nmap and pyinfra output parsing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hosts.localhost import image, inventory, netns, runner, services, vm
+from hosts.localhost.config import Settings, discover_mirrors, parse_apt_sources
+
+
+@pytest.fixture
+def s(tmp_path: Path) -> Settings:
+    return Settings(
+        repo_root=tmp_path / "repo",
+        state_dir=tmp_path / "state",
+        cache_dir=tmp_path / "cache",
+        mirror="http://deb.debian.org/debian",
+        security_mirror="http://deb.debian.org/debian-security",
+    )
+
+
+# --- recipe --------------------------------------------------------------------------------------
+
+
+def test_recipe_hash_is_stable_and_hex(s):
+    h1 = image.recipe_hash(image.recipe(s))
+    h2 = image.recipe_hash(image.recipe(s))
+    assert h1 == h2 and len(h1) == 64 and int(h1, 16) >= 0
+
+
+def test_recipe_hash_changes_with_content(s, monkeypatch):
+    base = image.recipe_hash(image.recipe(s))
+    other_mirror = Settings(**{**s.__dict__, "mirror": "http://mirror.example/debian"})
+    assert image.recipe_hash(image.recipe(other_mirror)) != base
+    monkeypatch.setattr(image, "PACKAGES", [*image.PACKAGES, "htop"])
+    assert image.recipe_hash(image.recipe(s)) != base
+    monkeypatch.undo()
+    monkeypatch.setattr(image, "BUILD_VERSION", image.BUILD_VERSION + 1)
+    assert image.recipe_hash(image.recipe(s)) != base
+
+
+def test_recipe_independent_of_state_and_ports(s):
+    moved = Settings(**{**s.__dict__, "state_dir": Path("/elsewhere"), "ssh_port": 2299})
+    assert image.recipe_hash(image.recipe(moved)) == image.recipe_hash(image.recipe(s))
+
+
+def test_image_lives_in_cache_named_by_hash(s):
+    img = image.image_for(s)
+    assert img.dir.parent == s.cache_dir / "images"
+    assert img.dir.name == image.recipe_hash(image.recipe(s))
+
+
+def test_recipe_has_required_packages_and_no_initramfs_updates():
+    for pkg in ("linux-image-amd64", "systemd-sysv", "openssh-server", "sudo", "python3", "iproute2",
+                "cloud-init", "ca-certificates", "curl", "gnupg", "ifupdown", "isc-dhcp-client"):  # fmt: skip
+        assert pkg in image.PACKAGES
+    assert "update_initramfs=no" in image.ROOTFS_FILES["etc/initramfs-tools/update-initramfs.conf"]
+    cfg = yaml.safe_load(image.ROOTFS_FILES["etc/cloud/cloud.cfg.d/90-llm-local.cfg"])
+    assert cfg["ssh_deletekeys"] is False  # host keys pinned at build time must survive first boot
+    assert cfg["datasource_list"][0] == "NoCloud"
+
+
+def test_known_hosts_lines(tmp_path):
+    img = image.Image(tmp_path)
+    (tmp_path / "host_keys.pub").write_text("ssh-ed25519 AAAAC3Nza\necdsa-sha2-nistp256 AAAAE2V\n")
+    out = img.known_hosts_lines(["[127.0.0.1]:2222", "198.18.0.2"])
+    assert out == (
+        "[127.0.0.1]:2222,198.18.0.2 ssh-ed25519 AAAAC3Nza\n[127.0.0.1]:2222,198.18.0.2 ecdsa-sha2-nistp256 AAAAE2V\n"
+    )
+
+
+# --- mirror discovery ----------------------------------------------------------------------------
+
+DEB822 = """\
+Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_parse_deb822_sources():
+    entries = parse_apt_sources(DEB822, deb822=True)
+    assert entries == [
+        ("http://deb.debian.org/debian", ["bookworm", "bookworm-updates"]),
+        ("http://security.example/debian-security", ["bookworm-security"]),
+    ]
+    assert discover_mirrors(entries) == ("http://deb.debian.org/debian", "http://security.example/debian-security")
+
+
+def test_parse_one_line_sources_with_options():
+    text = "# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://mirror.example/debian/ bookworm main\ndeb-src http://x/ bookworm main\n"
+    entries = parse_apt_sources(text, deb822=False)
+    assert entries == [("http://mirror.example/debian/", ["bookworm"])]
+    assert discover_mirrors(entries) == ("http://mirror.example/debian", "http://mirror.example/debian-security")
+
+
+def test_discover_defaults_without_sources():
+    assert discover_mirrors([]) == ("http://deb.debian.org/debian", "http://deb.debian.org/debian-security")
+
+
+def test_mirror_env_override(monkeypatch):
+    from hosts.localhost.config import settings
+
+    monkeypatch.setenv("LLM_LOCAL_DEBIAN_MIRROR", "http://m.example/debian/")
+    monkeypatch.delenv("LLM_LOCAL_DEBIAN_SECURITY_MIRROR", raising=False)
+    got = settings()
+    assert got.mirror == "http://m.example/debian"
+    assert got.security_mirror == "http://m.example/debian-security"
+
+
+# --- access files --------------------------------------------------------------------------------
+
+
+def test_ssh_config(s):
+    cfg = inventory.render_ssh_config(s)
+    assert "Host llm-local\n" in cfg
+    for line in (
+        "HostName 127.0.0.1",
+        "Port 2222",
+        "User llmadmin",
+        f"IdentityFile {s.ssh_key}",
+        f"UserKnownHostsFile {s.known_hosts}",
+        "StrictHostKeyChecking yes",
+        "ControlMaster auto",
+        f"ControlPath {s.state_dir}/cm-%C",
+        "ControlPersist",
+    ):
+        assert f"  {line}" in cfg
+    assert "StrictHostKeyChecking no" not in cfg
+
+
+def test_control_path_falls_back_for_long_state_dirs(s):
+    long = Settings(**{**s.__dict__, "state_dir": Path("/x" * 60)})
+    cp = inventory.control_path(long)
+    assert cp.startswith("/tmp/llm-local-") and cp.endswith("-%C")
+    assert len(cp.replace("%C", "x" * 40)) <= 100
+
+
+def test_host_data_keys_and_values(s):
+    data = inventory.host_data(s, "ssh-ed25519 AAAA test", "/cache/pebble-tls/ca.pem")
+    assert tuple(data) == inventory.HOST_DATA_KEYS
+    assert data["roles"] == ["base", "firewall", "data", "docker", "ollama", "vllm", "llamafactory", "proxy"]
+    assert "10.0.2.0/24" in data["admin_cidrs"] and "198.18.0.0/24" in data["admin_cidrs"]
+    assert data["domain"] == "llm.local.test"
+    assert data["acme_directory"] == "https://10.0.2.2:14000/dir"
+    assert data["acme_ca_bundle"].startswith("/") and data["acme_ca_bundle_src"] == "/cache/pebble-tls/ca.pem"
+    assert data["acme_email"] == "ops@llm.local.test"
+    assert data["apt_proxy"] == "http://10.0.2.2:3142"
+    assert data["artifact_base_url"] == "http://10.0.2.2:8099"
+    assert data["gpu"] == "auto"
+    assert data["ssh_public_keys"] == ["ssh-ed25519 AAAA test"]
+
+
+def test_inventory_is_valid_pyinfra_inventory(s):
+    data = inventory.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
+    text = inventory.render_inventory(s, data)
+    ns: dict = {}
+    exec(compile(text, "inventory.py", "exec"), ns)
+    (name, hd), = ns["local_host"]
+    assert name == "llm-local"
+    assert hd["ssh_hostname"] == "127.0.0.1" and hd["ssh_port"] == 2222 and hd["ssh_user"] == "llmadmin"
+    assert hd["ssh_key"] == str(s.ssh_key) and hd["ssh_known_hosts_file"] == str(s.known_hosts)
+    assert hd["ssh_strict_host_key_checking"] == "yes" and hd["_sudo"] is True
+    for k, v in data.items():
+        assert hd[k] == v
+
+
+def test_inventory_loads_in_pyinfra(s, tmp_path):
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    data = inventory.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
+    path = tmp_path / "inventory.py"
+    path.write_text(inventory.render_inventory(s, data))
+    with ctx_state.use(State()):
+        inv = make_inventory(str(path))
+    host = inv.get_host("llm-local")
+    assert host.data.ssh_port == 2222
+    assert host.data.admin_user == "llmadmin"
+    assert host.data._sudo is True
+
+
+def test_testinfra_spec(s):
+    assert inventory.testinfra_host_spec(s) == "ssh://llm-local?sudo=true"
+    assert inventory.testinfra_args(s) == ["--hosts=ssh://llm-local?sudo=true", f"--ssh-config={s.ssh_config}"]
+
+
+def test_seed_documents(s, monkeypatch):
+    meta = yaml.safe_load(vm.render_meta_data("llm-local-abc"))
+    assert meta == {"instance-id": "llm-local-abc", "local-hostname": "llm-local"}
+    net = yaml.safe_load(vm.render_network_config(s))
+    assert net["ethernets"]["eth0"] == {"dhcp4": True}
+    assert net["ethernets"]["eth1"] == {"addresses": ["198.18.0.2/24"]}
+    ud = vm.render_seed_user_data(s, "ssh-ed25519 AAAA test")
+    assert ud.startswith("#cloud-config\n")
+    doc = yaml.safe_load(ud)
+    assert doc["users"][0]["name"] == "llmadmin"
+    assert doc["fs_setup"][0]["device"] == "/dev/vdb"
+
+
+def test_qemu_argv(s, tmp_path):
+    img = image.Image(tmp_path / "img")
+    argv = vm.qemu_argv(s, img, "tcg")
+    joined = " ".join(argv)
+    assert "tcg,thread=multi,tb-size=512" in joined and "-cpu max" in joined
+    assert "hostfwd=tcp:127.0.0.1:2222-:22" in joined
+    assert "hostfwd=tcp:127.0.0.1:8080-:80" in joined
+    assert "hostfwd=tcp:127.0.0.1:8443-:443" in joined
+    assert "hostfwd=tcp::" not in joined and "0.0.0.0" not in joined  # loopback only
+    assert f"ifname={s.tap}" in joined and "-daemonize" in argv
+    drives = [argv[i + 1] for i, a in enumerate(argv) if a == "-drive"]
+    assert drives[0].startswith(f"file={s.overlay},") and drives[1].startswith(f"file={s.data_disk},")
+    assert "-accel kvm -cpu host" in " ".join(vm.qemu_argv(s, img, "kvm"))
+
+
+def test_accel_forced(s):
+    forced = Settings(**{**s.__dict__, "accel": "tcg"})
+    assert vm.detect_accel(forced)[0] == "tcg"
+
+
+# --- services ------------------------------------------------------------------------------------
+
+
+def test_acng_conf_has_remaps_and_binds_loopback(s):
+    conf = services.render_acng_conf(s)
+    assert "BindAddress: 127.0.0.1" in conf and "Port: 3142" in conf
+    deb = next(ln for ln in conf.splitlines() if ln.startswith("Remap-debrep:"))
+    assert "deb.debian.org/debian" in deb and deb.endswith("; http://deb.debian.org/debian/")
+    sec = next(ln for ln in conf.splitlines() if ln.startswith("Remap-secdeb:"))
+    assert "security.debian.org" in sec and sec.endswith("; http://deb.debian.org/debian-security/")
+    assert f"CacheDir: {s.cache_dir}/apt-cacher-ng" in conf
+
+
+def test_pebble_config(s, tmp_path):
+    cfg = json.loads(services.render_pebble_config(s, tmp_path))["pebble"]
+    assert cfg["listenAddress"] == "127.0.0.1:14000"
+    assert cfg["managementListenAddress"] == "127.0.0.1:15000"
+    assert cfg["certificate"] == str(tmp_path / "cert.pem")
+    assert services.PEBBLE_ENV["PEBBLE_VA_ALWAYS_VALID"] == "1" and services.PEBBLE_ENV["PEBBLE_VA_NOSLEEP"] == "1"
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+NMAP_XML = """<?xml version="1.0"?>
+<nmaprun><host><status state="up"/><address addr="198.18.0.2" addrtype="ipv4"/>
+<address addr="52:54:00:4C:4C:02" addrtype="mac"/>
+<ports><extraports state="closed" count="65533"/>
+<port protocol="tcp" portid="22"><state state="open"/></port>
+<port protocol="tcp" portid="9999"><state state="open"/></port>
+<port protocol="tcp" portid="80"><state state="filtered"/></port>
+</ports></host></nmaprun>"""
+
+
+def test_parse_nmap_xml():
+    assert netns.parse_nmap_xml(NMAP_XML, "198.18.0.2") == [22, 9999]
+    assert netns.parse_nmap_xml(NMAP_XML, "198.18.0.3") == []
+
+
+def test_scan_refuses_other_targets(s):
+    with pytest.raises(Exception, match="refusing to scan"):
+        netns.scan("22", s, target="192.0.2.1")
+
+
+PYINFRA_JSON = json.dumps(
+    {
+        "plan": [],
+        "results": {
+            "operations": [
+                {"name": "Install nginx", "names": ["Install nginx"], "success": ["llm-local"], "error": [], "no_change": []},
+                {"name": "Write config", "names": ["Write config"], "success": [], "error": [], "no_change": ["llm-local"]},
+            ],
+            "totals": {"hosts": 2, "success": 1, "error": 0, "no_change": 1},
+        },
+    }
+)
+
+
+def test_parse_pyinfra_json_with_noise():
+    out = "--> Loading config...\n" + PYINFRA_JSON + "\n"
+    assert runner.parse_pyinfra_json(out) == (1, ["Install nginx"], 0)
+
+
+def test_parse_pyinfra_json_no_change():
+    payload = json.loads(PYINFRA_JSON)
+    payload["results"]["operations"][0]["success"] = []
+    payload["results"]["totals"]["success"] = 0
+    assert runner.parse_pyinfra_json(json.dumps(payload)) == (0, [], 0)
+
+
+def test_converge_without_deploy_says_so(s):
+    s.repo_root.mkdir(parents=True)
+    with pytest.raises(Exception, match="hosts/deploy.py does not exist"):
+        runner.converge(json=True, s=s)
+
+
+def test_verify_without_tests_says_so(s):
+    s.repo_root.mkdir(parents=True)
+    with pytest.raises(Exception, match="tests/hosts/ does not exist"):
+        runner.verify(s)
