@@ -52,6 +52,7 @@ LLAMAFACTORY_REPO = "hiyouga/llamafactory"
 
 VERSION_LINE = 'STANDIN_VERSION = "0.0.0-dev"'
 BIN = "/usr/local/bin/standin-server"
+SHELL_TOOLS = ("sh", "bash", "sleep", "cat", "ls", "mkdir")
 
 
 # --------------------------------------------------------------------------- ollama
@@ -102,6 +103,8 @@ def _base_entries(binary: bytes) -> list:
         Dir("/tmp", 0o1777),
         Dir("/root", 0o700),
         Dir("/root/.cache/huggingface"),
+        # the tiny shell and file tools of the binary, for `docker exec NAME sh -c ...` / cat / ls checks
+        *[Symlink(f"/bin/{tool}", "../usr/local/bin/standin-server") for tool in SHELL_TOOLS],
     ]
 
 
@@ -204,9 +207,6 @@ def llamafactory_image(tag: str, binary: bytes) -> tuple[str, list, ImageConfig]
     entries = _base_entries(binary) + [
         Symlink("/usr/local/bin/llamafactory-cli", "standin-server"),
         Symlink("/usr/local/bin/lmf", "standin-server"),
-        Symlink("/bin/sh", "../usr/local/bin/standin-server"),
-        Symlink("/bin/bash", "../usr/local/bin/standin-server"),
-        Symlink("/bin/sleep", "../usr/local/bin/standin-server"),
         File("/app/data/dataset_info.json", json.dumps(dataset_info, indent=2, sort_keys=True).encode() + b"\n"),
         File("/app/data/identity.json", json.dumps(IDENTITY, indent=2).encode() + b"\n"),
         File("/app/data/alpaca_en_demo.json", json.dumps(ALPACA_DEMO, indent=2).encode() + b"\n"),

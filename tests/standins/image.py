@@ -65,8 +65,8 @@ class ImageConfig:
     user: str = ""
 
     def to_json(self) -> dict:
-        env = dict(self.env)
-        env.setdefault("PATH", DEFAULT_PATH)
+        env = {"PATH": DEFAULT_PATH}
+        env.update(self.env)
         out: dict = {"Env": [f"{k}={v}" for k, v in env.items()]}
         if self.entrypoint is not None:
             out["Entrypoint"] = list(self.entrypoint)
@@ -87,7 +87,7 @@ class ImageConfig:
 
 def _norm(path: str) -> str:
     p = posixpath.normpath("/" + path.lstrip("/"))
-    if p == "/" or ".." in p.split("/"):
+    if p == "/" or ".." in path.split("/"):
         raise ValueError(f"bad path in image: {path!r}")
     return p.lstrip("/")
 

@@ -15,7 +15,7 @@
  *   sh / bash [-c "cmd ..."]   tiny shell: `;` `&&` `||` `&`, quotes, $VAR,
  *       VAR=value prefixes, exec, cd, echo, true, false, exit; no pipes or
  *       redirections.  No arguments: idles until SIGTERM (like `command: bash`).
- *   sleep N|infinity
+ *   sleep N|infinity;  cat FILE..;  ls [-a] [DIR..];  mkdir [-p] DIR..   (for `docker exec` checks)
  *
  * Answers are deterministic text derived from the prompt, saying they come
  * from a stand-in.  Logs go to stderr; request headers and bodies are never
@@ -954,6 +954,11 @@ static int vllm_main(int argc, char **argv) {
         printf("%s\n", g_version);
         return 0;
     }
+    for (int j = 1; j < argc; j++)
+        if (!strcmp(argv[j], "--version")) {
+            printf("%s\n", g_version);
+            return 0;
+        }
     if (i < argc && !strcmp(argv[i], "serve")) i++;
     else if (i < argc && argv[i][0] != '-') {
         fprintf(stderr, "vllm (stand-in): unsupported command '%s' (only `serve` is provided)\n", argv[i]);
@@ -1755,7 +1760,15 @@ static int sh_run(char **av, int ac, int background, int do_exec) {
     if (!strcmp(cmd[0], "true") || !strcmp(cmd[0], ":")) return 0;
     if (!strcmp(cmd[0], "false")) return 1;
     if (!strcmp(cmd[0], "exit")) exit(cn > 1 ? atoi(cmd[1]) : 0);
-    if (!strcmp(cmd[0], "cd")) return chdir(cn > 1 ? cmd[1] : "/") == 0 ? 0 : (perror("cd"), 1);
+    if (!strcmp(cmd[0], "cd")) {
+        if (chdir(cn > 1 ? cmd[1] : "/") != 0) {
+            fprintf(stderr, "sh: cd: %s: %s\n", cn > 1 ? cmd[1] : "/", strerror(errno));
+            return 1;
+        }
+        char cwd[4096];
+        if (getcwd(cwd, sizeof cwd)) setenv("PWD", cwd, 1);
+        return 0;
+    }
     if (!strcmp(cmd[0], "export")) {
         for (int i = 1; i < cn; i++) {
             char *eq = strchr(cmd[i], '=');
@@ -1833,6 +1846,90 @@ static int sh_main(int argc, char **argv) {
     return status;
 }
 
+/* ------------------------------------------------------------------ cat / ls / mkdir (for `docker exec` checks) */
+
+static int cat_main(int argc, char **argv) {
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        size_t len = 0;
+        char *d = read_file(argv[i], &len);
+        if (!d) {
+            fprintf(stderr, "cat: %s: %s\n", argv[i], strerror(errno));
+            rc = 1;
+            continue;
+        }
+        fwrite(d, 1, len, stdout);
+        free(d);
+    }
+    fflush(stdout);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int ls_main(int argc, char **argv) {
+    int all = 0, rc = 0, n_paths = 0;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            if (strchr(argv[i], 'a')) all = 1;
+        } else
+            n_paths++;
+    }
+    for (int i = n_paths ? 1 : 0; i < argc; i++) {
+        const char *path = n_paths ? argv[i] : ".";
+        if (n_paths && argv[i][0] == '-') continue;
+        if (!is_dir(path)) {
+            if (exists(path)) printf("%s\n", path);
+            else {
+                fprintf(stderr, "ls: cannot access '%s': %s\n", path, strerror(errno));
+                rc = 2;
+            }
+            if (!n_paths) break;
+            continue;
+        }
+        DIR *d = opendir(path);
+        if (!d) {
+            fprintf(stderr, "ls: cannot open directory '%s': %s\n", path, strerror(errno));
+            rc = 2;
+            continue;
+        }
+        char **names = NULL;
+        size_t n = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.' && !all) continue;
+            names = realloc(names, (n + 1) * sizeof *names);
+            names[n++] = strdup(e->d_name);
+        }
+        closedir(d);
+        qsort(names, n, sizeof *names, cmp_str);
+        if (n_paths > 1) printf("%s:\n", path);
+        for (size_t k = 0; k < n; k++) {
+            printf("%s\n", names[k]);
+            free(names[k]);
+        }
+        free(names);
+        if (!n_paths) break;
+    }
+    fflush(stdout);
+    return rc;
+}
+
+static int mkdir_main(int argc, char **argv) {
+    int parents = 0, rc = 0;
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && strchr(argv[i], 'p')) parents = 1;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') continue;
+        int r = parents ? mkdir_p(argv[i]) : mkdir(argv[i], 0755);
+        if (r != 0) {
+            fprintf(stderr, "mkdir: cannot create directory '%s': %s\n", argv[i], strerror(errno));
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static const char *base_name(const char *p) {
@@ -1844,9 +1941,9 @@ int main(int argc, char **argv) {
     g_version = env_or("STANDIN_VERSION", "0.0.0");
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *me = base_name(argv[0]);
-    if (!strcmp(me, "standin-server") || !strcmp(me, "server")) {
+    if (!strncmp(me, "standin-server", 14) || !strcmp(me, "server")) { /* also the cached standin-server-<hash> */
         if (argc < 2) {
-            fprintf(stderr, "usage: standin-server vllm|llamafactory-cli|sh|sleep ARGS...  (stand-in for tests)\n");
+            fprintf(stderr, "usage: standin-server vllm|llamafactory-cli|sh|sleep|cat|ls|mkdir ARGS...  (stand-in for tests)\n");
             return 2;
         }
         argv++;
@@ -1857,6 +1954,9 @@ int main(int argc, char **argv) {
     if (!strcmp(me, "llamafactory-cli") || !strcmp(me, "lmf") || !strcmp(me, "llamafactory")) return lf_main(argc, argv);
     if (!strcmp(me, "sh") || !strcmp(me, "bash")) return sh_main(argc, argv);
     if (!strcmp(me, "sleep")) return sleep_main(argc, argv);
+    if (!strcmp(me, "cat")) return cat_main(argc, argv);
+    if (!strcmp(me, "ls")) return ls_main(argc, argv);
+    if (!strcmp(me, "mkdir")) return mkdir_main(argc, argv);
     fprintf(stderr, "standin-server: unknown personality '%s'\n", me);
     return 2;
 }
