@@ -8,10 +8,10 @@ import time
 from . import netns, services, vm
 from .config import ADMIN_USER, DOMAIN, HOSTNAME, Settings, settings as _settings
 from .image import ensure_image, image_for
+from .inventory import api_key_file, secrets_file
 from .runner import converge, verify
 from .util import LocalHostError, detail, ensure_host_packages, log, stage
 
-SECRETS_DIR = "/etc/llm-platform/secrets"
 
 
 def ensure_running(s: Settings | None = None, *, fresh: bool = True, timeout: float = 900) -> bool:
@@ -59,31 +59,21 @@ def down(s: Settings | None = None, *, purge: bool = False) -> None:
             detail(f"kept data disk {s.data_disk} (down --purge removes it)")
 
 
-def _guest_key_files(s: Settings) -> list[str]:
-    try:
-        proc = vm.ssh_run(f"ls -1 {SECRETS_DIR} 2>/dev/null", s, check=False, timeout=30)
-    except Exception:  # noqa: BLE001 - informational only
-        return []
-    return [f"{SECRETS_DIR}/{n}" for n in proc.stdout.split() if n]
-
-
 def print_endpoint(s: Settings | None = None) -> None:
     """Print the HTTPS endpoint and how to call it; never prints a key, only where it lives."""
     s = s or _settings()
     ca = s.acme_root_ca
-    keys = _guest_key_files(s)
-    key = next((k for k in keys if "key" in k.rsplit("/", 1)[-1]), keys[0] if keys else f"{SECRETS_DIR}/<api key file>")
+    key = api_key_file(s)
     url = f"https://{DOMAIN}:{s.https_port}"
     print(
         f"\nLocal test host {HOSTNAME} is up.\n"
         f"  HTTPS endpoint : {url}/  (guest 443 forwarded to 127.0.0.1:{s.https_port})\n"
         f"  CA file        : {ca}  (pebble's issuing root)\n"
-        f"  API key file   : {key} on the guest" + (f" (files there: {', '.join(keys)})" if len(keys) > 1 else "") + "\n"
+        f"  API key file   : {key}  (mode 0600; all secrets: {secrets_file(s)})\n"
         f"  SSH            : scripts/local-host ssh   (or ssh -F {s.ssh_config} {HOSTNAME})\n"
         "  Call it:\n"
         f"    curl --cacert {ca} --resolve {DOMAIN}:{s.https_port}:127.0.0.1 \\\n"
-        f"      -H \"Authorization: Bearer $(scripts/local-host ssh cat {key})\" \\\n"
-        f"      {url}/v1/models\n",
+        f"      -H \"Authorization: Bearer $(cat {key})\" {url}/v1/models\n",
         flush=True,
     )
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 from .config import Settings, settings as _settings
-from .inventory import testinfra_args
+from .inventory import secrets_file, testinfra_args
 from .util import LocalHostError, detail, log, which
 
 DEPLOY = "hosts/deploy.py"
@@ -28,7 +28,11 @@ def _venv_bin(s: Settings, name: str) -> str:
 
 
 def _env(s: Settings) -> dict:
+    """Environment of pyinfra/pytest: the repo on PYTHONPATH, the local host's generated secrets
+    (unless LLM_PLATFORM_SECRETS_FILE is already set) and its host data for tests/hosts."""
     env = dict(os.environ)
+    env.setdefault("LLM_PLATFORM_SECRETS_FILE", str(secrets_file(s)))
+    env.setdefault("LLM_PLATFORM_HOST_DATA", str(s.host_json))
     env["PYTHONPATH"] = str(s.repo_root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 

@@ -223,18 +223,30 @@ def mirror_available(s: Settings) -> bool:
     return (s.repo_root / "tests" / "standins" / "mirror.py").is_file()
 
 
+def mirror_manifest(s: Settings) -> dict | None:
+    """The stand-in artifacts' manifest.json in the mirror dir (None until they are built)."""
+    import json
+
+    try:
+        return json.loads((s.mirror_dir / "manifest.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def _start_mirror(s: Settings) -> None:
     svc = service(s, "mirror")
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # --ensure: the mirror builds the stand-ins first when missing or out of date (cached by inputs)
     pid = start_daemon(
-        [sys.executable, "-m", "tests.standins.mirror", "serve", "--port", str(svc.port), "--dir", s.mirror_dir],
+        [sys.executable, "-m", "tests.standins.mirror", "serve", "--ensure", "--port", str(svc.port),
+         "--dir", s.mirror_dir],  # fmt: skip
         pidfile=svc.pidfile(s),
         logfile=svc.logfile(s),
         env=env,
         cwd=s.repo_root,
     )
-    wait_port(svc.port, timeout=60, pid=pid, log_file=svc.logfile(s), what="artifact mirror")
+    wait_port(svc.port, timeout=600, pid=pid, log_file=svc.logfile(s), what="artifact mirror")
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

@@ -228,10 +228,10 @@ def vm_info(s: Settings | None = None) -> dict:
 
 def refresh_access_files(s: Settings, image: Image) -> dict:
     """known_hosts (from the image's pinned host keys), ssh_config, inventory.py, host.json."""
-    from .services import acme_ca_bundle_src
+    from .services import acme_ca_bundle_src, mirror_manifest
 
     known = image.known_hosts_lines(known_hosts_patterns(s))
-    return write_access_files(s, known, acme_ca_bundle_src(s))
+    return write_access_files(s, known, acme_ca_bundle_src(s), mirror_manifest(s))
 
 
 def boot(s: Settings | None = None, *, image: Image | None = None, fresh: bool = True) -> bool:
