@@ -233,6 +233,16 @@ def mirror_manifest(s: Settings) -> dict | None:
         return None
 
 
+def ensure_mirror_content(s: Settings) -> dict | None:
+    """Build the stand-in artifacts into the mirror dir unless up to date (cheap when they are).
+    Run at every ``up`` so a changed stand-in source reaches the guest. Returns the manifest."""
+    s.mirror_dir.mkdir(parents=True, exist_ok=True)
+    env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir],
+        quiet=True, env=env, cwd=s.repo_root, timeout=900)  # fmt: skip
+    return mirror_manifest(s)
+
+
 def _start_mirror(s: Settings) -> None:
     svc = service(s, "mirror")
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
@@ -265,6 +275,10 @@ def start_services(s: Settings | None = None) -> dict[str, str]:
                 result[svc.name] = "skipped: tests/standins/mirror.py not present"
                 detail(f"artifact mirror: skipped (no tests/standins/mirror.py); {s.artifact_base_url} will not answer")
                 continue
+            if svc.name == "mirror":
+                t0 = time.monotonic()
+                ensure_mirror_content(s)
+                detail(f"artifact mirror: stand-ins up to date in {s.mirror_dir} ({time.monotonic() - t0:.1f}s)")
             pid = svc.pid(s)
             if pid is not None:
                 result[svc.name] = "running"
