@@ -51,6 +51,7 @@ def host_data(host: HostSettings) -> dict[str, Any]:
             "tag": host.llamafactory.tag,
             "ui_user": host.llamafactory.ui_user,
         },
+        "artifacts": {"ollama_sha256": host.ollama.sha256},  # vendor URLs: hosts/hostdata.py defaults
         "secrets": secrets,
     }
 

@@ -192,6 +192,9 @@ class AppSettings(_Model):
 
 class OllamaSettings(_Model):
     version: str = "0.13.5"
+    # sha256 of ollama-linux-amd64.tgz of that release (its sha256sum.txt); the deploy refuses to
+    # install an unpinned archive.
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     models: list[str] = ["llama3.1:8b"]
     keep_alive: str = "24h"
     num_parallel: int = Field(2, ge=1, le=64)

@@ -39,3 +39,13 @@ def plan(stack) -> offline.Plan:
 @pytest.fixture
 def host_plan(host_stack) -> offline.Plan:
     return plan_for(host_stack)
+
+
+@pytest.fixture(autouse=True)
+def _no_gevent_in_this_process():
+    """Importing pyinfra_cli monkey-patches the process with gevent, after which Pulumi's mock engine
+    deadlocks. Tests that need pyinfra's CLI must run it in a subprocess."""
+    yield
+    import sys
+
+    assert "pyinfra_cli" not in sys.modules, "a test imported pyinfra_cli in-process; run it in a subprocess"

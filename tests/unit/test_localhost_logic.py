@@ -179,19 +179,27 @@ def test_inventory_is_valid_pyinfra_inventory(s):
 
 
 def test_inventory_loads_in_pyinfra(s, tmp_path):
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
+    # In a subprocess: importing pyinfra_cli monkey-patches the process with gevent, which would
+    # deadlock the Pulumi mock engine used by other unit tests in this process.
+    import subprocess
+    import sys
 
     data = inventory.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
     path = tmp_path / "inventory.py"
     path.write_text(inventory.render_inventory(s, data))
-    with ctx_state.use(State()):
-        inv = make_inventory(str(path))
-    host = inv.get_host("llm-local")
-    assert host.data.ssh_port == 2222
-    assert host.data.admin_user == "llmadmin"
-    assert host.data._sudo is True
+    code = (
+        "import sys\n"
+        "from pyinfra.api import State\n"
+        "from pyinfra.context import ctx_state\n"
+        "from pyinfra_cli.inventory import make_inventory\n"
+        "with ctx_state.use(State()):\n"
+        "    inv = make_inventory(sys.argv[1])\n"
+        "h = inv.get_host('llm-local')\n"
+        "print(h.data.ssh_port, h.data.admin_user, h.data._sudo)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2222", "llmadmin", "True"]
 
 
 def test_testinfra_spec(s):

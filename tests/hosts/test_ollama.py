@@ -1,0 +1,28 @@
+import json
+
+from components.catalogue import DATA_DIRS, service
+from tests.hosts.helpers import listeners
+
+
+def test_ollama_service(root):
+    svc = root.service("ollama")
+    assert svc.is_running and svc.is_enabled
+
+
+def test_ollama_listens_on_loopback_only(root):
+    port = service("ollama").port
+    socks = listeners(root)
+    assert f"127.0.0.1:{port}" in socks
+    assert not {f"0.0.0.0:{port}", f":::{port}", f"*:{port}"} & socks
+
+
+def test_ollama_models_under_data_and_pulled(root, data):
+    env = root.check_output("systemctl show ollama -p Environment")
+    assert f"OLLAMA_MODELS={DATA_DIRS['ollama']}/models" in env
+    assert f"OLLAMA_KEEP_ALIVE={data.ollama.keep_alive}" in env
+    assert f"OLLAMA_NUM_PARALLEL={data.ollama.num_parallel}" in env
+    tags = json.loads(root.check_output("curl -fsS http://127.0.0.1:11434/api/tags"))
+    names = {m["name"] for m in tags["models"]} | {m["name"].removesuffix(":latest") for m in tags["models"]}
+    for model in data.ollama.models:
+        assert model in names, model
+    assert root.file(f"{DATA_DIRS['ollama']}/models").user == "ollama"

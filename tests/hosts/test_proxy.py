@@ -1,0 +1,71 @@
+from components.catalogue import SECRETS_DIR
+from hosts.roles.proxy import HTPASSWD, KEYS_MAP
+from tests.hosts.helpers import listeners
+
+
+def curl(data, path, *extra, scheme="https", port=443):
+    """curl on the host itself, through nginx, with the system CA store verifying the certificate."""
+    return (
+        f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 --resolve {data.domain}:{port}:127.0.0.1 "
+        f"{' '.join(extra)} {scheme}://{data.domain}:{port}{path}"
+    )
+
+
+def with_key(data, path):
+    # The host's own key (never sent over SSH), as a header read from stdin.
+    return (
+        f"sed -n 's/^\"\\(Bearer [^\"]*\\)\".*/Authorization: \\1/p' {KEYS_MAP} | " + curl(data, path, "-H @-")
+    )
+
+
+def test_nginx_is_the_only_public_listener(root):
+    svc = root.service("nginx")
+    assert svc.is_running and svc.is_enabled
+    socks = listeners(root)
+    assert {"0.0.0.0:80", "0.0.0.0:443"} <= socks
+    public = {s for s in socks if not s.startswith(("127.", "::1:"))}
+    ports = {s.rsplit(":", 1)[1] for s in public}
+    assert ports <= {"22", "80", "443"}, public
+
+
+def test_certificate_valid_for_the_host_name(root, data):
+    cert = f"/etc/letsencrypt/live/{data.domain}/fullchain.pem"
+    out = root.run(f"openssl x509 -in {cert} -noout -checkend 86400 -checkhost {data.domain}")
+    assert out.rc == 0 and "does match certificate" in out.stdout, out.stdout + out.stderr
+
+
+def test_https_api_requires_the_key(root, data):
+    assert root.check_output(curl(data, "/v1/models")) == "401"
+    assert root.check_output(curl(data, "/v1/models", "-H 'Authorization: Bearer wrong-key-0123456789'")) == "401"
+    assert root.check_output(with_key(data, "/v1/models")) == "200"
+
+
+def test_http_redirects_to_https(root, data):
+    assert root.check_output(curl(data, "/v1/models", scheme="http", port=80)) == "301"
+
+
+def test_status_and_metrics_only_for_admins(root, data):
+    # 127.0.0.1 is not an admin network: the host itself is refused.
+    assert root.check_output(curl(data, "/nginx_status")) == "403"
+    assert root.check_output(curl(data, "/metrics")) == "403"
+
+
+def test_llamafactory_ui_behind_basic_auth(root, data):
+    if "llamafactory" not in data.roles:
+        assert root.check_output(curl(data, "/llamafactory/")) == "404"
+        return
+    assert root.check_output(curl(data, "/llamafactory/")) == "401"
+    ht = root.file(HTPASSWD)
+    assert ht.mode == 0o640 and ht.group == "www-data"
+
+
+def test_secret_files_are_private(root):
+    for path in root.check_output(f"find {SECRETS_DIR} -type f").split():
+        f = root.file(path)
+        assert f.mode == 0o600 and f.user == "root", path
+    assert root.file(SECRETS_DIR).mode == 0o700
+
+
+def test_certbot_renewal_timer(root):
+    timer = root.service("certbot.timer")
+    assert timer.is_enabled and timer.is_running
