@@ -110,9 +110,11 @@ def test_cloud_init_created_admin_user(guest, timed):
         assert vm.ssh_run("id -un", guest, sudo=False).stdout.strip() == "llmadmin"
         assert sh(guest, "id -u") == "0"
         assert "status: done" in sh(guest, "cloud-init status")
-        sshd = sh(guest, "sshd -T")
+        sshd = sh(guest, "sshd -T").splitlines()
         assert "passwordauthentication no" in sshd
-        assert "permitrootlogin no" in sshd
+        # root: password locked, no usable key (cloud-init's disable_root), keys-only sshd default
+        assert sh(guest, "passwd -S root").split()[1] == "L"
+        assert any(ln in sshd for ln in ("permitrootlogin no", "permitrootlogin without-password"))
 
 
 def test_data_volume_mounted_from_second_disk(guest, timed):
