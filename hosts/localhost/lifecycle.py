@@ -10,7 +10,7 @@ from .config import ADMIN_USER, DOMAIN, HOSTNAME, Settings, settings as _setting
 from .image import ensure_image, image_for
 from .inventory import api_key_file, secrets_file
 from .runner import converge, verify
-from .util import LocalHostError, detail, ensure_host_packages, log, stage
+from .util import LocalHostError, detail, ensure_host_packages, file_lock, log, stage
 
 
 
@@ -19,13 +19,19 @@ def ensure_running(s: Settings | None = None, *, fresh: bool = True, timeout: fl
     s = s or _settings()
     ensure_host_packages()
     image = ensure_image(s)
-    services.start_services(s)
-    netns.ensure_netns(s)
-    booted = vm.boot(s, image=image, fresh=fresh)
-    if not booted:
-        vm.refresh_access_files(s, image)
+    with file_lock(state_lock(s)):
+        services.start_services(s)
+        netns.ensure_netns(s)
+        booted = vm.boot(s, image=image, fresh=fresh)
+        if not booted:
+            vm.refresh_access_files(s, image)
     vm.wait_for_ssh(s, timeout=timeout, cloud_init=booted)
     return booted
+
+
+def state_lock(s: Settings):
+    """Serialises up/down of one state dir (next to it, so --purge can remove the dir)."""
+    return s.state_dir.parent / f".{s.state_dir.name}.lock"
 
 
 def up(s: Settings | None = None, *, do_converge: bool = True, do_verify: bool = True) -> int:
@@ -47,7 +53,7 @@ def down(s: Settings | None = None, *, purge: bool = False) -> None:
     """Stop the VM, the host services and the namespace. Caches stay; the data disk stays unless
     ``purge`` (which removes the whole state dir)."""
     s = s or _settings()
-    with stage("down"):
+    with file_lock(state_lock(s)), stage("down"):
         vm.stop(s)
         services.stop_services(s)
         netns.teardown(s)
