@@ -1,0 +1,129 @@
+"""The thin layer that talks to the Pulumi CLI (Automation API). Everything else here is testable
+without it: callers get a ``pulumi.automation.Stack`` (or a fake with the same methods).
+
+Why events instead of exit codes: ``pulumi preview --expect-no-changes`` exits non-zero both for
+"changes proposed" and for "could not run" (pulumi/pulumi#5144, #8992). ``preview_changes`` instead
+collects the engine's step events and the error diagnostics, so drift and failure stay apart.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+DRIFT_OPS = {"create", "update", "delete", "replace", "create-replacement", "delete-replaced", "import"}
+
+
+class Unavailable(RuntimeError):
+    """The check cannot run here (no CLI, no credentials, no stack): exit 2, never a traceback."""
+
+
+def credentials_problem(stack: str, env: dict[str, str] | None = None) -> str | None:
+    """What is missing to talk to the Pulumi backend and the clouds, or ``None``."""
+    env = dict(os.environ if env is None else env)
+    if shutil.which("pulumi", path=env.get("PATH")) is None:
+        return "no Pulumi CLI on PATH (install it: https://www.pulumi.com/docs/install/)"
+    logged_in = (
+        env.get("PULUMI_ACCESS_TOKEN")
+        or env.get("PULUMI_BACKEND_URL")
+        or (Path(env.get("PULUMI_HOME", Path.home() / ".pulumi")) / "credentials.json").exists()
+    )
+    if not logged_in:
+        return "no Pulumi backend credentials (set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL, or pulumi login)"
+    if not env.get("DIGITALOCEAN_TOKEN"):
+        return "no DigitalOcean credentials (set DIGITALOCEAN_TOKEN)"
+    if stack == "cpu" and not env.get("HCLOUD_TOKEN"):
+        return "no Hetzner credentials (set HCLOUD_TOKEN)"
+    return None
+
+
+def select_stack(stack: str) -> Any:
+    """The stack as the Automation API sees it (the CLI program in this repository)."""
+    problem = credentials_problem(stack)
+    if problem:
+        raise Unavailable(problem)
+    from pulumi import automation as auto
+
+    try:
+        return auto.select_stack(stack_name=stack, work_dir=str(ROOT))
+    except auto.CommandError as exc:
+        raise Unavailable(f"cannot select stack {stack!r}: {_last_line(str(exc))}") from None
+
+
+@dataclass
+class Change:
+    urn: str
+    type: str
+    op: str
+    properties: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+
+@dataclass
+class PreviewOutcome:
+    changes: list[Change]
+    errors: list[str]
+    ran: bool  # False when the preview itself failed
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text.strip()
+
+
+def _collector() -> tuple[list[Change], list[str], Callable[[Any], None]]:
+    changes: list[Change] = []
+    errors: list[str] = []
+
+    def on_event(event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is not None:
+            meta = pre.metadata
+            op = getattr(meta.op, "value", meta.op)
+            if op in DRIFT_OPS:
+                props = sorted(set((meta.detailed_diff or {}).keys()) | set(meta.diffs or []))
+                changes.append(Change(meta.urn, meta.type, op, props))
+        diag = getattr(event, "diagnostic_event", None)
+        if diag is not None and diag.severity == "error":
+            errors.append(diag.message.strip())
+
+    return changes, errors, on_event
+
+
+def preview_changes(stack: Any) -> PreviewOutcome:
+    """``pulumi preview --refresh`` on ``stack``: what would change to make the cloud match the program."""
+    from pulumi import automation as auto
+
+    changes, errors, on_event = _collector()
+    try:
+        stack.preview(refresh=True, diff=True, color="never", on_event=on_event)
+    except auto.CommandError as exc:
+        if not errors:
+            errors.append(_last_line(str(exc)))
+        return PreviewOutcome(changes, errors, ran=False)
+    return PreviewOutcome(changes, errors, ran=True)
+
+
+def server_urn(stack: Any, host_name: str) -> str:
+    """The URN of a model host's server resource, from the stack's state."""
+    state = stack.export_stack().deployment or {}
+    for res in state.get("resources", []):
+        urn = res.get("urn", "")
+        if urn.endswith(f"::{host_name}-server") and res.get("type") in (
+            "digitalocean:index/droplet:Droplet", "hcloud:index/server:Server"
+        ):
+            return urn
+    raise Unavailable(f"no server resource for host {host_name!r} in stack {stack.name!r}")
+
+
+def replace_server(stack: Any, urn: str, on_output: Callable[[str], None] = print) -> Any:
+    """``pulumi up --replace URN --target URN --target-dependents``: a new server, the same volume and
+    IP (their attachments are dependents of the server and follow it)."""
+    return stack.up(replace=[urn], target=[urn], target_dependents=True, color="never", on_output=on_output)

@@ -1,0 +1,89 @@
+"""Where the host layer's commands point: a cloud stack's hosts, or the local test host.
+
+A ``Target`` bundles what pyinfra and testinfra need for one stack: the inventory file and its
+environment (inventory JSON, secrets file of mode 0600), and per host the testinfra arguments and the
+host data file the checks read. For a cloud stack everything comes from the stack's outputs and
+secrets through the Automation API; nothing is written outside a private temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEYS = ("vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "huggingfaceApiKey")
+
+
+@dataclass
+class HostTarget:
+    name: str
+    testinfra_args: list[str]
+    host_data_file: Path
+
+
+@dataclass
+class Target:
+    name: str
+    inventory: Path
+    env: dict[str, str]
+    hosts: list[HostTarget] = field(default_factory=list)
+    has_cloud: bool = True
+
+
+def _private_dir() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="llm-platform-"))
+    os.chmod(d, 0o700)
+    return d
+
+
+def _write_private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def from_stack_outputs(stack_name: str, inventory: dict[str, Any], secrets: dict[str, str]) -> Target:
+    """A cloud stack's hosts, from its ``inventory`` output and its secrets (already decrypted)."""
+    d = _private_dir()
+    inv_json = _write_private(d / "inventory.json", json.dumps(inventory))
+    sec = _write_private(d / "secrets.json", json.dumps(secrets))
+    env = {"LLM_PLATFORM_INVENTORY": str(inv_json), "LLM_PLATFORM_SECRETS_FILE": str(sec)}
+    hosts = []
+    for h in inventory.get("hosts", []):
+        data_file = _write_private(d / f"{h['name']}.json", json.dumps(h))
+        spec = f"ssh://{h['ssh_user']}@{h['ssh_hostname']}?sudo=true"
+        hosts.append(HostTarget(h["name"], [f"--hosts={spec}"], data_file))
+    return Target(stack_name, ROOT / "hosts" / "inventory.py", env, hosts)
+
+
+def from_stack(stack: Any) -> Target:
+    """Read a stack's inventory output and host secrets through the Automation API."""
+    outputs = stack.outputs()
+    if "inventory" not in outputs:
+        from components.automation import Unavailable
+
+        raise Unavailable(f"stack {stack.name!r} has no 'inventory' output yet (run pulumi up first)")
+    config = stack.get_all_config()
+    secrets = {}
+    for key in SECRET_KEYS:
+        item = config.get(f"llm-platform:{key}")
+        if item is not None and item.value:
+            secrets[key] = item.value
+    return from_stack_outputs(stack.name, outputs["inventory"].value, secrets)
+
+
+def local() -> Target:
+    """The local test host (scripts/local-host), as its tooling generated it."""
+    from hosts.localhost import inventory as li
+    from hosts.localhost.config import settings
+
+    s = settings()
+    env = {"LLM_PLATFORM_SECRETS_FILE": str(li.secrets_file(s))}
+    host = HostTarget("llm-local", li.testinfra_args(s), s.host_json)
+    return Target("local", s.inventory, env, [host], has_cloud=False)
