@@ -76,7 +76,7 @@ def ollama_models(models: list[str], wait_seconds: int = 60):
         body = shlex.quote('{"model": "%s", "stream": false}' % model)
         yield (
             f"curl -fsS --max-time 7200 -X POST http://127.0.0.1:11434/api/pull -d {body} "
-            f"| grep -q '\"status\":\"success\"' || {{ echo 'pull of {model} failed' >&2; exit 1; }}"
+            f"| jq -e '.status == \"success\"' >/dev/null || {{ echo 'pull of {model} failed' >&2; exit 1; }}"
         )
 
 

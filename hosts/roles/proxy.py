@@ -76,7 +76,7 @@ def apply(data: HostData) -> None:
         server.shell(name="update CA certificates", commands=["update-ca-certificates"], _if=ca.did_change)
 
     changed = [
-        files.file(name="nginx: no default site", path="/etc/nginx/sites-enabled/default", present=False),
+        files.link(name="nginx: no default site", path="/etc/nginx/sites-enabled/default", present=False),
         files.directory(name="ACME webroot", path=WEBROOT, mode="755"),
         files.template(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
                        dest="/etc/nginx/sites-enabled/llm-platform-http.conf", domain=data.domain, webroot=WEBROOT),
