@@ -101,10 +101,11 @@ def probe_kvm(s: Settings, image: Image, timeout: float = 60.0) -> tuple[bool, s
         proc.wait(timeout=timeout)
         text = out.read_text(errors="replace") if out.exists() else ""
         ok = "Kernel panic" in text or "VFS:" in text
+        err = (proc.stderr.read() or b"").decode(errors="replace").strip().splitlines() if proc.stderr else []
         why = (
             f"KVM probe boot reached the kernel panic in {time.monotonic() - t0:.1f}s"
             if ok
-            else f"KVM probe exited without kernel output (rc {proc.returncode})"
+            else f"KVM probe boot failed (qemu rc {proc.returncode}: {err[-1] if err else 'no kernel output'})"
         )
     except subprocess.TimeoutExpired:
         terminate(proc.pid, name="kvm probe")
