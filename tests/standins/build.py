@@ -10,6 +10,9 @@ Layout of DIR (mirrors the real download paths, so only the base URL differs fro
     DIR/images/llamafactory-<tag>.tar                  docker-archive of the LLaMA-Factory stand-in image
     DIR/manifest.json                                  inventory of the above with sha256s (written last)
 
+Default versions are the platform's pins (``components.settings``); the vLLM stand-in is also tagged
+with vLLM's CPU image name (the deploy's default on CPU hosts), listed under ``refs``.
+
 Output is deterministic (same inputs -> same sha256) and a build whose inputs did not change is
 skipped (``manifest.json`` records a fingerprint of the inputs).
 """
@@ -42,13 +45,37 @@ HERE = Path(__file__).resolve().parent
 OLLAMA_SOURCE = HERE / "ollama_standin.py"
 FORMAT = 1
 
-# Versions the stand-ins are built for by default. The platform's pins decide in the end: pass
-# --ollama-version / --vllm-tag / --llamafactory-tag to match them.
-DEFAULT_OLLAMA_VERSION = "0.12.3"
-DEFAULT_VLLM_TAG = "v0.11.0"
-DEFAULT_LLAMAFACTORY_TAG = "0.9.3"
 VLLM_REPO = "vllm/vllm-openai"
 LLAMAFACTORY_REPO = "hiyouga/llamafactory"
+
+
+def pinned_defaults() -> dict:
+    """The versions the stand-ins are built for by default: the platform's own pins
+    (``components.settings``) when importable, else the values below."""
+    pins = {
+        "ollama_version": "0.13.5",
+        "vllm_tag": "v0.11.0",
+        "llamafactory_tag": "0.9.3",
+        # vLLM's CPU image name: the deploy's default on CPU hosts; the vLLM stand-in carries this tag too
+        "vllm_extra_repos": ("public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo",),
+    }
+    try:
+        from components import settings as st
+
+        pins["ollama_version"] = st.OllamaSettings.model_fields["version"].default
+        pins["vllm_tag"] = st.VllmSettings.model_fields["tag"].default
+        pins["llamafactory_tag"] = st.LlamaFactorySettings.model_fields["tag"].default
+        pins["vllm_extra_repos"] = tuple(r for r in (st.VLLM_CPU_IMAGE,) if r != VLLM_REPO)
+    except Exception:  # noqa: BLE001 - the fallback above is fine (e.g. no pydantic in this Python)
+        pass
+    return pins
+
+
+_PINS = pinned_defaults()
+DEFAULT_OLLAMA_VERSION: str = _PINS["ollama_version"]
+DEFAULT_VLLM_TAG: str = _PINS["vllm_tag"]
+DEFAULT_LLAMAFACTORY_TAG: str = _PINS["llamafactory_tag"]
+DEFAULT_VLLM_EXTRA_REPOS: tuple[str, ...] = _PINS["vllm_extra_repos"]
 
 VERSION_LINE = 'STANDIN_VERSION = "0.0.0-dev"'
 BIN = "/usr/local/bin/standin-server"
@@ -118,6 +145,7 @@ def _labels(ref: str, what: str) -> dict[str, str]:
 
 
 def vllm_image(tag: str, binary: bytes) -> tuple[str, list, ImageConfig]:
+    """Primary ref, layer entries and config of the vLLM stand-in."""
     ref = f"{VLLM_REPO}:{tag}"
     entries = _base_entries(binary) + [
         Symlink("/usr/local/bin/vllm", "standin-server"),
@@ -281,12 +309,14 @@ def build(
     vllm_tag: str = DEFAULT_VLLM_TAG,
     llamafactory_tag: str = DEFAULT_LLAMAFACTORY_TAG,
     force: bool = False,
+    vllm_extra_repos: tuple[str, ...] | list[str] = DEFAULT_VLLM_EXTRA_REPOS,
     log=lambda msg: print(msg, file=sys.stderr),
 ) -> dict:
     """Build everything into ``out`` (skipped when up to date); returns the manifest."""
     out = Path(out).resolve()
     ollama_version = ollama_version.lstrip("v")
-    params = {"ollama_version": ollama_version, "vllm_tag": vllm_tag, "llamafactory_tag": llamafactory_tag}
+    extra = sorted(set(vllm_extra_repos))
+    params = {"ollama_version": ollama_version, "vllm_tag": vllm_tag, "llamafactory_tag": llamafactory_tag, "vllm_extra_repos": extra}
     binary_path = cc.compile_server()
     binary = binary_path.read_bytes()
     fp = fingerprint(hashlib.sha256(binary).hexdigest(), params)
@@ -315,15 +345,16 @@ def build(
 
     # Images
     images = {}
-    for key, maker, tag, what in (
-        ("vllm", vllm_image, vllm_tag, "vLLM"),
-        ("llamafactory", llamafactory_image, llamafactory_tag, "LLaMA-Factory"),
+    for key, maker, tag, what, also in (
+        ("vllm", vllm_image, vllm_tag, "vLLM", extra),
+        ("llamafactory", llamafactory_image, llamafactory_tag, "LLaMA-Factory", []),
     ):
         ref, entries, config = maker(tag, binary)
-        data = docker_archive([ref], entries, config, comment=f"{what} stand-in for tests")
+        refs = [ref] + [f"{repo}:{tag}" for repo in also]
+        data = docker_archive(refs, entries, config, comment=f"{what} stand-in for tests")
         path = f"images/{image_filename(ref)}"
         sha = atomic_write(out / path, data)
-        images[key] = {"ref": ref, "path": path, "sha256": sha, "size": len(data), "image_id": image_id(data)}
+        images[key] = {"ref": ref, "refs": refs, "path": path, "sha256": sha, "size": len(data), "image_id": image_id(data)}
 
     manifest = {
         "format": FORMAT,
@@ -343,10 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ollama-version", default=DEFAULT_OLLAMA_VERSION)
     ap.add_argument("--vllm-tag", default=DEFAULT_VLLM_TAG)
     ap.add_argument("--llamafactory-tag", default=DEFAULT_LLAMAFACTORY_TAG)
+    ap.add_argument("--vllm-extra-repo", action="append", default=None, metavar="REPO",
+                    help=f"also tag the vLLM stand-in as REPO:<vllm tag> (repeatable; default: {', '.join(DEFAULT_VLLM_EXTRA_REPOS) or 'none'})")
     ap.add_argument("--force", action="store_true", help="rebuild even when the inputs did not change")
     args = ap.parse_args(argv)
+    extra = DEFAULT_VLLM_EXTRA_REPOS if args.vllm_extra_repo is None else tuple(args.vllm_extra_repo)
     try:
-        manifest = build(args.out, args.ollama_version, args.vllm_tag, args.llamafactory_tag, force=args.force)
+        manifest = build(args.out, args.ollama_version, args.vllm_tag, args.llamafactory_tag, force=args.force, vllm_extra_repos=extra)
     except cc.CompileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

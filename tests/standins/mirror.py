@@ -265,11 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--ollama-version", default=b.DEFAULT_OLLAMA_VERSION)
         p.add_argument("--vllm-tag", default=b.DEFAULT_VLLM_TAG)
         p.add_argument("--llamafactory-tag", default=b.DEFAULT_LLAMAFACTORY_TAG)
+        p.add_argument("--vllm-extra-repo", action="append", default=None, metavar="REPO", help="also tag the vLLM stand-in as REPO:<tag>")
     args = ap.parse_args(argv)
     root = Path(args.dir).resolve()
     if args.cmd == "ensure" or args.ensure:
+        extra = b.DEFAULT_VLLM_EXTRA_REPOS if args.vllm_extra_repo is None else tuple(args.vllm_extra_repo)
         try:
-            b.build(root, args.ollama_version, args.vllm_tag, args.llamafactory_tag)
+            b.build(root, args.ollama_version, args.vllm_tag, args.llamafactory_tag, vllm_extra_repos=extra)
         except b.cc.CompileError as err:
             _log(f"error: {err}")
             return 1

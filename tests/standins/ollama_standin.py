@@ -73,6 +73,12 @@ def log(msg, level="INFO"):
     sys.stderr.flush()
 
 
+def go_json(obj):
+    """JSON the way Ollama's Go server writes it: compact, UTF-8, with <, > and & escaped."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def now_rfc3339():
     return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -438,7 +444,7 @@ class Store(object):
             "config": {"mediaType": MT_CONFIG, "digest": cdig, "size": csize},
             "layers": layers,
         }
-        raw = json.dumps(manifest).encode("utf-8")
+        raw = json.dumps(manifest, separators=(",", ":")).encode("utf-8")
         with self.lock:
             for n in self.list_names():  # a new spelling of an existing name replaces it
                 if n.key() == name.key() and self.manifest_path(n) != self.manifest_path(name):
@@ -600,7 +606,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send(self, status, body=b"", ctype="application/json; charset=utf-8", head_only=False):
         if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode("utf-8")
+            body = go_json(body).encode("utf-8")
         elif isinstance(body, str):
             body = body.encode("utf-8")
         self.send_response(status)
@@ -628,7 +634,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def ndjson(self, obj):
-        self.chunk(json.dumps(obj) + "\n")
+        self.chunk(go_json(obj) + "\n")
 
     def dispatch(self):
         self._t0 = time.monotonic()
@@ -685,7 +691,7 @@ class Handler(BaseHTTPRequestHandler):
         return name
 
     def mark_loaded(self, display, keep_alive=None):
-        dur = parse_duration(keep_alive, 300.0)
+        dur = parse_duration(keep_alive, parse_duration(os.environ.get("OLLAMA_KEEP_ALIVE"), 300.0))
         with self.server.loaded_lock:
             if dur == 0:
                 self.server.loaded.pop(display, None)
@@ -1125,12 +1131,12 @@ class Handler(BaseHTTPRequestHandler):
             base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": raw, "system_fingerprint": "fp_ollama"}
             for w in word_chunks(text):
                 c = dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": w}, "finish_reason": None}])
-                self.chunk("data: %s\n\n" % json.dumps(c))
+                self.chunk("data: %s\n\n" % go_json(c))
             c = dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": "stop"}])
             if (body.get("stream_options") or {}).get("include_usage"):
-                self.chunk("data: %s\n\n" % json.dumps(c))
+                self.chunk("data: %s\n\n" % go_json(c))
                 c = dict(base, choices=[], usage=usage)
-            self.chunk("data: %s\n\n" % json.dumps(c))
+            self.chunk("data: %s\n\n" % go_json(c))
             self.chunk("data: [DONE]\n\n")
             self.end_stream()
             return

@@ -18,7 +18,7 @@ from tests.standins.image import Dir, File, ImageConfig, Symlink, docker_archive
 from tests.standins.mirror import MirrorServer, start_in_thread, start_process
 from tests.standins.runner import free_port, http
 
-VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.3"}
+VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.3", "vllm_extra_repos": ("example.org/vllm-cpu",)}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,10 @@ def test_ollama_tarball_layout_and_version(built, tmp_path):
 def test_vllm_image_structure(built):
     out, manifest = built
     info = inspect_archive(out / manifest["images"]["vllm"]["path"])  # checks config/layer digests too
-    assert info.manifest[0]["RepoTags"] == ["vllm/vllm-openai:v0.11.0"]
-    assert info.repositories == {"vllm/vllm-openai": {"v0.11.0": info.manifest[0]["Layers"][0].split("/")[0]}}
+    assert info.manifest[0]["RepoTags"] == ["vllm/vllm-openai:v0.11.0", "example.org/vllm-cpu:v0.11.0"]
+    assert manifest["images"]["vllm"]["refs"] == info.manifest[0]["RepoTags"]
+    layer_id = info.manifest[0]["Layers"][0].split("/")[0]
+    assert info.repositories == {"vllm/vllm-openai": {"v0.11.0": layer_id}, "example.org/vllm-cpu": {"v0.11.0": layer_id}}
     layer = next(iter(info.layers.values()))
     assert read_layer_file(info, "usr/local/bin/standin-server") == compile_server().read_bytes()
     assert layer["usr/local/bin/standin-server"].mode == 0o755
@@ -177,8 +179,17 @@ def test_build_cli(built, tmp_path):
     out, manifest = built
     res = subprocess.run(
         [sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", str(out), "--ollama-version", "0.12.3", "--vllm-tag", "v0.11.0",
-         "--llamafactory-tag", "0.9.3"],
+         "--llamafactory-tag", "0.9.3", "--vllm-extra-repo", "example.org/vllm-cpu"],
         cwd=b.HERE.parents[1], capture_output=True, text=True, timeout=60,
     )
     assert res.returncode == 0, res.stderr
     assert "up to date" in res.stderr and res.stdout.strip() == str(out / "manifest.json")
+
+
+def test_default_versions_follow_the_platform_pins():
+    from components import settings as st
+
+    assert b.DEFAULT_OLLAMA_VERSION == st.OllamaSettings.model_fields["version"].default
+    assert b.DEFAULT_VLLM_TAG == st.VllmSettings.model_fields["tag"].default
+    assert b.DEFAULT_LLAMAFACTORY_TAG == st.LlamaFactorySettings.model_fields["tag"].default
+    assert st.VLLM_CPU_IMAGE in b.DEFAULT_VLLM_EXTRA_REPOS
