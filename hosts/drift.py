@@ -185,14 +185,14 @@ def check_hosts(target: Target, run: Runner = subprocess.run, checks: bool = Tru
 # --------------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------------
-def run_drift(stack: str, *, checks: bool = True) -> Report:
+def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None) -> Report:
     from components import automation
     from hosts import targets
 
     layers: list[LayerResult] = []
     if stack == "local":
         layers.append(LayerResult("cloud", "skipped", reason="the local test host has no cloud layer"))
-        layers.append(check_hosts(targets.local(), checks=checks))
+        layers.append(check_hosts(targets.local(local_settings), checks=checks))
         return Report(stack, layers)
     cloud = check_cloud(stack)
     layers.append(cloud)

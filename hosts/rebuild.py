@@ -141,12 +141,12 @@ def rebuild_cloud(stack_name: str, host: str) -> Stages:
     return stages
 
 
-def rebuild_local() -> Stages:
+def rebuild_local(s: Any = None) -> Stages:
     from hosts import targets
     from hosts.localhost import runner, vm
     from hosts.localhost.config import settings
 
-    s = settings()
+    s = s or settings()
     stages = Stages()
     stages.run("replace", lambda: f"new VM from the base image, same data disk ({vm.recreate(s, timeout=900):.0f}s to SSH)")
     stages.run("ssh", lambda: f"SSH answers ({vm.wait_for_ssh(s, timeout=900):.1f}s)")
@@ -156,7 +156,7 @@ def rebuild_local() -> Stages:
         return f"{changed} operations changed"
 
     stages.run("converge", converge)
-    target = targets.local()
+    target = targets.local(s)
     stages.run("verify", lambda: _verify(target, "llm-local"))
     return stages
 

@@ -78,12 +78,12 @@ def from_stack(stack: Any) -> Target:
     return from_stack_outputs(stack.name, outputs["inventory"].value, secrets)
 
 
-def local() -> Target:
-    """The local test host (scripts/local-host), as its tooling generated it."""
+def local(s: Any = None) -> Target:
+    """The local test host (scripts/local-host), as its tooling generated it (``s``: its Settings)."""
     from hosts.localhost import inventory as li
     from hosts.localhost.config import settings
 
-    s = settings()
+    s = s or settings()
     env = {"LLM_PLATFORM_SECRETS_FILE": str(li.secrets_file(s))}
     host = HostTarget("llm-local", li.testinfra_args(s), s.host_json)
     return Target("local", s.inventory, env, [host], has_cloud=False)

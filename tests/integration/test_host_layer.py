@@ -1,0 +1,186 @@
+"""The host layer end to end on the local Debian 12 test host (Molecule's cycle, in pytest):
+
+cached image → boot → converge → a second converge with zero changes → the testinfra suite → a TCP
+scan from outside the guest finding only 22/80/443 (and proving it can fail) → an interrupted
+converge rerun clean → drift detection (clean, then three changes behind the project's back, then
+clean after converge) → rebuild from the base image keeping /data → down.
+
+Each stage prints its duration. The tests run in file order and share one VM (module fixture) in
+their own state dir, ports and namespace, so a developer's ``scripts/local-host up`` is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hosts import drift, rebuild, targets
+from hosts.localhost import lifecycle, netns, runner, vm
+from hosts.localhost.config import settings
+
+pytestmark = pytest.mark.vm
+
+TIMINGS: dict[str, float] = {}
+EXPECTED_OPEN = [22, 80, 443]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def say(request):
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+
+    def _say(msg: str) -> None:
+        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        with ctx:
+            print(f"[host-layer] {msg}", flush=True)
+
+    return _say
+
+
+@pytest.fixture(scope="module")
+def timed(say):
+    @contextlib.contextmanager
+    def _timed(name: str):
+        say(f"{name} ...")
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            TIMINGS[name] = time.monotonic() - t0
+            say(f"{name}: {TIMINGS[name]:.1f}s")
+
+    return _timed
+
+
+@pytest.fixture(scope="module")
+def s(timed, say):
+    if os.geteuid() != 0:
+        pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, debootstrap)")
+    repo = settings().repo_root
+    st = settings(
+        state_dir=repo / ".state" / "local-host-it",
+        ssh_port=_free_port(),
+        http_port=_free_port(),
+        https_port=_free_port(),
+        netns="llmtest-it",
+        tap="llmtapit",
+    )
+    lifecycle.down(st, purge=True)
+    with timed("boot (image build or reuse, host services, VM to SSH)"):
+        lifecycle.ensure_running(st, fresh=True)
+    yield st
+    with timed("down"):
+        lifecycle.down(st, purge=True)
+    say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+
+
+def sh(s, cmd: str) -> str:
+    return vm.ssh_run(cmd, s).stdout.strip()
+
+
+def converge(s) -> tuple[int, list[str]]:
+    return runner.converge(json=True, s=s)
+
+
+def test_first_converge(s, timed):
+    with timed("converge (fresh host)"):
+        changed, _ = converge(s)
+    assert changed > 0
+
+
+def test_second_converge_changes_nothing(s, timed):
+    with timed("converge (no-op)"):
+        changed, names = converge(s)
+    assert changed == 0, f"{changed} operations changed on the second converge: {names}"
+
+
+def test_testinfra_suite_passes(s, timed):
+    with timed("verify (testinfra)"):
+        assert runner.verify(s) == 0
+
+
+def test_scan_from_outside_finds_only_ssh_http_https(s, timed):
+    with timed("scan (all TCP ports from the namespace)"):
+        assert netns.scan("1-65535", s) == EXPECTED_OPEN
+
+
+def test_scan_sees_a_port_that_is_opened(s, timed):
+    with timed("scan (a port opened on purpose)"):
+        sh(s, "systemd-run --unit=llm-scan-probe python3 -m http.server 9999 && ufw allow 9999/tcp")
+        try:
+            assert netns.scan("9990-10000,22,80,443", s) == [22, 80, 443, 9999]
+        finally:
+            sh(s, "ufw delete allow 9999/tcp; systemctl stop llm-scan-probe")
+        assert netns.scan("9990-10000,22,80,443", s) == EXPECTED_OPEN
+
+
+def test_interrupted_converge_reruns_clean(s, timed):
+    # Undo a good part of the proxy role (certificate included), then stop pyinfra midway through it.
+    sh(s, "rm -rf /etc/letsencrypt/live /etc/letsencrypt/archive /etc/letsencrypt/renewal "
+          "/etc/nginx/sites-enabled/llm-platform-https.conf; systemctl stop ollama")
+    argv = [str(Path(sys.executable).with_name("pyinfra")), str(s.inventory), "hosts/deploy.py", "-y"]
+    with timed("converge interrupted midway"):
+        proc = subprocess.Popen(argv, cwd=s.repo_root, env=runner._env(s), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        killed = False
+        for line in proc.stdout:
+            if "Starting operation: proxy" in line and "certificate" in line:
+                proc.kill()
+                killed = True
+                break
+        proc.wait(timeout=60)
+    assert killed, "the converge finished before it could be interrupted"
+    with timed("converge after the interruption"):
+        changed, _ = converge(s)
+    assert changed > 0
+    with timed("converge (no-op after recovery)"):
+        changed, names = converge(s)
+    assert changed == 0, names
+    assert runner.verify(s) == 0
+
+
+def test_drift_clean_then_detects_changes_then_clean(s, timed):
+    with timed("drift check (clean host)"):
+        report = drift.run_drift("local", local_settings=s)
+    assert report.exit_code == 0, report.summary()
+
+    sh(s, "ufw allow 11434/tcp")
+    sh(s, "sed -i 's/OLLAMA_NUM_PARALLEL=.*/OLLAMA_NUM_PARALLEL=64\"/' /etc/systemd/system/ollama.service && systemctl daemon-reload")
+    sh(s, "systemctl stop nginx")
+    with timed("drift check (three changes behind our back)"):
+        report = drift.run_drift("local", local_settings=s)
+    assert report.exit_code == 1, report.summary()
+    targets_ = " ".join(f.target for f in report.layers[1].findings)
+    assert "ufw" in targets_, report.summary()
+    assert "ollama systemd unit" in targets_, report.summary()
+    assert "nginx running" in targets_, report.summary()
+
+    with timed("converge (repair)"):
+        converge(s)
+    with timed("drift check (after converge)"):
+        report = drift.run_drift("local", local_settings=s)
+    assert report.exit_code == 0, report.summary()
+
+
+def test_rebuild_keeps_data(s, timed, say):
+    sh(s, "head -c 16M /dev/urandom > /data/models/keep-me.bin && sync")
+    before = sh(s, "sha256sum /data/models/keep-me.bin").split()[0]
+    old_instance = sh(s, "cat /var/lib/cloud/data/instance-id")
+    with timed("rebuild-host local"):
+        stages = rebuild.rebuild_local(s)
+    say(stages.summary())
+    assert [name for name, _, _ in stages.timings] == ["replace", "ssh", "converge", "verify"]
+    assert sh(s, "cat /var/lib/cloud/data/instance-id") != old_instance
+    assert sh(s, "sha256sum /data/models/keep-me.bin").split()[0] == before
