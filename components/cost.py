@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from components import prices
-from components.settings import StackSettings
+from components.settings import HomelabStackSettings, StackSettings
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,11 @@ def _item(item: str, price: prices.Price, qty: float) -> CostItem:
     return CostItem(item, price.slug, qty, price.usd_month, round(price.usd_month * qty, 2), price.source)
 
 
-def estimate(settings: StackSettings) -> CostReport:
+def estimate(settings: StackSettings | HomelabStackSettings) -> CostReport:
     items: list[CostItem] = []
+    if isinstance(settings, HomelabStackSettings):
+        own = prices.Price("self-hosted", 0.0, "your own Docker host: no cloud charge")
+        return CostReport(settings.stack, (_item("homelab: Docker host", own, 1),), settings.budget)
     app = settings.app
     items.append(_item("app: ai-service", prices.APP_INSTANCE_SIZES[app.ai_service.instance_size], app.ai_service.instance_count))
     items.append(_item("app: llm", prices.APP_INSTANCE_SIZES[app.llm.instance_size], app.llm.instance_count))
@@ -94,7 +97,7 @@ def estimate(settings: StackSettings) -> CostReport:
     return CostReport(settings.stack, tuple(items), settings.budget)
 
 
-def guard(settings: StackSettings) -> CostReport:
+def guard(settings: StackSettings | HomelabStackSettings) -> CostReport:
     """Return the cost report, or raise ``BudgetExceeded`` unless the stack allows going over."""
     report = estimate(settings)
     if report.over_budget and not settings.allow_over_budget:

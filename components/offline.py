@@ -140,6 +140,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state.update(ipv4Address=f"198.51.100.{next(self._ips)}", status="active")
         elif t == "hcloud:index/server:Server":
             state.update(ipv4Address=f"198.51.100.{next(self._ips)}", status="running")
+        elif t == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{int(rid):064x}"
+            state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{int(rid):064x}"
         elif t == "digitalocean:index/sshKey:SshKey":
             state["fingerprint"] = ":".join(f"{(int(rid) * 7 + i) % 256:02x}" for i in range(16))
         elif t == "digitalocean:index/app:App":
@@ -279,8 +282,20 @@ def _describe(r: Resource) -> list[str]:
             src = rule.get("sourceAddresses") or rule.get("sourceIps")
             out.append(f"allow {rule.get('protocol')}/{port} from {', '.join(src)}")
         return out
+    if t == "Container":
+        lines = [f"name={i.get('name')} image={i.get('image')}"]
+        for p in i.get("ports") or []:
+            lines.append(f"publish {p.get('ip')}:{_num(p.get('external'))} -> {_num(p.get('internal'))}")
+        if i.get("command"):
+            lines.append(f"command {' '.join(i.get('entrypoints') or [])} {' '.join(i['command'])}")
+        for net in i.get("networksAdvanced") or []:
+            if net.get("aliases"):
+                lines.append(f"network alias {', '.join(net['aliases'])}")
+        return lines
     keys = {
         "Droplet": ("name", "size", "image", "region"),
+        "RemoteImage": ("name",),
+        "Provider": ("host",),
         "Server": ("name", "serverType", "image", "location"),
         "Volume": ("name", "size", "region", "location", "initialFilesystemLabel"),
         "ReservedIp": ("region",),
@@ -293,8 +308,9 @@ def _describe(r: Resource) -> list[str]:
 
 
 def format_plan(plan: Plan) -> str:
+    what = f"phase {plan.settings.phase}" if hasattr(plan.settings, "phase") else "homelab"
     out = [
-        f"Stack {plan.stack}: phase {plan.settings.phase} "
+        f"Stack {plan.stack}: {what} "
         "(offline plan: Pulumi mock engine, placeholder secrets, no cloud call)",
         "",
         f"Resources ({len(plan.resources)}):",

@@ -15,7 +15,7 @@ from components.app import LlmApp
 from components.catalogue import LLM_INTERNAL_URL
 from components.inventory import inventory
 from components.model_host import ModelHost
-from components.settings import SettingsError, StackSettings, load
+from components.settings import HomelabStackSettings, SettingsError, StackSettings, load
 
 
 def secret_inputs(settings: StackSettings) -> dict[str, pulumi.Output[str]]:
@@ -27,8 +27,25 @@ def host_name(settings: StackSettings) -> str:
     return f"llm-{settings.stack}"
 
 
-def build(settings: StackSettings) -> dict[str, Any]:
+def build_homelab(settings: HomelabStackSettings) -> dict[str, Any]:
+    from components.homelab import Homelab
+
+    report = cost.guard(settings)
+    lab = Homelab("homelab", settings)
+    return {
+        "ollama_url": lab.ollama_url,
+        "n8n_url": lab.n8n_url,
+        "models": list(settings.homelab.models),
+        "inventory": {"hosts": []},
+        "monthly_cost": report.total,
+        "cost_breakdown": report.to_dict(),
+    }
+
+
+def build(settings: StackSettings | HomelabStackSettings) -> dict[str, Any]:
     """Create every resource of the stack and return its outputs (nothing here is secret)."""
+    if isinstance(settings, HomelabStackSettings):
+        return build_homelab(settings)
     report = cost.guard(settings)  # before any resource exists
     host = None
     if settings.host_enabled:
@@ -53,7 +70,7 @@ def main() -> None:
     try:
         settings = load()
         outputs = build(settings)
-    except (SettingsError, cost.BudgetExceeded) as exc:
+    except (SettingsError, cost.BudgetExceeded, ValueError) as exc:
         # RunError: Pulumi prints the message without a Python traceback.
         raise pulumi.RunError(str(exc)) from None
     for key, value in outputs.items():

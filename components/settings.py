@@ -192,7 +192,7 @@ class AppSettings(_Model):
 
 class OllamaSettings(_Model):
     version: str = "0.13.5"
-    # sha256 of ollama-linux-amd64.tgz of that release (its sha256sum.txt); the deploy refuses to
+    # sha256 of ollama-linux-amd64.tar.zst of that release (its sha256sum.txt); the deploy refuses to
     # install an unpinned archive.
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     models: list[str] = ["llama3.1:8b"]
@@ -364,6 +364,41 @@ class HuggingfaceSettings(_Model):
     pro_subscription: bool = True
 
 
+class HomelabSettings(_Model):
+    docker_host: str = "unix:///var/run/docker.sock"
+    compose_file: str = "docker/homelab/compose.yml"
+    models: list[str] = []
+    gpu: bool = False
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host(cls, v: str) -> str:
+        if not re.match(r"^(unix|ssh|tcp)://\S+$", v):
+            raise ValueError("must be unix:///path/docker.sock, ssh://user@host or tcp://host:port")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if not re.match(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$", m):
+                raise ValueError(f"{m!r} is not an Ollama model name like llama3.2:3b")
+        return v
+
+
+class HomelabStackSettings(_Model):
+    """A homelab stack: the compose file's containers on a Docker host; no cloud resources."""
+
+    stack: str
+    budget: float = Field(0, ge=0)
+    homelab: HomelabSettings
+    secrets: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, arbitrary_types_allowed=True
+    )
+
+
 class StackSettings(_Model):
     stack: str
     phase: int
@@ -444,7 +479,8 @@ def _check(value: str, allowed: tuple, key: str, why: str = "") -> None:
 # --------------------------------------------------------------------------------------------------
 TOP_LEVEL_KEYS = {
     to_camel(name) for name in StackSettings.model_fields if name not in ("stack", "secrets")
-} | set(SECRET_KEYS)
+} | set(SECRET_KEYS) | {"homelab"}
+HOMELAB_KEYS = {"homelab", "budget"}
 
 
 def _decode(raw: str) -> Any:
@@ -477,7 +513,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str] | None:
     return None
 
 
-def _format_errors(exc: ValidationError) -> list[str]:
+def _format_errors(exc: ValidationError, model: type[BaseModel] | None = None) -> list[str]:
     lines = []
     for err in exc.errors(include_url=False):
         loc = tuple(str(p) for p in err["loc"])
@@ -488,7 +524,7 @@ def _format_errors(exc: ValidationError) -> list[str]:
         key = ".".join(loc)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(StackSettings, err["loc"])
+            allowed = _allowed_keys(model or StackSettings, err["loc"])
             msg = "unknown key" + (f"; allowed here: {', '.join(sorted(allowed))}" if allowed else "")
             lines.append(f"{NAMESPACE}:{key}: {msg}")
         elif err["type"] == "missing":
@@ -499,7 +535,7 @@ def _format_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
-def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
+def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings | HomelabStackSettings:
     """Validate the stack's config (``namespace:key`` → string) into ``StackSettings``."""
     problems: list[str] = []
     values: dict[str, Any] = {}
@@ -520,6 +556,18 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
         values[key] = _decode(text)
     if problems:
         raise SettingsError(problems)
+
+    if "homelab" in values:
+        extra = sorted(set(values) - HOMELAB_KEYS)
+        if extra:
+            raise SettingsError(
+                [f"{NAMESPACE}:{k}: not a homelab key; a homelab stack takes only {', '.join(sorted(HOMELAB_KEYS))}"
+                 for k in extra]
+            )
+        try:
+            return HomelabStackSettings.model_validate({**values, "stack": stack})
+        except ValidationError as exc:
+            raise SettingsError(_format_errors(exc, HomelabStackSettings)) from None
 
     phase = values.get("phase")
     if phase not in PHASES:
@@ -546,7 +594,7 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings:
     return settings
 
 
-def load() -> StackSettings:
+def load() -> StackSettings | HomelabStackSettings:
     """Read and validate the current stack's config from the Pulumi runtime (once per program run)."""
     import pulumi
     from pulumi.runtime.config import get_config_env

@@ -149,7 +149,8 @@ def deploy_data(s: Settings, acme_ca_bundle_src: Path | str, manifest: dict | No
             "llamafactory": {"image": lf_image, "tag": lf_tag},
             "artifacts": {
                 "ollama_base_url": f"{base}/ollama",
-                "ollama_sha256": manifest["ollama"]["sha256"],
+                # the release format the deploy installs (hosts/roles/ollama.py: .tar.zst)
+                "ollama_sha256": manifest["ollama"]["archives"]["tar.zst"]["sha256"],
                 "images": {
                     img["ref"]: {"url": f"{base}/{img['path']}", "sha256": img["sha256"]}
                     for img in manifest["images"].values()

@@ -1,11 +1,19 @@
 """llamafactory: the LLaMA-Factory container at a pinned tag, web UI on 127.0.0.1:7860 and its API
 on 127.0.0.1:8001 (8000 inside; vLLM holds 8000 on the host), volumes under /data, API key from a
-secret."""
+secret.
+
+The container's process is the web UI. LLaMA-Factory's API serves one given model, so it is started
+on demand inside the running container (``docker exec -d llm-llamafactory llamafactory-cli api
+CFG``; scripts/finetune does this for a fine-tuned model) and answers on the published port then.
+/data/datasets is mounted over /app/data, so the role makes sure it holds a dataset_info.json
+(``{}`` at first; scripts/finetune registers datasets in it)."""
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.facts.files import File
+from pyinfra.operations import files, server
 
 from components.catalogue import CONTAINER_PORTS, DATA_DIRS, service
 from hosts import secrets
@@ -25,6 +33,9 @@ VOLUMES = {
 def apply(data: HostData) -> None:
     for path in (f"{FT}/output", f"{FT}/saves"):
         files.directory(name=f"fine-tuning directory {path}", path=path, mode="755")
+    info = f"{DATA_DIRS['datasets']}/dataset_info.json"
+    if not host.get_fact(File, path=info):
+        server.shell(name="datasets: empty dataset_info.json", commands=[f"echo '{{}}' > {info}"])
     env = {"API_KEY": secrets.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": "0.0.0.0", "API_HOST": "0.0.0.0"}
     hf = secrets.get_optional("huggingfaceApiKey")
     if hf:

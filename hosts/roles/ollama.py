@@ -22,8 +22,11 @@ MARKER = f"{PREFIX}/lib/ollama/.llm-platform-release"
 CACHE = "/var/cache/llm-platform"
 
 
+ARCHIVE = "ollama-linux-{arch}.tar.zst"  # the release format install.sh uses (FACTS §D); needs zstd
+
+
 def release_url(base_url: str, version: str, arch: str = "amd64") -> str:
-    return f"{base_url.rstrip('/')}/v{version}/ollama-linux-{arch}.tgz"
+    return f"{base_url.rstrip('/')}/v{version}/{ARCHIVE.format(arch=arch)}"
 
 
 @deploy("ollama")
@@ -33,7 +36,7 @@ def apply(data: HostData) -> None:
     if not sha:
         raise RuntimeError(
             f"ollama {o.version}: no sha256 pinned for the release archive; set artifacts.ollama_sha256 "
-            "(the sha256 of ollama-linux-amd64.tgz from the release's sha256sum.txt)"
+            "(the sha256 of ollama-linux-amd64.tar.zst from the release's sha256sum.txt)"
         )
     url = release_url(data.artifacts.ollama_base_url, o.version)
     marker = f"{o.version} {sha}"
@@ -42,7 +45,7 @@ def apply(data: HostData) -> None:
     server.user(name="ollama system user", user="ollama", system=True, home="/usr/share/ollama",
                 shell="/bin/false", create_home=True)
     files.directory(name="download cache", path=CACHE, mode="755")
-    archive = f"{CACHE}/ollama-{o.version}-linux-amd64.tgz"
+    archive = f"{CACHE}/ollama-{o.version}-linux-amd64.tar.zst"
     files.download(name=f"ollama {o.version} archive (sha256 checked)", src=url, dest=archive, sha256sum=sha)
     installed = host.get_fact(InstalledMarker, path=MARKER)
     unpack = None
@@ -51,7 +54,7 @@ def apply(data: HostData) -> None:
             name=f"ollama {o.version}: unpack into {PREFIX}",
             commands=[
                 f"rm -rf {PREFIX}/lib/ollama",
-                f"tar -xzf {archive} -C {PREFIX}",
+                f"tar --zstd -xf {archive} -C {PREFIX}",
                 f"echo '{marker}' > {MARKER}",
             ],
         )

@@ -1,0 +1,130 @@
+"""``Homelab``: the containers of ``docker/homelab/compose.yml`` on a Docker host, with pulumi-docker.
+
+The compose file is the one description of the homelab (images, ports, environment, volumes); this
+component reads it, so ``docker compose up`` and ``pulumi up -s homelab`` run the same thing. On top
+it pulls the stack's models through Ollama (one short-lived client container per model, run to
+completion) and can give Ollama the GPUs.
+
+Compose features used by the file and mapped here: ``image``, ``ports`` (``ip:host:container``),
+``environment`` (mapping), named ``volumes``, a read-only bind mount of a directory (its files are
+uploaded into the container, so a remote ``ssh://`` Docker host works too), ``restart``,
+``depends_on``, ``healthcheck``. Anything else in a service is refused with a clear error rather than
+silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+import yaml
+
+from components.settings import HomelabStackSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED = {"image", "ports", "environment", "volumes", "restart", "depends_on", "healthcheck", "deploy"}
+GPU_SERVICES = ("ollama",)
+
+
+class ComposeError(ValueError):
+    pass
+
+
+def load_compose(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ComposeError(f"compose file {path} not found (llm-platform:homelab.composeFile)")
+    doc = yaml.safe_load(path.read_text()) or {}
+    for name, svc in (doc.get("services") or {}).items():
+        unknown = sorted(set(svc) - SUPPORTED)
+        if unknown:
+            raise ComposeError(f"{path.name}: service {name}: {', '.join(unknown)} not supported by components/homelab.py")
+        for port in svc.get("ports", []):
+            if not str(port).startswith("127.0.0.1:"):
+                raise ComposeError(f"{path.name}: service {name} publishes {port}: publish on 127.0.0.1 only")
+    return doc
+
+
+def parse_port(spec: str) -> docker.ContainerPortArgs:
+    ip, external, internal = str(spec).split(":")
+    return docker.ContainerPortArgs(ip=ip, external=int(external), internal=int(internal.split("/")[0]))
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class Homelab(pulumi.ComponentResource):
+    def __init__(self, name: str, settings: HomelabStackSettings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-platform:homelab:Homelab", name, None, opts)
+        cfg = settings.homelab
+        compose_path = ROOT / cfg.compose_file
+        compose = load_compose(compose_path)
+        provider = docker.Provider(f"{name}-docker", host=cfg.docker_host, opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        network = docker.Network(f"{name}-net", name=f"{name}-net", opts=child)
+        volumes = {
+            vol: docker.Volume(f"{name}-{vol}", name=f"{name}-{vol}", opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, protect=True, retain_on_delete=True))
+            for vol in (compose.get("volumes") or {})
+        }
+        self.containers: dict[str, docker.Container] = {}
+        images: dict[str, docker.RemoteImage] = {}
+        for svc_name, svc in compose["services"].items():
+            image = images.setdefault(
+                svc["image"], docker.RemoteImage(f"{name}-image-{slug(svc['image'])}", name=svc["image"],
+                                                 keep_locally=True, opts=child)
+            )
+            mounts, uploads = [], []
+            for spec in svc.get("volumes", []):
+                src, dst, *mode = spec.split(":")
+                if src.startswith("./"):
+                    local = compose_path.parent / src
+                    for f in sorted(p for p in local.rglob("*") if p.is_file()):
+                        uploads.append(docker.ContainerUploadArgs(
+                            file=f"{dst}/{f.relative_to(local)}", content=f.read_text()))
+                else:
+                    mounts.append(docker.ContainerVolumeArgs(volume_name=volumes[src].name, container_path=dst,
+                                                             read_only=("ro" in mode) or None))
+            hc = svc.get("healthcheck")
+            deps = [self.containers[d] for d in svc.get("depends_on", [])]
+            self.containers[svc_name] = docker.Container(
+                f"{name}-{svc_name}",
+                name=f"{name}-{svc_name}",
+                image=image.image_id,
+                restart=svc.get("restart", "unless-stopped"),
+                ports=[parse_port(p) for p in svc.get("ports", [])],
+                envs=[f"{k}={v}" for k, v in (svc.get("environment") or {}).items()],
+                volumes=mounts,
+                uploads=uploads or None,
+                networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[svc_name])],
+                healthcheck=docker.ContainerHealthcheckArgs(
+                    tests=hc["test"], interval=hc.get("interval"), timeout=hc.get("timeout"), retries=hc.get("retries"),
+                ) if hc else None,
+                gpus="all" if (cfg.gpu and svc_name in GPU_SERVICES) else None,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=deps),
+            )
+
+        ollama_image = compose["services"]["ollama"]["image"]
+        self.pulls = [
+            docker.Container(
+                f"{name}-pull-{slug(model)}",
+                name=f"{name}-pull-{slug(model)}",
+                image=images[ollama_image].image_id,
+                entrypoints=["ollama"],
+                command=["pull", model],
+                envs=["OLLAMA_HOST=http://ollama:11434"],
+                networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name)],
+                must_run=False,
+                attach=True,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.containers["ollama"]]),
+            )
+            for model in cfg.models
+        ]
+        ports = {s: [str(p) for p in svc.get("ports", [])] for s, svc in compose["services"].items()}
+        self.ollama_url = f"http://{ports['ollama'][0].rsplit(':', 1)[0]}"
+        self.n8n_url = f"http://{ports['n8n'][0].rsplit(':', 1)[0]}" if "n8n" in ports else None
+        self.register_outputs({"ollama_url": self.ollama_url, "n8n_url": self.n8n_url})
