@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hosts import drift, rebuild, targets
+from hosts import drift, rebuild, smoke
 from hosts.localhost import lifecycle, netns, runner, vm
 from hosts.localhost.config import settings
 
@@ -109,6 +109,18 @@ def test_second_converge_changes_nothing(s, timed):
 def test_testinfra_suite_passes(s, timed):
     with timed("verify (testinfra)"):
         assert runner.verify(s) == 0
+
+
+def test_https_endpoint_chat_completion_and_smoke_latency(s, timed, say):
+    """What `scripts/local-host up` promises: a chat completion through nginx with the key, 401 without."""
+    ep = smoke.local_endpoint(s)
+    with timed("smoke (9 prompts through nginx → vLLM)"):
+        results = smoke.run(ep)
+    text, good = smoke.report(results)
+    say(text)
+    assert good, text
+    anonymous = smoke.Endpoint(ep.base_url, "not-the-key-0123456789", ep.model, ep.ca_file, ep.connect_host, ep.connect_port)
+    assert "HTTP 401" in smoke.run(anonymous)[0].detail
 
 
 def test_scan_from_outside_finds_only_ssh_http_https(s, timed):

@@ -1,0 +1,194 @@
+"""``scripts/smoke STACK|local``: send a small set of poultry-health prompts (French, English,
+Spanish) to the stack's OpenAI-compatible endpoint and report the latency of each, with p50/p95
+against the platform's phase 1 goal of 3 s.
+
+Endpoints: ``local`` → the local test host through nginx (HTTPS, pebble's CA, the generated key);
+a phase 2 stack → its model host (``host_base_url`` output, ``vllmApiKey`` secret); a phase 1 stack →
+Hugging Face's serverless router with the stack's ``huggingfaceApiKey`` and model, which is what the
+``llm`` gateway calls in phase 1. Exit 0 when every prompt was answered and p95 is within the target,
+1 otherwise (``--no-enforce`` only reports), 2 when the endpoint cannot be reached or credentials
+are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import ssl
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+
+TARGET_SECONDS = 3.0
+HF_ROUTER = "https://router.huggingface.co/v1"
+
+PROMPTS: list[tuple[str, str]] = [
+    ("fr", "Quels sont les premiers signes de coccidiose dans un lot de poulets de chair ?"),
+    ("fr", "Quelle température faut-il sous l'éleveuse pour des poussins d'un jour ?"),
+    ("fr", "Génère trois phrases qu'un éleveur pourrait poser à un chatbot sur l'indice de consommation."),
+    ("en", "How can I improve the feed conversion ratio of my broilers?"),
+    ("en", "What chick behaviour tells me the brooding temperature is too low?"),
+    ("en", "Write three questions a farmer might ask a chatbot about coccidiosis vaccination."),
+    ("es", "¿Cuál es la temperatura ideal para pollitos de un día?"),
+    ("es", "¿Cómo se calcula el índice de conversión alimenticia en pollos de engorde?"),
+    ("es", "Escribe tres frases que un avicultor podría decirle a un chatbot sobre la coccidiosis."),
+]
+
+
+@dataclass
+class Endpoint:
+    base_url: str  # ends with /v1
+    api_key: str
+    model: str
+    ca_file: str | None = None
+    connect_host: str | None = None  # connect here, but verify TLS for the URL's host (like curl --resolve)
+    connect_port: int | None = None
+
+
+@dataclass
+class Result:
+    lang: str
+    prompt: str
+    seconds: float
+    ok: bool
+    detail: str
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _pool(ep: Endpoint) -> tuple[urllib3.HTTPConnectionPool, str]:
+    url = urllib3.util.parse_url(ep.base_url)
+    host = ep.connect_host or url.host
+    port = ep.connect_port or url.port or (443 if url.scheme == "https" else 80)
+    if url.scheme == "https":
+        ctx = ssl.create_default_context(cafile=ep.ca_file)
+        pool = urllib3.HTTPSConnectionPool(host, port, ssl_context=ctx, server_hostname=url.host,
+                                           assert_hostname=url.host, timeout=urllib3.Timeout(connect=10, read=120),
+                                           retries=False)
+    else:
+        pool = urllib3.HTTPConnectionPool(host, port, timeout=urllib3.Timeout(connect=10, read=120), retries=False)
+    return pool, (url.path or "").rstrip("/")
+
+
+def ask(ep: Endpoint, prompt: str, pool=None, prefix: str | None = None, max_tokens: int = 128) -> tuple[float, str]:
+    if pool is None:
+        pool, prefix = _pool(ep)
+    body = json.dumps({"model": ep.model, "messages": [{"role": "user", "content": prompt}],
+                       "max_tokens": max_tokens, "temperature": 0.2})
+    headers = {"Authorization": f"Bearer {ep.api_key}", "Content-Type": "application/json",
+               "Host": urllib3.util.parse_url(ep.base_url).netloc}
+    t0 = time.monotonic()
+    resp = pool.urlopen("POST", f"{prefix}/chat/completions", body=body, headers=headers)
+    dt = time.monotonic() - t0
+    if resp.status != 200:
+        raise RuntimeError(f"HTTP {resp.status}: {resp.data[:200].decode(errors='replace')}")
+    doc = json.loads(resp.data)
+    text = doc["choices"][0]["message"]["content"] or ""
+    if not text.strip():
+        raise RuntimeError("empty answer")
+    return dt, text
+
+
+def run(ep: Endpoint, repeat: int = 1) -> list[Result]:
+    pool, prefix = _pool(ep)
+    results = []
+    for _ in range(repeat):
+        for lang, prompt in PROMPTS:
+            t0 = time.monotonic()
+            try:
+                dt, text = ask(ep, prompt, pool, prefix)
+                results.append(Result(lang, prompt, dt, True, text.strip().replace("\n", " ")[:60]))
+            except (RuntimeError, urllib3.exceptions.HTTPError, KeyError, ValueError) as exc:
+                results.append(Result(lang, prompt, time.monotonic() - t0, False, str(exc)[:120]))
+    return results
+
+
+def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, bool]:
+    lines = [f"{'lang':<4} {'seconds':>7}  {'ok':<3} prompt → answer"]
+    for r in results:
+        lines.append(f"{r.lang:<4} {r.seconds:7.3f}  {'yes' if r.ok else 'NO':<3} {r.prompt[:55]} → {r.detail}")
+    answered = [r.seconds for r in results if r.ok]
+    if answered:
+        p50, p95 = percentile(answered, 50), percentile(answered, 95)
+        within = p95 <= target
+        lines.append(f"p50 {p50:.3f}s  p95 {p95:.3f}s  target {target:.1f}s: {'within target' if within else 'OVER TARGET'}")
+    else:
+        within = False
+        lines.append("no prompt was answered")
+    all_ok = all(r.ok for r in results)
+    lines.append(f"{sum(r.ok for r in results)}/{len(results)} answered")
+    return "\n".join(lines), all_ok and within
+
+
+# --------------------------------------------------------------------------------------------------
+def local_endpoint(s: Any = None) -> Endpoint:
+    from hosts.localhost import inventory as li
+    from hosts.localhost.config import DOMAIN, settings
+
+    s = s or settings()
+    data = json.loads(s.host_json.read_text())
+    key = json.loads(li.secrets_file(s).read_text())["vllmApiKey"]
+    model = data["vllm"]["served_model_name"] if data.get("proxy_backend", "vllm") == "vllm" else data["ollama"]["models"][0]
+    return Endpoint(f"https://{DOMAIN}/v1", key, model, ca_file=str(s.acme_root_ca),
+                    connect_host="127.0.0.1", connect_port=s.https_port)
+
+
+def stack_endpoint(stack_name: str) -> Endpoint:
+    from components.automation import Unavailable, select_stack
+
+    stack = select_stack(stack_name)
+    outputs = stack.outputs()
+    config = stack.get_all_config()
+
+    def secret(key: str) -> str:
+        item = config.get(f"llm-platform:{key}")
+        if item is None or not item.value:
+            raise Unavailable(f"stack {stack_name} has no {key} secret")
+        return item.value
+
+    base = outputs.get("host_base_url")
+    if base is not None and base.value:
+        inv = outputs["inventory"].value["hosts"][0]["data"]
+        model = inv["vllm"]["served_model_name"] if inv["proxy_backend"] == "vllm" else inv["ollama"]["models"][0]
+        return Endpoint(base.value, secret("vllmApiKey"), model)
+    app = json.loads(config["llm-platform:app"].value) if "llm-platform:app" in config else {}
+    model = app.get("llm", {}).get("huggingfaceModel", "meta-llama/Llama-3.1-8B-Instruct")
+    return Endpoint(HF_ROUTER, secret("huggingfaceApiKey"), model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/smoke", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name, or 'local'")
+    parser.add_argument("--repeat", type=int, default=1, help="send the prompt set N times")
+    parser.add_argument("--target", type=float, default=TARGET_SECONDS, help="p95 latency goal in seconds")
+    parser.add_argument("--no-enforce", action="store_true", help="report only; exit 0 even over the target")
+    args = parser.parse_args(argv)
+    from components.automation import Unavailable
+
+    try:
+        ep = local_endpoint() if args.stack == "local" else stack_endpoint(args.stack)
+    except (Unavailable, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"smoke: {len(PROMPTS) * args.repeat} prompts to {ep.base_url} (model {ep.model})")
+    try:
+        results = run(ep, args.repeat)
+    except urllib3.exceptions.HTTPError as exc:
+        print(f"error: cannot reach {ep.base_url}: {exc}", file=sys.stderr)
+        return 2
+    text, good = report(results, args.target)
+    print(text)
+    return 0 if good or args.no_enforce else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""scripts/smoke's client and report against the vLLM stand-in on loopback (a real HTTP exchange)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hosts import smoke
+from tests.standins.compile import compile_server
+from tests.standins.runner import free_port, server_process
+
+KEY = "smoke-test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    port = free_port()
+    args = ["vllm", "serve", "Qwen/Qwen2.5-0.5B-Instruct", "--host", "127.0.0.1", "--port", str(port),
+            "--api-key", KEY, "--served-model-name", "qwen-small"]
+    with server_process(args, port, ready_path="/health"):
+        yield smoke.Endpoint(f"http://127.0.0.1:{port}/v1", KEY, "qwen-small")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _binary():
+    compile_server()
+
+
+def test_every_prompt_answered_with_latency(endpoint):
+    results = smoke.run(endpoint)
+    assert len(results) == len(smoke.PROMPTS) and all(r.ok for r in results)
+    assert {r.lang for r in results} == {"fr", "en", "es"}
+    text, good = smoke.report(results)
+    assert good and "p50" in text and "p95" in text and "within target" in text
+
+
+def test_wrong_key_is_reported_not_hidden(endpoint):
+    bad = smoke.Endpoint(endpoint.base_url, "wrong-key", endpoint.model)
+    results = smoke.run(bad)
+    assert not any(r.ok for r in results) and "HTTP 401" in results[0].detail
+    text, good = smoke.report(results)
+    assert not good and "no prompt was answered" in text
+
+
+def test_target_is_enforced():
+    slow = [smoke.Result("en", "q", s, True, "a") for s in (0.5, 1.0, 4.0)]
+    text, good = smoke.report(slow, target=3.0)
+    assert not good and "OVER TARGET" in text
+
+
+def test_percentiles():
+    values = [float(v) for v in range(1, 21)]
+    assert smoke.percentile(values, 50) == 10.0 and smoke.percentile(values, 95) == 19.0
+    assert smoke.percentile([2.5], 95) == 2.5
