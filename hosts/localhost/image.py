@@ -57,6 +57,10 @@ PACKAGES = sorted(
         "netbase",
         "dbus",
         "udev",
+        # Recommended by the kernel package and present on every real Debian 12 install/cloud
+        # image; debootstrap skips Recommends. Without apparmor_parser docker cannot start
+        # containers on a kernel with AppArmor enabled (Debian's default).
+        "apparmor",
         # cloud-init's disk_setup/mounts and general admin comfort
         "e2fsprogs",
         "util-linux",
