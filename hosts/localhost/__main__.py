@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from . import image as image_mod
 from . import lifecycle, netns, runner, vm
@@ -84,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         ensure_host_packages()
         img = image_mod.ensure_image(s, rebuild=args.rebuild)
         if args.prune:
-            for removed in image_mod.prune_images(s, keep=img.dir):
+            running_image = vm.vm_info(s).get("image") if vm.is_running(s) else None
+            in_use = (Path(running_image),) if running_image else ()
+            for removed in image_mod.prune_images(s, keep=img.dir, also_keep=in_use):
                 print(f"removed {removed}", file=sys.stderr)
         print(img.dir)
         return 0

@@ -362,13 +362,14 @@ def list_images(s: Settings | None = None) -> list[Path]:
     return sorted(p for p in s.images_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def prune_images(s: Settings | None = None, keep: Path | None = None) -> list[Path]:
-    """Remove cached images other than ``keep`` (default: the current recipe's). Returns removed."""
+def prune_images(s: Settings | None = None, keep: Path | None = None, also_keep: tuple[Path, ...] = ()) -> list[Path]:
+    """Remove cached images other than ``keep`` (default: the current recipe's) and ``also_keep``
+    (e.g. the backing image of a running VM). Returns the removed directories."""
     s = s or _settings()
-    keep = keep or image_for(s).dir
+    keep_set = {keep or image_for(s).dir, *also_keep}
     removed = []
     for p in list_images(s):
-        if p != keep:
+        if p not in keep_set:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
     return removed
