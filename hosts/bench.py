@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from hosts.localhost.config import settings
 
     s = settings(state_dir=ROOT / ".state" / "local-host-bench", ssh_port=_free_port(), http_port=_free_port(),
-                 https_port=_free_port(), netns="llmtest-bench", tap="llmtapbench")
+                 https_port=_free_port(), netns="llmtest-bench", tap="llmtapbench",
+                 apt_proxy_port=_free_port(), acme_port=_free_port(), acme_mgmt_port=_free_port(),
+                 mirror_port=_free_port())
     figures: dict[str, float] = {}
     notes: dict[str, str] = {}
     lifecycle.down(s, purge=True)

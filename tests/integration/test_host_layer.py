@@ -76,6 +76,11 @@ def s(timed, say):
         https_port=_free_port(),
         netns="llmtest-it",
         tap="llmtapit",
+        # its own host-side services too, so a running `scripts/local-host up` is not disturbed
+        apt_proxy_port=_free_port(),
+        acme_port=_free_port(),
+        acme_mgmt_port=_free_port(),
+        mirror_port=_free_port(),
     )
     lifecycle.down(st, purge=True)
     with timed("boot (image build or reuse, host services, VM to SSH)"):
