@@ -1,7 +1,7 @@
 import json
 
 from components.catalogue import DATA_DIRS, service
-from tests.hosts.helpers import listeners
+from tests.hosts.helpers import assert_loopback_only
 
 
 def test_ollama_service(root):
@@ -10,10 +10,7 @@ def test_ollama_service(root):
 
 
 def test_ollama_listens_on_loopback_only(root):
-    port = service("ollama").port
-    socks = listeners(root)
-    assert f"127.0.0.1:{port}" in socks
-    assert not {f"0.0.0.0:{port}", f":::{port}", f"*:{port}"} & socks
+    assert_loopback_only(root, service("ollama").port)
 
 
 def test_ollama_models_under_data_and_pulled(root, data):

@@ -1,5 +1,5 @@
 from components.catalogue import SECRETS_DIR, service
-from tests.hosts.helpers import listeners
+from tests.hosts.helpers import assert_loopback_only
 
 
 def test_vllm_service(root, data):
@@ -9,10 +9,7 @@ def test_vllm_service(root, data):
 
 
 def test_vllm_on_loopback_only(root):
-    port = service("vllm").port
-    socks = listeners(root)
-    assert f"127.0.0.1:{port}" in socks
-    assert not {f"0.0.0.0:{port}", f":::{port}", f"*:{port}"} & socks
+    assert_loopback_only(root, service("vllm").port)
 
 
 def test_vllm_key_file_is_private_and_matches(root, api_key_sha256):

@@ -6,7 +6,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from pulumi.automation import CommandError
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent

@@ -120,7 +120,7 @@ def test_stack_files_hold_no_secret_values():
     for stack in offline.stack_names():
         text = (offline.STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()
         for key in ("ApiKey", "SecretKey", "PublicKey", "Password"):
-            assert f"llm-platform:" + key not in text
+            assert "llm-platform:" + key not in text
         raw = offline.read_stack_config(stack)
         for key in ("huggingfaceApiKey", "openaiApiKey", "vllmApiKey", "langfuseSecretKey"):
             assert raw[f"llm-platform:{key}"] == offline.placeholder(key)
