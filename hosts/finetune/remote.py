@@ -92,7 +92,7 @@ class Remote:
         tmp = shlex.quote(f"{path}.tmp-{os.getpid()}")
         d = shlex.quote(os.path.dirname(path) or "/")
         self.run(
-            f"umask 077 && mkdir -p {d} && cat > {tmp} && chmod {mode} {tmp} && mv -f {tmp} {q}",
+            f"mkdir -p {d} && (umask 077 && cat > {tmp}) && chmod {mode} {tmp} && mv -f {tmp} {q}",
             input=content,
             what=f"write {path}",
         )
