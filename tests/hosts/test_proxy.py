@@ -30,8 +30,12 @@ def test_nginx_is_the_only_public_listener(root):
 
 def test_certificate_valid_for_the_host_name(root, data):
     cert = f"/etc/letsencrypt/live/{data.domain}/fullchain.pem"
-    out = root.run(f"openssl x509 -in {cert} -noout -checkend 86400 -checkhost {data.domain}")
-    assert out.rc == 0 and "does match certificate" in out.stdout, out.stdout + out.stderr
+    names = root.run(f"openssl x509 -in {cert} -noout -checkhost {data.domain}")
+    assert names.rc == 0 and "does match certificate" in names.stdout, names.stdout + names.stderr
+    assert root.run(f"openssl x509 -in {cert} -noout -checkend 86400").rc == 0, "expires within a day"
+    # and the chain verifies against the host's trust store (as every client of the endpoint will)
+    chain = root.run(f"openssl verify -untrusted {cert} {cert}")
+    assert chain.rc == 0, chain.stdout + chain.stderr
 
 
 def test_https_api_requires_the_key(root, data):
