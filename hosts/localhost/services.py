@@ -116,9 +116,25 @@ def _start_acng(s: Settings) -> None:
 # --- pebble --------------------------------------------------------------------------------------
 
 
-def acme_ca_bundle_src(s: Settings) -> Path:
-    """The CA that signs pebble's listen certificate (the deploy installs it for certbot)."""
+def acme_listen_ca(s: Settings) -> Path:
+    """The small CA that signs pebble's listen certificate (made once per cache)."""
     return s.pebble_tls_dir / "ca.pem"
+
+
+def acme_ca_bundle_src(s: Settings) -> Path:
+    """The CA bundle the deploy installs on the guest (system trust store, certbot): the CA of
+    pebble's listen certificate (so certbot can talk to the ACME API) + pebble's current issuing
+    root (so the certificate certbot gets verifies on the guest too, as in production where
+    Let's Encrypt's roots are trusted). Rewritten whenever pebble (re)starts."""
+    return s.state_dir / "acme-ca-bundle.pem"
+
+
+def write_acme_ca_bundle(s: Settings) -> Path:
+    parts = [acme_listen_ca(s).read_text()]
+    if s.acme_root_ca.exists():
+        parts.append(s.acme_root_ca.read_text())
+    atomic_write(acme_ca_bundle_src(s), "".join(p if p.endswith("\n") else p + "\n" for p in parts))
+    return acme_ca_bundle_src(s)
 
 
 def ensure_pebble_tls(s: Settings) -> Path:
@@ -185,7 +201,7 @@ PEBBLE_ENV = {
 
 def fetch_pebble_root(s: Settings, timeout: float = 20) -> Path:
     """Save pebble's issuing root (changes on every pebble start) as the clients' CA file."""
-    ctx = ssl.create_default_context(cafile=str(acme_ca_bundle_src(s)))
+    ctx = ssl.create_default_context(cafile=str(acme_listen_ca(s)))
     url = f"https://127.0.0.1:{s.acme_mgmt_port}/roots/0"
     deadline = time.monotonic() + timeout
     while True:
@@ -200,6 +216,7 @@ def fetch_pebble_root(s: Settings, timeout: float = 20) -> Path:
     if "BEGIN CERTIFICATE" not in pem:
         raise LocalHostError(f"{url} returned no certificate")
     atomic_write(s.acme_root_ca, pem)
+    write_acme_ca_bundle(s)
     return s.acme_root_ca
 
 
@@ -283,7 +300,7 @@ def start_services(s: Settings | None = None) -> dict[str, str]:
             if pid is not None:
                 result[svc.name] = "running"
                 detail(f"{svc.name}: already running (pid {pid}) on 127.0.0.1:{svc.port}")
-                if svc.name == "pebble" and not s.acme_root_ca.exists():
+                if svc.name == "pebble" and not (s.acme_root_ca.exists() and acme_ca_bundle_src(s).exists()):
                     fetch_pebble_root(s)
                 continue
             if port_open(svc.port):
