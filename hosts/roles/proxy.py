@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File
+from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from components.catalogue import SECRETS_DIR, service
@@ -55,7 +55,8 @@ def apply(data: HostData) -> None:
     if not KEY_RE.match(api_key):
         raise RuntimeError("vllmApiKey must be at least 16 characters of [A-Za-z0-9._~+/=-]")
     cert_dir = f"/etc/letsencrypt/live/{data.domain}"
-    have_cert = bool(host.get_fact(File, path=f"{cert_dir}/fullchain.pem"))
+    # live/ holds symlinks into archive/: test -e follows them (pyinfra's File fact does not)
+    have_cert = host.get_fact(Command, command=f"test -e {cert_dir}/fullchain.pem && echo yes || true") == "yes"
 
     # install
     apt.packages(name="nginx, certbot, node exporter",
