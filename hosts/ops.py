@@ -28,7 +28,7 @@ def secret_file(dest: str, value: str, user: str = "root", group: str = "root", 
         return
     if info and (info.get("user") != user or info.get("group") != group):
         yield StringCommand("chown", f"{user}:{group}", dest)
-    if info and oct(info.get("mode", 0))[-3:] != mode[-3:]:
+    if info and str(info.get("mode")).zfill(3) != mode[-3:]:  # pyinfra's File fact: mode as 600, 640...
         yield StringCommand("chmod", mode, dest)
 
 
