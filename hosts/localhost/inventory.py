@@ -150,7 +150,8 @@ def deploy_data(s: Settings, acme_ca_bundle_src: Path | str, manifest: dict | No
             "artifacts": {
                 "ollama_base_url": f"{base}/ollama",
                 # the release format the deploy installs (hosts/roles/ollama.py: .tar.zst)
-                "ollama_sha256": manifest["ollama"]["archives"]["tar.zst"]["sha256"],
+                # (None when the mirror has no .tar.zst, e.g. no zstd: the deploy then says so)
+                "ollama_sha256": manifest["ollama"].get("archives", {}).get("tar.zst", {}).get("sha256"),
                 "images": {
                     img["ref"]: {"url": f"{base}/{img['path']}", "sha256": img["sha256"]}
                     for img in manifest["images"].values()

@@ -319,3 +319,62 @@ def test_verify_without_tests_says_so(s):
     s.repo_root.mkdir(parents=True)
     with pytest.raises(Exception, match="tests/hosts/ does not exist"):
         runner.verify(s)
+
+
+def test_acme_ca_bundle_has_listen_ca_and_issuing_root(s):
+    s.pebble_tls_dir.mkdir(parents=True)
+    s.state_dir.mkdir(parents=True)
+    (s.pebble_tls_dir / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nLISTEN\n-----END CERTIFICATE-----\n")
+    s.acme_root_ca.write_text("-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----")
+    bundle = services.write_acme_ca_bundle(s)
+    assert bundle == services.acme_ca_bundle_src(s)
+    text = bundle.read_text()
+    assert text.count("BEGIN CERTIFICATE") == 2 and "LISTEN" in text and "ROOT" in text
+    assert text.endswith("\n")
+
+
+def test_service_port_taken_by_a_stranger_is_reported(s):
+    import socket as _socket
+
+    with _socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        taken = Settings(**{**s.__dict__, "apt_proxy_port": port})
+        with pytest.raises(Exception, match=f"port {port} on 127.0.0.1 \\(for apt-cacher-ng\\) is already in use"):
+            services.start_services(taken)
+
+
+def test_deploy_data_from_mirror_manifest(s):
+    manifest = {
+        "ollama": {
+            "version": "0.13.5", "sha256": "a" * 64, "path": "ollama/v0.13.5/ollama-linux-amd64.tgz",
+            "archives": {"tar.zst": {"path": "ollama/v0.13.5/ollama-linux-amd64.tar.zst", "sha256": "d" * 64}},
+        },
+        "images": {
+            "vllm": {"ref": "vllm/vllm-openai:v0.11.0", "path": "images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64},
+            "llamafactory": {"ref": "hiyouga/llamafactory:0.9.3", "path": "images/llamafactory-0.9.3.tar", "sha256": "c" * 64},
+        },
+    }
+    d = inventory.deploy_data(s, "/bundle.pem", manifest)
+    assert d["acme_ca_cert_src"] == "/bundle.pem"
+    assert d["ollama"]["version"] == "0.13.5"
+    assert d["vllm"]["image"] == "vllm/vllm-openai" and d["vllm"]["tag"] == "v0.11.0" and d["vllm"]["device"] == "cpu"
+    assert d["llamafactory"] == {"image": "hiyouga/llamafactory", "tag": "0.9.3"}
+    assert d["artifacts"]["ollama_base_url"] == "http://10.0.2.2:8099/ollama"
+    assert d["artifacts"]["ollama_sha256"] == "d" * 64  # the deploy installs the .tar.zst
+    assert d["artifacts"]["images"]["vllm/vllm-openai:v0.11.0"] == {
+        "url": "http://10.0.2.2:8099/images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64}
+    from hosts.hostdata import HostData
+
+    data = {**inventory.host_data(s, "ssh-ed25519 AAAA t", "/bundle.pem"), **d}
+    HostData.model_validate({k: v for k, v in data.items() if k in HostData.model_fields})
+
+
+def test_secrets_generated_once_mode_0600(s):
+    path = inventory.ensure_secrets(s)
+    first = path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(inventory.api_key_file(s).stat().st_mode & 0o777) == "0o600"
+    assert inventory.ensure_secrets(s).read_text() == first
+    assert set(json.loads(first)) >= set(inventory.SECRET_KEYS)
