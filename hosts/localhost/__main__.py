@@ -116,6 +116,9 @@ if __name__ == "__main__":
     except LocalHostError as e:
         print(f"local-host: error: {e}", file=sys.stderr)
         sys.exit(1)
+    except BrokenPipeError:  # e.g. `status | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except KeyboardInterrupt:
         print("local-host: interrupted", file=sys.stderr)
         sys.exit(130)
