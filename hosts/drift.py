@@ -124,7 +124,10 @@ def parse_dry_run(stdout: str) -> dict[str, list[str]]:
     doc = json.loads(stdout[start:])
     changed: dict[str, list[str]] = {}
     for op in doc.get("plan") or []:
-        for h in (op.get("hosts_with_change") or []) + (op.get("hosts_with_conditional_change") or []):
+        # Only definite changes. "hosts_with_conditional_change" lists operations guarded by `_if`
+        # (a restart when a file changed, a reload...): a dry run cannot evaluate them, and they only
+        # run when their trigger, itself listed as a definite change, does.
+        for h in op.get("hosts_with_change") or []:
             changed.setdefault(h, [])
             if op["name"] not in changed[h]:
                 changed[h].append(op["name"])
