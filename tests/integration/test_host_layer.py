@@ -5,90 +5,29 @@ scan from outside the guest finding only 22/80/443 (and proving it can fail) →
 converge rerun clean → drift detection (clean, then three changes behind the project's back, then
 clean after converge) → rebuild from the base image keeping /data → down.
 
-Each stage prints its duration. The tests run in file order and share one VM (module fixture) in
-their own state dir, ports and namespace, so a developer's ``scripts/local-host up`` is untouched.
+Each stage prints its duration. The tests run in file order on the session's shared VM
+(tests/integration/conftest.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hosts import drift, rebuild, smoke
-from hosts.localhost import lifecycle, netns, runner, vm
-from hosts.localhost.config import settings
+from hosts.localhost import netns, runner, vm
 
 pytestmark = pytest.mark.vm
 
-TIMINGS: dict[str, float] = {}
 EXPECTED_OPEN = [22, 80, 443]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def say(request):
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-
-    def _say(msg: str) -> None:
-        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-        with ctx:
-            print(f"[host-layer] {msg}", flush=True)
-
-    return _say
-
-
-@pytest.fixture(scope="module")
-def timed(say):
-    @contextlib.contextmanager
-    def _timed(name: str):
-        say(f"{name} ...")
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            TIMINGS[name] = time.monotonic() - t0
-            say(f"{name}: {TIMINGS[name]:.1f}s")
-
-    return _timed
-
-
-@pytest.fixture(scope="module")
-def s(timed, say):
-    if os.geteuid() != 0:
-        pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, debootstrap)")
-    repo = settings().repo_root
-    st = settings(
-        state_dir=repo / ".state" / "local-host-it",
-        ssh_port=_free_port(),
-        http_port=_free_port(),
-        https_port=_free_port(),
-        netns="llmtest-it",
-        tap="llmtapit",
-        # its own host-side services too, so a running `scripts/local-host up` is not disturbed
-        apt_proxy_port=_free_port(),
-        acme_port=_free_port(),
-        acme_mgmt_port=_free_port(),
-        mirror_port=_free_port(),
-    )
-    lifecycle.down(st, purge=True)
-    with timed("boot (image build or reuse, host services, VM to SSH)"):
-        lifecycle.ensure_running(st, fresh=True)
-    yield st
-    with timed("down"):
-        lifecycle.down(st, purge=True)
-    say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+def s(converged):
+    return converged[0]
 
 
 def sh(s, cmd: str) -> str:
@@ -99,10 +38,9 @@ def converge(s) -> tuple[int, list[str]]:
     return runner.converge(json=True, s=s)
 
 
-def test_first_converge(s, timed):
-    with timed("converge (fresh host)"):
-        changed, _ = converge(s)
-    assert changed > 0
+def test_first_converge(converged):
+    _, changed, names = converged
+    assert changed > 0 and len(names) == changed
 
 
 def test_second_converge_changes_nothing(s, timed):

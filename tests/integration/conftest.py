@@ -1,0 +1,91 @@
+"""Shared by the integration tests: one converged local test host for the whole session.
+
+Booting and converging a fresh Debian 12 VM under TCG takes minutes, so the host-layer, smoke and
+fine-tuning tests share one (state dir ``.state/local-host-it``, its own free loopback ports,
+namespace and host-side services, so a developer's ``scripts/local-host up`` is not disturbed).
+It is stopped and purged at the end of the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+
+import pytest
+
+from hosts.localhost import lifecycle, runner
+from hosts.localhost.config import settings
+
+TIMINGS: dict[str, float] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def say(request):
+    """print() that reaches the terminal even under pytest's output capture."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+
+    def _say(msg: str) -> None:
+        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        with ctx:
+            print(f"[integration] {msg}", flush=True)
+
+    return _say
+
+
+@pytest.fixture(scope="session")
+def timed(say):
+    """Context manager printing a stage's duration (and keeping it for the session summary)."""
+
+    @contextlib.contextmanager
+    def _timed(name: str):
+        say(f"{name} ...")
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            TIMINGS[name] = time.monotonic() - t0
+            say(f"{name}: {TIMINGS[name]:.1f}s")
+
+    return _timed
+
+
+@pytest.fixture(scope="session")
+def local_host(timed, say):
+    """The shared test host, booted (not yet converged)."""
+    if os.geteuid() != 0:
+        pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, debootstrap)")
+    st = settings(
+        state_dir=settings().repo_root / ".state" / "local-host-it",
+        ssh_port=free_port(),
+        http_port=free_port(),
+        https_port=free_port(),
+        apt_proxy_port=free_port(),
+        acme_port=free_port(),
+        acme_mgmt_port=free_port(),
+        mirror_port=free_port(),
+        netns="llmtest-it",
+        tap="llmtapit",
+    )
+    lifecycle.down(st, purge=True)
+    with timed("boot (image build or reuse, host services, VM to SSH)"):
+        lifecycle.ensure_running(st, fresh=True)
+    yield st
+    with timed("down"):
+        lifecycle.down(st, purge=True)
+    say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+
+
+@pytest.fixture(scope="session")
+def converged(local_host, timed):
+    """The shared host after its first converge: (settings, changed count, changed operation names)."""
+    with timed("converge (fresh host)"):
+        changed, names = runner.converge(json=True, s=local_host)
+    return local_host, changed, names
