@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -22,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from tests.integration.conftest import free_port  # below 32768: apt-cacher-ng refuses higher ports
+
+    return free_port()
 
 
 def _timed(figures: dict, name: str, fn):

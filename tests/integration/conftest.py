@@ -22,9 +22,19 @@ TIMINGS: dict[str, float] = {}
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port below 32768 (apt-cacher-ng refuses higher ones: "Error resolving address
+    for binding"). Starts at a random point so concurrent sessions rarely race for the same one."""
+    import random
+
+    start = random.randrange(20000, 32000)
+    for port in list(range(start, 32700)) + list(range(20000, start)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below 32768")
 
 
 @pytest.fixture(scope="session")
