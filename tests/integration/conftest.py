@@ -99,3 +99,17 @@ def converged(local_host, timed):
     with timed("converge (fresh host)"):
         changed, names = runner.converge(json=True, s=local_host)
     return local_host, changed, names
+
+
+ORDER = ("test_localhost_vm.py", "test_host_layer.py", "test_finetune.py")
+
+
+def pytest_collection_modifyitems(items):
+    """The bare-VM test first (its own VM, gone before the shared one boots), then the host layer
+    (which converges the shared host), then what builds on a converged host."""
+
+    def rank(item) -> int:
+        name = item.path.name
+        return ORDER.index(name) if name in ORDER else len(ORDER)
+
+    items.sort(key=rank)  # stable: file order within a module is kept
