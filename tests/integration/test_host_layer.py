@@ -100,10 +100,8 @@ def test_interrupted_converge_reruns_clean(s, timed):
     with timed("converge after the interruption"):
         changed, _ = converge(s)
     assert changed > 0
-    with timed("converge (no-op after recovery)"):
-        changed, names = converge(s)
-    assert changed == 0, names
-    assert runner.verify(s) == 0
+    # "finished clean" is proven by the next test: its first drift check (a dry run that must
+    # propose nothing, plus the whole testinfra suite) runs on this host as it is now.
 
 
 def test_drift_clean_then_detects_changes_then_clean(s, timed):
@@ -114,8 +112,8 @@ def test_drift_clean_then_detects_changes_then_clean(s, timed):
     sh(s, "ufw allow 11434/tcp")
     sh(s, "sed -i 's/OLLAMA_NUM_PARALLEL=.*/OLLAMA_NUM_PARALLEL=64\"/' /etc/systemd/system/ollama.service && systemctl daemon-reload")
     sh(s, "systemctl stop nginx")
-    with timed("drift check (three changes behind our back)"):
-        report = drift.run_drift("local", local_settings=s)
+    with timed("drift check (three changes behind our back; dry run)"):
+        report = drift.run_drift("local", local_settings=s, checks=False)
     assert report.exit_code == 1, report.summary()
     targets_ = " ".join(f.target for f in report.layers[1].findings)
     assert "ufw" in targets_, report.summary()
