@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -39,10 +40,25 @@ BASE = "Qwen/Qwen2.5-0.5B-Instruct"
 KEEP = os.environ.get("LLM_FT_KEEP_VM") == "1"
 
 
+_TAKEN: set[int] = set()
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port in 20000-32000. Not the kernel's ephemeral range: apt-cacher-ng failed
+    to bind a port from it here ("Error resolving address for binding" for 50967)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        if port in _TAKEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _TAKEN.add(port)
+        return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @pytest.fixture(scope="module")
