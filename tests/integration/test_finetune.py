@@ -1,135 +1,57 @@
 """scripts/finetune end to end on the local Debian 12 test host (stand-in LLaMA-Factory and Ollama):
 
-boot + converge a VM of its own → a bad dataset and a GPU-less host are refused before anything is
+a converged host → a bad dataset and a GPU-less host are refused before anything is
 uploaded → ``run --device cpu`` trains (progress streamed from trainer_log.jsonl) → the dataset is
 registered in dataset_info.json, idempotently → ``run --detach`` + ``status`` re-attaches → a failed run
 is reported with its log tail → ``export`` merges, ``ollama create``s, answers a smoke prompt and
-records the model for the local inventory → ``ollama list`` on the guest shows it → down.
+records the model for the local inventory → ``ollama list`` on the guest shows it.
 
-Own state dir (``.state/local-host-ft``), free loopback ports, namespace ``llmtest-ft`` and tap
-``llmtapft``, so neither ``scripts/local-host up`` nor the host-layer test is disturbed. A fresh
-converge takes ~9 minutes under TCG.
+It runs on the session's shared, converged test host (``converged`` in tests/integration/conftest.py:
+``.state/local-host-it``, its own ports and namespace), after the host-layer tests; run alone it
+boots and converges that host itself (~10-20 minutes under TCG).
 
-While iterating: boot a VM once with the same LLM_LOCAL_* variables (state dir not the default one),
-then ``LLM_FT_KEEP_VM=1 pytest tests/integration/test_finetune.py`` reuses it and leaves it running.
+While iterating: boot and converge a VM once with LLM_LOCAL_* variables naming another state dir,
+ports and namespace, then ``LLM_FT_KEEP_VM=1 pytest tests/integration/test_finetune.py`` reuses it
+and leaves it running.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import random
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from hosts.localhost import lifecycle, runner, vm
+from hosts.localhost import vm
 from hosts.localhost.config import settings
 
 pytestmark = pytest.mark.vm
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "finetune"
-TIMINGS: dict[str, float] = {}
 BASE = "Qwen/Qwen2.5-0.5B-Instruct"
 KEEP = os.environ.get("LLM_FT_KEEP_VM") == "1"
 
 
-_TAKEN: set[int] = set()
-
-
-def _free_port() -> int:
-    """A free loopback port in 20000-32000. Not the kernel's ephemeral range: apt-cacher-ng failed
-    to bind a port from it here ("Error resolving address for binding" for 50967)."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 32000)
-        if port in _TAKEN:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _TAKEN.add(port)
-        return port
-    raise RuntimeError("no free port in 20000-32000")
+def _reused_settings():
+    """LLM_FT_KEEP_VM=1: the running VM the LLM_LOCAL_* variables name (never the default one)."""
+    st = settings()
+    if st.state_dir.name in ("local-host", "local-host-it"):
+        pytest.fail(f"LLM_FT_KEEP_VM=1 with state dir {st.state_dir}: point LLM_LOCAL_STATE_DIR elsewhere")
+    if not vm.is_running(st):
+        pytest.fail(f"LLM_FT_KEEP_VM=1 but no VM runs in {st.state_dir}")
+    return st
 
 
 @pytest.fixture(scope="module")
-def say(request):
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-
-    def _say(msg: str) -> None:
-        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-        with ctx:
-            print(f"[finetune] {msg}", flush=True)
-
-    return _say
-
-
-@pytest.fixture(scope="module")
-def timed(say):
-    @contextlib.contextmanager
-    def _timed(name: str):
-        say(f"{name} ...")
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            TIMINGS[name] = time.monotonic() - t0
-            say(f"{name}: {TIMINGS[name]:.1f}s")
-
-    return _timed
-
-
-def _settings():
-    """Fresh VM with its own free ports, or (LLM_FT_KEEP_VM=1) the one the LLM_LOCAL_* variables name."""
-    repo = settings().repo_root
+def s(request):
+    """The session's shared converged test host (tests/integration/conftest.py), or a reused one."""
     if KEEP:
-        st = settings()
-        if st.state_dir.name in ("local-host", "local-host-it"):
-            pytest.fail(f"LLM_FT_KEEP_VM=1 with state dir {st.state_dir}: point LLM_LOCAL_STATE_DIR elsewhere")
-        return st, True
-    return (
-        settings(
-            state_dir=repo / ".state" / "local-host-ft",
-            ssh_port=_free_port(),
-            http_port=_free_port(),
-            https_port=_free_port(),
-            apt_proxy_port=_free_port(),
-            acme_port=_free_port(),
-            acme_mgmt_port=_free_port(),
-            mirror_port=_free_port(),
-            netns="llmtest-ft",
-            tap="llmtapft",
-        ),
-        False,
-    )
-
-
-@pytest.fixture(scope="module")
-def s(timed, say):
-    if os.geteuid() != 0:
-        pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, debootstrap)")
-    st, keep = _settings()
-    if not keep:
-        lifecycle.down(st, purge=True)
-    with timed("boot (image build or reuse, host services, VM to SSH)"):
-        lifecycle.ensure_running(st, fresh=not keep)
-    if not keep:  # a reused VM was converged when it was booted
-        with timed("converge"):
-            runner.converge(json=True, s=st)
-    yield st
-    if not keep:
-        with timed("down"):
-            lifecycle.down(st, purge=True)
-    say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+        return _reused_settings()
+    return request.getfixturevalue("converged")[0]
 
 
 def _env(s) -> dict[str, str]:
