@@ -22,6 +22,8 @@ from .config import (
     USER_NET,
     Settings,
 )
+from hosts.finetune.models import read_local_models
+
 from .util import atomic_write, run
 
 # Names (keys) of the host data the deploy reads. Keep in sync with hosts/deploy.py.
@@ -138,7 +140,11 @@ def deploy_data(s: Settings, acme_ca_bundle_src: Path | str, manifest: dict | No
     lf_image, lf_tag = lf_ref.rsplit(":", 1)
     extra.update(
         {
-            "ollama": {"version": manifest["ollama"]["version"], "models": list(LOCAL_OLLAMA_MODELS)},
+            # plus the models scripts/finetune exported into this host (so the next converge keeps them)
+            "ollama": {
+                "version": manifest["ollama"]["version"],
+                "models": list(dict.fromkeys(LOCAL_OLLAMA_MODELS + read_local_models(s.state_dir))),
+            },
             "vllm": {
                 "image": vllm_image,
                 "tag": vllm_tag,
