@@ -23,12 +23,17 @@ def apply(data: HostData) -> None:
             "(cloud-init labels a blank volume on first boot; see components/cloud_init.py)"
         )
     files.directory(name="mount point", path=DATA_MOUNT, mode="755")
-    files.line(
-        name="fstab: data volume by label",
-        path="/etc/fstab",
-        line=rf"^\S+\s+{DATA_MOUNT}\s+.*$",
-        replace=FSTAB_LINE,
-    )
+    # One fstab entry for /data, by label. cloud-init writes one (with comment=cloudconfig) on first
+    # boot; keep it, add ours only if there is none, and drop duplicates (systemd warns about them).
+    entries = host.get_fact(Command, command=f"grep -c '^LABEL={DATA_LABEL}[[:space:]]' /etc/fstab || true")
+    if entries == "0":
+        server.shell(name="fstab: data volume by label", commands=[f"echo '{FSTAB_LINE}' >> /etc/fstab"])
+    elif entries not in ("0", "1"):
+        server.shell(
+            name="fstab: one entry for the data volume",
+            commands=[f"awk '!(/^LABEL={DATA_LABEL}[[:space:]]/ && seen++)' /etc/fstab > /etc/fstab.new "
+                      "&& cat /etc/fstab.new > /etc/fstab && rm /etc/fstab.new"],
+        )
     mounted = host.get_fact(Command, command=f"findmnt -n -o SOURCE {DATA_MOUNT} || true")
     if not mounted:
         server.shell(name="mount the data volume", commands=[f"mount {DATA_MOUNT}"])

@@ -4,7 +4,10 @@ from components.catalogue import DATA_DIRS, DATA_LABEL
 def test_data_volume_mounted_by_label(root):
     assert root.mount_point("/data").exists
     assert root.check_output("findmnt -n -o LABEL /data") == DATA_LABEL
-    assert f"LABEL={DATA_LABEL} /data " in root.file("/etc/fstab").content_string
+    entries = [line.split() for line in root.file("/etc/fstab").content_string.splitlines()
+               if line.split()[:2] == [f"LABEL={DATA_LABEL}", "/data"]]
+    assert len(entries) == 1, f"expected one fstab entry for /data by label, found {len(entries)}"
+    assert "nofail" in entries[0][3]
 
 
 def test_data_directories(root):
