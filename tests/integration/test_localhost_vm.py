@@ -11,10 +11,8 @@ Runs in its own state dir, namespace, tap and free loopback ports, so it does no
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import time
 
 import pytest
@@ -22,45 +20,9 @@ import pytest
 pytestmark = pytest.mark.vm
 
 from hosts.localhost import image, netns, vm  # noqa: E402
+from tests.integration.conftest import free_port  # noqa: E402
 from hosts.localhost.config import settings  # noqa: E402
 from hosts.localhost.util import ensure_host_packages  # noqa: E402
-
-TIMINGS: dict[str, float] = {}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def say(request):
-    """print() that reaches the terminal even under pytest's output capture."""
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-
-    def _say(msg: str) -> None:
-        ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-        with ctx:
-            print(f"[vm] {msg}", flush=True)
-
-    return _say
-
-
-@pytest.fixture(scope="module")
-def timed(say):
-    @contextlib.contextmanager
-    def _timed(name: str):
-        say(f"{name} ...")
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            TIMINGS[name] = time.monotonic() - t0
-            say(f"{name}: {TIMINGS[name]:.1f}s")
-
-    return _timed
-
 
 @pytest.fixture(scope="module")
 def s(tmp_path_factory):
@@ -69,9 +31,9 @@ def s(tmp_path_factory):
     repo = settings().repo_root
     st = settings(
         state_dir=repo / ".state" / "local-host-vmtest",
-        ssh_port=_free_port(),
-        http_port=_free_port(),
-        https_port=_free_port(),
+        ssh_port=free_port(),
+        http_port=free_port(),
+        https_port=free_port(),
         netns="llmtest-vmtest",
         tap="llmtapvmtest",
     )
@@ -95,7 +57,6 @@ def guest(s, timed, say):
         vm.stop(s)
         netns.teardown(s)
     shutil.rmtree(s.state_dir, ignore_errors=True)
-    say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
 
 
 def sh(s, cmd: str) -> str:
