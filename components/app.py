@@ -109,29 +109,23 @@ def render_app_spec(
     settings: StackSettings, secrets: Mapping[str, pulumi.Input[str]], host_base_url: pulumi.Input[str] | None
 ) -> do.AppSpecArgs:
     envs = service_envs(settings, secrets, host_base_url)
-    ai, llm = settings.app.ai_service, settings.app.llm
+
+    def service(name: str, cfg, health_check: do.AppSpecServiceHealthCheckArgs | None = None):
+        return do.AppSpecServiceArgs(
+            name=name,
+            github=do.AppSpecServiceGithubArgs(repo=cfg.repo, branch=cfg.branch, deploy_on_push=True),
+            source_dir=cfg.source_dir,
+            http_port=APP_PORTS[name],
+            instance_size_slug=cfg.instance_size,
+            instance_count=cfg.instance_count,
+            health_check=health_check,
+            envs=[e.args() for e in envs[name]],
+            alerts=_alerts(settings),
+        )
+
     services = {
-        "ai-service": do.AppSpecServiceArgs(
-            name="ai-service",
-            github=do.AppSpecServiceGithubArgs(repo=ai.repo, branch=ai.branch, deploy_on_push=True),
-            source_dir=ai.source_dir,
-            http_port=APP_PORTS["ai-service"],
-            instance_size_slug=ai.instance_size,
-            instance_count=ai.instance_count,
-            envs=[e.args() for e in envs["ai-service"]],
-            alerts=_alerts(settings),
-        ),
-        "llm": do.AppSpecServiceArgs(
-            name="llm",
-            github=do.AppSpecServiceGithubArgs(repo=llm.repo, branch=llm.branch, deploy_on_push=True),
-            source_dir=llm.source_dir,
-            http_port=APP_PORTS["llm"],
-            instance_size_slug=llm.instance_size,
-            instance_count=llm.instance_count,
-            health_check=do.AppSpecServiceHealthCheckArgs(**HEALTH_CHECK),
-            envs=[e.args() for e in envs["llm"]],
-            alerts=_alerts(settings),
-        ),
+        "ai-service": service("ai-service", settings.app.ai_service),
+        "llm": service("llm", settings.app.llm, do.AppSpecServiceHealthCheckArgs(**HEALTH_CHECK)),
     }
     # Only ai-service is public; llm is reached over the app's internal network at http://llm:8081.
     ingress = do.AppSpecIngressArgs(

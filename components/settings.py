@@ -105,6 +105,28 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( .*)?$")
 
 
+def _github_repo(v: str) -> str:
+    if not GITHUB_REPO.match(v):
+        raise ValueError("must be 'owner/repo'")
+    return v
+
+
+def _app_size(v: str) -> str:
+    return _one_of(v, tuple(prices.APP_INSTANCE_SIZES))
+
+
+def _dns_name(v: str | None) -> str | None:
+    if v is not None and not HOSTNAME.match(v):
+        raise ValueError("must be a DNS name like app.example.com")
+    return v
+
+
+def _pinned_tag(v: str) -> str:
+    if v == "latest":
+        raise ValueError("pin a release tag (e.g. v0.11.0), not 'latest'")
+    return v
+
+
 class AiServiceSettings(_Model):
     repo: str = Field(description="GitHub owner/repo of ai-service")
     branch: str = "main"
@@ -114,17 +136,8 @@ class AiServiceSettings(_Model):
     llm_traffic_share: int = Field(100, ge=0, le=100, description="percent of chat traffic sent to the llm gateway (A/B)")
     envs: dict[str, str] = {}
 
-    @field_validator("repo")
-    @classmethod
-    def _repo(cls, v: str) -> str:
-        if not GITHUB_REPO.match(v):
-            raise ValueError("must be 'owner/repo'")
-        return v
-
-    @field_validator("instance_size")
-    @classmethod
-    def _size(cls, v: str) -> str:
-        return _one_of(v, tuple(prices.APP_INSTANCE_SIZES))
+    _repo = field_validator("repo")(_github_repo)
+    _size = field_validator("instance_size")(_app_size)
 
     @field_validator("envs")
     @classmethod
@@ -150,8 +163,8 @@ class LlmServiceSettings(_Model):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     enable_metrics: bool = True
 
-    _repo = field_validator("repo")(AiServiceSettings._repo.__func__)  # type: ignore[attr-defined]
-    _size = field_validator("instance_size")(AiServiceSettings._size.__func__)  # type: ignore[attr-defined]
+    _repo = field_validator("repo")(_github_repo)
+    _size = field_validator("instance_size")(_app_size)
 
 
 class AlertSettings(_Model):
@@ -182,12 +195,7 @@ class AppSettings(_Model):
             raise ValueError("must be 2-32 lowercase letters, digits or '-' (App Platform app name)")
         return v
 
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, v: str | None) -> str | None:
-        if v is not None and not HOSTNAME.match(v):
-            raise ValueError("must be a DNS name like app.example.com")
-        return v
+    _domain = field_validator("domain")(_dns_name)
 
 
 class OllamaSettings(_Model):
@@ -220,12 +228,7 @@ class VllmSettings(_Model):
     max_model_len: int = Field(8192, ge=256, le=1_048_576)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
 
-    @field_validator("tag")
-    @classmethod
-    def _tag(cls, v: str) -> str:
-        if v == "latest":
-            raise ValueError("pin a release tag (e.g. v0.11.0), not 'latest'")
-        return v
+    _tag = field_validator("tag")(_pinned_tag)
 
 
 class LlamaFactorySettings(_Model):
@@ -234,7 +237,7 @@ class LlamaFactorySettings(_Model):
     tag: str = "0.9.3"
     ui_user: str = "admin"
 
-    _tag = field_validator("tag")(VllmSettings._tag.__func__)  # type: ignore[attr-defined]
+    _tag = field_validator("tag")(_pinned_tag)
 
 
 class HostSettings(_Model):
@@ -288,10 +291,7 @@ class HostSettings(_Model):
                 raise ValueError(f"{k[:24]!r}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...)")
         return [k.strip() for k in v]
 
-    @field_validator("domain", "dns_zone")
-    @classmethod
-    def _dns(cls, v: str | None) -> str | None:
-        return AppSettings._domain.__func__(cls, v)  # type: ignore[attr-defined]
+    _dns = field_validator("domain", "dns_zone")(_dns_name)
 
     @field_validator("acme_email")
     @classmethod
