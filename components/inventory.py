@@ -18,6 +18,8 @@ def host_data(host: HostSettings) -> dict[str, Any]:
     secrets = []
     if "vllm" in roles or "proxy" in roles:
         secrets.append("vllmApiKey")
+    if "vllm" in roles or "llamafactory" in roles:
+        secrets.append("huggingfaceApiKey")  # gated model downloads (optional on the host)
     if "llamafactory" in roles:
         secrets += ["llamafactoryApiKey", "llamafactoryUiPassword"]
     return {

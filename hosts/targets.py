@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_KEYS = ("vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "huggingfaceApiKey")
 
 
 @dataclass
@@ -70,12 +69,15 @@ def from_stack(stack: Any) -> Target:
 
         raise Unavailable(f"stack {stack.name!r} has no 'inventory' output yet (run pulumi up first)")
     config = stack.get_all_config()
+    inventory = outputs["inventory"].value
+    # the secrets the hosts need, as the cloud layer's inventory names them (components/inventory.py)
+    wanted = sorted({key for h in inventory.get("hosts", []) for key in h["data"].get("secrets", [])})
     secrets = {}
-    for key in SECRET_KEYS:
+    for key in wanted:
         item = config.get(f"llm-platform:{key}")
         if item is not None and item.value:
             secrets[key] = item.value
-    return from_stack_outputs(stack.name, outputs["inventory"].value, secrets)
+    return from_stack_outputs(stack.name, inventory, secrets)
 
 
 def local(s: Any = None) -> Target:

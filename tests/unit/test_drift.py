@@ -181,3 +181,19 @@ def test_stack_targets_keep_secrets_private(tmp_path):
     sec = Path(t.env["LLM_PLATFORM_SECRETS_FILE"])
     assert oct(sec.stat().st_mode & 0o777) == "0o600" and oct(sec.parent.stat().st_mode & 0o777) == "0o700"
     assert t.hosts[0].testinfra_args == ["--hosts=ssh://llmadmin@203.0.113.10?sudo=true"]
+
+
+def test_stack_target_takes_only_the_secrets_the_inventory_names():
+    from types import SimpleNamespace
+
+    from hosts.targets import from_stack
+    from tests.unit.conftest import plan_for
+
+    inventory = plan_for("prod").outputs["inventory"]
+    values = {f"llm-platform:{k}": SimpleNamespace(value=f"v-{k}")
+              for k in ("vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "huggingfaceApiKey",
+                        "openaiApiKey", "langfuseSecretKey")}
+    stack = SimpleNamespace(name="prod", outputs=lambda: {"inventory": SimpleNamespace(value=inventory)},
+                            get_all_config=lambda: values)
+    written = json.loads(Path(from_stack(stack).env["LLM_PLATFORM_SECRETS_FILE"]).read_text())
+    assert sorted(written) == ["huggingfaceApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "vllmApiKey"]
