@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return extra[1:] if extra[:1] == ["--"] else extra
 
     if args.verb == "up":
-        return lifecycle.up(s, do_converge=not args.no_converge, do_verify=not args.no_verify)
+        return lifecycle.up(s, do_converge=not args.no_converge, do_verify=not (args.no_verify or args.no_converge))
     if args.verb == "converge":
         lifecycle.require_running(s)
         changed, names = runner.converge(json=args.json, s=s, extra_args=strip_dashes(args.pyinfra_args))

@@ -121,6 +121,7 @@ class Settings:
     cpus: int = 2
     data_disk_size: str = "20G"
     accel: str = "auto"  # auto | kvm | tcg
+    preinstall: bool = True  # image carries the roles' Debian packages (image.preinstalled)
     netns: str = "llmtest"
     tap: str = "llmtap0"
     ns_host_addr: str = "198.18.0.1"
@@ -254,6 +255,7 @@ def settings(**overrides) -> Settings:
         cpus=_int_env("LLM_LOCAL_CPUS", 2),
         data_disk_size=os.environ.get("LLM_LOCAL_DATA_DISK_SIZE", "20G"),
         accel=os.environ.get("LLM_LOCAL_ACCEL", "auto").lower(),
+        preinstall=os.environ.get("LLM_LOCAL_PREINSTALL", "1") not in ("0", "no", "false"),
         netns=os.environ.get("LLM_LOCAL_NETNS", "llmtest"),
         tap=os.environ.get("LLM_LOCAL_TAP", "llmtap0"),
     )

@@ -44,6 +44,9 @@ def up(s: Settings | None = None, *, do_converge: bool = True, do_verify: bool =
         converge(json=True, s=s)
     if do_verify:
         rc = verify(s)
+    if not do_converge:  # booted only: nothing listens on HTTPS yet
+        log(f"up: booted in {time.monotonic() - t0:.1f}s (not converged: `scripts/local-host converge`)")
+        return rc
     print_endpoint(s)
     log(f"up: finished in {time.monotonic() - t0:.1f}s" + (f" (verify exit {rc})" if rc else ""))
     return rc

@@ -8,11 +8,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from hosts.hostdata import HostData
+from hosts.packages import packages
 
-PACKAGES = [
-    "openssh-server", "sudo", "ca-certificates", "curl", "gnupg", "jq", "zstd", "pciutils",
-    "unattended-upgrades", "systemd-timesyncd",
-]
+PACKAGES = packages("base")
 
 SSHD_HARDENING = """\
 # Managed by llm-platform (hosts/roles/base.py)

@@ -7,9 +7,10 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
 from hosts.hostdata import HostData
+from hosts.packages import packages
 
 
 @deploy("docker")
 def apply(data: HostData) -> None:
-    apt.packages(name="docker engine (docker.io)", packages=["docker.io"], no_recommends=True)
+    apt.packages(name="docker engine (docker.io)", packages=packages("docker"), no_recommends=True)
     systemd.service(name="docker running", service="docker", running=True, enabled=True)

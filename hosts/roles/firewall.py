@@ -8,6 +8,7 @@ from pyinfra.operations import apt
 
 from components import catalogue
 from hosts.hostdata import HostData
+from hosts.packages import packages
 from hosts.ops import ufw_policy, ufw_rule
 
 
@@ -23,5 +24,5 @@ def wanted_rules(admin_cidrs: list[str]) -> list[str]:
 
 @deploy("firewall")
 def apply(data: HostData) -> None:
-    apt.packages(name="ufw", packages=["ufw"], no_recommends=True)
+    apt.packages(name="ufw", packages=packages("firewall"), no_recommends=True)
     ufw_policy(name="ufw: default deny, only 22 (admins), 80, 443", rules=wanted_rules(data.admin_cidrs))

@@ -26,6 +26,7 @@ from pyinfra.operations import apt, files, server, systemd
 from components.catalogue import SECRETS_DIR, service
 from hosts import secrets
 from hosts.hostdata import HostData
+from hosts.packages import packages
 from hosts.ops import secret_file
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -60,7 +61,7 @@ def apply(data: HostData) -> None:
 
     # install
     apt.packages(name="nginx, certbot, node exporter",
-                 packages=["nginx", "certbot", "prometheus-node-exporter"], no_recommends=True)
+                 packages=packages("proxy"), no_recommends=True)
 
     # configure: node exporter on loopback only
     exporter = files.put(

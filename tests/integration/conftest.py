@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,12 +96,38 @@ def local_host(timed, say):
     say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
 
 
+INTERRUPT_AT = ("Starting operation: proxy", "certificate for")
+
+
+def interrupted_converge(s) -> list[str]:
+    """Start a converge and kill pyinfra (SIGKILL, as a dropped SSH session or a lost laptop would)
+    when it starts the proxy role's certificate step: the packages, users, firewall, data dirs,
+    Ollama and containers are in place, nginx serves port 80, no certificate or HTTPS server yet.
+    Returns the operations it had started."""
+    argv = [str(Path(sys.executable).with_name("pyinfra")), str(s.inventory), runner.DEPLOY, "-y"]
+    proc = subprocess.Popen(argv, cwd=s.repo_root, env=runner._env(s), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    started: list[str] = []
+    for line in proc.stdout:
+        if "Starting operation:" in line:
+            started.append(line.split("Starting operation:", 1)[1].strip())
+            if all(marker in line for marker in INTERRUPT_AT):
+                proc.kill()
+                break
+    proc.wait(timeout=60)
+    return started
+
+
 @pytest.fixture(scope="session")
 def converged(local_host, timed):
-    """The shared host after its first converge: (settings, changed count, changed operation names)."""
-    with timed("converge (fresh host)"):
+    """The shared host after its first converge, which is interrupted midway and rerun (the rerun
+    must finish the job): (settings, operations the interrupted run started, changed count of the
+    rerun, changed operation names of the rerun)."""
+    with timed("converge (fresh host) until killed at the certificate step"):
+        started = interrupted_converge(local_host)
+    with timed("converge after the interruption"):
         changed, names = runner.converge(json=True, s=local_host)
-    return local_host, changed, names
+    return local_host, started, changed, names
 
 
 ORDER = ("test_localhost_vm.py", "test_host_layer.py", "test_finetune.py")

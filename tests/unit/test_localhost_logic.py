@@ -49,6 +49,37 @@ def test_recipe_independent_of_state_and_ports(s):
     assert image.recipe_hash(image.recipe(moved)) == image.recipe_hash(image.recipe(s))
 
 
+def test_image_preinstalls_exactly_the_local_roles_packages(s, monkeypatch):
+    from hosts import packages
+    from hosts.localhost.config import ROLES
+
+    wanted = packages.for_roles(ROLES)
+    assert image.recipe(s)["preinstalled"] == wanted
+    assert {"docker.io", "nginx", "certbot", "ufw", "unattended-upgrades"} <= set(wanted)
+    # a package added to a role rebuilds the image; opting out gives another image too
+    base = image.recipe_hash(image.recipe(s))
+    monkeypatch.setitem(packages.ROLE_PACKAGES, "proxy", (*packages.ROLE_PACKAGES["proxy"], "htop"))
+    assert "htop" in image.recipe(s)["preinstalled"]
+    assert image.recipe_hash(image.recipe(s)) != base
+    monkeypatch.undo()
+    bare = Settings(**{**s.__dict__, "preinstall": False})
+    assert image.recipe(bare)["preinstalled"] == []
+    assert image.recipe_hash(image.recipe(bare)) != base
+
+
+def test_roles_take_their_packages_from_the_one_list():
+    """Every Debian package a (non-GPU) role installs comes from hosts/packages.py, so the image's
+    preinstalled set cannot miss one."""
+    import re
+
+    roles_dir = Path(__file__).resolve().parents[2] / "hosts" / "roles"
+    for path in roles_dir.glob("*.py"):
+        if path.name in ("__init__.py", "nvidia.py"):  # GPU packages depend on the distribution
+            continue
+        for call in re.findall(r"apt\.packages\((.*?)\)\n", path.read_text(), flags=re.S):
+            assert re.search(r"packages=(PACKAGES|packages\(\"\w+\"\))", call), f"{path.name}: {call}"
+
+
 def test_image_lives_in_cache_named_by_hash(s):
     img = image.image_for(s)
     assert img.dir.parent == s.cache_dir / "images"
