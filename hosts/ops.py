@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
-from hosts.facts import DockerImageId, OllamaModels, UfwState
+from hosts.facts import Account, DockerImageId, OllamaModels, UfwState
 
 
 @operation()
@@ -30,6 +30,28 @@ def secret_file(dest: str, value: str, user: str = "root", group: str = "root", 
         yield StringCommand("chown", f"{user}:{group}", dest)
     if info and str(info.get("mode")).zfill(3) != mode[-3:]:  # pyinfra's File fact: mode as 600, 640...
         yield StringCommand("chmod", mode, dest)
+
+
+@operation()
+def account(user: str, shell: str, home: str, groups: list[str] | None = None, system: bool = False,
+            create_home: bool = True):
+    """A local account with this shell and home, in at least these supplementary groups (others
+    are left alone). Reads the one account (see ``hosts.facts.Account``) instead of all of them."""
+    current = host.get_fact(Account, user=user)
+    if current is None:
+        argv = ["useradd", "--shell", shell, "--home-dir", home]
+        argv += ["--system"] if system else []
+        argv += ["--create-home"] if create_home else ["--no-create-home"]
+        argv += ["--groups", ",".join(groups)] if groups else []
+        yield StringCommand(*argv, user)
+        return
+    if current["shell"] != shell:
+        yield StringCommand("usermod", "--shell", shell, user)
+    if current["home"] != home:
+        yield StringCommand("usermod", "--home", home, user)
+    missing = [g for g in groups or [] if g not in current["groups"]]
+    if missing:
+        yield StringCommand("usermod", "--append", "--groups", ",".join(missing), user)
 
 
 def ufw_rule(port: int, source: str) -> str:

@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from hosts.hostdata import HostData
+from hosts.ops import account
 from hosts.packages import packages
 
 PACKAGES = packages("base")
@@ -40,14 +41,10 @@ def apply(data: HostData) -> None:
         files.file(name="apt: no proxy", path="/etc/apt/apt.conf.d/01llm-platform-proxy", present=False)
     apt.packages(name="base packages", packages=PACKAGES, update=True, cache_time=3600, no_recommends=True)
 
-    server.user(
-        name=f"admin user {data.admin_user}",
-        user=data.admin_user,
-        groups=["sudo"],
-        shell="/bin/bash",
-        create_home=True,
-        public_keys=data.ssh_public_keys,
-    )
+    account(name=f"admin user {data.admin_user}", user=data.admin_user, groups=["sudo"], shell="/bin/bash",
+            home=f"/home/{data.admin_user}")
+    server.user_authorized_keys(name=f"admin user {data.admin_user}: SSH keys", user=data.admin_user,
+                                public_keys=data.ssh_public_keys)
     files.put(
         name="admin user: passwordless sudo",
         src=io.StringIO(f"{data.admin_user} ALL=(ALL) NOPASSWD:ALL\n"),

@@ -13,7 +13,7 @@ from pyinfra.operations import files, server, systemd
 from components.catalogue import DATA_DIRS, service
 from hosts.facts import InstalledMarker
 from hosts.hostdata import HostData
-from hosts.ops import ollama_models
+from hosts.ops import account, ollama_models
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/usr/local"
@@ -42,8 +42,8 @@ def apply(data: HostData) -> None:
     marker = f"{o.version} {sha}"
 
     # install
-    server.user(name="ollama system user", user="ollama", system=True, home="/usr/share/ollama",
-                shell="/bin/false", create_home=True)
+    account(name="ollama system user", user="ollama", system=True, home="/usr/share/ollama",
+            shell="/bin/false", create_home=True)
     files.directory(name="download cache", path=CACHE, mode="755")
     archive = f"{CACHE}/ollama-{o.version}-linux-amd64.tar.zst"
     files.download(name=f"ollama {o.version} archive (sha256 checked)", src=url, dest=archive, sha256sum=sha)

@@ -409,3 +409,15 @@ def test_secrets_generated_once_mode_0600(s):
     assert oct(inventory.api_key_file(s).stat().st_mode & 0o777) == "0o600"
     assert inventory.ensure_secrets(s).read_text() == first
     assert set(json.loads(first)) >= set(inventory.SECRET_KEYS)
+
+
+def test_account_fact_parses_one_account_or_none():
+    from hosts.facts import Account
+
+    fact = Account()
+    assert fact.process([]) is None
+    entry = fact.process(["ollama:x:998:998::/usr/share/ollama:/bin/false", "ollama"])
+    assert entry == {"uid": 998, "gid": 998, "home": "/usr/share/ollama", "shell": "/bin/false", "groups": ["ollama"]}
+    admin = fact.process(["llmadmin:x:1000:1000:,,,:/home/llmadmin:/bin/bash", "llmadmin sudo users"])
+    assert admin["groups"] == ["llmadmin", "sudo", "users"] and admin["home"] == "/home/llmadmin"
+    assert "getent passwd llmadmin" in fact.command("llmadmin")
