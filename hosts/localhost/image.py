@@ -75,7 +75,6 @@ PACKAGES = sorted(
 )
 
 
-
 def preinstalled(s: Settings) -> list[str]:
     """The Debian packages the local host's roles install (``hosts/packages.py``), installed into
     the image natively at build time: dpkg under TCG costs about five minutes of every fresh
