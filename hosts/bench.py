@@ -20,12 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    from tests.integration.conftest import free_port  # below 32768: apt-cacher-ng refuses higher ports
-
-    return free_port()
-
-
 def _timed(figures: dict, name: str, fn):
     print(f"==> {name} ...", flush=True)
     t0 = time.monotonic()
@@ -44,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     from hosts import drift, rebuild
     from hosts.localhost import lifecycle, runner, vm
     from hosts.localhost.config import settings
+    from hosts.localhost.util import free_port
 
-    s = settings(state_dir=ROOT / ".state" / "local-host-bench", ssh_port=_free_port(), http_port=_free_port(),
-                 https_port=_free_port(), netns="llmtest-bench", tap="llmtapbench",
-                 apt_proxy_port=_free_port(), acme_port=_free_port(), acme_mgmt_port=_free_port(),
-                 mirror_port=_free_port())
+    s = settings(state_dir=ROOT / ".state" / "local-host-bench", ssh_port=free_port(), http_port=free_port(),
+                 https_port=free_port(), netns="llmtest-bench", tap="llmtapbench",
+                 apt_proxy_port=free_port(), acme_port=free_port(), acme_mgmt_port=free_port(),
+                 mirror_port=free_port())
     figures: dict[str, float] = {}
     notes: dict[str, str] = {}
     lifecycle.down(s, purge=True)

@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from hosts.finetune.models import read_local_models
+
 from .config import (
     ACME_EMAIL,
     ADMIN_USER,
@@ -22,8 +24,6 @@ from .config import (
     USER_NET,
     Settings,
 )
-from hosts.finetune.models import read_local_models
-
 from .util import atomic_write, run
 
 # Names (keys) of the host data the deploy reads. Keep in sync with hosts/deploy.py.

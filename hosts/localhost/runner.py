@@ -64,6 +64,16 @@ def parse_pyinfra_json(stdout: str) -> tuple[int, list[str], int]:
     return int(totals.get("success", len(names))), names, int(totals.get("error", 0))
 
 
+def pyinfra_argv(s: Settings, extra_args: list[str] | None = None) -> list[str]:
+    """``pyinfra <inventory> hosts/deploy.py -y [extra_args]`` for the guest (run it in the repo
+    root with ``_env(s)``). Raises LocalHostError if the deploy or the inventory is missing."""
+    if not (s.repo_root / DEPLOY).is_file():
+        raise LocalHostError(f"{DEPLOY} does not exist yet: nothing to converge (the VM is up; try `ssh`/`verify`)")
+    if not s.inventory.is_file():
+        raise LocalHostError(f"no inventory at {s.inventory}: run `scripts/local-host up` first")
+    return [_venv_bin(s, "pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
+
+
 def converge(json: bool = True, s: Settings | None = None, *, extra_args: list[str] | None = None) -> tuple[int, list[str]]:
     """Run ``pyinfra <inventory> hosts/deploy.py -y`` against the guest.
 
@@ -71,12 +81,7 @@ def converge(json: bool = True, s: Settings | None = None, *, extra_args: list[s
     otherwise streams pyinfra's normal output and returns (-1, []). Raises LocalHostError if the
     deploy is missing or pyinfra fails."""
     s = s or _settings()
-    deploy = s.repo_root / DEPLOY
-    if not deploy.is_file():
-        raise LocalHostError(f"{DEPLOY} does not exist yet: nothing to converge (the VM is up; try `ssh`/`verify`)")
-    if not s.inventory.is_file():
-        raise LocalHostError(f"no inventory at {s.inventory}: run `scripts/local-host up` first")
-    argv = [_venv_bin(s, "pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
+    argv = pyinfra_argv(s, extra_args)
     if json:
         argv.append("--json")
     log(f"converge: {' '.join(argv[1:])}")

@@ -218,6 +218,22 @@ def tail(path: Path, lines: int = 30) -> str:
 # --- ports ---------------------------------------------------------------------------------------
 
 
+def free_port() -> int:
+    """A free loopback port below 32768 (apt-cacher-ng refuses higher ones: "Error resolving address
+    for binding"). Starts at a random point so concurrent sessions rarely race for the same one."""
+    import random
+
+    start = random.randrange(20000, 32000)
+    for port in list(range(start, 32700)) + list(range(20000, start)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below 32768")
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     """True if something accepts TCP connections on host:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -11,8 +11,6 @@ from hosts.hostdata import HostData
 from hosts.ops import account
 from hosts.packages import packages
 
-PACKAGES = packages("base")
-
 SSHD_HARDENING = """\
 # Managed by llm-platform (hosts/roles/base.py)
 PasswordAuthentication no
@@ -39,7 +37,7 @@ def apply(data: HostData) -> None:
         )
     else:
         files.file(name="apt: no proxy", path="/etc/apt/apt.conf.d/01llm-platform-proxy", present=False)
-    apt.packages(name="base packages", packages=PACKAGES, update=True, cache_time=3600, no_recommends=True)
+    apt.packages(name="base packages", packages=packages("base"), update=True, cache_time=3600, no_recommends=True)
 
     account(name=f"admin user {data.admin_user}", user=data.admin_user, groups=["sudo"], shell="/bin/bash",
             home=f"/home/{data.admin_user}")

@@ -10,34 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from hosts.localhost import lifecycle, runner
+from hosts.localhost import lifecycle, runner, vm
 from hosts.localhost.config import settings
+from hosts.localhost.util import free_port
 
 TIMINGS: dict[str, float] = {}
 
 
-def free_port() -> int:
-    """A free loopback port below 32768 (apt-cacher-ng refuses higher ones: "Error resolving address
-    for binding"). Starts at a random point so concurrent sessions rarely race for the same one."""
-    import random
-
-    start = random.randrange(20000, 32000)
-    for port in list(range(start, 32700)) + list(range(20000, start)):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free loopback port below 32768")
+def sh(s, cmd: str) -> str:
+    """COMMAND as root on the guest; its stdout, stripped."""
+    return vm.ssh_run(cmd, s).stdout.strip()
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +91,7 @@ def interrupted_converge(s) -> list[str]:
     when it starts the proxy role's certificate step: the packages, users, firewall, data dirs,
     Ollama and containers are in place, nginx serves port 80, no certificate or HTTPS server yet.
     Returns the operations it had started."""
-    argv = [str(Path(sys.executable).with_name("pyinfra")), str(s.inventory), runner.DEPLOY, "-y"]
-    proc = subprocess.Popen(argv, cwd=s.repo_root, env=runner._env(s), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(runner.pyinfra_argv(s), cwd=s.repo_root, env=runner._env(s), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     started: list[str] = []
     for line in proc.stdout:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import pytest
 
 from hosts import drift, rebuild, smoke
-from hosts.localhost import netns, runner, vm
+from hosts.localhost import netns, runner
+from tests.integration.conftest import sh
 
 pytestmark = pytest.mark.vm
 
@@ -26,10 +27,6 @@ EXPECTED_OPEN = [22, 80, 443]
 @pytest.fixture(scope="module")
 def s(converged):
     return converged[0]
-
-
-def sh(s, cmd: str) -> str:
-    return vm.ssh_run(cmd, s).stdout.strip()
 
 
 def converge(s) -> tuple[int, list[str]]:

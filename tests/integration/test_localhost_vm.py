@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from hosts.localhost import vm
+from tests.integration.conftest import sh
 
 pytestmark = pytest.mark.vm
 
@@ -19,10 +20,6 @@ pytestmark = pytest.mark.vm
 @pytest.fixture(scope="module")
 def guest(local_host):
     return local_host
-
-
-def sh(s, cmd: str) -> str:
-    return vm.ssh_run(cmd, s).stdout.strip()
 
 
 def test_cloud_init_created_admin_user(guest, timed):
