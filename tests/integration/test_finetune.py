@@ -8,7 +8,7 @@ records the model for the local inventory → ``ollama list`` on the guest shows
 
 It runs on the session's shared, converged test host (``converged`` in tests/integration/conftest.py:
 ``.state/local-host-it``, its own ports and namespace), after the host-layer tests; run alone it
-boots and converges that host itself (~10-20 minutes under TCG).
+boots and converges that host itself (~5 minutes under TCG).
 
 While iterating: boot and converge a VM once with LLM_LOCAL_* variables naming another state dir,
 ports and namespace, then ``LLM_FT_KEEP_VM=1 pytest tests/integration/test_finetune.py`` reuses it
