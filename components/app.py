@@ -30,6 +30,14 @@ APPLY_SECRETS_ENV = "LLM_PLATFORM_APPLY_SECRETS"
 
 HEALTH_CHECK = {"http_path": "/health", "initial_delay_seconds": 30, "period_seconds": 10, "timeout_seconds": 5}
 
+# Exposure of each service on App Platform. ``ai-service`` is public (an ``http_port`` and the ingress
+# rule). ``llm`` is internal only: ``internal_ports`` and no ``http_port`` and no ingress rule, the
+# shape DigitalOcean documents for an internal service (docs "manage internal routing"; the app spec's
+# ``internal_ports``: digitalocean/openapi specification/resources/apps/models/app_service_spec.yml).
+# Its health check then names the port: without ``port`` the check goes to ``http_port``
+# (app_service_spec_health_check.yml), which an internal-only service does not have.
+PUBLIC_SERVICES = ("ai-service",)
+
 
 @dataclass(frozen=True)
 class Env:
@@ -111,11 +119,13 @@ def render_app_spec(
     envs = service_envs(settings, secrets, host_base_url)
 
     def service(name: str, cfg, health_check: do.AppSpecServiceHealthCheckArgs | None = None):
+        public = name in PUBLIC_SERVICES
         return do.AppSpecServiceArgs(
             name=name,
             github=do.AppSpecServiceGithubArgs(repo=cfg.repo, branch=cfg.branch, deploy_on_push=True),
             source_dir=cfg.source_dir,
-            http_port=APP_PORTS[name],
+            http_port=APP_PORTS[name] if public else None,
+            internal_ports=None if public else [APP_PORTS[name]],
             instance_size_slug=cfg.instance_size,
             instance_count=cfg.instance_count,
             health_check=health_check,
@@ -125,15 +135,17 @@ def render_app_spec(
 
     services = {
         "ai-service": service("ai-service", settings.app.ai_service),
-        "llm": service("llm", settings.app.llm, do.AppSpecServiceHealthCheckArgs(**HEALTH_CHECK)),
+        "llm": service("llm", settings.app.llm,
+                       do.AppSpecServiceHealthCheckArgs(**HEALTH_CHECK, port=APP_PORTS["llm"])),
     }
     # Only ai-service is public; llm is reached over the app's internal network at http://llm:8081.
     ingress = do.AppSpecIngressArgs(
         rules=[
             do.AppSpecIngressRuleArgs(
                 match=do.AppSpecIngressRuleMatchArgs(path=do.AppSpecIngressRuleMatchPathArgs(prefix="/")),
-                component=do.AppSpecIngressRuleComponentArgs(name="ai-service"),
+                component=do.AppSpecIngressRuleComponentArgs(name=name),
             )
+            for name in PUBLIC_SERVICES
         ]
     )
     domains = (

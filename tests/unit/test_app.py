@@ -29,14 +29,18 @@ def envs(plan, name) -> dict[str, dict]:
 
 def test_ports_and_sources(plan):
     ai, llm = service(plan, "ai-service"), service(plan, "llm")
-    assert ai["httpPort"] == 8080 and llm["httpPort"] == 8081
+    assert ai["httpPort"] == 8080 and "internalPorts" not in ai
+    # llm is internal only: internal_ports, no http_port (DigitalOcean's internal-service shape)
+    assert llm["internalPorts"] == [8081] and "httpPort" not in llm
     assert llm["github"]["repo"].endswith("/intelia-expert")
     assert llm["github"]["branch"] == "main" and llm["sourceDir"] == "/llm"
 
 
 def test_llm_health_check(plan):
     hc = service(plan, "llm")["healthCheck"]
-    assert hc == {"httpPath": "/health", "initialDelaySeconds": 30, "periodSeconds": 10, "timeoutSeconds": 5}
+    # without http_port the check must name the port, else it has none to go to
+    assert hc == {"httpPath": "/health", "initialDelaySeconds": 30, "periodSeconds": 10, "timeoutSeconds": 5,
+                  "port": 8081}
 
 
 def test_ai_service_reaches_llm_internally(plan):
