@@ -20,6 +20,7 @@ class CostItem:
     unit_usd: float
     usd_month: float
     source: str
+    verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class CostReport:
     stack: str
     items: tuple[CostItem, ...]
     budget: float
+    unverified: tuple[str, ...] = ()  # provider facts this stack relies on that no source confirms
 
     @property
     def total(self) -> float:
@@ -42,9 +44,13 @@ class CostReport:
         for i in self.items:
             lines.append(
                 f"  {i.item.ljust(width)}  {i.slug:<26} {i.quantity:>7g}  {i.unit_usd:>9.2f}  {i.usd_month:>9.2f}"
+                + ("  UNVERIFIED" if not i.verified else "")
             )
         lines.append(f"  {'total'.ljust(width)}  {'':<26} {'':>7}  {'':>9}  {self.total:>9.2f}")
         lines.append(f"  budget {self.budget:.2f} USD/month")
+        if self.unverified:
+            lines.append("  unverified provider facts (no source confirms them; check before relying on the figure):")
+            lines += [f"    - {u}" for u in self.unverified]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -52,6 +58,7 @@ class CostReport:
             "total_usd_month": self.total,
             "budget_usd_month": self.budget,
             "items": [asdict(i) for i in self.items],
+            "unverified": list(self.unverified),
         }
 
 
@@ -65,7 +72,18 @@ class BudgetExceeded(Exception):
 
 
 def _item(item: str, price: prices.Price, qty: float) -> CostItem:
-    return CostItem(item, price.slug, qty, price.usd_month, round(price.usd_month * qty, 2), price.source)
+    return CostItem(item, price.slug, qty, price.usd_month, round(price.usd_month * qty, 2), price.source, price.verified)
+
+
+def _unverified(items: list[CostItem], settings: StackSettings) -> tuple[str, ...]:
+    out = [f"{i.slug} ({i.item}): {i.source}" for i in items if not i.verified]
+    host = settings.host if settings.host_enabled else None
+    if host is not None and host.provider == "digitalocean" and host.gpu and host.region not in prices.DO_GPU_REGIONS_CONFIRMED:
+        out.append(f"GPU droplets in region {host.region}: only {', '.join(prices.DO_GPU_REGIONS_CONFIRMED)} is confirmed "
+                   "(FACTS.md §B); verify with `doctl compute size list` / GET /v2/sizes")
+    if host is not None and host.provider == "hetzner" and host.region not in prices.HCLOUD_LOCATIONS_CONFIRMED:
+        out.append(f"Hetzner location {host.region}: third-party only; verify with hcloud.get_locations()")
+    return tuple(out)
 
 
 def estimate(settings: StackSettings | HomelabStackSettings) -> CostReport:
@@ -94,7 +112,7 @@ def estimate(settings: StackSettings | HomelabStackSettings) -> CostReport:
             items.append(_item(f"host: server ({host.region})", prices.HCLOUD_SERVER_TYPES[host.size], 1))
             items.append(_item("host: data volume (GB)", prices.HCLOUD_VOLUME_USD_PER_GB, host.volume_size_gb))
             items.append(_item("host: primary IPv4", prices.HCLOUD_PRIMARY_IPV4, 1))
-    return CostReport(settings.stack, tuple(items), settings.budget)
+    return CostReport(settings.stack, tuple(items), settings.budget, _unverified(items, settings))
 
 
 def guard(settings: StackSettings | HomelabStackSettings) -> CostReport:

@@ -23,7 +23,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import NAMESPACE, SECRET_KEYS, StackSettings, parse_settings
+from components.settings import NAMESPACE, SECRET_KEYS, SettingsError, StackSettings, parse_settings
 
 import os
 
@@ -51,18 +51,63 @@ def _to_config_string(value: Any) -> str:
     return str(value)
 
 
-def read_stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """Stack file → ``{"ns:key": str}`` as the CLI would pass it, with placeholders for secrets."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise SettingsError(
+                    [f"line {key_node.start_mark.line + 1}: key {key!r} given twice (first on line {seen[key]})"]
+                )
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_stack_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack file; every way it can be malformed is one line naming the
+    file and, where YAML knows it, the line."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise SettingsError([f"{path}:{line}: not UTF-8 (byte {exc.start}); save the file as UTF-8"]) from None
+    try:
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except SettingsError as exc:
+        raise SettingsError([f"{path}:{exc.problems[0]}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise SettingsError([f"{where}: not valid YAML: {what}"]) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise SettingsError([f"{path}:1: must be a mapping with a 'config:' key, not a {type(doc).__name__}"])
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise SettingsError([f"{path}: 'config:' must be a mapping of keys to values, not a {type(config).__name__}"])
+    return config
+
+
+def read_stack_file(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str], set[str]]:
+    """Stack file → (``{"ns:key": str}`` as the CLI would pass it, with placeholders for secrets;
+    the keys that are Pulumi secrets: ``secure:`` in the file, placeholders and overridden secrets)."""
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
     if not path.exists():
         known = ", ".join(stack_names()) or "none"
         raise FileNotFoundError(f"no stack file {path} (stacks: {known})")
-    doc = yaml.safe_load(path.read_text()) or {}
     raw: dict[str, str] = {}
-    for key, value in (doc.get("config") or {}).items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
+    secure: set[str] = set()
+    for key, value in load_stack_file(path).items():
+        full = key if ":" in str(key) else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             raw[full] = placeholder(full.split(":", 1)[1])
+            secure.add(full)
         else:
             raw[full] = _to_config_string(value)
     removed = set()
@@ -73,10 +118,19 @@ def read_stack_config(stack: str, overrides: dict[str, Any] | None = None) -> di
             removed.add(full)
         else:
             raw[full] = _to_config_string(value)
+            if full.split(":", 1)[1] in SECRET_KEYS:
+                secure.add(full)  # as `pulumi config set --secret` would
     for key in SECRET_KEYS:  # placeholders for every declared secret the file does not carry
-        if f"{NAMESPACE}:{key}" not in removed:
-            raw.setdefault(f"{NAMESPACE}:{key}", placeholder(key))
-    return raw
+        full = f"{NAMESPACE}:{key}"
+        if full not in removed and full not in raw:
+            raw[full] = placeholder(key)
+            secure.add(full)
+    return raw, secure
+
+
+def read_stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Stack file → ``{"ns:key": str}`` as the CLI would pass it, with placeholders for secrets."""
+    return read_stack_file(stack, overrides)[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,8 +262,8 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> Plan:
     """Run the stack's program under the mock engine and return what it registered and exported."""
     from components.program import build
 
-    raw = read_stack_config(stack, overrides)
-    settings = parse_settings(raw, stack)  # raises SettingsError before any resource
+    raw, secure = read_stack_file(stack, overrides)
+    settings = parse_settings(raw, stack, secure_keys=secure)  # raises SettingsError before any resource
 
     mocks = OfflineMocks()
     monitor = RecordingMonitor(mocks)

@@ -14,9 +14,14 @@ EUR_TO_USD = 1.10  # assumption used for Hetzner's EUR prices; adjust when it dr
 
 _SRC_APP = "DO OpenAPI instance_sizes example (digitalocean/openapi 7c1300c); FACTS.md §A"
 _SRC_GPU = "docs.digitalocean.com/products/droplets/details/pricing (2025/2026 pages); FACTS.md §B"
-_SRC_GPU_3P = "third-party sources only (FACTS.md §B: UNVERIFIED which page is current)"
-_SRC_CPU = "digitalocean.com/pricing/droplets, Basic Regular plans (from memory, not in FACTS.md: verify)"
-_SRC_HCLOUD = "Hetzner hourly price x 730, EUR, third-party listings 2026 (FACTS.md §C: confirm with hcloud.get_server_types())"
+_SRC_GPU_NOSLUG = ("UNVERIFIED: price from the DO pricing page, but the slug is in neither the DO OpenAPI examples nor "
+                   "Pulumi's DropletSlug enum (FACTS.md §B); verify with `doctl compute size list`")
+_SRC_GPU_3P = "UNVERIFIED: slug and price from third-party sources only (FACTS.md §B); verify with `doctl compute size list`"
+_SRC_CPU = "UNVERIFIED: digitalocean.com/pricing/droplets, Basic Regular plans, from memory; verify with `doctl compute size list`"
+_SRC_HCLOUD_CX23 = ("server type from pulumi-hcloud's examples (FACTS.md §C); its price UNVERIFIED: third-party "
+                    "listings 2026, verify with hcloud.get_server_types()")
+_SRC_HCLOUD = "UNVERIFIED: server type and price from third-party listings 2026 (FACTS.md §C); verify with hcloud.get_server_types()"
+UNVERIFIED = "UNVERIFIED"
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,11 @@ class Price:
     usd_month: float
     source: str
     note: str = ""
+
+    @property
+    def verified(self) -> bool:
+        """False when no source confirms the slug or the figure (its source says UNVERIFIED)."""
+        return UNVERIFIED not in self.source
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ DROPLET_SIZES: dict[str, DropletSize] = {
     for p in (
         DropletSize("gpu-h100x1-80gb", _hourly(3.39), _SRC_GPU, "$3.39/h", True, 80, "gpu-h100x1-base", 240),
         DropletSize("gpu-h100x8-640gb", _hourly(23.92), _SRC_GPU, "$23.92/h", True, 640, "gpu-h100x8-base", 1920),
-        DropletSize("gpu-l40sx1-48gb", _hourly(1.57), _SRC_GPU, "$1.57/h", True, 48, "gpu-h100x1-base", 64),
+        DropletSize("gpu-l40sx1-48gb", _hourly(1.57), _SRC_GPU_NOSLUG, "$1.57/h", True, 48, "gpu-h100x1-base", 64),
         DropletSize("gpu-4000adax1-20gb", _hourly(0.76), _SRC_GPU_3P, "$0.76/h (RTX 4000 Ada)", True, 20, "gpu-h100x1-base", 32),
         DropletSize("gpu-6000adax1-48gb", _hourly(1.89), _SRC_GPU_3P, "$1.89/h (RTX 6000 Ada)", True, 48, "gpu-h100x1-base", 64),
         DropletSize("s-2vcpu-4gb", 24, _SRC_CPU, "", False, 0, "debian-12-x64", 4),
@@ -86,26 +96,29 @@ DROPLET_SIZES: dict[str, DropletSize] = {
         DropletSize("s-8vcpu-16gb", 96, _SRC_CPU, "", False, 0, "debian-12-x64", 16),
     )
 }
-# Regions where DigitalOcean offers GPU droplets (tor1 confirmed; others third-party, FACTS §B).
+# Regions where DigitalOcean offers GPU droplets: tor1 confirmed (DO OpenAPI example), the others from
+# third-party sources only (FACTS §B): allowed, but the plan prints them as unverified.
 DO_GPU_REGIONS = ("tor1", "nyc2", "atl1", "ams3", "ric1")
+DO_GPU_REGIONS_CONFIRMED = ("tor1",)
 DO_DROPLET_REGIONS = ("nyc1", "nyc2", "nyc3", "sfo2", "sfo3", "ams3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1", "atl1", "ric1")
 
 HCLOUD_SERVER_TYPES: dict[str, ServerType] = {
     p.slug: p
     for p in (
-        ServerType("cx23", _eur_hourly(0.006), _SRC_HCLOUD, "2 vCPU / 4 GB", 4),
+        ServerType("cx23", _eur_hourly(0.006), _SRC_HCLOUD_CX23, "2 vCPU / 4 GB", 4),
         ServerType("cx33", _eur_hourly(0.011), _SRC_HCLOUD, "4 vCPU / 8 GB", 8),
         ServerType("cx43", _eur_hourly(0.021), _SRC_HCLOUD, "8 vCPU / 16 GB", 16),
         ServerType("cx53", _eur_hourly(0.036), _SRC_HCLOUD, "16 vCPU / 32 GB", 32),
     )
 }
 HCLOUD_LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
+HCLOUD_LOCATIONS_CONFIRMED = ("fsn1", "nbg1", "hel1")  # pulumi-hcloud docs (FACTS §C); the rest third-party
 
 # Storage and addresses.
 DO_VOLUME_USD_PER_GIB = Price("do-volume-gib", 0.10, "docs.digitalocean.com/products/volumes/details/pricing ($0.10/GiB-month)")
 DO_RESERVED_IP = Price("do-reserved-ipv4", 0.0, "DO: reserved IPv4 free while assigned to a droplet ($5/mo when unassigned)")
-HCLOUD_VOLUME_USD_PER_GB = Price("hcloud-volume-gb", round(0.044 * EUR_TO_USD, 4), "Hetzner volumes EUR 0.044/GB-month (third-party, verify)")
-HCLOUD_PRIMARY_IPV4 = Price("hcloud-primary-ipv4", round(0.50 * EUR_TO_USD, 2), "Hetzner primary IPv4 EUR 0.50/month (third-party, verify)")
+HCLOUD_VOLUME_USD_PER_GB = Price("hcloud-volume-gb", round(0.044 * EUR_TO_USD, 4), "UNVERIFIED: Hetzner volumes EUR 0.044/GB-month, third-party")
+HCLOUD_PRIMARY_IPV4 = Price("hcloud-primary-ipv4", round(0.50 * EUR_TO_USD, 2), "UNVERIFIED: Hetzner primary IPv4 EUR 0.50/month, third-party")
 
 # Hugging Face serverless (Inference Providers): usage-based, so the figure is an estimate.
 HF_DEFAULT_USD_PER_1K_REQUESTS = Price(

@@ -18,14 +18,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components import prices
+from components import prices, upstream
 from components.phases import PHASES, apply_preset
 
 NAMESPACE = "llm-platform"
@@ -98,11 +98,78 @@ def _one_of(value: Any, allowed: tuple | list | Mapping) -> Any:
     return value
 
 
-GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( .*)?$")
+# Every value that reaches a command, a unit file, nginx, htpasswd or an App Platform spec is matched
+# against one of these (all anchored with \Z, so a trailing newline does not pass) before anything
+# is planned; the deploy also quotes what it passes to a shell.
+GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
+GIT_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}(?<![./])\Z")
+SOURCE_DIR = re.compile(r"^/(?!.*\.\.)[A-Za-z0-9._/-]{0,200}\Z")
+HOSTNAME = re.compile(r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
+SSH_KEY = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) ([A-Za-z0-9+/]+={0,2})( [ -~]*)?\Z"
+)
+# Docker image repository (optionally with a registry host[:port]) and tag (Docker's reference grammar).
+IMAGE_REPO = re.compile(
+    r"^((?:[a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?(:\d{1,5})?/)?"
+    r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*\Z"
+)
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+# Hugging Face repo id ("org/name" or "name") and a served model name.
+HF_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?\Z")
+SERVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+# Ollama model name: [namespace/]name[:tag].
+OLLAMA_MODEL = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?\Z")
+# Go duration (Ollama's OLLAMA_KEEP_ALIVE) or plain seconds; negative = forever.
+DURATION = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)\Z")
+POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
+ACME_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/-]*)?\Z")
+# Plain env names that look like they hold a secret: declared secrets only (SECRET_SPECS).
+SECRET_LIKE_ENV = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|KEY|CREDENTIAL)")
+# SSH from admin ranges: together no wider than one IPv4 /8 or IPv6 /32, unless host.allowWideAdminCidrs.
+MAX_ADMIN_V4 = 2 ** (32 - 8)
+MAX_ADMIN_V6 = 2 ** (128 - 32)
+SSH_KEY_TYPES = {"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                 "sk-ssh-ed25519@openssh.com"}
+MIN_RSA_BITS = 2048
+
+
+def _match(pattern: re.Pattern, v: str, what: str) -> str:
+    if not isinstance(v, str) or not pattern.match(v):
+        raise ValueError(f"must be {what}")
+    return v
+
+
+def _ssh_key_blob_ok(kind: str, b64: str) -> str | None:
+    """Why the base64 part is not a ``kind`` public key, or None when it is one."""
+    import base64
+    import struct
+
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except ValueError:
+        return "its key is not base64"
+    fields, pos = [], 0
+    while pos < len(blob) and len(fields) < 4:
+        if pos + 4 > len(blob):
+            return "its key is truncated"
+        (n,) = struct.unpack(">I", blob[pos:pos + 4])
+        if n > len(blob) - pos - 4:
+            return "its key is truncated"
+        fields.append(blob[pos + 4:pos + 4 + n])
+        pos += 4 + n
+    if not fields or fields[0] != kind.encode():
+        return f"its key does not encode a {kind} key"
+    if kind == "ssh-ed25519" and (len(fields) < 2 or len(fields[1]) != 32):
+        return "its key is not a 32-byte ed25519 key"
+    if kind == "ssh-rsa":
+        if len(fields) < 3:
+            return "its key is truncated"
+        bits = len(fields[2].lstrip(b"\0")) * 8
+        if bits < MIN_RSA_BITS:
+            return f"RSA keys need at least {MIN_RSA_BITS} bits"
+    return None
 
 
 def _github_repo(v: str) -> str:
@@ -122,9 +189,15 @@ def _dns_name(v: str | None) -> str | None:
 
 
 def _pinned_tag(v: str) -> str:
-    if v == "latest":
+    if not isinstance(v, str) or v.lower() == "latest":
         raise ValueError("pin a release tag (e.g. v0.11.0), not 'latest'")
-    return v
+    return _match(IMAGE_TAG, v, "an image tag (letters, digits, '_', '.', '-'; at most 128)")
+
+
+def _image_repo(v: str | None) -> str | None:
+    if v is None:
+        return v
+    return _match(IMAGE_REPO, v, "an image repository like vllm/vllm-openai or registry.example.com/team/image")
 
 
 class AiServiceSettings(_Model):
@@ -132,12 +205,15 @@ class AiServiceSettings(_Model):
     branch: str = "main"
     source_dir: str = "/"
     instance_size: str = "apps-s-1vcpu-1gb"
-    instance_count: int = Field(1, ge=1, le=10)
-    llm_traffic_share: int = Field(100, ge=0, le=100, description="percent of chat traffic sent to the llm gateway (A/B)")
+    instance_count: int = Field(1, ge=1, le=10, strict=True)
+    llm_traffic_share: int = Field(100, ge=0, le=100, strict=True,
+                                   description="percent of chat traffic sent to the llm gateway (A/B)")
     envs: dict[str, str] = {}
 
     _repo = field_validator("repo")(_github_repo)
     _size = field_validator("instance_size")(_app_size)
+    _branch = field_validator("branch")(lambda v: _match(GIT_BRANCH, v, "a git branch name"))
+    _source_dir = field_validator("source_dir")(lambda v: _match(SOURCE_DIR, v, "an absolute path like /backend"))
 
     @field_validator("envs")
     @classmethod
@@ -145,6 +221,11 @@ class AiServiceSettings(_Model):
         for k in v:
             if not ENV_KEY.match(k):
                 raise ValueError(f"env name {k!r} must match {ENV_KEY.pattern}")
+            if SECRET_LIKE_ENV.search(k):
+                raise ValueError(
+                    f"{k!r} looks like a secret: a plain env is stored in the stack file and printed by the plan; "
+                    "declare it as a Pulumi secret (components/settings.py SECRET_SPECS) instead"
+                )
         reserved = {"LLM_SERVICE_URL", "LLM_TRAFFIC_SHARE", "OPENAI_API_KEY"}
         clash = sorted(reserved & set(v))
         if clash:
@@ -157,20 +238,23 @@ class LlmServiceSettings(_Model):
     branch: str = "main"
     source_dir: str = "/llm"
     instance_size: str
-    instance_count: int = Field(1, ge=1, le=10)
+    instance_count: int = Field(1, ge=1, le=10, strict=True)
     provider: Literal["huggingface", "vllm", "ollama"]
     huggingface_model: str = "meta-llama/Llama-3.1-8B-Instruct"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    enable_metrics: bool = True
+    enable_metrics: bool = Field(True, strict=True)
 
     _repo = field_validator("repo")(_github_repo)
     _size = field_validator("instance_size")(_app_size)
+    _branch = field_validator("branch")(lambda v: _match(GIT_BRANCH, v, "a git branch name"))
+    _source_dir = field_validator("source_dir")(lambda v: _match(SOURCE_DIR, v, "an absolute path like /llm"))
+    _hf_model = field_validator("huggingface_model")(lambda v: _match(HF_MODEL, v, "a Hugging Face repo id like org/model"))
 
 
 class AlertSettings(_Model):
     emails: list[str] = []
-    cpu_percent: int = Field(80, ge=1, le=100)
-    restart_count: int = Field(3, ge=1, le=100)
+    cpu_percent: int = Field(80, ge=1, le=100, strict=True)
+    restart_count: int = Field(3, ge=1, le=100, strict=True)
 
     @field_validator("emails")
     @classmethod
@@ -199,45 +283,67 @@ class AppSettings(_Model):
 
 
 class OllamaSettings(_Model):
-    version: str = "0.13.5"
-    # sha256 of ollama-linux-amd64.tar.zst of that release (its sha256sum.txt); the deploy refuses to
-    # install an unpinned archive.
+    version: str = upstream.OLLAMA_VERSION
+    # sha256 of that release's Linux archive (upstream.ollama_archive: .tgz before 0.14.0, .tar.zst
+    # from it), from the release's sha256sum.txt; `scripts/pin ollama STACK VERSION` writes both.
+    # Required wherever the host is created: the deploy refuses to install an unpinned archive.
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     models: list[str] = ["llama3.1:8b"]
     keep_alive: str = "24h"
-    num_parallel: int = Field(2, ge=1, le=64)
+    num_parallel: int = Field(2, ge=1, le=64, strict=True)
 
     @field_validator("version")
     @classmethod
     def _version(cls, v: str) -> str:
-        if not re.match(r"^\d+\.\d+\.\d+$", v):
-            raise ValueError("must be a release version like 0.13.5")
-        return v
+        return _match(re.compile(r"^\d+\.\d+\.\d+\Z"), v, "a release version like 0.13.5")
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str]) -> list[str]:
+        return [_match(OLLAMA_MODEL, m, f"Ollama model names like llama3.2:3b ({m!r} is not)") for m in v]
+
+    _keep_alive = field_validator("keep_alive")(
+        lambda v: _match(DURATION, v, "a duration like 24h, 30m, 90s or -1 (forever)"))
 
 
-VLLM_GPU_IMAGE = "vllm/vllm-openai"
-# vLLM's published CPU image (docs: installation/cpu); UNVERIFIED here, override with host.vllm.image.
-VLLM_CPU_IMAGE = "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo"
+VLLM_GPU_IMAGE = upstream.VLLM_GPU_IMAGE
+VLLM_CPU_IMAGE = upstream.VLLM_CPU_IMAGE  # see components/upstream.py for its status
 
 
 class VllmSettings(_Model):
     image: str | None = None  # default: vllm/vllm-openai on GPU hosts, the CPU build elsewhere
-    tag: str = "v0.11.0"
+    tag: str = upstream.VLLM_TAG
     model: str = "meta-llama/Llama-3.1-8B-Instruct"
     served_model_name: str = "llama-3.1-8b-instruct"
-    max_model_len: int = Field(8192, ge=256, le=1_048_576)
-    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+    max_model_len: int = Field(8192, ge=256, le=1_048_576, strict=True)
+    gpu_memory_utilization: float = Field(0.90, gt=0, le=1, allow_inf_nan=False)
 
     _tag = field_validator("tag")(_pinned_tag)
+    _image = field_validator("image")(_image_repo)
+    _model = field_validator("model")(lambda v: _match(HF_MODEL, v, "a Hugging Face repo id like org/model"))
+    _served = field_validator("served_model_name")(
+        lambda v: _match(SERVED_NAME, v, "a model name of letters, digits, '.', '_', ':', '-'"))
 
 
 class LlamaFactorySettings(_Model):
     enabled: bool | None = None  # default: on where the host has a GPU
-    image: str = "hiyouga/llamafactory"
-    tag: str = "0.9.3"
+    image: str = upstream.LLAMAFACTORY_IMAGE
+    tag: str = upstream.LLAMAFACTORY_TAG
     ui_user: str = "admin"
 
     _tag = field_validator("tag")(_pinned_tag)
+    _image = field_validator("image")(_image_repo)
+    _ui_user = field_validator("ui_user")(lambda v: _match(POSIX_USER, v, "a user name (lowercase letters, digits, '_', '-')"))
+
+    @model_validator(mode="after")
+    def _published(self) -> LlamaFactorySettings:
+        if self.image == upstream.LLAMAFACTORY_IMAGE and not upstream.llamafactory_tag_published(self.tag):
+            first = ".".join(map(str, upstream.LLAMAFACTORY_FIRST_VERSIONED_TAG))
+            raise _KeyedError(
+                "host.llamafactory.tag", self.tag,
+                f"{upstream.LLAMAFACTORY_IMAGE} has no such tag: versioned tags start at {first} (see components/upstream.py)",
+            )
+        return self
 
 
 class HostSettings(_Model):
@@ -245,9 +351,11 @@ class HostSettings(_Model):
     region: str
     size: str
     image: str | None = None
-    volume_size_gb: int = Field(100, ge=10, le=16384)
+    volume_size_gb: int = Field(100, ge=10, le=16384, strict=True)
     admin_user: str = "llmadmin"
     admin_cidrs: list[str]
+    # SSH from ranges wider than an IPv4 /8 or an IPv6 /32 in all is refused unless this is set.
+    allow_wide_admin_cidrs: bool = Field(False, strict=True)
     ssh_public_keys: list[str]
     domain: str
     dns_zone: str | None = None
@@ -261,7 +369,7 @@ class HostSettings(_Model):
     @field_validator("admin_user")
     @classmethod
     def _admin_user(cls, v: str) -> str:
-        if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", v) or v == "root":
+        if not POSIX_USER.match(v) or v == "root":
             raise ValueError("must be a non-root POSIX user name (lowercase, max 32 chars)")
         return v
 
@@ -281,14 +389,33 @@ class HostSettings(_Model):
             out.append(str(net))
         return out
 
+    @model_validator(mode="after")
+    def _cidrs_not_too_wide(self) -> HostSettings:
+        if self.allow_wide_admin_cidrs:
+            return self
+        nets = [ipaddress.ip_network(c) for c in self.admin_cidrs]
+        for version, limit, width in ((4, MAX_ADMIN_V4, "/8"), (6, MAX_ADMIN_V6, "/32")):
+            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(x for x in nets if x.version == version))
+            if covered > limit:
+                raise _KeyedError(
+                    "host.adminCidrs", self.admin_cidrs,
+                    f"together open SSH to more than an IPv{version} {width}; list your admin networks "
+                    "(or set host.allowWideAdminCidrs: true to accept it)",
+                )
+        return self
+
     @field_validator("ssh_public_keys")
     @classmethod
     def _keys(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("must list at least one SSH public key")
         for k in v:
-            if not SSH_KEY.match(k.strip()):
-                raise ValueError(f"{k[:24]!r}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...)")
+            m = SSH_KEY.match(k.strip())
+            if not m:
+                raise ValueError(f"{k[:24]!r}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...) on one line")
+            why = _ssh_key_blob_ok(m.group(1), m.group(3))
+            if why:
+                raise ValueError(f"{k[:24]!r}... is not a usable OpenSSH public key: {why}")
         return [k.strip() for k in v]
 
     _dns = field_validator("domain", "dns_zone")(_dns_name)
@@ -296,16 +423,12 @@ class HostSettings(_Model):
     @field_validator("acme_email")
     @classmethod
     def _email(cls, v: str) -> str:
-        if not EMAIL.match(v):
-            raise ValueError("must be an e-mail address (Let's Encrypt account)")
-        return v
+        return _match(EMAIL, v, "an e-mail address (Let's Encrypt account)")
 
     @field_validator("acme_directory")
     @classmethod
     def _acme(cls, v: str) -> str:
-        if not v.startswith("https://"):
-            raise ValueError("must be an https:// ACME directory URL")
-        return v
+        return _match(ACME_URL, v, "an https:// ACME directory URL")
 
     @model_validator(mode="after")
     def _provider_catalogue(self) -> HostSettings:
@@ -359,9 +482,9 @@ class HostSettings(_Model):
 
 
 class HuggingfaceSettings(_Model):
-    requests_per_month: int = Field(0, ge=0)
-    usd_per_1k_requests: float = Field(prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month, ge=0)
-    pro_subscription: bool = True
+    requests_per_month: int = Field(0, ge=0, strict=True)
+    usd_per_1k_requests: float = Field(prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month, ge=0, allow_inf_nan=False)
+    pro_subscription: bool = Field(True, strict=True)
 
 
 class HomelabSettings(_Model):
@@ -381,7 +504,7 @@ class HomelabSettings(_Model):
     @classmethod
     def _models(cls, v: list[str]) -> list[str]:
         for m in v:
-            if not re.match(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$", m):
+            if not isinstance(m, str) or not OLLAMA_MODEL.match(m):
                 raise ValueError(f"{m!r} is not an Ollama model name like llama3.2:3b")
         return v
 
@@ -390,7 +513,7 @@ class HomelabStackSettings(_Model):
     """A homelab stack: the compose file's containers on a Docker host; no cloud resources."""
 
     stack: str
-    budget: float = Field(0, ge=0)
+    budget: float = Field(0, ge=0, allow_inf_nan=False)
     homelab: HomelabSettings
     secrets: dict[str, Any] = Field(default_factory=dict, repr=False)
 
@@ -403,9 +526,9 @@ class StackSettings(_Model):
     stack: str
     phase: int
     region: str
-    budget: float = Field(ge=0)
-    allow_over_budget: bool = False
-    host_enabled: bool
+    budget: float = Field(ge=0, allow_inf_nan=False)
+    allow_over_budget: bool = Field(False, strict=True)
+    host_enabled: bool = Field(strict=True)
     app: AppSettings
     host: HostSettings | None = None
     huggingface: HuggingfaceSettings = HuggingfaceSettings()
@@ -429,6 +552,13 @@ class StackSettings(_Model):
     def _cross(self) -> StackSettings:
         if self.host_enabled and self.host is None:
             raise _KeyedError("host", None, f"is required: phase {self.phase} (or hostEnabled) creates a model host")
+        if self.host_enabled and self.host is not None and not self.host.ollama.sha256:
+            o = self.host.ollama
+            raise _KeyedError(
+                "host.ollama.sha256", None,
+                f"required: the sha256 of {upstream.ollama_archive(o.version)} of Ollama {o.version}, from the "
+                f"release's {upstream.OLLAMA_CHECKSUMS}; pin it with: scripts/pin ollama {self.stack} {o.version}",
+            )
         if self.app.llm.provider in ("vllm", "ollama") and not self.host_enabled:
             raise _KeyedError(
                 "app.llm.provider", self.app.llm.provider, "needs a model host: set phase: 2 (or hostEnabled: true)"
@@ -519,7 +649,8 @@ def _format_errors(exc: ValidationError, model: type[BaseModel] | None = None) -
         loc = tuple(str(p) for p in err["loc"])
         ctx_err = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_err, _KeyedError):
-            lines.append(f"{NAMESPACE}:{ctx_err.key} = {_fmt_value(ctx_err.value)}: {ctx_err.allowed}")
+            shown = "" if ctx_err.value is None else f" = {_fmt_value(ctx_err.value)}"
+            lines.append(f"{NAMESPACE}:{ctx_err.key}{shown}: {ctx_err.allowed}")
             continue
         key = ".".join(loc)
         msg = err["msg"].removeprefix("Value error, ")
@@ -535,8 +666,13 @@ def _format_errors(exc: ValidationError, model: type[BaseModel] | None = None) -
     return lines
 
 
-def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings | HomelabStackSettings:
-    """Validate the stack's config (``namespace:key`` → string) into ``StackSettings``."""
+def parse_settings(
+    raw: Mapping[str, str], stack: str, secure_keys: Collection[str] | None = None
+) -> StackSettings | HomelabStackSettings:
+    """Validate the stack's config (``namespace:key`` → string) into ``StackSettings``.
+
+    ``secure_keys``: the full keys that are Pulumi secrets (the engine's list); when given, a secret
+    key given in plain text is refused."""
     problems: list[str] = []
     values: dict[str, Any] = {}
     secrets: dict[str, Secret] = {}
@@ -546,7 +682,12 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings | Homela
             continue  # other namespaces (digitalocean:token, hcloud:token, ...) belong to providers
         key = full_key[len(prefix):]
         if key in SECRET_KEYS:
-            if text:
+            if secure_keys is not None and text and full_key not in secure_keys:
+                problems.append(
+                    f"{full_key}: is stored in plain text in the stack file; a secret must be a Pulumi secret: "
+                    f"remove it and run: pulumi config set --secret {key} <value> -s {stack}"
+                )
+            elif text:
                 secrets[key] = Secret(text)
             continue
         if key not in TOP_LEVEL_KEYS:
@@ -595,8 +736,17 @@ def parse_settings(raw: Mapping[str, str], stack: str) -> StackSettings | Homela
 
 
 def load() -> StackSettings | HomelabStackSettings:
-    """Read and validate the current stack's config from the Pulumi runtime (once per program run)."""
-    import pulumi
-    from pulumi.runtime.config import get_config_env
+    """Read and validate the current stack's config from the Pulumi runtime (once per program run):
+    the CLI's ``PULUMI_CONFIG`` environment, overlaid with what ``set_all_config`` set (an Automation
+    API inline program, Pulumi's mock tests). Secret keys likewise; where the runtime marks none at
+    all (an engine that does not say), the plain-text-secret check is left out rather than refusing
+    every secret."""
+    import os
 
-    return parse_settings(get_config_env(), pulumi.get_stack())
+    import pulumi
+    from pulumi.runtime import config as rc
+
+    raw = {**rc.get_config_env(), **rc.CONFIG.get()}
+    marked = "PULUMI_CONFIG_SECRET_KEYS" in os.environ or any(rc.is_config_secret(k) for k in raw)
+    secure = set(rc.get_config_secret_keys_env()) | {k for k in raw if rc.is_config_secret(k)}
+    return parse_settings(raw, pulumi.get_stack(), secure_keys=secure if marked else None)

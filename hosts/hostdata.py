@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-OLLAMA_RELEASES = "https://github.com/ollama/ollama/releases/download"
+from components.upstream import OLLAMA_RELEASES
+
 ALL_ROLES = ("base", "firewall", "data", "docker", "nvidia", "ollama", "vllm", "llamafactory", "proxy")
 
 

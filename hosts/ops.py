@@ -9,7 +9,9 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
+from pyinfra.operations import apt
 
 from hosts.facts import Account, DockerImageId, OllamaModels, UfwState
 
@@ -30,6 +32,20 @@ def secret_file(dest: str, value: str, user: str = "root", group: str = "root", 
         yield StringCommand("chown", f"{user}:{group}", dest)
     if info and str(info.get("mode")).zfill(3) != mode[-3:]:  # pyinfra's File fact: mode as 600, 640...
         yield StringCommand("chmod", mode, dest)
+
+
+APT_LISTS_MAX_AGE = 3600  # seconds: package lists older than this are refreshed before an install
+
+
+def apt_install(name: str, packages: list[str]):
+    """Install ``packages`` (no recommends), refreshing the package lists first only when one of
+    them is missing. A host that has them all reports no change, however old its lists are: the
+    daily list refresh and the security upgrades are unattended-upgrades' job (base role), so a
+    converge or a drift check never counts a package-list refresh as a change."""
+    installed = host.get_fact(DebPackages)
+    missing = [p for p in packages if p not in installed]
+    return apt.packages(name=name, packages=packages, no_recommends=True,
+                        update=bool(missing), cache_time=APT_LISTS_MAX_AGE if missing else None)
 
 
 @operation()

@@ -155,9 +155,8 @@ def deploy_data(s: Settings, acme_ca_bundle_src: Path | str, manifest: dict | No
             "llamafactory": {"image": lf_image, "tag": lf_tag},
             "artifacts": {
                 "ollama_base_url": f"{base}/ollama",
-                # the release format the deploy installs (hosts/roles/ollama.py: .tar.zst)
-                # (None when the mirror has no .tar.zst, e.g. no zstd: the deploy then says so)
-                "ollama_sha256": manifest["ollama"].get("archives", {}).get("tar.zst", {}).get("sha256"),
+                # the archive of that version the mirror serves, under the real release's name
+                "ollama_sha256": manifest["ollama"]["sha256"],
                 "images": {
                     img["ref"]: {"url": f"{base}/{img['path']}", "sha256": img["sha256"]}
                     for img in manifest["images"].values()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from hosts.hostdata import HostData
-from hosts.ops import account
+from hosts.ops import account, apt_install
 from hosts.packages import packages
 
 SSHD_HARDENING = """\
@@ -37,7 +37,7 @@ def apply(data: HostData) -> None:
         )
     else:
         files.file(name="apt: no proxy", path="/etc/apt/apt.conf.d/01llm-platform-proxy", present=False)
-    apt.packages(name="base packages", packages=packages("base"), update=True, cache_time=3600, no_recommends=True)
+    apt_install("base packages", packages("base"))
 
     account(name=f"admin user {data.admin_user}", user=data.admin_user, groups=["sudo"], shell="/bin/bash",
             home=f"/home/{data.admin_user}")

@@ -4,13 +4,14 @@ container roles), so Docker's own iptables rules never open a port past ufw."""
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import systemd
 
 from hosts.hostdata import HostData
+from hosts.ops import apt_install
 from hosts.packages import packages
 
 
 @deploy("docker")
 def apply(data: HostData) -> None:
-    apt.packages(name="docker engine (docker.io)", packages=packages("docker"), no_recommends=True)
+    apt_install("docker engine (docker.io)", packages("docker"))
     systemd.service(name="docker running", service="docker", running=True, enabled=True)

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt
 
 from components import catalogue
 from hosts.hostdata import HostData
 from hosts.packages import packages
-from hosts.ops import ufw_policy, ufw_rule
+from hosts.ops import apt_install, ufw_policy, ufw_rule
 
 
 def wanted_rules(admin_cidrs: list[str]) -> list[str]:
@@ -24,5 +23,5 @@ def wanted_rules(admin_cidrs: list[str]) -> list[str]:
 
 @deploy("firewall")
 def apply(data: HostData) -> None:
-    apt.packages(name="ufw", packages=packages("firewall"), no_recommends=True)
+    apt_install("ufw", packages("firewall"))
     ufw_policy(name="ufw: default deny, only 22 (admins), 80, 443", rules=wanted_rules(data.admin_cidrs))

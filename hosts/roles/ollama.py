@@ -4,12 +4,14 @@ through Ollama's API only when missing."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 
+from components import upstream
 from components.catalogue import DATA_DIRS, service
 from hosts.facts import InstalledMarker
 from hosts.hostdata import HostData
@@ -22,30 +24,23 @@ MARKER = f"{PREFIX}/lib/ollama/.llm-platform-release"
 CACHE = "/var/cache/llm-platform"
 
 
-ARCHIVE = "ollama-linux-{arch}.tar.zst"  # the release format install.sh uses (FACTS §D); needs zstd
-
-
-def release_url(base_url: str, version: str, arch: str = "amd64") -> str:
-    return f"{base_url.rstrip('/')}/v{version}/{ARCHIVE.format(arch=arch)}"
-
-
 @deploy("ollama")
 def apply(data: HostData) -> None:
     o = data.ollama
     sha = data.artifacts.ollama_sha256
+    name = upstream.ollama_archive(o.version)
     if not sha:
         raise RuntimeError(
-            f"ollama {o.version}: no sha256 pinned for the release archive; set artifacts.ollama_sha256 "
-            "(the sha256 of ollama-linux-amd64.tar.zst from the release's sha256sum.txt)"
+            f"ollama {o.version}: no sha256 pinned for {name}; pin it with: scripts/pin ollama STACK {o.version}"
         )
-    url = release_url(data.artifacts.ollama_base_url, o.version)
+    url = upstream.ollama_release_url(data.artifacts.ollama_base_url, o.version, name)
     marker = f"{o.version} {sha}"
 
     # install
     account(name="ollama system user", user="ollama", system=True, home="/usr/share/ollama",
             shell="/bin/false", create_home=True)
     files.directory(name="download cache", path=CACHE, mode="755")
-    archive = f"{CACHE}/ollama-{o.version}-linux-amd64.tar.zst"
+    archive = f"{CACHE}/ollama-{o.version}-{name}"
     files.download(name=f"ollama {o.version} archive (sha256 checked)", src=url, dest=archive, sha256sum=sha)
     installed = host.get_fact(InstalledMarker, path=MARKER)
     unpack = None
@@ -54,7 +49,7 @@ def apply(data: HostData) -> None:
             name=f"ollama {o.version}: unpack into {PREFIX}",
             commands=[
                 f"rm -rf {PREFIX}/lib/ollama",
-                f"tar --zstd -xf {archive} -C {PREFIX}",
+                shlex.join(upstream.ollama_unpack_command(archive, PREFIX)),
                 f"echo '{marker}' > {MARKER}",
             ],
         )

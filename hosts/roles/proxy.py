@@ -21,13 +21,13 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from components.catalogue import SECRETS_DIR, service
 from hosts import secrets
 from hosts.hostdata import HostData
 from hosts.packages import packages
-from hosts.ops import secret_file
+from hosts.ops import apt_install, secret_file
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WEBROOT = "/var/www/acme"
@@ -60,8 +60,7 @@ def apply(data: HostData) -> None:
     have_cert = host.get_fact(Command, command=f"test -e {cert_dir}/fullchain.pem && echo yes || true") == "yes"
 
     # install
-    apt.packages(name="nginx, certbot, node exporter",
-                 packages=packages("proxy"), no_recommends=True)
+    apt_install("nginx, certbot, node exporter", packages("proxy"))
 
     # configure: node exporter on loopback only
     exporter = files.put(

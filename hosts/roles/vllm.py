@@ -13,8 +13,11 @@ from hosts.hostdata import HostData
 
 def vllm_args(data: HostData) -> list[str]:
     v = data.vllm
+    # --model, not a positional model: only images whose entrypoint is `vllm serve` take it
+    # positionally; the OpenAI API server module of older ones (v0.11.0) takes --model alone.
+    # --model works with both (components/upstream.py, vllm.entrypoint and vllm.model_flag).
     args = [
-        v.model,
+        "--model", v.model,
         "--host", "0.0.0.0",
         "--port", str(CONTAINER_PORTS["vllm"]),
         "--served-model-name", v.served_model_name,

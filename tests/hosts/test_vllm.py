@@ -1,3 +1,5 @@
+import json
+
 from components.catalogue import SECRETS_DIR, service
 from tests.hosts.helpers import assert_loopback_only
 
@@ -22,3 +24,13 @@ def test_vllm_key_file_is_private_and_matches(root, api_key_sha256):
 def test_vllm_health_and_key_check(root):
     assert root.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health") == "200"
     assert root.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/v1/models") == "401"
+
+
+def test_vllm_serves_the_configured_model(root, data):
+    """/v1/models names the served model and, as `root`, the model actually loaded: an image whose
+    entrypoint ignores a positional model (the API server module, vllm-project/vllm#32292) would load
+    its default model under the configured name."""
+    key = f"$(sed -n 's/^VLLM_API_KEY=//p' {SECRETS_DIR}/vllm.env)"
+    out = root.check_output(f'curl -s --max-time 20 -H "Authorization: Bearer {key}" http://127.0.0.1:8000/v1/models')
+    models = {m["id"]: m.get("root") for m in json.loads(out)["data"]}
+    assert models == {data.vllm.served_model_name: data.vllm.model}, models

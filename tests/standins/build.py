@@ -4,8 +4,9 @@
 
 Layout of DIR (mirrors the real download paths, so only the base URL differs from production):
 
-    DIR/ollama/v<version>/ollama-linux-amd64.tgz       stand-in Ollama release (bin/ollama + lib/ollama/)
-    DIR/ollama/v<version>/ollama-linux-amd64.tar.zst   same tar, zstd-compressed (newer releases' format; needs `zstd`)
+    DIR/ollama/v<version>/ollama-linux-amd64.tgz       stand-in Ollama release (bin/ollama + lib/ollama/), < 0.14.0
+    DIR/ollama/v<version>/ollama-linux-amd64.tar.zst   the same, >= 0.14.0 (the real release's name; needs `zstd`)
+    DIR/ollama/v<version>/sha256sum.txt                its checksum, in the release's format (scripts/pin reads it)
     DIR/images/vllm-openai-<tag>.tar                   docker-archive of the vLLM stand-in image
     DIR/images/llamafactory-<tag>.tar                  docker-archive of the LLaMA-Factory stand-in image
     DIR/manifest.json                                  inventory of the above with sha256s (written last)
@@ -28,6 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from components import upstream
 from tests.standins import compile as cc
 from tests.standins.image import (
     Dir,
@@ -50,25 +52,14 @@ LLAMAFACTORY_REPO = "hiyouga/llamafactory"
 
 
 def pinned_defaults() -> dict:
-    """The versions the stand-ins are built for by default: the platform's own pins
-    (``components.settings``) when importable, else the values below."""
-    pins = {
-        "ollama_version": "0.13.5",
-        "vllm_tag": "v0.11.0",
-        "llamafactory_tag": "0.9.3",
+    """The versions the stand-ins are built for by default: the platform's own pins (components.upstream)."""
+    return {
+        "ollama_version": upstream.OLLAMA_VERSION,
+        "vllm_tag": upstream.VLLM_TAG,
+        "llamafactory_tag": upstream.LLAMAFACTORY_TAG,
         # vLLM's CPU image name: the deploy's default on CPU hosts; the vLLM stand-in carries this tag too
-        "vllm_extra_repos": ("public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo",),
+        "vllm_extra_repos": tuple(r for r in (upstream.VLLM_CPU_IMAGE,) if r != VLLM_REPO),
     }
-    try:
-        from components import settings as st
-
-        pins["ollama_version"] = st.OllamaSettings.model_fields["version"].default
-        pins["vllm_tag"] = st.VllmSettings.model_fields["tag"].default
-        pins["llamafactory_tag"] = st.LlamaFactorySettings.model_fields["tag"].default
-        pins["vllm_extra_repos"] = tuple(r for r in (st.VLLM_CPU_IMAGE,) if r != VLLM_REPO)
-    except Exception:  # noqa: BLE001 - the fallback above is fine (e.g. no pydantic in this Python)
-        pass
-    return pins
 
 
 _PINS = pinned_defaults()
@@ -149,11 +140,12 @@ def vllm_image(tag: str, binary: bytes) -> tuple[str, list, ImageConfig]:
     ref = f"{VLLM_REPO}:{tag}"
     entries = _base_entries(binary) + [
         Symlink("/usr/local/bin/vllm", "standin-server"),
+        Symlink("/usr/local/bin/python3", "standin-server"),  # `python3 -m vllm.entrypoints.openai.api_server`
         Dir("/vllm-workspace"),
         File("/etc/standin-release", json.dumps({"standin": True, "replaces": ref}, sort_keys=True).encode() + b"\n"),
     ]
     config = ImageConfig(
-        entrypoint=["vllm", "serve"],
+        entrypoint=list(upstream.vllm_entrypoint(tag)),  # the real image's entrypoint at that tag
         env={"STANDIN_VERSION": _tag_version(tag), "STANDIN_REPLACES": ref},
         exposed_ports=["8000/tcp"],
         working_dir="/vllm-workspace",
@@ -295,7 +287,7 @@ def up_to_date(out: Path, fp: str) -> dict | None:
         return None
     if manifest.get("inputs") != fp:
         return None
-    items = [manifest["ollama"], *manifest["ollama"].get("archives", {}).values(), *manifest["images"].values()]
+    items = [manifest["ollama"], *manifest["images"].values()]
     for item in items:
         p = out / item["path"]
         if not p.is_file() or p.stat().st_size != item.get("size", -1) or _sha256_file(p) != item["sha256"]:
@@ -328,20 +320,22 @@ def build(
     log(f"building stand-ins into {out}")
     out.mkdir(parents=True, exist_ok=True)
 
-    # Ollama release
+    # Ollama release: only the archive the real release of this version publishes (its name and
+    # compression change at 0.14.0: components.upstream), and its sha256sum.txt beside it
     rel_dir = f"ollama/v{ollama_version}"
-    tar_raw = deterministic_tar(ollama_entries(ollama_version))
-    tgz = deterministic_tgz(ollama_entries(ollama_version))
-    tgz_path = f"{rel_dir}/ollama-linux-amd64.tgz"
-    tgz_sha = atomic_write(out / tgz_path, tgz)
-    ollama = {"version": ollama_version, "path": tgz_path, "sha256": tgz_sha, "size": len(tgz), "archives": {}}
-    ollama["archives"]["tgz"] = {"path": tgz_path, "sha256": tgz_sha, "size": len(tgz)}
-    zst = zstd_compress(tar_raw)
-    if zst is not None:
-        zst_path = f"{rel_dir}/ollama-linux-amd64.tar.zst"
-        ollama["archives"]["tar.zst"] = {"path": zst_path, "sha256": atomic_write(out / zst_path, zst), "size": len(zst)}
+    name = upstream.ollama_archive(ollama_version)
+    if name.endswith(".tar.zst"):
+        data = zstd_compress(deterministic_tar(ollama_entries(ollama_version)))
+        if data is None:
+            raise RuntimeError(f"zstd not found: needed for the Ollama {ollama_version} stand-in ({name})")
     else:
-        log("zstd not found: skipping ollama-linux-amd64.tar.zst")
+        data = deterministic_tgz(ollama_entries(ollama_version))
+    path = f"{rel_dir}/{name}"
+    sha = atomic_write(out / path, data)
+    sums_path = f"{rel_dir}/{upstream.OLLAMA_CHECKSUMS}"
+    atomic_write(out / sums_path, upstream.format_sha256sums({name: sha}).encode())
+    ollama = {"version": ollama_version, "archive": name, "path": path, "sha256": sha, "size": len(data),
+              "checksums": sums_path}
 
     # Images
     images = {}

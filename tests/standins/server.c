@@ -948,7 +948,20 @@ static int is_bool_flag(const char *f) {
     return 0;
 }
 
-static int vllm_main(int argc, char **argv) {
+/* The two entrypoints of the vllm/vllm-openai image (components/upstream.py, vllm.entrypoint):
+ * `vllm serve [model_tag] ...` serves a positional model; `python3 -m vllm.entrypoints.openai.api_server`
+ * (the entrypoint of the pinned v0.11.0 image) accepts a positional too but ignores it and serves
+ * --model or the default model (vllm-project/vllm#32292), which is what this stand-in then reports
+ * as the model's `root` in /v1/models. */
+static int vllm_main_as(int argc, char **argv, int api_server);
+static int vllm_main(int argc, char **argv) { return vllm_main_as(argc, argv, 0); }
+static int python3_main(int argc, char **argv) {
+    if (argc >= 3 && !strcmp(argv[1], "-m") && !strcmp(argv[2], "vllm.entrypoints.openai.api_server"))
+        return vllm_main_as(argc - 2, argv + 2, 1);
+    fprintf(stderr, "python3 (stand-in): only `-m vllm.entrypoints.openai.api_server` is provided\n");
+    return 2;
+}
+static int vllm_main_as(int argc, char **argv, int api_server) {
     int i = 1;
     if (i < argc && (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-v"))) {
         printf("%s\n", g_version);
@@ -959,12 +972,13 @@ static int vllm_main(int argc, char **argv) {
             printf("%s\n", g_version);
             return 0;
         }
-    if (i < argc && !strcmp(argv[i], "serve")) i++;
+    if (api_server) { /* no subcommand */
+    } else if (i < argc && !strcmp(argv[i], "serve")) i++;
     else if (i < argc && argv[i][0] != '-') {
         fprintf(stderr, "vllm (stand-in): unsupported command '%s' (only `serve` is provided)\n", argv[i]);
         return 2;
     }
-    const char *model = NULL, *host = "0.0.0.0", *key = getenv("VLLM_API_KEY");
+    const char *model = NULL, *model_tag = NULL, *host = "0.0.0.0", *key = getenv("VLLM_API_KEY");
     int port = 8000, max_len = 4096;
     static const char *names[32];
     int nnames = 0;
@@ -999,12 +1013,13 @@ static int vllm_main(int argc, char **argv) {
             } else if (!val && !is_bool_flag(flag) && i + 1 < argc && argv[i + 1][0] != '-')
                 i++; /* an ignored flag with a value */
 #undef TAKE
-        } else if (!model)
-            model = a;
+        } else if (!model_tag)
+            model_tag = a;
         else
             fprintf(stderr, "vllm (stand-in): ignoring extra argument '%s'\n", a);
     }
-    if (!model) model = "facebook/opt-125m"; /* vLLM's default model */
+    if (!model && model_tag && !api_server) model = model_tag;
+    if (!model) model = "Qwen/Qwen3-0.6B"; /* vLLM's default model (vllm-project/vllm#32292) */
     if (!nnames) names[nnames++] = model;
     if (port <= 0 || port > 65535) die("vllm (stand-in): bad --port");
     static struct oai o;
@@ -1951,6 +1966,7 @@ int main(int argc, char **argv) {
         me = base_name(argv[0]);
     }
     if (!strcmp(me, "vllm")) return vllm_main(argc, argv);
+    if (!strcmp(me, "python3")) return python3_main(argc, argv);
     if (!strcmp(me, "llamafactory-cli") || !strcmp(me, "lmf") || !strcmp(me, "llamafactory")) return lf_main(argc, argv);
     if (!strcmp(me, "sh") || !strcmp(me, "bash")) return sh_main(argc, argv);
     if (!strcmp(me, "sleep")) return sleep_main(argc, argv);

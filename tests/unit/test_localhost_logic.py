@@ -76,8 +76,10 @@ def test_roles_take_their_packages_from_the_one_list():
     for path in roles_dir.glob("*.py"):
         if path.name in ("__init__.py", "nvidia.py"):  # GPU packages depend on the distribution
             continue
-        for call in re.findall(r"apt\.packages\((.*?)\)\n", path.read_text(), flags=re.S):
-            assert re.search(r"packages=packages\(\"\w+\"\)", call), f"{path.name}: {call}"
+        text = path.read_text()
+        assert "apt.packages(" not in text, f"{path.name}: install through hosts.ops.apt_install"
+        for call in re.findall(r"apt_install\((.*?)\)\n", text, flags=re.S):
+            assert re.search(r", packages\(\"\w+\"\)$", call), f"{path.name}: {call}"
 
 
 def test_image_lives_in_cache_named_by_hash(s):
@@ -380,20 +382,20 @@ def test_deploy_data_from_mirror_manifest(s):
     manifest = {
         "ollama": {
             "version": "0.13.5", "sha256": "a" * 64, "path": "ollama/v0.13.5/ollama-linux-amd64.tgz",
-            "archives": {"tar.zst": {"path": "ollama/v0.13.5/ollama-linux-amd64.tar.zst", "sha256": "d" * 64}},
+            "archive": "ollama-linux-amd64.tgz", "checksums": "ollama/v0.13.5/sha256sum.txt",
         },
         "images": {
             "vllm": {"ref": "vllm/vllm-openai:v0.11.0", "path": "images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64},
-            "llamafactory": {"ref": "hiyouga/llamafactory:0.9.3", "path": "images/llamafactory-0.9.3.tar", "sha256": "c" * 64},
+            "llamafactory": {"ref": "hiyouga/llamafactory:0.9.4", "path": "images/llamafactory-0.9.4.tar", "sha256": "c" * 64},
         },
     }
     d = inventory.deploy_data(s, "/bundle.pem", manifest)
     assert d["acme_ca_cert_src"] == "/bundle.pem"
     assert d["ollama"]["version"] == "0.13.5"
     assert d["vllm"]["image"] == "vllm/vllm-openai" and d["vllm"]["tag"] == "v0.11.0" and d["vllm"]["device"] == "cpu"
-    assert d["llamafactory"] == {"image": "hiyouga/llamafactory", "tag": "0.9.3"}
+    assert d["llamafactory"] == {"image": "hiyouga/llamafactory", "tag": "0.9.4"}
     assert d["artifacts"]["ollama_base_url"] == "http://10.0.2.2:8099/ollama"
-    assert d["artifacts"]["ollama_sha256"] == "d" * 64  # the deploy installs the .tar.zst
+    assert d["artifacts"]["ollama_sha256"] == "a" * 64  # the one archive the mirror serves for that version
     assert d["artifacts"]["images"]["vllm/vllm-openai:v0.11.0"] == {
         "url": "http://10.0.2.2:8099/images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64}
     from hosts.hostdata import HostData

@@ -8,7 +8,7 @@ import pytest
 
 from components import offline, prices
 from components.cost import BudgetExceeded, estimate
-from tests.unit.conftest import plan_for
+from tests.unit.conftest import pin_overrides, plan_for
 
 
 def llm_service(plan):
@@ -85,7 +85,7 @@ def test_phase_one_dev_stays_under_150():
 
 def test_over_budget_fails_with_the_breakdown_before_any_resource():
     with pytest.raises(BudgetExceeded) as info:
-        offline.run("prod", {"budget": 100})
+        offline.run("prod", {**pin_overrides("prod"), "budget": 100})
     text = str(info.value)
     assert "exceeds budget 100.00" in text and "gpu-h100x1-80gb" in text and "allowOverBudget" in text
 

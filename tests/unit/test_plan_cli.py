@@ -24,13 +24,13 @@ def run_plan_subprocess(*args, stacks_dir: Path | None = None) -> subprocess.Com
 
 
 @pytest.fixture
-def run_plan(capsys, monkeypatch):
-    """In-process run of the same entry point (fast: Pulumi is imported once per session)."""
+def run_plan(capsys, monkeypatch, pinned_stacks):
+    """In-process run of the same entry point (fast: Pulumi is imported once per session), on the
+    stack files with their Ollama pin (conftest.pinned_stacks) unless told another directory."""
     from components import offline, plan_cli
 
     def _run(*args, stacks_dir: Path | None = None) -> subprocess.CompletedProcess:
-        if stacks_dir:
-            monkeypatch.setattr(offline, "STACKS_DIR", stacks_dir)
+        monkeypatch.setattr(offline, "STACKS_DIR", stacks_dir or pinned_stacks)
         rc = plan_cli.main(list(args))
         out = capsys.readouterr()
         return subprocess.CompletedProcess(args, rc, out.out, out.err)
@@ -56,8 +56,8 @@ def test_plan_json_is_parseable(run_plan):
     assert doc["outputs"]["inventory"]["hosts"][0]["data"]["provider"] == "hetzner"
 
 
-def _stack_copy(tmp_path: Path, stack: str, edit) -> Path:
-    shutil.copy(ROOT / "stacks" / f"Pulumi.{stack}.yaml", tmp_path / f"Pulumi.{stack}.yaml")
+def _stack_copy(tmp_path: Path, stack: str, edit, src: Path = ROOT / "stacks") -> Path:
+    shutil.copy(src / f"Pulumi.{stack}.yaml", tmp_path / f"Pulumi.{stack}.yaml")
     path = tmp_path / f"Pulumi.{stack}.yaml"
     doc = yaml.safe_load(path.read_text())
     edit(doc["config"])
@@ -73,8 +73,8 @@ def test_bad_config_exits_non_zero_with_one_line(tmp_path):
     assert res.stderr.strip().splitlines() == ["error: llm-platform:phase = 3: must be one of 1, 2"]
 
 
-def test_phase_edit_changes_the_plan(run_plan, tmp_path):
-    d = _stack_copy(tmp_path, "dev", lambda c: c.update({"llm-platform:phase": 2}))
+def test_phase_edit_changes_the_plan(run_plan, tmp_path, pinned_stacks):
+    d = _stack_copy(tmp_path, "dev", lambda c: c.update({"llm-platform:phase": 2}), src=pinned_stacks)
     res = run_plan("dev", stacks_dir=d)
     assert res.returncode == 0, res.stderr
     assert "digitalocean:Droplet" in res.stdout and 'LLM_PROVIDER="vllm"' in res.stdout

@@ -8,10 +8,12 @@ import pytest
 
 from components import offline
 from components.settings import Secret, SettingsError, parse_settings
+from tests.unit.conftest import pin_overrides
 
 
 def raw_for(stack: str, **overrides) -> dict[str, str]:
-    return offline.read_stack_config(stack, overrides)
+    """The stack file's config as the CLI passes it (with the test Ollama pin where it has none)."""
+    return offline.read_stack_config(stack, {**pin_overrides(stack), **overrides})
 
 
 def error_for(stack: str, **overrides) -> SettingsError:

@@ -18,7 +18,7 @@ from tests.standins.image import Dir, File, ImageConfig, Symlink, docker_archive
 from tests.standins.mirror import MirrorServer, start_in_thread, start_process
 from tests.standins.runner import free_port, http
 
-VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.3", "vllm_extra_repos": ("example.org/vllm-cpu",)}
+VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.4", "vllm_extra_repos": ("example.org/vllm-cpu",)}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,12 @@ def test_manifest_format_and_checksums(built):
     assert manifest["ollama"]["version"] == "0.12.3"
     assert manifest["ollama"]["path"] == "ollama/v0.12.3/ollama-linux-amd64.tgz"
     assert manifest["images"]["vllm"]["ref"] == "vllm/vllm-openai:v0.11.0"
-    assert manifest["images"]["llamafactory"]["ref"] == "hiyouga/llamafactory:0.9.3"
-    items = [manifest["ollama"], *manifest["ollama"]["archives"].values(), *manifest["images"].values()]
+    assert manifest["images"]["llamafactory"]["ref"] == "hiyouga/llamafactory:0.9.4"
+    # only the name the real 0.12.3 release has (a .tgz: components.upstream), with its sha256sum.txt
+    assert sorted(p.name for p in (out / "ollama" / "v0.12.3").iterdir()) == ["ollama-linux-amd64.tgz", "sha256sum.txt"]
+    sums = (out / manifest["ollama"]["checksums"]).read_text()
+    assert sums == f"{manifest['ollama']['sha256']}  ./ollama-linux-amd64.tgz\n"  # sha256sum's line, as the release writes it
+    items = [manifest["ollama"], *manifest["images"].values()]
     for item in items:
         assert _sha(out / item["path"]) == item["sha256"]
         assert (out / item["path"]).stat().st_size == item["size"]
@@ -79,11 +83,22 @@ def test_ollama_tarball_layout_and_version(built, tmp_path):
     env.pop("OLLAMA_STANDIN_VERSION", None)
     res = subprocess.run([str(tmp_path / "bin" / "ollama"), "--version"], env=env, capture_output=True, text=True, timeout=20)
     assert res.returncode == 0 and "client version is 0.12.3 (stand-in)" in res.stdout
-    if "tar.zst" in manifest["ollama"]["archives"]:
-        zst = out / manifest["ollama"]["archives"]["tar.zst"]["path"]
-        raw = subprocess.run(["zstd", "-dc", str(zst)], capture_output=True, check=True, timeout=30).stdout
-        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
-            assert tar.extractfile("bin/ollama").read() == script
+
+
+def test_ollama_from_0_14_is_a_zstd_tarball_only(tmp_path):
+    """The other side of the archive boundary: from 0.14.0 the release (and so the mirror) has only
+    ollama-linux-amd64.tar.zst, which the deploy's unpack command reads."""
+    from components import upstream
+
+    manifest = b.build(tmp_path, **{**VERSIONS, "ollama_version": "0.14.0"}, log=lambda _m: None)
+    rel = tmp_path / "ollama" / "v0.14.0"
+    assert sorted(p.name for p in rel.iterdir()) == ["ollama-linux-amd64.tar.zst", "sha256sum.txt"]
+    assert manifest["ollama"]["archive"] == "ollama-linux-amd64.tar.zst"
+    dest = tmp_path / "unpacked"
+    dest.mkdir()
+    subprocess.run(upstream.ollama_unpack_command(str(rel / "ollama-linux-amd64.tar.zst"), str(dest)), check=True, timeout=60)
+    assert b'STANDIN_VERSION = "0.14.0"' in (dest / "bin" / "ollama").read_bytes()
+    assert upstream.parse_sha256sums((rel / "sha256sum.txt").read_text()) == {"ollama-linux-amd64.tar.zst": manifest["ollama"]["sha256"]}
 
 
 def test_vllm_image_structure(built):
@@ -97,9 +112,11 @@ def test_vllm_image_structure(built):
     assert read_layer_file(info, "usr/local/bin/standin-server") == compile_server().read_bytes()
     assert layer["usr/local/bin/standin-server"].mode == 0o755
     assert layer["usr/local/bin/vllm"].issym() and layer["usr/local/bin/vllm"].linkname == "standin-server"
+    assert layer["usr/local/bin/python3"].issym() and layer["usr/local/bin/python3"].linkname == "standin-server"
     assert layer["root/.cache/huggingface"].isdir() and layer["tmp"].mode == 0o1777
     cfg = info.config["config"]
-    assert cfg["Entrypoint"] == ["vllm", "serve"] and "Cmd" not in cfg
+    # the real v0.11.0 image's entrypoint (components/upstream.py, vllm.entrypoint)
+    assert cfg["Entrypoint"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"] and "Cmd" not in cfg
     assert "STANDIN_VERSION=0.11.0" in cfg["Env"] and any(e.startswith("PATH=") and "/usr/local/bin" in e for e in cfg["Env"])
     assert cfg["ExposedPorts"] == {"8000/tcp": {}}
     assert info.config["os"] == "linux" and info.config["architecture"] == "amd64"
@@ -108,7 +125,7 @@ def test_vllm_image_structure(built):
 def test_llamafactory_image_structure(built):
     out, manifest = built
     info = inspect_archive(out / manifest["images"]["llamafactory"]["path"])
-    assert info.manifest[0]["RepoTags"] == ["hiyouga/llamafactory:0.9.3"]
+    assert info.manifest[0]["RepoTags"] == ["hiyouga/llamafactory:0.9.4"]
     layer = next(iter(info.layers.values()))
     for d in ("root/.cache/huggingface", "app/data", "app/output", "app/saves"):
         assert layer[d].isdir(), d
@@ -116,7 +133,7 @@ def test_llamafactory_image_structure(built):
     assert layer["bin/sh"].issym() and layer["bin/sh"].linkname == "../usr/local/bin/standin-server"
     cfg = info.config["config"]
     assert cfg["Cmd"] == ["llamafactory-cli", "standin-serve"] and cfg["WorkingDir"] == "/app"
-    assert {"GRADIO_SERVER_PORT=7860", "API_PORT=8000", "STANDIN_VERSION=0.9.3"} <= set(cfg["Env"])
+    assert {"GRADIO_SERVER_PORT=7860", "API_PORT=8000", "STANDIN_VERSION=0.9.4"} <= set(cfg["Env"])
     assert set(cfg["ExposedPorts"]) == {"7860/tcp", "8000/tcp"}
     info_json = json.loads(read_layer_file(info, "app/data/dataset_info.json"))
     assert {"identity", "alpaca_en_demo"} <= set(info_json)
@@ -179,7 +196,7 @@ def test_build_cli(built, tmp_path):
     out, manifest = built
     res = subprocess.run(
         [sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", str(out), "--ollama-version", "0.12.3", "--vllm-tag", "v0.11.0",
-         "--llamafactory-tag", "0.9.3", "--vllm-extra-repo", "example.org/vllm-cpu"],
+         "--llamafactory-tag", "0.9.4", "--vllm-extra-repo", "example.org/vllm-cpu"],
         cwd=b.HERE.parents[1], capture_output=True, text=True, timeout=60,
     )
     assert res.returncode == 0, res.stderr
@@ -193,3 +210,40 @@ def test_default_versions_follow_the_platform_pins():
     assert b.DEFAULT_VLLM_TAG == st.VllmSettings.model_fields["tag"].default
     assert b.DEFAULT_LLAMAFACTORY_TAG == st.LlamaFactorySettings.model_fields["tag"].default
     assert st.VLLM_CPU_IMAGE in b.DEFAULT_VLLM_EXTRA_REPOS
+
+
+def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
+    """scripts/pin, run as the operator runs it, against the mirror (laid out as a real release):
+    the unpinned stack's plan fails with one line naming the command; after it, the plan passes with
+    the archive's sha256, the file keeps its comments, and a second run changes nothing."""
+    import shutil
+
+    from tests.unit.test_plan_cli import ROOT, run_plan_subprocess
+
+    out, manifest = built
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    shutil.copy(ROOT / "stacks" / "Pulumi.prod.yaml", stacks / "Pulumi.prod.yaml")
+    before = run_plan_subprocess("prod", stacks_dir=stacks)
+    assert before.returncode == 1 and before.stderr.count("\n") == 1, before.stderr
+    assert "host.ollama.sha256" in before.stderr and "scripts/pin ollama prod 0.13.5" in before.stderr
+
+    m = start_in_thread(out)
+    try:
+        env = dict(os.environ, LLM_PLATFORM_STACKS_DIR=str(stacks), LLM_PLATFORM_OLLAMA_RELEASES=f"{m.url}/ollama")
+        pin = [str(ROOT / "scripts" / "pin"), "ollama", "prod", "0.12.3"]
+        res = subprocess.run(pin, env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert manifest["ollama"]["sha256"] in res.stdout and "ollama-linux-amd64.tgz" in res.stdout
+        again = subprocess.run(pin, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0 and again.stdout.startswith("already pinned"), again.stdout + again.stderr
+        missing = subprocess.run(pin[:-1] + ["0.99.0"], env=env, capture_output=True, text=True, timeout=120)
+        assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "HTTP 404" in missing.stderr, missing.stderr
+    finally:
+        m.stop()
+    text = (stacks / "Pulumi.prod.yaml").read_text()
+    assert "# replace with the on-call keys" in text  # comments kept
+    after = run_plan_subprocess("prod", "--json", stacks_dir=stacks)
+    assert after.returncode == 0, after.stderr
+    data = json.loads(after.stdout)["outputs"]["inventory"]["hosts"][0]["data"]
+    assert data["ollama"]["version"] == "0.12.3" and data["artifacts"]["ollama_sha256"] == manifest["ollama"]["sha256"]

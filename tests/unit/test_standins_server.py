@@ -129,7 +129,7 @@ def _lf_workdir(tmp_path):
 
 def test_llamafactory_train_writes_log_and_adapter(binary, tmp_path):
     wd = _lf_workdir(tmp_path)
-    res = run_server_cli(["llamafactory-cli", "train", "train.yaml"], cwd=wd, env={"STANDIN_VERSION": "0.9.3"})
+    res = run_server_cli(["llamafactory-cli", "train", "train.yaml"], cwd=wd, env={"STANDIN_VERSION": "0.9.4"})
     assert res.returncode == 0, res.stderr
     out = wd / "saves" / "run1"
     lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
@@ -185,8 +185,8 @@ def test_llamafactory_export_llama3_template(binary, tmp_path):
 
 
 def test_llamafactory_version(binary):
-    res = run_server_cli(["llamafactory-cli", "version"], env={"STANDIN_VERSION": "0.9.3"})
-    assert res.returncode == 0 and "version 0.9.3 (stand-in)" in res.stdout
+    res = run_server_cli(["llamafactory-cli", "version"], env={"STANDIN_VERSION": "0.9.4"})
+    assert res.returncode == 0 and "version 0.9.4 (stand-in)" in res.stdout
 
 
 def test_tiny_shell(binary, tmp_path):

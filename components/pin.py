@@ -1,0 +1,107 @@
+"""``scripts/pin ollama STACK VERSION``: pin an Ollama release in a stack file.
+
+Reads the release's ``sha256sum.txt`` from the artifact source (the vendor's release downloads by
+default; ``--source URL`` or ``LLM_PLATFORM_OLLAMA_RELEASES`` for a mirror laid out the same way:
+``URL/v<version>/<file>``), takes the line of the archive that release publishes
+(``components.upstream.ollama_archive``) and writes ``host.ollama.version`` and
+``host.ollama.sha256`` into ``stacks/Pulumi.STACK.yaml``, keeping the file's comments and order.
+
+Exit codes: 0 pinned (or already pinned), 2 it could not (one line on stderr says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from components import upstream
+from components.offline import STACKS_DIR
+from components.settings import NAMESPACE
+
+SOURCE_ENV = "LLM_PLATFORM_OLLAMA_RELEASES"
+MAX_CHECKSUM_FILE = 1 << 20
+
+
+class PinError(Exception):
+    pass
+
+
+def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, str, str]:
+    """(archive name, sha256, URL read) of the Linux amd64 archive of Ollama ``version``."""
+    name = upstream.ollama_archive(version)
+    url = upstream.ollama_release_url(source, version, upstream.OLLAMA_CHECKSUMS)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - operator-given https/http source
+            text = resp.read(MAX_CHECKSUM_FILE).decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        raise PinError(f"{url}: HTTP {exc.code} (is {version} an Ollama release?)") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PinError(f"{url}: {reason}") from None
+    sums = upstream.parse_sha256sums(text)
+    if name not in sums:
+        raise PinError(f"{url} lists no {name} (Ollama {version} publishes {name}; found: {', '.join(sorted(sums)) or 'nothing'})")
+    return name, sums[name], url
+
+
+def write_pin(stack_file: Path, version: str, sha256: str) -> bool:
+    """Set host.ollama.version/sha256 in the stack file; False when they were already so."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: comments, order and quotes stay
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    doc = yaml.load(stack_file.read_text(encoding="utf-8"))
+    config = (doc or {}).get("config")
+    key = f"{NAMESPACE}:host"
+    if not isinstance(config, dict) or not isinstance(config.get(key), dict):
+        raise PinError(f"{stack_file}: no {key} block to pin Ollama in")
+    host = config[key]
+    if not isinstance(host.get("ollama"), dict):
+        host["ollama"] = {}
+    ollama = host["ollama"]
+    if str(ollama.get("version", "")) == version and ollama.get("sha256") == sha256:
+        return False
+    ollama["version"] = version
+    ollama["sha256"] = sha256
+    tmp = stack_file.with_name(f".{stack_file.name}.pin")
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.dump(doc, f)
+    os.replace(tmp, stack_file)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="scripts/pin", description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=["ollama"], help="what to pin")
+    ap.add_argument("stack", help="stack name (stacks/Pulumi.STACK.yaml)")
+    ap.add_argument("version", help="release version, e.g. 0.13.5")
+    ap.add_argument("--source", default=os.environ.get(SOURCE_ENV) or upstream.OLLAMA_RELEASES,
+                    help=f"artifact source laid out as SOURCE/v<version>/<file> (default: ${SOURCE_ENV} or the vendor)")
+    args = ap.parse_args(argv)
+    version = args.version.removeprefix("v")
+    try:
+        if not re.match(r"^\d+\.\d+\.\d+$", version):
+            raise PinError(f"{args.version!r} is not a release version like 0.13.5")
+        if not re.match(r"^[A-Za-z0-9_.-]+$", args.stack):
+            raise PinError(f"{args.stack!r} is not a stack name")
+        stack_file = STACKS_DIR / f"Pulumi.{args.stack}.yaml"
+        if not stack_file.is_file():
+            raise PinError(f"no stack file {stack_file}")
+        name, sha, url = fetch_sha256(args.source, version)
+        changed = write_pin(stack_file, version, sha)
+    except PinError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    what = "pinned" if changed else "already pinned"
+    print(f"{what}: Ollama {version} in {stack_file.name}: sha256 {sha} of {name} (from {url})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The upstream pins: every external thing the deploy or the cloud layer depends on, in one table.
+
+Each ``Pin`` holds the value the code uses and the upstream file, **at that version**, that proves
+it (``owner/repo@tag:path``), or says ``UNVERIFIED`` and what would verify it. Code reads the values
+from here (settings defaults, the Ollama archive name, the vLLM arguments, the stand-ins); where an
+upstream fact changes across versions (the Ollama archive format, the vLLM image's entrypoint) the
+choice is a function of the version, tested on both sides of the boundary.
+
+``python -m components.upstream`` prints the table as Markdown; ``--write`` puts it into docs/upstream.md.
+This module is plain data: it imports nothing from Pulumi or pyinfra.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+
+UNVERIFIED = "UNVERIFIED"
+
+
+@dataclass(frozen=True)
+class Pin:
+    key: str
+    value: str
+    source: str  # "owner/repo@tag:path" (or a documentation page), or UNVERIFIED + what would verify it
+    note: str = ""
+
+    @property
+    def verified(self) -> bool:
+        return not self.source.startswith(UNVERIFIED)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'v0.14.0' / '0.14.0' → (0, 14, 0); anything after the numbers (-rc1) is ignored."""
+    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", version)
+    if not m:
+        raise ValueError(f"not a release version: {version!r}")
+    return tuple(int(p) for p in m.groups())
+
+
+# --------------------------------------------------------------------------------------------------
+# Ollama
+# --------------------------------------------------------------------------------------------------
+OLLAMA_VERSION = "0.13.5"
+OLLAMA_RELEASES = "https://github.com/ollama/ollama/releases/download"
+# The Linux release is a gzip tarball up to v0.13.x and a zstd tarball from v0.14.0 on.
+OLLAMA_ZSTD_SINCE = (0, 14, 0)
+OLLAMA_CHECKSUMS = "sha256sum.txt"  # published beside the archives of every release
+
+
+def ollama_archive(version: str, arch: str = "amd64") -> str:
+    """The name of the Linux release archive of ``version`` (as the release publishes it)."""
+    ext = "tar.zst" if version_tuple(version) >= OLLAMA_ZSTD_SINCE else "tgz"
+    return f"ollama-linux-{arch}.{ext}"
+
+
+def ollama_release_url(base_url: str, version: str, name: str) -> str:
+    """URL of file ``name`` of release ``version`` under an artifact source laid out like GitHub's
+    release downloads (``BASE/v<version>/<name>``)."""
+    return f"{base_url.rstrip('/')}/v{version}/{name}"
+
+
+def ollama_unpack_command(archive_path: str, dest: str) -> list[str]:
+    """tar's argv for the archive's compression (zstd needs the ``zstd`` package, in base)."""
+    flag = "--zstd" if archive_path.endswith(".tar.zst") else "--gzip"
+    return ["tar", flag, "-xf", archive_path, "-C", dest]
+
+
+def format_sha256sums(sums: dict[str, str]) -> str:
+    """A sha256sum.txt as the release workflow writes it (``sha256sum`` over ``./dist``)."""
+    return "".join(f"{sha}  ./{name}\n" for name, sha in sorted(sums.items()))
+
+
+def parse_sha256sums(text: str) -> dict[str, str]:
+    """``sha256sum``'s output (``<hex>  <name>`` or ``<hex> *<name>``) → {file name: hex}; names
+    are reduced to their last path part (``./dist/x.tgz`` → ``x.tgz``)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = re.match(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)$", line.strip())
+        if m:
+            out[m.group(2).strip().rsplit("/", 1)[-1]] = m.group(1).lower()
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# vLLM
+# --------------------------------------------------------------------------------------------------
+VLLM_TAG = "v0.11.0"
+VLLM_GPU_IMAGE = "vllm/vllm-openai"
+VLLM_CPU_IMAGE = "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo"
+# The image's entrypoint. At v0.11.0 (and still on :latest in January 2026, vllm-project/vllm#32292)
+# it is the OpenAI API server module, which takes the model as ``--model`` only: a positional model
+# is accepted and ignored, and the default model is served under the configured name. Newer images
+# run ``vllm serve``, which also takes it positionally. The deploy passes ``--model``, which both
+# understand; the vLLM stand-in follows this function, so a positional model fails the smoke check.
+# The first tag with ``vllm serve`` is UNVERIFIED (after 2026-01-13); until it is read from
+# docker/Dockerfile at a tag, every parseable tag below this bound counts as the API server module.
+VLLM_SERVE_ENTRYPOINT_SINCE = (0, 14, 0)
+VLLM_API_SERVER_ENTRYPOINT = ("python3", "-m", "vllm.entrypoints.openai.api_server")
+VLLM_SERVE_ENTRYPOINT = ("vllm", "serve")
+
+
+def vllm_entrypoint(tag: str) -> tuple[str, ...]:
+    """The ENTRYPOINT of the vllm/vllm-openai image at ``tag`` (a tag that is not a release version,
+    e.g. a nightly, counts as new)."""
+    try:
+        version = version_tuple(tag)
+    except ValueError:
+        return VLLM_SERVE_ENTRYPOINT
+    return VLLM_SERVE_ENTRYPOINT if version >= VLLM_SERVE_ENTRYPOINT_SINCE else VLLM_API_SERVER_ENTRYPOINT
+
+
+# --------------------------------------------------------------------------------------------------
+# LLaMA-Factory
+# --------------------------------------------------------------------------------------------------
+LLAMAFACTORY_IMAGE = "hiyouga/llamafactory"
+LLAMAFACTORY_TAG = "0.9.4"
+# The project's Docker workflow pushed only ``:latest`` up to v0.9.3; versioned tags start here.
+LLAMAFACTORY_FIRST_VERSIONED_TAG = (0, 9, 4)
+
+
+def llamafactory_tag_published(tag: str) -> bool:
+    try:
+        return version_tuple(tag) >= LLAMAFACTORY_FIRST_VERSIONED_TAG
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------------
+_DO_OAS = "digitalocean/openapi@7c1300c:specification/resources/apps/models/app_component_base.yml (shared/do-openapi)"
+
+PINS: tuple[Pin, ...] = (
+    # Ollama
+    Pin("ollama.version", OLLAMA_VERSION, "ollama/ollama@v0.13.5 (tag exists)", "default of host.ollama.version"),
+    Pin("ollama.archive", "ollama-linux-amd64.tgz (< 0.14.0) / ollama-linux-amd64.tar.zst (>= 0.14.0)",
+        "ollama/ollama@v0.13.5:.github/workflows/release.yaml (`pigz -9vc >...tgz`), "
+        "ollama/ollama@v0.14.0:.github/workflows/release.yaml (`zstd --ultra -22 ... >...tar.zst`)",
+        "ollama_archive(version); ollama_unpack_command picks tar --gzip / --zstd"),
+    Pin("ollama.layout", "bin/ollama + lib/ollama/* at the archive root, unpacked into /usr/local",
+        "ollama/ollama@v0.13.5:.github/workflows/release.yaml (`for COMPONENT in bin/* lib/ollama/*`; "
+        "`tar c -C dist/linux-amd64 -T ...tar.in`); ollama/ollama@v0.13.5:scripts/install.sh (`tar -xzf - -C /usr/local`)"),
+    Pin("ollama.checksums", f"{OLLAMA_CHECKSUMS} beside the archives, lines `<sha256>  ./<file>`",
+        "ollama/ollama@v0.13.5:.github/workflows/release.yaml (`find . -type f -not -name 'sha256sum.txt' | "
+        "xargs sha256sum | tee sha256sum.txt`, working-directory dist)", "scripts/pin reads it"),
+    Pin("ollama.url", f"{OLLAMA_RELEASES}/v<version>/<archive>",
+        "ollama/ollama@v0.13.5:.github/workflows/release.yaml (`gh release upload ${GITHUB_REF_NAME}`)"),
+    # vLLM
+    Pin("vllm.gpu_image", f"{VLLM_GPU_IMAGE}:{VLLM_TAG}",
+        f"{UNVERIFIED}: tag from vLLM's release list; verify with `docker manifest inspect {VLLM_GPU_IMAGE}:{VLLM_TAG}`",
+        "pin a digest (host.vllm.tag accepts tags only today)"),
+    Pin("vllm.entrypoint", " ".join(vllm_entrypoint(VLLM_TAG)),
+        "vllm-project/vllm docker/Dockerfile (`ENTRYPOINT [\"python3\", \"-m\", \"vllm.entrypoints.openai.api_server\"]`, "
+        "read at a 2025 commit, not at the tag) and vllm-project/vllm#32292 (2026-01-13: :latest still ignores a "
+        f"positional model); {UNVERIFIED} at v0.11.0 itself and the first `vllm serve` tag: read "
+        "`git show vX:docker/Dockerfile | tail`"),
+    Pin("vllm.model_flag", "--model MODEL --served-model-name NAME --api-key (env VLLM_API_KEY)",
+        "vllm-project/vllm#32292 (--model works with both entrypoints); /v1/models reports the loaded model as `root`",
+        "tests/hosts/test_vllm.py checks id and root"),
+    Pin("vllm.cpu_image", f"{VLLM_CPU_IMAGE}:{VLLM_TAG}", f"{UNVERIFIED}: vLLM's CPU installation docs at v0.11.0"),
+    # LLaMA-Factory
+    Pin("llamafactory.image", f"{LLAMAFACTORY_IMAGE}:{LLAMAFACTORY_TAG}",
+        "hiyouga/LLaMA-Factory@v0.9.4:.github/workflows/docker.yml (on `release: published`, tag = VERSION "
+        "from src/llamafactory/extras/env.py = \"0.9.4\"); hiyouga/LLaMA-Factory@v0.9.3:.github/workflows/docker.yml "
+        "pushes only `:latest`"),
+    Pin("llamafactory.cli", "llamafactory-cli webui|api|train|export; web UI 7860, API 8000",
+        "hiyouga/LLaMA-Factory@v0.9.4:pyproject.toml ([project.scripts] llamafactory-cli), "
+        "hiyouga/LLaMA-Factory@v0.9.4:docker/docker-cuda/Dockerfile (GRADIO_SERVER_PORT=7860, API_PORT=8000; no ENTRYPOINT)"),
+    # NVIDIA (GPU hosts)
+    Pin("nvidia.driver", "Debian 12 non-free nvidia-driver + nvidia-smi + firmware-misc-nonfree + linux-headers-amd64; "
+        "Ubuntu GPU images: ubuntu-drivers install --gpgpu",
+        f"shared/FACTS.md §E (Debian package index); {UNVERIFIED} on a real GPU droplet"),
+    Pin("nvidia.container_toolkit", "nvidia-container-toolkit from nvidia.github.io/libnvidia-container/stable/deb",
+        f"{UNVERIFIED}: NVIDIA's install guide (docs.nvidia.com/datacenter/cloud-native/container-toolkit); "
+        "needs a GPU host to verify"),
+    # Images and providers
+    Pin("debian.image", "DigitalOcean debian-12-x64; Hetzner debian-12; local test host: Debian 12 (bookworm) debootstrap",
+        "shared/FACTS.md §B/§C (DO OpenAPI examples, pulumi-hcloud docs)"),
+    Pin("do.gpu_image", "gpu-h100x1-base (AI/ML ready, Ubuntu) for GPU sizes",
+        "digitalocean/openapi droplets/responses/examples.yml (shared/FACTS.md §B)"),
+    Pin("do.gpu_sizes", "gpu-h100x1-80gb, gpu-h100x8-640gb confirmed; L40S, RTX 4000/6000 Ada UNVERIFIED",
+        "components/prices.py (each size's source); scripts/plan prints unverified ones beside the cost"),
+    Pin("do.gpu_regions", "tor1 confirmed; nyc2, atl1, ams3, ric1 UNVERIFIED",
+        "components/prices.py DO_GPU_REGIONS_CONFIRMED; a GPU size outside DO_GPU_REGIONS is refused"),
+    Pin("hcloud.server_types", "cx23 confirmed; cx33/cx43/cx53 and every price UNVERIFIED",
+        "components/prices.py; verify with hcloud.get_server_types()"),
+    Pin("app.internal_service", "llm: internal_ports [8081], no http_port, no route; health_check.port 8081",
+        f"{_DO_OAS} (internal_ports, health_check.port); components/app.py PUBLIC_SERVICES"),
+    # The Pulumi program on a fresh clone
+    Pin("pulumi.pip_toolchain", "requirements.txt (`-e .`) installed into .venv on the first `pulumi up`",
+        "pulumi/pulumi@v3.259.0:sdk/python/toolchain/pip.go (InstallDependencies: `pip install -r requirements.txt` "
+        "in the project root when it creates the virtualenv)"),
+)
+
+
+def table_markdown() -> str:
+    lines = ["| pin | value | source at that version | note |", "|---|---|---|---|"]
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    for p in PINS:
+        lines.append(f"| `{p.key}` | {cell(p.value)} | {cell(p.source)} | {cell(p.note)} |")
+    return "\n".join(lines) + "\n"
+
+
+DOC_MARKER = "<!-- table -->\n"
+
+
+def write_doc(path: str) -> None:
+    """Replace what follows DOC_MARKER in ``path`` (docs/upstream.md) with the table."""
+    with open(path, encoding="utf-8") as f:
+        head = f.read().split(DOC_MARKER, 1)[0]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head + DOC_MARKER + table_markdown())
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--write"]:
+        write_doc(sys.argv[2] if len(sys.argv) > 2 else "docs/upstream.md")
+    else:
+        sys.stdout.write(table_markdown())

@@ -1,0 +1,191 @@
+"""The upstream pins (components/upstream.py) against what the code renders, on both sides of every
+version boundary, and the stand-ins against the entrypoint semantics the real images have."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import offline, prices, upstream
+from components.settings import SettingsError, parse_settings
+from hosts.hostdata import HostData
+from hosts.roles.vllm import vllm_args
+from tests.unit.conftest import STACKS, pin_overrides, plan_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---- Ollama: archive name, URL, unpack, checksums ---------------------------------------------
+@pytest.mark.parametrize(
+    ("version", "archive", "flag"),
+    [("0.13.5", "ollama-linux-amd64.tgz", "--gzip"), ("0.13.99", "ollama-linux-amd64.tgz", "--gzip"),
+     ("0.14.0", "ollama-linux-amd64.tar.zst", "--zstd"), ("0.15.6", "ollama-linux-amd64.tar.zst", "--zstd")],
+)
+def test_ollama_archive_by_version(version, archive, flag):
+    assert upstream.ollama_archive(version) == archive
+    assert upstream.ollama_release_url(upstream.OLLAMA_RELEASES, version, archive) == (
+        f"https://github.com/ollama/ollama/releases/download/v{version}/{archive}"
+    )
+    assert upstream.ollama_unpack_command(f"/c/{archive}", "/usr/local") == ["tar", flag, "-xf", f"/c/{archive}", "-C", "/usr/local"]
+
+
+def test_the_default_release_is_the_gzip_one():
+    """Fact 1: 0.13.5 (the default) publishes ollama-linux-amd64.tgz, never .tar.zst."""
+    assert upstream.OLLAMA_VERSION == "0.13.5" and upstream.ollama_archive(upstream.OLLAMA_VERSION).endswith(".tgz")
+
+
+def test_checksum_file_in_the_release_format():
+    # `find . -type f | xargs sha256sum` in dist/ (ollama@v0.13.5 release.yaml): "<hex>  ./<name>"
+    text = f"{'a' * 64}  ./ollama-linux-amd64.tgz\n{'b' * 64}  ./ollama-darwin.tgz\n{'C' * 64} *./x/OllamaSetup.exe\nnoise\n"
+    assert upstream.parse_sha256sums(text) == {
+        "ollama-linux-amd64.tgz": "a" * 64, "ollama-darwin.tgz": "b" * 64, "OllamaSetup.exe": "c" * 64,
+    }
+    assert upstream.parse_sha256sums(upstream.format_sha256sums({"ollama-linux-amd64.tgz": "d" * 64})) == {
+        "ollama-linux-amd64.tgz": "d" * 64,
+    }
+
+
+def test_ollama_role_takes_name_url_and_unpack_from_the_table():
+    src = (ROOT / "hosts" / "roles" / "ollama.py").read_text()
+    assert "upstream.ollama_archive(" in src and "upstream.ollama_release_url(" in src and "upstream.ollama_unpack_command(" in src
+    assert ".tar.zst" not in src and ".tgz" not in src  # no archive name of its own
+
+
+# ---- Unpinned Ollama: refused at plan time, one line naming the command ---------------------
+@pytest.mark.parametrize("stack", [s for s in STACKS if pin_overrides(s)])
+def test_unpinned_host_stack_fails_at_plan_time_naming_the_command(stack):
+    raw, secure = offline.read_stack_file(stack)
+    settings_would_create_host = plan_for(stack).settings.host_enabled
+    if not settings_would_create_host:
+        parse_settings(raw, stack, secure_keys=secure)  # no host: no pin needed
+        return
+    with pytest.raises(SettingsError) as info:
+        parse_settings(raw, stack, secure_keys=secure)
+    version = plan_for(stack).settings.host.ollama.version
+    assert info.value.problems == [
+        f"llm-platform:host.ollama.sha256: required: the sha256 of {upstream.ollama_archive(version)} of Ollama "
+        f"{version}, from the release's sha256sum.txt; pin it with: scripts/pin ollama {stack} {version}"
+    ]
+
+
+# ---- vLLM: --model, and the entrypoint by tag -------------------------------------------------
+@pytest.mark.parametrize(
+    ("tag", "entrypoint"),
+    [("v0.11.0", upstream.VLLM_API_SERVER_ENTRYPOINT), ("v0.13.9", upstream.VLLM_API_SERVER_ENTRYPOINT),
+     ("v0.14.0", upstream.VLLM_SERVE_ENTRYPOINT), ("nightly", upstream.VLLM_SERVE_ENTRYPOINT)],
+)
+def test_vllm_entrypoint_by_tag(tag, entrypoint):
+    assert upstream.vllm_entrypoint(tag) == entrypoint
+
+
+def _host_data(stack: str) -> HostData:
+    doc = plan_for(stack).outputs["inventory"]["hosts"][0]["data"]
+    return HostData.model_validate({k: v for k, v in doc.items() if k in HostData.model_fields})
+
+
+def test_vllm_args_name_the_model_with_the_flag():
+    data = _host_data("prod")
+    args = vllm_args(data)
+    assert args[args.index("--model") + 1] == data.vllm.model
+    assert data.vllm.model not in [a for i, a in enumerate(args) if i == 0 or args[i - 1] != "--model"]
+
+
+@pytest.mark.parametrize("tag", ["v0.11.0", "v0.14.0"])
+def test_vllm_standin_serves_the_configured_model_under_either_entrypoint(tag):
+    """The role's arguments behind the image's entrypoint at that tag (the stand-in follows the real
+    semantics: the API server module ignores a positional model) load the configured model."""
+    from tests.standins.runner import free_port, http, server_process
+
+    data = _host_data("prod")
+    port = free_port()
+    argv = [*upstream.vllm_entrypoint(tag), *vllm_args(data), "--host", "127.0.0.1", "--port", str(port), "--api-key", "k"]
+    with server_process(argv, port, ready_path="/health") as s:
+        models = http("GET", s.url + "/v1/models", headers={"Authorization": "Bearer k"}).json()["data"]
+    assert [(m["id"], m["root"]) for m in models] == [(data.vllm.served_model_name, data.vllm.model)]
+
+
+def test_vllm_standin_api_server_ignores_a_positional_model():
+    """Fact 2 as the stand-in sees it: a positional model behind the v0.11.0 entrypoint is not served."""
+    from tests.standins.runner import free_port, http, server_process
+
+    port = free_port()
+    argv = [*upstream.vllm_entrypoint("v0.11.0"), "org/wanted", "--served-model-name", "wanted", "--host", "127.0.0.1",
+            "--port", str(port), "--api-key", "k"]
+    with server_process(argv, port, ready_path="/health") as s:
+        models = http("GET", s.url + "/v1/models", headers={"Authorization": "Bearer k"}).json()["data"]
+    assert [(m["id"], m["root"]) for m in models] == [("wanted", "Qwen/Qwen3-0.6B")]
+
+
+# ---- LLaMA-Factory: a tag that was published ------------------------------------------------
+def test_llamafactory_tag_must_be_published():
+    assert not upstream.llamafactory_tag_published("0.9.3") and upstream.llamafactory_tag_published("0.9.4")
+    assert upstream.LLAMAFACTORY_TAG == "0.9.4" and _host_data("prod").llamafactory.tag == "0.9.4"
+    raw = offline.read_stack_config("prod", pin_overrides("prod"))
+    host = json.loads(raw["llm-platform:host"])
+    host["llamafactory"] = {**(host.get("llamafactory") or {}), "tag": "0.9.3"}
+    with pytest.raises(SettingsError) as info:
+        parse_settings({**raw, "llm-platform:host": json.dumps(host)}, "prod")
+    assert len(info.value.problems) == 1 and "host.llamafactory.tag = '0.9.3'" in info.value.problems[0]
+
+
+# ---- Pulumi on a fresh clone --------------------------------------------------------------------
+def test_fresh_clone_pulumi_installs_the_project():
+    """Pulumi's pip toolchain installs requirements.txt into the virtualenv (pulumi.pip_toolchain);
+    it must install the project itself, whose packages the program imports."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["runtime"]["options"] == {"toolchain": "pip", "virtualenv": ".venv"}
+    lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert "-e ." in lines
+    main = (ROOT / project["main"] / "__main__.py").read_text()
+    assert "from components" in main
+    # the test virtualenv itself is built from the same file (scripts/lib/venv.sh)
+    assert "-r requirements.txt" in (ROOT / "scripts" / "lib" / "venv.sh").read_text()
+
+
+# ---- The table ---------------------------------------------------------------------------------
+SOURCE = re.compile(r"[\w.-]+/[\w.-]+(@[\w.-]+(:\S+)?|#\d+)|shared/FACTS\.md|shared/do-openapi|components/\w+\.py")
+
+
+@pytest.mark.parametrize("pin", upstream.PINS, ids=lambda p: p.key)
+def test_every_row_has_a_source_or_says_unverified(pin):
+    if pin.verified:
+        assert SOURCE.search(pin.source), f"{pin.key}: {pin.source!r} names no repo@tag:path"
+    else:
+        assert re.search(r"verify|read|docs", pin.source[len(upstream.UNVERIFIED):]), f"{pin.key}: say what would verify it"
+
+
+def test_docs_table_is_the_generated_one():
+    doc = (ROOT / "docs" / "upstream.md").read_text()
+    assert upstream.table_markdown() in doc, "docs/upstream.md is stale: regenerate with python -m components.upstream"
+
+
+# ---- Provider facts: unverified ones printed beside the cost -----------------------------------
+def test_unverified_provider_facts_are_printed_beside_the_cost():
+    # prod: H100 in tor1 (confirmed), cpu: Hetzner (its prices are third-party)
+    confirmed = plan_for("prod").settings
+    assert confirmed.host.size == "gpu-h100x1-80gb" and confirmed.host.region == "tor1"
+    from components.cost import estimate
+
+    droplet = next(i for i in estimate(confirmed).items if i.item.startswith("host: droplet"))
+    assert droplet.verified
+    host = json.loads(offline.read_stack_config("prod", pin_overrides("prod"))["llm-platform:host"])
+    host.update(size="gpu-l40sx1-48gb", region="nyc2")
+    plan = plan_for("prod", (*pin_overrides("prod").items(), ("host", json.dumps(host))))
+    report = estimate(plan.settings)
+    table = report.table()
+    assert re.search(r"gpu-l40sx1-48gb .*UNVERIFIED", table)
+    assert any("region nyc2" in u and "tor1" in u for u in report.unverified)
+    assert "unverified provider facts" in offline.format_plan(plan)
+    cpu = estimate(plan_for("cpu").settings)
+    assert any(not i.verified for i in cpu.items) and cpu.to_dict()["unverified"]
+
+
+def test_prices_table_marks_what_facts_do_not_confirm():
+    assert prices.DROPLET_SIZES["gpu-h100x1-80gb"].verified and prices.DROPLET_SIZES["gpu-h100x8-640gb"].verified
+    assert not any(p.verified for s, p in prices.DROPLET_SIZES.items() if s not in ("gpu-h100x1-80gb", "gpu-h100x8-640gb"))
+    assert not any(p.verified for p in prices.HCLOUD_SERVER_TYPES.values())  # cx23's type is known, not its price
+    assert prices.DO_GPU_REGIONS_CONFIRMED == ("tor1",)
