@@ -60,7 +60,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise SettingsError(
-                    [f"line {key_node.start_mark.line + 1}: key {key!r} given twice (first on line {seen[key]})"]
+                    [f"{key_node.start_mark.line + 1}: duplicate key {key!r} (first on line {seen[key]}); "
+                     "YAML would silently keep the last"]
                 )
             if isinstance(key, (str, int, float, bool)):
                 seen[key] = key_node.start_mark.line + 1
@@ -83,6 +84,9 @@ def load_stack_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        ctx, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if ctx and ctx_mark is not None and mark is not None and ctx_mark.line != mark.line:
+            what += f" ({ctx} started on line {ctx_mark.line + 1})"
         raise SettingsError([f"{where}: not valid YAML: {what}"]) from None
     if doc is None:
         return {}

@@ -120,13 +120,16 @@ IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 HF_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?\Z")
 SERVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 # Ollama model name: [namespace/]name[:tag].
-OLLAMA_MODEL = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?\Z")
+# name, namespace/name or host/namespace/name (hf.co/org/Repo-GGUF), with an optional :tag
+OLLAMA_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,2}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?\Z")
 # Go duration (Ollama's OLLAMA_KEEP_ALIVE) or plain seconds; negative = forever.
 DURATION = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)\Z")
 POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 ACME_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/-]*)?\Z")
 # Plain env names that look like they hold a secret: declared secrets only (SECRET_SPECS).
-SECRET_LIKE_ENV = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|KEY|CREDENTIAL)")
+# PASSWORD/SECRET/CREDENTIAL anywhere; TOKEN and KEY as a whole word (HF_TOKEN, API_KEY, but not
+# TOKENIZERS_PARALLELISM or KEYBOARD_LAYOUT)
+SECRET_LIKE_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|CREDENTIAL|(^|_)(API)?(TOKEN|KEY)S?(_|$)")
 # SSH from admin ranges: together no wider than one IPv4 /8 or IPv6 /32, unless host.allowWideAdminCidrs.
 MAX_ADMIN_V4 = 2 ** (32 - 8)
 MAX_ADMIN_V6 = 2 ** (128 - 32)
@@ -662,7 +665,10 @@ def _format_errors(exc: ValidationError, model: type[BaseModel] | None = None) -
             lines.append(f"{NAMESPACE}:{key}: required key is missing")
         else:
             msg = msg.replace("Input should be", "must be")
-            lines.append(f"{NAMESPACE}:{key} = {_fmt_value(err['input'])}: {msg}")
+            shown = err["input"]
+            if "envs" in loc:  # env values may be secrets: names only
+                shown = sorted(shown) if isinstance(shown, dict) else "****"
+            lines.append(f"{NAMESPACE}:{key} = {_fmt_value(shown)}: {msg}")
     return lines
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import json
 import re
 
@@ -76,7 +78,7 @@ class DockerImageId(FactBase):
     """The local id of an image reference, or ``None`` when the image is not present."""
 
     def command(self, ref: str) -> str:
-        return f"docker image inspect --format '{{{{.Id}}}}' {ref} 2>/dev/null || true"
+        return f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(ref)} 2>/dev/null || true"
 
     def process(self, output):
         text = "\n".join(output).strip()
@@ -90,7 +92,7 @@ class InstalledMarker(FactBase):
     """Contents of a one-line marker file recording what the deploy installed (``None`` if absent)."""
 
     def command(self, path: str) -> str:
-        return f"cat {path} 2>/dev/null || true"
+        return f"cat {shlex.quote(path)} 2>/dev/null || true"
 
     def process(self, output):
         text = "\n".join(output).strip()
@@ -107,7 +109,7 @@ class Account(FactBase):
     that is ~14 s per operation. This asks for one account with two processes."""
 
     def command(self, user: str) -> str:
-        return f"getent passwd {user} && id -nG {user} || true"
+        return f"getent passwd {shlex.quote(user)} && id -nG {shlex.quote(user)} || true"
 
     def process(self, output):
         lines = [ln for ln in output if ln.strip()]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import re
 import shlex
 
 from pyinfra import host
@@ -111,10 +113,11 @@ def ollama_models(models: list[str], wait_seconds: int = 60):
         ">/dev/null && break; sleep 1; done"
     )
     for model in missing:
-        body = shlex.quote('{"model": "%s", "stream": false}' % model)
+        body = shlex.quote(json.dumps({"model": model, "stream": False}))
+        failed = shlex.quote(f"pull of {model} failed")
         yield (
             f"curl -fsS --max-time 7200 -X POST http://127.0.0.1:11434/api/pull -d {body} "
-            f"| jq -e '.status == \"success\"' >/dev/null || {{ echo 'pull of {model} failed' >&2; exit 1; }}"
+            f"| jq -e '.status == \"success\"' >/dev/null || {{ echo {failed} >&2; exit 1; }}"
         )
 
 
@@ -127,13 +130,16 @@ def docker_image(ref: str, archive_url: str | None = None, sha256: str | None = 
     if archive_url:
         if not sha256:
             raise ValueError(f"image archive for {ref} needs a sha256")
-        tar = f"{cache_dir}/{ref.replace('/', '_').replace(':', '_')}.tar"
-        yield f"mkdir -p {cache_dir}"
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"image archive for {ref}: sha256 must be 64 hex digits")
+        tar = shlex.quote(f"{cache_dir}/{ref.replace('/', '_').replace(':', '_')}.tar")
+        part = shlex.quote(f"{cache_dir}/{ref.replace('/', '_').replace(':', '_')}.tar.part")
+        yield f"mkdir -p {shlex.quote(cache_dir)}"
         yield (
-            f"curl -fsSL --retry 3 -o {tar}.part {shlex.quote(archive_url)} && "
-            f"echo '{sha256}  {tar}.part' | sha256sum -c --quiet - && mv {tar}.part {tar}"
+            f"curl -fsSL --retry 3 -o {part} {shlex.quote(archive_url)} && "
+            f"printf '%s  %s\\n' {sha256} {part} | sha256sum -c --quiet - && mv {part} {tar}"
         )
         yield f"docker load -i {tar}"
-        yield f"docker image inspect {ref} >/dev/null"
+        yield f"docker image inspect {shlex.quote(ref)} >/dev/null"
     else:
-        yield f"docker pull {ref}"
+        yield f"docker pull {shlex.quote(ref)}"

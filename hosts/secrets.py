@@ -23,6 +23,23 @@ class MissingSecret(RuntimeError):
     pass
 
 
+# Host secrets end up inside nginx's key map ("Bearer KEY"), env files and htpasswd: one token of
+# printable, unquoted characters, long enough not to be guessed.
+HOST_SECRET = re.compile(r"[A-Za-z0-9._~+/=:@%^*!,-]{16,512}")
+
+
+def check(key: str, value: str) -> str:
+    """``value`` if it can be written safely into the host's files; else MissingSecret (the message
+    never shows the value)."""
+    if not HOST_SECRET.fullmatch(value):
+        raise MissingSecret(
+            f"secret {key!r} ({len(value)} characters) must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / = : @ % ^ * ! , -"
+            " (no spaces, quotes, backslashes or newlines: it is written into nginx, env and htpasswd files); "
+            "e.g. openssl rand -base64 32"
+        )
+    return value
+
+
 def env_name(key: str) -> str:
     return "LLM_SECRET_" + re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
 
@@ -46,8 +63,9 @@ def get(key: str) -> str:
             f"secret {key!r} is not set: export {env_name(key)}=... or point LLM_PLATFORM_SECRETS_FILE at a "
             f"0600 JSON file holding it (scripts/converge STACK writes one from the stack's secrets)"
         )
-    return value
+    return check(key, value)
 
 
 def get_optional(key: str) -> str | None:
-    return os.environ.get(env_name(key)) or _file_values().get(key) or None
+    value = os.environ.get(env_name(key)) or _file_values().get(key) or None
+    return None if value is None else check(key, value)

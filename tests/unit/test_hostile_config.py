@@ -1,0 +1,190 @@
+"""Hostile or careless stack files, as `scripts/plan` sees them: each is refused with one line naming
+the key (or file and line), never a traceback; the valid neighbours of each case are accepted."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+NS = "llm-platform"
+ROGUE_KEY = "ssh-rsa AAAA"
+
+
+@pytest.fixture
+def plan_file(capsys, monkeypatch, tmp_path, pinned_stacks):
+    """plan(text) → CompletedProcess of `scripts/plan prod` (in process) on that stack file text."""
+    from components import offline, plan_cli
+
+    def _plan(text: str | bytes, *args: str) -> subprocess.CompletedProcess:
+        path = tmp_path / "Pulumi.prod.yaml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        monkeypatch.setattr(offline, "STACKS_DIR", tmp_path)
+        rc = plan_cli.main(["prod", *args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(["prod"], rc, out.out, out.err)
+
+    return _plan
+
+
+@pytest.fixture
+def prod(pinned_stacks) -> dict:
+    return yaml.safe_load((pinned_stacks / "Pulumi.prod.yaml").read_text())
+
+
+def edited(doc: dict, **changes) -> str:
+    """The stack document with `a.b.c=value` style changes (keys under llm-platform:)."""
+    doc = copy.deepcopy(doc)
+    for path, value in changes.items():
+        top, *rest = path.split("__")
+        node = doc["config"]
+        key = f"{NS}:{top}"
+        if not rest:
+            node[key] = value
+            continue
+        node = node.setdefault(key, {})
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+        node[rest[-1]] = value
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def one_line(res: subprocess.CompletedProcess) -> str:
+    assert res.returncode == 1, res.stdout[-500:]
+    assert res.stdout == ""
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    return lines[0]
+
+
+# ---- §1: values that would reach a root shell, a unit file, nginx or htpasswd -------------------
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"host__vllm__tag": "v0.11.0;touch${IFS}/tmp/pwned"}, "host.vllm.tag"),
+        ({"host__vllm__tag": "LATEST"}, "host.vllm.tag"),
+        ({"host__vllm__tag": "latest"}, "host.vllm.tag"),
+        ({"host__vllm__tag": ""}, "host.vllm.tag"),
+        ({"host__vllm__image": "vllm/vllm-openai $(id)"}, "host.vllm.image"),
+        ({"host__vllm__model": "meta-llama/x' --trust-remote-code '"}, "host.vllm.model"),
+        ({"host__vllm__servedModelName": "name\";evil"}, "host.vllm.servedModelName"),
+        ({"host__ollama__models": ["x'; touch /tmp/pwned; echo '"]}, "host.ollama.models"),
+        ({"host__ollama__keepAlive": "24h\nExecStartPre=/bin/sh -c 'touch /tmp/pwned'"}, "host.ollama.keepAlive"),
+        ({"host__llamafactory__uiUser": "admin\nroot:$apr1$x$y"}, "host.llamafactory.uiUser"),
+        ({"host__llamafactory__tag": "0.9.4;id"}, "host.llamafactory.tag"),
+        ({"host__acmeEmail": "ops@intelia.example\nserver_name evil"}, "host.acmeEmail"),
+        ({"host__domain": "llm.intelia.example;include /etc/shadow"}, "host.domain"),
+        ({"host__sshPublicKeys": [ROGUE_KEY]}, "host.sshPublicKeys"),
+        ({"host__adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "host.adminCidrs"),
+        ({"host__adminCidrs": ["::/1", "8000::/1"]}, "host.adminCidrs"),
+        ({"host__adminCidrs": ["0.0.0.0/4"]}, "host.adminCidrs"),
+        ({"budget": float("inf")}, "budget"),
+        ({"budget": float("nan")}, "budget"),
+        ({"app__aiService__instanceCount": True}, "app.aiService.instanceCount"),
+        ({"app__aiService__envs": {"DB_PASSWORD": "hunter2"}}, "app.aiService.envs"),
+        ({"app__aiService__envs": {"STRIPE_API_KEY": "sk"}}, "app.aiService.envs"),
+        ({"app__aiService__branch": "main; rm -rf /"}, "app.aiService.branch"),
+        ({"vllmApiKey": "plaintext-in-the-stack-file"}, "vllmApiKey"),
+    ],
+    ids=lambda v: json.dumps(v)[:48] if isinstance(v, dict) else v,
+)
+def test_hostile_value_is_refused_with_one_line(plan_file, prod, change, key):
+    line = one_line(plan_file(edited(prod, **change)))
+    assert line.startswith(f"error: {NS}:{key}"), line
+
+
+def test_plaintext_secret_names_the_command(plan_file, prod):
+    line = one_line(plan_file(edited(prod, vllmApiKey="plaintext")))
+    assert "pulumi config set --secret vllmApiKey" in line and "plaintext" not in line.split(":", 3)[-1].split("secret")[0]
+
+
+def test_secret_value_never_printed_in_the_refusal(plan_file, prod):
+    line = one_line(plan_file(edited(prod, app__aiService__envs={"DB_PASSWORD": "hunter2"})))
+    assert "hunter2" not in line
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"host__vllm__tag": "v0.11.1"},
+        {"host__ollama__models": ["llama3.2:3b", "hf.co/org/model-GGUF:Q4_K_M", "qwen2.5-coder:1.5b"]},
+        {"host__ollama__keepAlive": "-1"},
+        {"host__llamafactory__uiUser": "ml-team"},
+        {"host__adminCidrs": ["10.0.0.0/8", "2001:db8::/48"]},
+        {"host__adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"], "host__allowWideAdminCidrs": True},
+        {"app__aiService__envs": {"FEATURE_FLAGS": "a,b", "KEYBOARD_LAYOUT": "us"}},
+    ],
+    ids=lambda v: json.dumps(v)[:48],
+)
+def test_valid_neighbours_are_accepted(plan_file, prod, change):
+    res = plan_file(edited(prod, **change))
+    assert res.returncode == 0, res.stderr
+
+
+# ---- §2/§3: the file itself ---------------------------------------------------------------------
+def test_duplicate_key_names_both_lines(plan_file, pinned_stacks):
+    text = (pinned_stacks / "Pulumi.prod.yaml").read_text().replace(
+        f"  {NS}:budget: 3000\n", f"  {NS}:budget: 3000\n  {NS}:budget: 999999\n", 1)
+    line = one_line(plan_file(text))
+    assert "duplicate key" in line and f"{NS}:budget" in line and "Pulumi.prod.yaml:6:" in line and "line 5" in line, line
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("config:\n  llm-platform:phase: [2\n", "started on line 2"),  # malformed flow sequence
+        ("config:\n\tllm-platform:phase: 2\n", ":2"),  # a tab as indentation
+        (b"config:\n  llm-platform:region: tor\xe9\n", ":2"),  # latin-1, not UTF-8
+        ("- config\n- phase\n", ":1"),  # a top-level list
+        ("config:\n  - llm-platform:phase: 2\n", ""),  # config: as a list
+    ],
+    ids=["malformed", "tab", "latin-1", "top-level-list", "config-list"],
+)
+def test_unreadable_stack_file_is_one_line_with_file_and_line(plan_file, text, where):
+    line = one_line(plan_file(text))
+    assert "Pulumi.prod.yaml" in line and where in line, line
+
+
+def test_plan_never_prints_a_traceback_as_a_user_runs_it(tmp_path):
+    """The script itself (not in process), on a file that is not YAML: exit 1, one line."""
+    from tests.unit.test_plan_cli import run_plan_subprocess
+
+    (tmp_path / "Pulumi.prod.yaml").write_bytes(b"config: {\xff\n")
+    res = run_plan_subprocess("prod", stacks_dir=tmp_path)
+    assert res.returncode == 1 and len(res.stderr.splitlines()) == 1 and "Traceback" not in res.stderr, res.stderr
+
+
+# ---- The host side: whatever reaches it is quoted or refused -----------------------------------
+def test_fact_commands_quote_their_arguments():
+    import shlex
+
+    from hosts.facts import Account, DockerImageId, InstalledMarker
+
+    ref = "v0.11.0;touch${IFS}/tmp/pwned"
+    cmd = DockerImageId().command(ref=ref)
+    assert ref in shlex.split(cmd) and "$(" not in cmd.replace(shlex.quote(ref), "")
+    assert shlex.quote("/x y;id") in InstalledMarker().command(path="/x y;id")
+    assert shlex.quote("a;id") in Account().command(user="a;id")
+
+
+@pytest.mark.parametrize("value", ['abc" 1;\nmap evil', "short", "has space in it 123456", "tab\there-0123456789", "back\\slash0123456789"])
+def test_host_secret_that_would_break_out_of_its_file_is_refused(value):
+    from hosts import secrets
+
+    with pytest.raises(secrets.MissingSecret) as info:
+        secrets.check("vllmApiKey", value)
+    assert value not in str(info.value) and "vllmApiKey" in str(info.value)
+
+
+def test_generated_and_typical_host_secrets_pass():
+    import secrets as stdlib_secrets
+
+    from hosts import secrets
+
+    for value in (stdlib_secrets.token_urlsafe(32), "hf_" + "A1b2" * 9, "sk-proj-" + "x" * 40):
+        assert secrets.check("k", value) == value
