@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -41,16 +42,60 @@ def credentials_problem(stack: str, env: dict[str, str] | None = None) -> str | 
     return None
 
 
+def _cli_problem() -> str | None:
+    """Whether the Pulumi CLI runs at all (the SDK would let a broken one print to the terminal)."""
+    try:
+        res = subprocess.run(["pulumi", "version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"the Pulumi CLI does not run: {exc}"
+    if res.returncode != 0:
+        return f"the Pulumi CLI does not run: `pulumi version` exited {res.returncode}: {_last_line(res.stderr or res.stdout)}"
+    return None
+
+
+def _cli_errors() -> tuple[type[BaseException], ...]:
+    """What the Automation API raises when the Pulumi CLI is missing, too old, broken or failing."""
+    from pulumi import automation as auto
+    from pulumi.automation.errors import InvalidVersionError
+
+    return (auto.CommandError, InvalidVersionError, subprocess.SubprocessError, OSError, ValueError)
+
+
+class _Stack:
+    """The Automation API stack, with every read (outputs, config, state) turning a CLI failure into
+    ``Unavailable`` (exit 2, one line). ``preview`` and ``up`` pass through: their callers report
+    a failed operation themselves."""
+
+    _PASS_THROUGH = ("preview", "up")
+
+    def __init__(self, stack: Any):
+        self._stack = stack
+        self.name = stack.name
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._stack, attr)
+        if not callable(value) or attr in self._PASS_THROUGH:
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except _cli_errors() as exc:
+                raise Unavailable(f"pulumi ({attr} of stack {self.name!r}): {_last_line(str(exc))}") from None
+
+        return call
+
+
 def select_stack(stack: str) -> Any:
     """The stack as the Automation API sees it (the CLI program in this repository)."""
-    problem = credentials_problem(stack)
+    problem = credentials_problem(stack) or _cli_problem()
     if problem:
         raise Unavailable(problem)
     from pulumi import automation as auto
 
     try:
-        return auto.select_stack(stack_name=stack, work_dir=str(ROOT))
-    except auto.CommandError as exc:
+        return _Stack(auto.select_stack(stack_name=stack, work_dir=str(ROOT)))
+    except _cli_errors() as exc:
         raise Unavailable(f"cannot select stack {stack!r}: {_last_line(str(exc))}") from None
 
 
@@ -126,4 +171,9 @@ def server_urn(stack: Any, host_name: str) -> str:
 def replace_server(stack: Any, urn: str, on_output: Callable[[str], None] = print) -> Any:
     """``pulumi up --replace URN --target URN --target-dependents``: a new server, the same volume and
     IP (their attachments are dependents of the server and follow it)."""
-    return stack.up(replace=[urn], target=[urn], target_dependents=True, color="never", on_output=on_output)
+    from pulumi import automation as auto
+
+    try:
+        return stack.up(replace=[urn], target=[urn], target_dependents=True, color="never", on_output=on_output)
+    except auto.CommandError as exc:
+        raise RuntimeError(f"pulumi up --replace {urn} failed: {_last_line(str(exc))}") from None

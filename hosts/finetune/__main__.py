@@ -136,7 +136,12 @@ def cmd_validate(a: argparse.Namespace) -> int:
 
         for part, idx in (("train", rep.train), ("eval", rep.eval)):
             out = Path(f"{a.write_split}.{part}.json")
-            out.write_text(dataset.dumps_rows([rep.rows[i] for i in idx]))
+            if not out.parent.is_dir():
+                raise Failure(f"--write-split {a.write_split}: no directory {out.parent}")
+            try:
+                out.write_text(dataset.dumps_rows([rep.rows[i] for i in idx]), encoding="utf-8")
+            except OSError as e:
+                raise Failure(f"cannot write {out}: {e.strerror or e}") from None
             print(f"wrote {out} ({len(idx)} rows)")
     print("dataset OK")
     return 0

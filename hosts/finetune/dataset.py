@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,9 +140,23 @@ def _col_of(text: str, pos: int) -> int:
     return pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
+# A dataset bigger than this is refused before it is read into memory (LLaMA-Factory fine-tunes on
+# thousands of rows, not gigabytes; /dev/zero would otherwise be read until memory runs out).
+MAX_DATASET_BYTES = 512 * 1024 * 1024
+
+
 def _read_text(path: Path) -> str:
+    too_big = f"{path}: larger than {MAX_DATASET_BYTES // (1024 * 1024)} MiB; split it or trim it"
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                raise DatasetError(f"{path}: a device, not a dataset file")
+            if stat.S_ISREG(st.st_mode) and st.st_size > MAX_DATASET_BYTES:
+                raise DatasetError(too_big)
+            raw = f.read(MAX_DATASET_BYTES + 1)  # a pipe has no size: read up to the cap
+        if len(raw) > MAX_DATASET_BYTES:
+            raise DatasetError(too_big)
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -171,13 +187,19 @@ def read_rows(path: str | Path, text: str | None = None) -> tuple[str, list[Row]
     rows: list[Row] = []
     problems: list[Problem] = []
     index = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines are separated by \n only (jsonlines.org); str.splitlines would also split inside
+    # strings at U+2028, U+0085, \x1c... which JSON allows unescaped.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             problems.append(Problem(index, lineno, "json", f"invalid JSON at col {e.colno}: {e.msg}"))
+            index += 1
+            continue
+        except RecursionError:
+            problems.append(Problem(index, lineno, "json", "nested too deeply"))
             index += 1
             continue
         rows.append(Row(index, lineno, obj))
@@ -208,6 +230,8 @@ def _read_array(path: Path, text: str, decoder: json.JSONDecoder) -> list[Row]:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
             raise fail(e.msg, e.pos) from None
+        except RecursionError:
+            raise fail("nested too deeply", pos) from None
         rows.append(Row(len(rows), _line_of(text, pos), obj))
         pos = ws(end)
         if pos >= len(text):

@@ -72,3 +72,45 @@ def test_validate_write_split(tmp_path):
     train = json.loads((tmp_path / "support.train.json").read_text())
     ev = json.loads((tmp_path / "support.eval.json").read_text())
     assert (len(train), len(ev)) == (8, 2)
+
+
+def _no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_validate_accepts_line_separators_inside_strings(tmp_path):
+    """U+2028, U+0085 and \\x1c are valid unescaped in JSON strings; JSON Lines split on \\n only."""
+    import json
+
+    rows = [{"instruction": f"say {sep!r}: a{sep}b", "input": "", "output": f"ok{sep}done"} for sep in ("\u2028", "\u0085", "\x1c")]
+    f = tmp_path / "seps.jsonl"
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    proc = finetune("validate", str(f))
+    _no_traceback(proc)
+    assert proc.returncode == 0 and "3 rows" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_validate_deep_nesting_is_a_row_problem(tmp_path):
+    f = tmp_path / "deep.jsonl"
+    f.write_text('{"instruction": "hi", "input": "", "output": "yo"}\n' + "[" * 100000 + "]" * 100000 + "\n")
+    proc = finetune("validate", str(f))
+    _no_traceback(proc)
+    assert proc.returncode == 1 and "line 2: " in proc.stderr and "nested too deeply" in proc.stderr, proc.stderr
+
+
+def test_validate_refuses_a_device_and_an_oversized_file(tmp_path):
+    proc = finetune("validate", "/dev/zero")
+    _no_traceback(proc)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: /dev/zero: a device, not a dataset file", proc.stderr
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as f:
+        f.truncate(600 * 1024 * 1024)  # sparse: no disk used
+    proc = finetune("validate", str(big))
+    _no_traceback(proc)
+    assert proc.returncode == 2 and "larger than 512 MiB" in proc.stderr, proc.stderr
+
+
+def test_validate_write_split_into_a_missing_directory(tmp_path):
+    proc = finetune("validate", str(FIX / "alpaca_good.jsonl"), "--write-split", str(tmp_path / "nope" / "ds"))
+    _no_traceback(proc)
+    assert proc.returncode == 1 and proc.stderr.strip().endswith(f"no directory {tmp_path / 'nope'}"), proc.stderr
