@@ -1,5 +1,5 @@
 """A container as a systemd service: image present (pulled, or loaded from a checksummed archive),
-secrets in an env file of mode 0600, ports published on 127.0.0.1 only, restarted only when its
+secrets in an env file of mode 0600, no new privileges and no capabilities, ports published on 127.0.0.1 only, restarted only when its
 unit or its env file changed."""
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ from hosts.hostdata import HostData
 from hosts.ops import docker_image, secret_file
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "container.service.j2"
+
+
+HARDENING = ["--security-opt", "no-new-privileges", "--cap-drop", "ALL"]
+"""Every container: no privilege gain through setuid binaries, no Linux capabilities (the services
+bind ports above 1024 and write only to volumes their root user owns)."""
 
 
 def publish(host_port: int, container_port: int) -> str:
@@ -45,6 +50,7 @@ def container_service(
     env_file = f"{SECRETS_DIR}/{name}.env"
     env_op = secret_file(
         name=f"{name}: env file (0600)",
+        uploader=data.admin_user,
         dest=env_file,
         value="".join(f"{k}={v}\n" for k, v in sorted(env.items())),
     )
@@ -59,7 +65,7 @@ def container_service(
         publish=publish_ports,
         volumes=volumes,
         env_file=env_file,
-        docker_args=(["--gpus", "all", "--ipc=host"] if gpu else []),
+        docker_args=HARDENING + (["--gpus", "all", "--ipc=host"] if gpu else []),
         args=args,
         mounts=mounts,
     )

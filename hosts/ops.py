@@ -18,17 +18,33 @@ from pyinfra.operations import apt
 from hosts.facts import Account, DockerImageId, OllamaModels, UfwState
 
 
+UPLOAD_DIR = "/var/lib/llm-platform/upload"
+"""Private (0700, the SSH user's) directory uploads pass through; created by the base role."""
+
+
 @operation()
-def secret_file(dest: str, value: str, user: str = "root", group: str = "root", mode: str = "600"):
+def secret_file(dest: str, value: str, user: str = "root", group: str = "root", mode: str = "600",
+                uploader: str = "root"):
     """Write a secret to ``dest`` (mode 0600 by default). The value is never logged or diffed: only
-    its sha256 is compared with the file on the host."""
+    its sha256 is compared with the file on the host.
+
+    No moment exists where another account can read it: the SSH user (``uploader``) uploads into
+    its own 0700 directory, and the destination gets its owner and mode *before* ``cp`` fills it
+    (``cp`` into an existing file keeps them), instead of pyinfra's default of a /tmp file with the
+    umask's mode followed by chmod.
+    """
     want = hashlib.sha256(value.encode()).hexdigest()
     current = host.get_fact(Sha256File, path=dest)
     info = host.get_fact(File, path=dest)
     if current != want:
-        yield FileUploadCommand(io.BytesIO(value.encode()), dest, remote_temp_filename=host.get_temp_filename(dest))
-        yield StringCommand("chown", f"{user}:{group}", dest)
-        yield StringCommand("chmod", mode, dest)
+        yield StringCommand("install", "-d", "-m", "700", "-o", uploader, "-g", uploader, UPLOAD_DIR)
+        if info:
+            yield StringCommand("chown", f"{user}:{group}", dest)
+            yield StringCommand("chmod", mode, dest)
+        else:
+            yield StringCommand("install", "-m", mode, "-o", user, "-g", group, "/dev/null", dest)
+        temp = host.get_temp_filename(dest, temp_directory=UPLOAD_DIR)
+        yield FileUploadCommand(io.BytesIO(value.encode()), dest, remote_temp_filename=temp)
         return
     if info and (info.get("user") != user or info.get("group") != group):
         yield StringCommand("chown", f"{user}:{group}", dest)

@@ -12,6 +12,9 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "base": (
         "openssh-server", "sudo", "ca-certificates", "curl", "gnupg", "jq", "zstd", "pciutils",
         "unattended-upgrades", "systemd-timesyncd",
+        # hardening (Lynis): audit trail, accounting, brute-force bans, package integrity, restarts
+        "auditd", "acct", "sysstat", "fail2ban", "python3-systemd", "debsums", "needrestart",
+        "apt-show-versions", "libpam-tmpdir",
     ),
     "firewall": ("ufw",),
     "docker": ("docker.io",),

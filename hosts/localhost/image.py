@@ -27,7 +27,7 @@ from .config import HOSTNAME, ROLES, Settings, settings as _settings
 from .util import LocalHostError, detail, file_lock, log, run, stage
 
 # Bump when the build procedure changes in a way the recipe below does not capture.
-BUILD_VERSION = 5
+BUILD_VERSION = 6
 SUITE = "bookworm"
 ARCH = "amd64"
 VARIANT = "minbase"
@@ -370,6 +370,8 @@ def _preinstall(root: Path, pkgs: list[str]) -> None:
     try:
         with stage(f"preinstall the roles' packages ({len(pkgs)})"):
             _chroot(root, "apt-get", "update", "-q")
+            # security updates released since the point release: a fresh host has none pending
+            _chroot(root, "apt-get", "upgrade", "-y", "-q")
             _chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *pkgs)
     finally:
         run(["umount", "-l", proc], check=False, quiet=True)

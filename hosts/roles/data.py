@@ -40,4 +40,5 @@ def apply(data: HostData) -> None:
     for key, path in DATA_DIRS.items():
         if key == "ollama":
             continue  # owned by the ollama service user, created by the ollama role
-        files.directory(name=f"{DATA_MOUNT} directory: {key}", path=path, mode="755")
+        # 0750: datasets and fine-tuning output may hold chat history; no other account reads them
+        files.directory(name=f"{DATA_MOUNT} directory: {key}", path=path, mode="750")

@@ -32,7 +32,7 @@ VOLUMES = {
 @deploy("llamafactory")
 def apply(data: HostData) -> None:
     for path in (f"{FT}/output", f"{FT}/saves"):
-        files.directory(name=f"fine-tuning directory {path}", path=path, mode="755")
+        files.directory(name=f"fine-tuning directory {path}", path=path, mode="750")
     info = f"{DATA_DIRS['datasets']}/dataset_info.json"
     if not host.get_fact(File, path=info):
         server.shell(name="datasets: empty dataset_info.json", commands=[f"echo '{{}}' > {info}"])

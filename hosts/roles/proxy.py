@@ -34,7 +34,19 @@ WEBROOT = "/var/www/acme"
 KEYS_MAP = f"{SECRETS_DIR}/nginx-api-keys.map"
 HTPASSWD = "/etc/nginx/llm-platform.htpasswd"
 CA_DEST = "/usr/local/share/ca-certificates/llm-platform-acme.crt"
-KEY_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{16,}$")
+API_RATE, API_BURST, API_CONN = "10r/s", 40, 32
+"""Per client address on /v1/: sustained request rate, burst above it, concurrent connections."""
+LOGIN_RATE = "30r/m"
+"""Per client address on the LLaMA-Factory UI (basic auth): a password guesser gets 429s."""
+FAIL2BAN_JAIL = "/etc/fail2ban/jail.d/61-llm-platform-nginx.local"
+FAIL2BAN_NGINX = """\
+# Managed by llm-platform (hosts/roles/proxy.py): repeated LLaMA-Factory UI password failures.
+[nginx-http-auth]
+enabled = true
+port = http,https
+logpath = /var/log/nginx/error.log
+backend = polling
+"""
 
 
 def htpasswd_line(user: str, password: str) -> str:
@@ -52,9 +64,7 @@ def backend(data: HostData) -> tuple[str, str]:
 
 @deploy("proxy")
 def apply(data: HostData) -> None:
-    api_key = secrets.get("vllmApiKey")
-    if not KEY_RE.match(api_key):
-        raise RuntimeError("vllmApiKey must be at least 16 characters of [A-Za-z0-9._~+/=-]")
+    api_key = secrets.get("vllmApiKey")  # hosts.secrets checks its characters and length
     cert_dir = f"/etc/letsencrypt/live/{data.domain}"
     # live/ holds symlinks into archive/: test -e follows them (pyinfra's File fact does not)
     have_cert = host.get_fact(Command, command=f"test -e {cert_dir}/fullchain.pem && echo yes || true") == "yes"
@@ -82,14 +92,17 @@ def apply(data: HostData) -> None:
         files.template(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
                        dest="/etc/nginx/sites-enabled/llm-platform-http.conf", domain=data.domain, webroot=WEBROOT),
         files.template(name="nginx: API key map", src=str(TEMPLATES / "nginx-auth.conf.j2"),
-                       dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP),
+                       dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP,
+                       api_rate=API_RATE, login_rate=LOGIN_RATE),
         files.directory(name="secrets directory", path=SECRETS_DIR, mode="700"),
-        secret_file(name="nginx: API key (0600)", dest=KEYS_MAP, value=f'"Bearer {api_key}" 1;\n'),
+        secret_file(name="nginx: API key (0600)", dest=KEYS_MAP, value=f'"Bearer {api_key}" 1;\n',
+                    uploader=data.admin_user),
     ]
     llamafactory = "llamafactory" in data.roles
     if llamafactory:
         changed.append(secret_file(
             name="nginx: LLaMA-Factory UI htpasswd", dest=HTPASSWD, group="www-data", mode="640",
+            uploader=data.admin_user,
             value=htpasswd_line(data.llamafactory.ui_user, secrets.get("llamafactoryUiPassword")),
         ))
     https_conf = "/etc/nginx/sites-enabled/llm-platform-https.conf"
@@ -126,6 +139,16 @@ def apply(data: HostData) -> None:
         htpasswd=HTPASSWD,
         admin_cidrs=data.admin_cidrs,
         node_exporter=service("node-exporter").listen,
+        api_burst=API_BURST,
+        api_conn=API_CONN,
     )
     server.shell(name="nginx: check and reload (HTTPS)", commands=["nginx -t -q", "systemctl reload nginx"],
                  _if=https.did_change)
+
+    # brute force on the UI's basic auth: fail2ban (installed by the base role) reads nginx's log
+    if llamafactory:
+        jail = files.put(name="fail2ban: LLaMA-Factory UI jail", src=io.StringIO(FAIL2BAN_NGINX),
+                         dest=FAIL2BAN_JAIL, mode="644")
+    else:
+        jail = files.file(name="fail2ban: no UI jail", path=FAIL2BAN_JAIL, present=False)
+    systemd.service(name="fail2ban: restart on change", service="fail2ban", restarted=True, _if=jail.did_change)
