@@ -14,7 +14,9 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
         "unattended-upgrades", "systemd-timesyncd",
         # hardening (Lynis): audit trail, accounting, brute-force bans, package integrity, restarts
         "auditd", "acct", "sysstat", "fail2ban", "python3-systemd", "debsums", "needrestart",
-        "apt-show-versions", "libpam-tmpdir",
+        "apt-show-versions",
+        # not libpam-tmpdir: under sudo it points $TMPDIR at /tmp/user/0 (root-only), where pyinfra
+        # then tries to upload as the SSH user, and every file upload fails (Lynis DEB-0280)
     ),
     "firewall": ("ufw",),
     "docker": ("docker.io",),

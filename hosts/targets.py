@@ -8,8 +8,11 @@ secrets through the Automation API; nothing is written outside a private tempora
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import signal
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +37,29 @@ class Target:
     has_cloud: bool = True
 
 
+_PRIVATE_DIRS: list[Path] = []
+
+
+def _remove_private_dirs() -> None:
+    while _PRIVATE_DIRS:
+        shutil.rmtree(_PRIVATE_DIRS.pop(), ignore_errors=True)
+
+
+def _exit_on_signal(signum, _frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds normally, so atexit removes the decrypted secrets
+
+
 def _private_dir() -> Path:
+    """A 0700 directory for decrypted secrets and host data, removed when the process ends: on a
+    normal exit, an exception, Ctrl-C, SIGTERM or SIGHUP (CI cancelling a job, a closed terminal)."""
+    if not _PRIVATE_DIRS:
+        atexit.register(_remove_private_dirs)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                signal.signal(sig, _exit_on_signal)
     d = Path(tempfile.mkdtemp(prefix="llm-platform-"))
     os.chmod(d, 0o700)
+    _PRIVATE_DIRS.append(d)
     return d
 
 

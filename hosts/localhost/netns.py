@@ -11,6 +11,7 @@ reach the guest. ``scan()`` refuses every target but the guest address.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -136,3 +137,65 @@ def scan(ports: str = "1-65535", s: Settings | None = None, *, target: str | Non
     open_ports = parse_nmap_xml(proc.stdout, target)
     detail(f"scan {target} ports {ports}: open {open_ports}")
     return open_ports
+
+
+# Sent from inside the namespace: one TCP SYN addressed to 127.0.0.1:PORT in an Ethernet frame for the
+# guest's MAC on the tap, then the answers on the tap for a few seconds. Prints "open" (SYN-ACK),
+# "closed" (RST: the packet reached a TCP stack) or "none".
+_LOOPBACK_PROBE = r"""
+import random, socket, struct, sys, time
+tap, mac, src, port = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], int(sys.argv[4])
+def csum(b):
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack(f"!{len(b)//2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s.bind((tap, 0))
+own = s.getsockname()[4]
+sport, seq = random.randint(40000, 60000), random.getrandbits(32)
+saddr, daddr = socket.inet_aton(src), socket.inet_aton("127.0.0.1")
+tcp = struct.pack("!HHIIBBHHH", sport, port, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
+tcp = tcp[:16] + struct.pack("!H", csum(saddr + daddr + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, saddr, daddr)
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+s.send(mac + own + b"\x08\x00" + ip + tcp)
+s.settimeout(0.5)
+deadline = time.monotonic() + 4
+while time.monotonic() < deadline:
+    try:
+        frame = s.recv(2048)
+    except socket.timeout:
+        continue
+    pkt = frame[14:]
+    if len(pkt) < 40 or pkt[9] != 6:
+        continue
+    hl = (pkt[0] & 0x0F) * 4
+    sp, dp = struct.unpack("!HH", pkt[hl:hl + 4])
+    if sp == port and dp == sport:
+        flags = pkt[hl + 13]
+        print("open" if flags & 0x12 == 0x12 else "closed" if flags & 0x04 else f"flags {flags:#x}")
+        sys.exit(0)
+print("none")
+"""
+
+
+def guest_mac(s: Settings) -> str:
+    """The guest's MAC on the tap, as the namespace's neighbour table learns it from a ping."""
+    ns_run(s, ["ping", "-c1", "-W2", s.ns_guest_addr], check=False, capture=True)
+    out = _ip("-n", s.netns, "neigh", "show", s.ns_guest_addr, "dev", s.tap).stdout.split()
+    if "lladdr" not in out:
+        raise LocalHostError(f"no neighbour entry for {s.ns_guest_addr} in {s.netns} (is the VM running?)")
+    return out[out.index("lladdr") + 1]
+
+
+def loopback_probe(port: int, s: Settings | None = None) -> str:
+    """Can a packet from the network addressed to the guest's 127.0.0.1:``port`` reach a listener
+    there? Docker before 28 DNATs such packets to containers published on 127.0.0.1 (moby#45610).
+    Returns "open", "closed" (a TCP stack answered) or "none" (dropped, as it should be)."""
+    s = s or _settings()
+    argv = [sys.executable, "-c", _LOOPBACK_PROBE, s.tap, guest_mac(s), s.ns_host_addr, str(port)]
+    answer = ns_run(s, argv, capture=True, timeout=30).stdout.strip()
+    detail(f"loopback probe 127.0.0.1:{port} via {s.ns_guest_addr}: {answer}")
+    return answer

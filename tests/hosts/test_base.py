@@ -1,3 +1,7 @@
+from hosts.ops import UPLOAD_DIR
+from hosts.roles.base import LOGIN_DEFS, SYSCTL
+
+
 def test_admin_user_with_keys_and_sudo(root, data):
     user = root.user(data.admin_user)
     assert user.exists and "sudo" in user.groups
@@ -11,6 +15,13 @@ def test_sshd_refuses_passwords_and_root(root):
     assert "passwordauthentication no" in effective
     assert "kbdinteractiveauthentication no" in effective
     assert "permitrootlogin no" in effective
+
+
+def test_sshd_admin_only_without_forwarding(root, data):
+    effective = root.check_output("sshd -T").splitlines()
+    for line in (f"allowusers {data.admin_user}", "x11forwarding no", "allowtcpforwarding no",
+                 "allowagentforwarding no", "maxauthtries 3", "loglevel VERBOSE"):
+        assert line in effective, line
 
 
 def test_ssh_password_login_is_refused_on_the_wire(root):
@@ -32,3 +43,33 @@ def test_unattended_security_upgrades(root):
 def test_time_sync(root):
     svc = root.service("systemd-timesyncd")
     assert svc.is_enabled and svc.is_running
+
+
+def test_kernel_hardening_applied(root, data):
+    for key, want in SYSCTL.items():
+        assert root.sysctl(key) == int(want), key
+    if "docker" in data.roles:
+        assert root.sysctl("net.ipv4.ip_forward") == 1, "Docker's bridge networks need forwarding"
+
+
+def test_no_core_dumps_and_strict_logins(root):
+    limits = root.check_output("cat /etc/security/limits.d/*.conf").split("\n")
+    assert "* hard core 0" in limits
+    assert "Storage=none" in root.check_output("systemd-analyze cat-config systemd/coredump.conf").split("\n")
+    defs = dict(line.split(None, 1) for line in root.file("/etc/login.defs").content_string.splitlines()
+                if line.strip() and not line.startswith("#") and len(line.split()) == 2)
+    for key, want in LOGIN_DEFS.items():
+        assert defs.get(key) == want, key
+
+
+def test_uploads_pass_through_a_private_empty_directory(root, data):
+    d = root.file(UPLOAD_DIR)
+    assert d.is_directory and d.mode == 0o700 and d.user == data.admin_user
+    assert root.check_output(f"ls -A {UPLOAD_DIR}") == "", "an upload was left behind"
+
+
+def test_brute_force_bans_and_audit_trail(root):
+    assert "sshd" in root.check_output("fail2ban-client status")
+    for svc in ("fail2ban", "auditd", "acct", "sysstat"):
+        assert root.service(svc).is_running, svc
+    assert "-k llm-secrets" in root.check_output("auditctl -l")

@@ -11,5 +11,9 @@ def test_data_volume_mounted_by_label(root):
 
 
 def test_data_directories(root):
-    for path in DATA_DIRS.values():
-        assert root.file(path).is_directory, path
+    for key, path in DATA_DIRS.items():
+        d = root.file(path)
+        assert d.is_directory, path
+        if key != "ollama":  # the ollama service user's own directory (see the ollama role)
+            # datasets and fine-tuning output may hold chat history: no access for other accounts
+            assert d.mode & 0o007 == 0, f"{path} is {oct(d.mode)}"

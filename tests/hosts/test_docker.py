@@ -9,3 +9,12 @@ def test_no_container_publishes_past_loopback(root):
     assert published, "expected the platform's containers to publish ports"
     for p in published:
         assert p.startswith("127.0.0.1:"), p
+
+
+def test_loopback_guard_drops_loopback_addressed_packets_from_the_network(root):
+    # the rule that keeps 127.0.0.1-published containers off the network (moby#45610); the
+    # integration suite sends such a packet from outside the guest
+    from hosts.roles.docker import GUARD_UNIT
+
+    assert root.service(GUARD_UNIT).is_enabled
+    assert "-A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP" in root.check_output("iptables -t raw -S PREROUTING")

@@ -16,14 +16,18 @@ import time
 
 import pytest
 
+from components.catalogue import service
 from hosts import drift, rebuild, smoke
 from hosts.ops import APT_LISTS_MAX_AGE
 from hosts.localhost import netns, runner
+from hosts.localhost.config import DOMAIN
+from hosts.roles.docker import GUARD_UNIT
 from tests.integration.conftest import sh
 
 pytestmark = pytest.mark.vm
 
 EXPECTED_OPEN = [22, 80, 443]
+LLAMAFACTORY_UI = service("llamafactory-webui").port
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +89,24 @@ def test_scan_sees_a_port_that_is_opened(s, timed):
         finally:
             sh(s, "ufw delete allow 9999/tcp; systemctl stop llm-scan-probe")
         assert netns.scan("9990-10000,22,80,443", s) == EXPECTED_OPEN
+
+
+def test_ui_login_only_from_admin_networks_and_not_via_loopback_packets(s, timed):
+    """The scan namespace is an admin network: the UI's password prompt (401). A packet addressed to
+    the guest's 127.0.0.1:7860 (the UI, no auth of its own) from that network is dropped; without
+    the loopback guard Docker 20.10 forwards it to the container (moby#45610)."""
+    code = netns.ns_run(s, ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20",
+                            "--resolve", f"{DOMAIN}:443:{s.ns_guest_addr}", f"https://{DOMAIN}/llamafactory/"],
+                        capture=True).stdout
+    assert code == "401"
+    with timed("loopback probe (guard on, then off)"):
+        assert netns.loopback_probe(LLAMAFACTORY_UI, s) == "none"
+        sh(s, f"systemctl stop {GUARD_UNIT}")
+        try:
+            assert netns.loopback_probe(LLAMAFACTORY_UI, s) == "open", "the probe should see the unguarded UI"
+        finally:
+            sh(s, f"systemctl start {GUARD_UNIT}")
+        assert netns.loopback_probe(LLAMAFACTORY_UI, s) == "none"
 
 
 def test_drift_detects_changes_then_clean_after_converge(s, timed):

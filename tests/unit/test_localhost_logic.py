@@ -423,3 +423,29 @@ def test_account_fact_parses_one_account_or_none():
     admin = fact.process(["llmadmin:x:1000:1000:,,,:/home/llmadmin:/bin/bash", "llmadmin sudo users"])
     assert admin["groups"] == ["llmadmin", "sudo", "users"] and admin["home"] == "/home/llmadmin"
     assert "getent passwd llmadmin" in fact.command("llmadmin")
+
+
+LYNIS_REPORT = """\
+# Lynis Report
+report_version_major=1
+hardening_index=81
+warning[]=PKGS-7392|Found one or more vulnerable packages.|-|-|
+suggestion[]=SSH-7408|Consider hardening SSH configuration|MaxSessions (4 --> 2)|-|
+suggestion[]=XYZ-0001|Something new|-|-|
+"""
+
+
+def test_lynis_report_parsed_and_judged():
+    from hosts.localhost import audit
+
+    a = audit.parse_report(LYNIS_REPORT)
+    assert a.index == 81
+    assert a.warnings == [("PKGS-7392", "Found one or more vulnerable packages.")]
+    assert a.suggestions[0] == ("SSH-7408", "Consider hardening SSH configuration", "MaxSessions (4 --> 2)")
+    assert not a.ok  # a warning fails the audit whatever the index
+    out = audit.render(a)
+    assert "not taken: SSH port 22" in out and "no reason recorded" in out
+    clean = audit.parse_report(LYNIS_REPORT.replace("warning[]", "#"))
+    assert clean.ok
+    assert not audit.parse_report("hardening_index=79\n").ok
+    assert audit.parse_report("").index is None
