@@ -7,9 +7,9 @@ INVENTORY is ``hosts/inventory.py`` (a stack's ``inventory`` output, see that fi
 host's generated inventory. Roles run in a fixed order; each host runs the roles its data lists.
 """
 
-from pyinfra import host
+from pyinfra import host, state
 
-from hosts import hostdata
+from hosts import dryplan, hostdata
 from hosts.roles import base, data, docker, firewall, llamafactory, nvidia, ollama, proxy, vllm
 
 ORDER = [
@@ -21,3 +21,5 @@ settings = hostdata.from_host(host)
 for role, module in ORDER:
     if role in settings.roles:
         module.apply(settings)
+
+dryplan.write(state, host)  # only for scripts/drift's dry run (LLM_PLATFORM_DRY_PLAN_DIR)

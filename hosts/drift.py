@@ -6,8 +6,14 @@
 - hosts: a pyinfra dry run of the deploy against every host (changes counted from its JSON plan;
   pyinfra's exit code says nothing about changes), plus the testinfra suite.
 
+Each finding carries the difference itself: a host operation its commands and file diffs (from
+``hosts.dryplan``; a secret file only "content differs"), a failed check its assertion message, a
+cloud resource the property paths the engine would change (never values). Findings are grouped by
+host and role, the operations (the probable cause) before the checks that failed with them.
+
 Exit codes: 0 clean, 1 drift, 2 could not check (the reason is printed and in the report).
-The JSON report lists every finding as ``{layer, host, target, detail}``.
+The JSON report lists every finding as ``{layer, host, role, kind, target, detail, commands, diffs,
+message}``; ``--markdown`` (and ``$GITHUB_STEP_SUMMARY`` in GitHub Actions) gets the same as Markdown.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from hosts import dryplan
 from hosts.targets import ROOT, Target
 
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -34,6 +42,11 @@ class Finding:
     host: str | None
     target: str
     detail: str
+    role: str = ""
+    kind: str = ""  # operation | check | resource
+    commands: list[str] = field(default_factory=list)
+    diffs: list[str] = field(default_factory=list)
+    message: str = ""
 
 
 @dataclass
@@ -82,10 +95,45 @@ class Report:
         for l in self.layers:
             extra = f" ({l.reason})" if l.reason else ""
             lines.append(f"  {l.layer:<6} {l.status:<8} {l.seconds:6.1f}s{extra}")
-            for f in l.findings:
-                where = f"[{f.host}] " if f.host else ""
-                lines.append(f"    - {where}{f.target}: {f.detail}")
+            for (host, role), group in grouped(l.findings):
+                where = " ".join(x for x in (host and f"[{host}]", role) if x)
+                if where:
+                    lines.append(f"    {where}")
+                for f in group:
+                    lines.append(f"      - {f.target}: {f.detail}")
+                    lines += [f"          $ {c}" for c in f.commands]
+                    for d in f.diffs:
+                        lines += [f"          {line}" for line in d.splitlines()]
+                    lines += [f"          {line}" for line in f.message.splitlines()]
         return "\n".join(lines)
+
+    def markdown(self) -> str:
+        icon = {"clean": "✅", "drift": "⚠️", "error": "❌"}[self.status]
+        out = [f"## {icon} Drift: `{self.stack}` — {self.status}", "",
+               "| layer | status | seconds | note |", "|---|---|---|---|"]
+        out += [f"| {l.layer} | {l.status} | {l.seconds:.1f} | {l.reason.replace('|', '/')} |" for l in self.layers]
+        for l in self.layers:
+            for (host, role), group in grouped(l.findings):
+                out += ["", f"### {l.layer}" + "".join(f" · {x}" for x in (host, role) if x)]
+                for f in group:
+                    out.append(f"- **{f.target}**: {f.detail}")
+                    body = [f"$ {c}" for c in f.commands] + [d for d in f.diffs] + ([f.message] if f.message else [])
+                    if body:
+                        out += ["", "  ```", *[f"  {line}" for b in body for line in b.splitlines()], "  ```"]
+        out.append("")
+        return "\n".join(out)
+
+
+KIND_ORDER = {"resource": 0, "operation": 1, "check": 2}
+
+
+def grouped(findings: list[Finding]) -> list[tuple[tuple[str | None, str], list[Finding]]]:
+    """Findings by (host, role) in first-seen order; in each group operations (the probable cause)
+    before the checks that failed with them."""
+    groups: dict[tuple[str | None, str], list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((f.host, f.role), []).append(f)
+    return [(k, sorted(v, key=lambda f: KIND_ORDER.get(f.kind, 3))) for k, v in groups.items()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,8 +149,10 @@ def check_cloud(stack_name: str, select: Callable[[str], Any] | None = None) -> 
         outcome = automation.preview_changes(stack)
     except automation.Unavailable as exc:
         return LayerResult("cloud", "error", reason=str(exc), seconds=time.monotonic() - t0)
+    # property paths only (the engine's detailed diff keys), never their values
     findings = [
-        Finding("cloud", None, f"{c.type} {c.name}", f"{c.op}" + (f": {', '.join(c.properties)}" if c.properties else ""))
+        Finding("cloud", None, f"{c.type} {c.name}", f"{c.op}" + (f": {', '.join(c.properties)}" if c.properties else ""),
+                kind="resource")
         for c in outcome.changes
     ]
     dt = time.monotonic() - t0
@@ -134,14 +184,45 @@ def parse_dry_run(stdout: str) -> dict[str, list[str]]:
     return changed
 
 
-def parse_junit(xml_text: str) -> list[str]:
-    """Names of failed or errored testinfra checks in a JUnit XML report."""
+def parse_junit(xml_text: str) -> list[tuple[str, str]]:
+    """(name, assertion message) of each failed or errored testinfra check in a JUnit XML report."""
     root = ET.fromstring(xml_text)
     failed = []
     for case in root.iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed.append(f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}")
+        bad = case.find("failure")
+        bad = bad if bad is not None else case.find("error")
+        if bad is not None:
+            name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
+            failed.append((name, _message(bad.get("message") or bad.text or "")))
     return failed
+
+
+def _message(text: str, max_lines: int = 8) -> str:
+    """pytest's assertion message, trimmed: the expected-vs-found lines, not the whole traceback."""
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
+    return "\n".join(line[:300] for line in lines)
+
+
+def role_of(name: str) -> str:
+    """The role of an operation ("proxy | nginx running") or a check ("test_proxy::...")."""
+    if " | " in name:
+        return name.split(" | ", 1)[0].strip()
+    if name.startswith("test_") and "::" in name:
+        return name.split("::", 1)[0].removeprefix("test_")
+    return ""
+
+
+def _secret_values(env: dict[str, str]) -> list[str]:
+    values = {v for k, v in env.items() if k.startswith("LLM_SECRET_") and v}
+    path = env.get("LLM_PLATFORM_SECRETS_FILE")
+    if path:
+        try:
+            values |= {v for v in json.loads(Path(path).read_text()).values() if isinstance(v, str) and v}
+        except (OSError, ValueError):
+            pass
+    return sorted(values, key=len, reverse=True)
 
 
 def _tail(text: str, n: int = 3) -> str:
@@ -150,8 +231,13 @@ def _tail(text: str, n: int = 3) -> str:
 
 
 def check_hosts(target: Target, run: Runner = subprocess.run, checks: bool = True) -> LayerResult:
+    with tempfile.TemporaryDirectory(prefix="llm-platform-dryplan-") as plan_dir:
+        return _check_hosts(target, run, checks, plan_dir)
+
+
+def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> LayerResult:
     t0 = time.monotonic()
-    env = {**os.environ, **target.env}
+    env = {**os.environ, **target.env, dryplan.ENV: plan_dir}
     pyinfra = str(Path(sys.executable).with_name("pyinfra"))
     proc = run(
         [pyinfra, str(target.inventory), "hosts/deploy.py", "--dry", "--json"],
@@ -165,7 +251,13 @@ def check_hosts(target: Target, run: Runner = subprocess.run, checks: bool = Tru
     if proc.returncode != 0:
         return LayerResult("hosts", "error", reason=f"dry run failed on a host: {_tail(proc.stderr)}",
                            seconds=time.monotonic() - t0)
-    findings = [Finding("hosts", h, op, "would change") for h, ops in changed.items() for op in ops]
+    findings = []
+    for h, ops in changed.items():
+        detail = _read_plan(Path(plan_dir) / f"{h}.json")
+        for op in ops:
+            what = detail.get(op, {})
+            findings.append(Finding("hosts", h, op, "would change", role=role_of(op), kind="operation",
+                                    commands=what.get("commands", []), diffs=what.get("diffs", [])))
 
     if checks:
         for h in target.hosts:
@@ -179,10 +271,36 @@ def check_hosts(target: Target, run: Runner = subprocess.run, checks: bool = Tru
             if not junit.exists():
                 return LayerResult("hosts", "error", findings, reason=f"testinfra did not run on {h.name}: {_tail(res.stdout + res.stderr)}",
                                    seconds=time.monotonic() - t0)
-            findings += [Finding("hosts", h.name, name, "check failed") for name in parse_junit(junit.read_text())]
+            findings += [Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check", message=msg)
+                         for name, msg in parse_junit(junit.read_text())]
             junit.unlink()
+    _scrub(findings, _secret_values(env))
     status = "drift" if findings else "clean"
     return LayerResult("hosts", status, findings, seconds=time.monotonic() - t0)
+
+
+def _read_plan(path: Path) -> dict[str, dict]:
+    """hosts.dryplan's file for one host, by operation name ({} when the deploy wrote none)."""
+    try:
+        return {op["name"]: op for op in json.loads(path.read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _scrub(findings: list[Finding], values: list[str]) -> None:
+    """No secret value in any report, whatever a command or an assertion message printed."""
+    def clean(text: str) -> str:
+        for v in values:
+            text = text.replace(v, "***")
+        return text
+
+    for f in findings:
+        f.commands = [clean(c) for c in f.commands]
+        f.diffs = [clean(d) for d in f.diffs]
+        f.message = clean(f.message)
+        f.detail = clean(f.detail)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,12 +333,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/drift", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="a stack name (dev, staging, prod, cpu) or 'local'")
     parser.add_argument("--report", help="JSON report path (default .state/drift/STACK.json)")
+    parser.add_argument("--markdown", help="also write the report as Markdown to this path")
     parser.add_argument("--no-checks", action="store_true", help="hosts: dry run only, skip the testinfra suite")
     args = parser.parse_args(argv)
     report = run_drift(args.stack, checks=not args.no_checks)
     path = Path(args.report or ROOT / ".state" / "drift" / f"{args.stack}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(report.markdown())
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:  # GitHub Actions: the job's summary page
+        with open(summary, "a") as fh:
+            fh.write(report.markdown())
     print(report.summary())
     print(f"report: {path}")
     return report.exit_code

@@ -69,3 +69,13 @@ def get(key: str) -> str:
 def get_optional(key: str) -> str | None:
     value = os.environ.get(env_name(key)) or _file_values().get(key) or None
     return None if value is None else check(key, value)
+
+
+def known_values() -> list[str]:
+    """Every secret value the operator's environment holds (to scrub reports), longest first."""
+    values = {v for k, v in os.environ.items() if k.startswith("LLM_SECRET_") and v}
+    try:
+        values |= {v for v in _file_values().values() if isinstance(v, str) and v}
+    except (OSError, ValueError, MissingSecret):
+        pass
+    return sorted(values, key=len, reverse=True)

@@ -12,13 +12,15 @@ Each stage prints its duration. The tests run in file order on the session's sha
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from components.catalogue import service
+from components.catalogue import SECRETS_DIR, service
 from hosts import drift, rebuild, smoke
 from hosts.ops import APT_LISTS_MAX_AGE
+from hosts.localhost import inventory as li
 from hosts.localhost import netns, runner
 from hosts.localhost.config import DOMAIN
 from hosts.roles.docker import GUARD_UNIT
@@ -109,18 +111,35 @@ def test_ui_login_only_from_admin_networks_and_not_via_loopback_packets(s, timed
         assert netns.loopback_probe(LLAMAFACTORY_UI, s) == "none"
 
 
-def test_drift_detects_changes_then_clean_after_converge(s, timed):
+def test_drift_names_what_changed_then_clean_after_converge(s, timed):
+    """What the on-call reads at 3 a.m.: each change behind the project's back named in the report
+    (text and JSON) by what would undo it, secret files by name only; clean after a converge."""
     # (a clean host's dry run proposing nothing is what the no-op converge above already showed)
+    model = li.LOCAL_OLLAMA_MODELS[0]
+    planted = "planted-secret-value-5c1f0e9d"
     sh(s, "ufw allow 11434/tcp")
-    sh(s, "sed -i 's/OLLAMA_NUM_PARALLEL=.*/OLLAMA_NUM_PARALLEL=64\"/' /etc/systemd/system/ollama.service && systemctl daemon-reload")
     sh(s, "systemctl stop nginx")
-    with timed("drift check (three changes behind our back; dry run)"):
-        report = drift.run_drift("local", local_settings=s, checks=False)
-    assert report.exit_code == 1, report.summary()
-    targets_ = " ".join(f.target for f in report.layers[1].findings)
-    assert "ufw" in targets_, report.summary()
-    assert "ollama systemd unit" in targets_, report.summary()
-    assert "nginx running" in targets_, report.summary()
+    sh(s, "echo '# tampered by hand' >> /etc/nginx/conf.d/llm-platform-auth.conf")
+    sh(s, f"ollama rm {model}")
+    sh(s, f"echo 'EXTRA_TOKEN={planted}' >> {SECRETS_DIR}/vllm.env")
+    with timed("drift check (five changes behind our back; dry run + testinfra)"):
+        report = drift.run_drift("local", local_settings=s)
+    text, doc = report.summary(), json.dumps(report.to_dict())
+    (s.state_dir / "drift-report.txt").write_text(text + "\n")  # docs/oncall.md shows one
+    assert report.exit_code == 1, text
+    for out in (text, doc):
+        assert "ufw delete allow 11434/tcp" in out
+        assert "systemctl start nginx.service" in out
+        assert "llm-platform-auth.conf" in out and "-# tampered by hand" in out
+        assert "/api/pull" in out and model in out
+        assert f"{SECRETS_DIR}/vllm.env: content differs (secret: not shown)" in out
+        assert planted not in out
+        for secret in json.loads(li.secrets_file(s).read_text()).values():
+            assert secret not in out
+    # grouped: the failed checks of a role beneath its operations, with what they saw
+    checks = [f for f in report.layers[1].findings if f.kind == "check"]
+    assert checks and all(f.message for f in checks), text
+    assert any(f.role == "proxy" for f in checks), text
 
     with timed("converge (repair)"):
         changed, names = converge(s)

@@ -11,7 +11,7 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
 
 from components import automation
-from hosts import drift
+from hosts import drift, dryplan
 from hosts.targets import HostTarget, Target, from_stack_outputs
 
 APP_URN = "urn:pulumi:prod::llm-platform::llm-platform:app:LlmApp$digitalocean:index/app:App::llm-app"
@@ -114,8 +114,11 @@ DRY_RUN = {
 
 JUNIT_FAIL = """<?xml version="1.0"?><testsuites><testsuite>
 <testcase classname="tests.hosts.test_proxy" name="test_certbot_renewal_timer[ssh://x]"/>
-<testcase classname="tests.hosts.test_firewall" name="test_ufw_rules_are_exactly_the_catalogue[ssh://x]"><failure message="x"/></testcase>
+<testcase classname="tests.hosts.test_firewall" name="test_ufw_rules_are_exactly_the_catalogue[ssh://x]"><failure message="AssertionError: extra rule 11434/tcp ALLOW IN Anywhere&#10;assert [...] == [...]">traceback</failure></testcase>
 </testsuite></testsuites>"""
+
+PLAN = [{"name": "firewall | ufw: default deny, only 22 (admins), 80, 443",
+         "commands": ["ufw --force delete allow 11434/tcp"], "diffs": []}]
 
 
 def target(tmp_path) -> Target:
@@ -124,12 +127,15 @@ def target(tmp_path) -> Target:
     return Target("prod", tmp_path / "inv.py", {}, [HostTarget("llm-prod", ["--hosts=ssh://x"], data)])
 
 
-def fake_runner(dry_stdout: str, dry_rc: int = 0, junit: str | None = JUNIT_FAIL, dry_stderr: str = ""):
+def fake_runner(dry_stdout: str, dry_rc: int = 0, junit: str | None = JUNIT_FAIL, dry_stderr: str = "",
+                plan: list | None = None):
     calls = []
 
     def run(argv, **kw):
         calls.append(argv)
         if "--dry" in argv:
+            if plan is not None:  # what hosts/deploy.py's dryplan.write leaves for each host
+                (Path(kw["env"][dryplan.ENV]) / "llm-prod.json").write_text(json.dumps(plan))
             return subprocess.CompletedProcess(argv, dry_rc, dry_stdout, dry_stderr)
         if junit is not None:
             path = next(a.split("=", 1)[1] for a in argv if a.startswith("--junitxml="))
@@ -149,6 +155,55 @@ def test_host_drift_from_the_json_plan_and_failed_checks(tmp_path):
     assert not [t for t in targets if "restart on change" in t[1]]
     assert ("llm-prod", "test_firewall::test_ufw_rules_are_exactly_the_catalogue[ssh://x]", "check failed") in targets
     assert "--dry" in calls[0] and "--json" in calls[0]
+
+
+def test_host_findings_carry_commands_and_assertion_messages_grouped_by_role(tmp_path):
+    run, _ = fake_runner(json.dumps(DRY_RUN), plan=PLAN)
+    result = drift.check_hosts(target(tmp_path), run=run)
+    op, check = result.findings
+    assert (op.kind, op.role, op.commands) == ("operation", "firewall", ["ufw --force delete allow 11434/tcp"])
+    assert (check.kind, check.role) == ("check", "firewall")
+    assert check.message.startswith("AssertionError: extra rule 11434/tcp ALLOW IN Anywhere")
+    assert "traceback" not in check.message  # pytest's message, not the whole traceback
+    report = drift.Report("prod", [drift.LayerResult("cloud", "clean"), result])
+    text = report.summary()
+    # one group for the role: the operation (cause) with its command, then the check beneath it
+    assert text.count("[llm-prod] firewall") == 1
+    assert text.index("$ ufw --force delete allow 11434/tcp") < text.index("check failed") < text.index("extra rule 11434")
+    doc = report.to_dict()["findings"][0]
+    assert doc["commands"] == ["ufw --force delete allow 11434/tcp"] and doc["role"] == "firewall"
+    md = report.markdown()
+    assert "### hosts · llm-prod · firewall" in md and "  $ ufw --force delete allow 11434/tcp" in md
+
+
+def test_no_secret_value_reaches_any_report(tmp_path):
+    secret = "s3cr3t-value-0123456789abcdef"
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"vllmApiKey": secret}))
+    sec.chmod(0o600)
+    plan = [{"name": PLAN[0]["name"], "commands": [f"echo {secret}"], "diffs": [f"-KEY={secret}"]}]
+    junit = JUNIT_FAIL.replace("extra rule", f"saw {secret} in")
+    run, _ = fake_runner(json.dumps(DRY_RUN), plan=plan, junit=junit)
+    t = target(tmp_path)
+    t.env["LLM_PLATFORM_SECRETS_FILE"] = str(sec)
+    report = drift.Report("prod", [drift.check_hosts(t, run=run)])
+    for text in (report.summary(), report.markdown(), json.dumps(report.to_dict())):
+        assert secret not in text and "***" in text
+
+
+def test_markdown_goes_to_the_file_and_the_job_summary(tmp_path, monkeypatch):
+    dirty = drift.LayerResult("hosts", "drift", [drift.Finding("hosts", "h", "proxy | nginx running", "would change",
+                                                               role="proxy", kind="operation",
+                                                               commands=["systemctl start nginx.service"])])
+    monkeypatch.setattr(drift, "run_drift", lambda stack, checks: drift.Report(stack, [dirty]))
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code = drift.main(["prod", "--report", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")])
+    assert code == 1
+    assert "systemctl start nginx.service" in (tmp_path / "r.md").read_text()
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "## ⚠️ Drift: `prod` — drift" in text
 
 
 def test_clean_host(tmp_path):
@@ -171,8 +226,9 @@ def test_report_exit_codes_and_json():
     assert drift.Report("s", [clean, dirty]).exit_code == 1
     assert drift.Report("s", [clean, broken]).exit_code == 2
     doc = drift.Report("s", [clean, dirty]).to_dict()
-    assert doc["findings"] == [{"layer": "hosts", "host": "h", "target": "op", "detail": "would change"}]
-    assert "h] op: would change" in drift.Report("s", [dirty]).summary()
+    assert doc["findings"] == [{"layer": "hosts", "host": "h", "target": "op", "detail": "would change", "role": "",
+                                "kind": "", "commands": [], "diffs": [], "message": ""}]
+    assert "[h]\n      - op: would change" in drift.Report("s", [dirty]).summary()
 
 
 def test_stack_targets_keep_secrets_private(tmp_path):
@@ -197,3 +253,30 @@ def test_stack_target_takes_only_the_secrets_the_inventory_names():
                             get_all_config=lambda: values)
     written = json.loads(Path(from_stack(stack).env["LLM_PLATFORM_SECRETS_FILE"]).read_text())
     assert sorted(written) == ["huggingfaceApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "vllmApiKey"]
+
+
+def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():
+    import io
+
+    from pyinfra.api.command import FileUploadCommand, StringCommand
+
+    from hosts.ops import UPLOAD_DIR
+
+    class Host:  # the one fact describe() reads: the file on the host, as pyinfra's FileContents lines
+        def get_fact(self, fact, path):
+            return {"/etc/nginx/conf.d/llm.conf": ["server_tokens off;", "client_max_body_size 1m;"]}.get(path)
+
+    line, diff = dryplan.describe(FileUploadCommand(io.StringIO("server_tokens off;\nclient_max_body_size 9m;\n"),
+                                                    "/etc/nginx/conf.d/llm.conf", remote_temp_filename="/tmp/x"), Host())
+    assert line == "upload /etc/nginx/conf.d/llm.conf"
+    assert "-client_max_body_size 1m;" in diff and "+client_max_body_size 9m;" in diff
+    assert dryplan.describe(FileUploadCommand(io.StringIO("a\n"), "/etc/new", remote_temp_filename="/tmp/y"),
+                            Host())[1] == "/etc/new: new file (1 lines)"
+    secret = FileUploadCommand(io.BytesIO(b"KEY=hunter2-0123456789\n"), "/etc/llm-platform/vllm.env",
+                               remote_temp_filename=f"{UPLOAD_DIR}/pyinfra-abc")
+    line, diff = dryplan.describe(secret, Host())
+    assert "hunter2" not in line + diff and diff.endswith(dryplan.SECRET_DIFF)
+    assert dryplan.describe(StringCommand("systemctl", "start", "nginx.service"), Host()) == \
+        ("systemctl start nginx.service", None)
+    long = dryplan.file_diff("/f", [str(i) for i in range(200)], [f"{i}x\n" for i in range(200)])
+    assert len(long.splitlines()) == dryplan.MAX_DIFF_LINES + 1 and long.endswith("more diff lines")

@@ -49,7 +49,7 @@ def test_drift_runs_daily_for_every_cloud_stack_and_uploads_the_report():
     job = doc["jobs"]["drift"]
     assert sorted(job["strategy"]["matrix"]["stack"]) == sorted(cloud_stacks())
     runs = " ".join(step.get("run", "") for step in job["steps"])
-    assert "scripts/drift" in runs and "--report" in runs
+    assert "scripts/drift" in runs and "--report" in runs and "--markdown" in runs
     uploads = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert uploads and uploads[0]["if"] == "always()"
     assert any(str(s.get("uses", "")).startswith("pulumi/actions") for s in job["steps"])
