@@ -87,7 +87,8 @@ def render(a: Audit) -> str:
 
 
 def run(s: Settings) -> int:
-    vm.ssh_run("command -v lynis >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis",
+    install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null"
+    vm.ssh_run(f"command -v lynis >/dev/null || {install} 2>/dev/null || {{ apt-get update -q >/dev/null && {install}; }}",
                s, timeout=900)
     vm.ssh_run("lynis audit system --quick --no-colors >/var/log/lynis-run.log 2>&1", s, timeout=1800)
     a = parse_report(vm.ssh_run(f"cat {REPORT}", s).stdout)

@@ -64,6 +64,7 @@ SYSCTL = {
     "net.ipv4.conf.all.accept_source_route": "0",
     "net.ipv4.tcp_syncookies": "1",
     "net.ipv4.icmp_echo_ignore_broadcasts": "1",
+    "net.ipv4.icmp_ignore_bogus_error_responses": "1",
     "net.ipv6.conf.all.accept_redirects": "0",
     "net.ipv6.conf.default.accept_redirects": "0",
 }

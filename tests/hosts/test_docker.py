@@ -17,4 +17,4 @@ def test_loopback_guard_drops_loopback_addressed_packets_from_the_network(root):
     from hosts.roles.docker import GUARD_UNIT
 
     assert root.service(GUARD_UNIT).is_enabled
-    assert "-A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP" in root.check_output("iptables -t raw -S PREROUTING")
+    assert "-A PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP" in root.check_output("iptables -t raw -S PREROUTING")

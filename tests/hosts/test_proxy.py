@@ -75,8 +75,8 @@ def test_api_is_rate_limited_per_client(root, data):
     n = API_BURST + 30
     codes = root.check_output(
         f"{KEY_HEADER} | curl -s -Z --parallel-max 50 --max-time 60 -H @- "
-        f"--resolve {data.domain}:443:127.0.0.1 -o /dev/null -w '%{{http_code}}\\n' "
-        + " ".join([f"https://{data.domain}/v1/models"] * n)
+        f"--resolve {data.domain}:443:127.0.0.1 -w '%{{http_code}}\\n' "
+        + " ".join([f"-o /dev/null https://{data.domain}/v1/models"] * n)
     ).split()
     assert len(codes) == n and set(codes) <= {"200", "429"}, codes
     assert codes.count("429") > 0, "no request was limited"
