@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hosts import dryplan
+from hosts import dryplan, secrets
 from hosts.targets import ROOT, Target
 
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -214,17 +214,6 @@ def role_of(name: str) -> str:
     return ""
 
 
-def _secret_values(env: dict[str, str]) -> list[str]:
-    values = {v for k, v in env.items() if k.startswith("LLM_SECRET_") and v}
-    path = env.get("LLM_PLATFORM_SECRETS_FILE")
-    if path:
-        try:
-            values |= {v for v in json.loads(Path(path).read_text()).values() if isinstance(v, str) and v}
-        except (OSError, ValueError):
-            pass
-    return sorted(values, key=len, reverse=True)
-
-
 def _tail(text: str, n: int = 3) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return " | ".join(lines[-n:])
@@ -274,7 +263,7 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
             findings += [Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check", message=msg)
                          for name, msg in parse_junit(junit.read_text())]
             junit.unlink()
-    _scrub(findings, _secret_values(env))
+    _scrub(findings, secrets.known_values(env))
     status = "drift" if findings else "clean"
     return LayerResult("hosts", status, findings, seconds=time.monotonic() - t0)
 
@@ -291,16 +280,11 @@ def _read_plan(path: Path) -> dict[str, dict]:
 
 def _scrub(findings: list[Finding], values: list[str]) -> None:
     """No secret value in any report, whatever a command or an assertion message printed."""
-    def clean(text: str) -> str:
-        for v in values:
-            text = text.replace(v, "***")
-        return text
-
     for f in findings:
-        f.commands = [clean(c) for c in f.commands]
-        f.diffs = [clean(d) for d in f.diffs]
-        f.message = clean(f.message)
-        f.detail = clean(f.detail)
+        f.commands = [secrets.scrub(c, values) for c in f.commands]
+        f.diffs = [secrets.scrub(d, values) for d in f.diffs]
+        f.message = secrets.scrub(f.message, values)
+        f.detail = secrets.scrub(f.detail, values)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -75,12 +75,6 @@ def describe(command: Any, host: Any) -> tuple[str, str | None]:
     return type(command).__name__, None
 
 
-def scrub(text: str, values: list[str]) -> str:
-    for v in values:
-        text = text.replace(v, "***")
-    return text
-
-
 def op_name(meta: Any) -> str:
     """The name pyinfra's JSON plan gives an operation (``pyinfra_cli.prints.pretty_op_name``, which
     cannot be imported in-process), so hosts.drift can match the two."""
@@ -101,9 +95,9 @@ def plan(state: Any, host: Any) -> list[dict[str, Any]]:
         commands, diffs = [], []
         for command in op_data.command_generator():
             line, diff = describe(command, host)
-            commands.append(scrub(line, values))
+            commands.append(secrets.scrub(line, values))
             if diff:
-                diffs.append(scrub(diff, values))
+                diffs.append(secrets.scrub(diff, values))
         out.append({"name": op_name(state.op_meta[op_hash]), "commands": commands, "diffs": diffs})
     return out
 

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,11 +72,22 @@ def get_optional(key: str) -> str | None:
     return None if value is None else check(key, value)
 
 
-def known_values() -> list[str]:
-    """Every secret value the operator's environment holds (to scrub reports), longest first."""
-    values = {v for k, v in os.environ.items() if k.startswith("LLM_SECRET_") and v}
-    try:
-        values |= {v for v in _file_values().values() if isinstance(v, str) and v}
-    except (OSError, ValueError, MissingSecret):
-        pass
+def known_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret value ``env`` (default: this process's environment) holds, in ``LLM_SECRET_*``
+    variables or the ``LLM_PLATFORM_SECRETS_FILE`` file, longest first: what ``scrub`` hides."""
+    env = os.environ if env is None else env
+    values = {v for k, v in env.items() if k.startswith("LLM_SECRET_") and v}
+    path = env.get("LLM_PLATFORM_SECRETS_FILE")
+    if path:
+        try:
+            values |= {v for v in json.loads(Path(path).read_text()).values() if isinstance(v, str) and v}
+        except (OSError, ValueError, AttributeError):
+            pass
     return sorted(values, key=len, reverse=True)
+
+
+def scrub(text: str, values: list[str]) -> str:
+    """``text`` with each of ``values`` replaced by ``***`` (reports, never files on the host)."""
+    for v in values:
+        text = text.replace(v, "***")
+    return text

@@ -8,6 +8,7 @@ is at least ``TARGET`` and there is no warning.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from . import vm
@@ -15,6 +16,7 @@ from .config import Settings
 
 TARGET = 80
 REPORT = "/var/log/lynis-report.dat"
+PROFILE = "ssl-certificate-paths=/etc/letsencrypt:/etc/nginx:/usr/local/share/ca-certificates"
 
 NOT_TAKEN: dict[str, str] = {
     # Lynis test id → why the deploy leaves it (reviewed against the measured report)
@@ -90,7 +92,10 @@ def run(s: Settings) -> int:
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null"
     vm.ssh_run(f"command -v lynis >/dev/null || {install} 2>/dev/null || {{ apt-get update -q >/dev/null && {install}; }}",
                s, timeout=900)
-    vm.ssh_run("lynis audit system --quick --no-colors >/var/log/lynis-run.log 2>&1", s, timeout=1800)
+    # Certificate expiry (CRYP-7902) for the certificates the platform manages, not the ~150 CA
+    # certificates of ca-certificates: one openssl per file costs ~20 minutes under emulation.
+    vm.ssh_run(f"printf '%s\\n' {shlex.quote(PROFILE)} > /etc/lynis/custom.prf", s)
+    vm.ssh_run("lynis audit system --quick --no-colors >/var/log/lynis-run.log 2>&1", s, timeout=3600)
     a = parse_report(vm.ssh_run(f"cat {REPORT}", s).stdout)
     print(render(a))
     return 0 if a.ok else 1
