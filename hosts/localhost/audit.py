@@ -19,31 +19,41 @@ REPORT = "/var/log/lynis-report.dat"
 PROFILE = "ssl-certificate-paths=/etc/letsencrypt:/etc/nginx:/usr/local/share/ca-certificates"
 
 NOT_TAKEN: dict[str, str] = {
-    # Lynis test id → why the deploy leaves it (reviewed against the measured report)
-    "BOOT-5122": "GRUB password: cloud servers boot unattended; the console is the provider's, behind its account",
-    "BOOT-5264": "systemd-analyze security per unit: the services that matter run as containers or as a "
-                 "dedicated user; the remaining units are Debian's defaults",
-    "FILE-6310": "separate /home, /tmp, /var partitions: cloud images come as one root filesystem; "
-                 "the data that matters is on its own volume (/data)",
-    "SSH-7408": "SSH port 22: the catalogue, the cloud firewall and ufw allow 22 from the admin CIDRs only; "
-                "MaxSessions 4: the operator's multiplexed connection (pyinfra, testinfra, scripts/finetune)",
-    "KRNL-5788": "kernel package check: cloud images ship their own kernel packages",
-    "KRNL-5830": "reboot after a kernel upgrade: done by the operator in a maintenance window, not by a converge",
-    "LOGG-2154": "remote logging: one host per environment; the journal stays on the host",
-    "FINT-4350": "file integrity tool (AIDE): its baseline rescans the whole disk, minutes on every converge; "
-                 "debsums checks the packages' files instead",
-    "HRDN-7230": "malware scanner (rkhunter/chkrootkit): pulls compilers and false positives on a container host",
+    # Lynis test id → why the deploy leaves it. Reviewed against the report of 2026-12-02 (index 82,
+    # 0 warnings, 30 suggestions): every id here appeared in it.
+    "LYNIS": "the audit uses Debian 12's lynis package, older than upstream's latest release",
+    "DEB-0280": "libpam-tmpdir: under sudo it points $TMPDIR at /tmp/user/0 (root-only), where pyinfra "
+                "then uploads as the SSH user, and every upload fails (see hosts/packages.py)",
     "DEB-0810": "apt-listbugs: interactive, it would stop unattended upgrades",
     "DEB-0811": "apt-listchanges: mails changelogs; no mail on the host",
+    "DEB-0880": "fail2ban jail.local: the deploy's settings live in jail.d/60-llm-platform.local, which "
+                "package updates never touch",
+    "BOOT-5264": "systemd-analyze security per unit: the services that matter run as containers or as a "
+                 "dedicated user; the remaining units are Debian's defaults",
+    "AUTH-9262": "password strength (pam_passwdqc): no account has a password (SSH keys only)",
+    "AUTH-9284": "locked accounts: Debian's system accounts, locked by design",
+    "FILE-6310": "separate /home, /tmp, /var partitions: cloud images come as one root filesystem; "
+                 "the data that matters is on its own volume (/data)",
+    "FILE-7524": "file permissions of Debian's cron directories: left at the distribution's defaults",
+    "HOME-9304": "home directories: only the admin's, holding its authorized_keys",
     "NAME-4028": "DNS domain name: the host is addressed by IP and its public name in DNS",
-    "MAIL-8818": "no mail server runs on the host",
-    "TOOL-5002": "configuration management: pyinfra runs from the operator's machine, not on the host",
-    "USB-3000": "USBGuard: cloud servers have no USB devices; usb-storage is disabled",
-    "PKGS-7346": "purge old removed packages: Debian's remnants, no effect on the running system",
-    "HTTP-6640": "Apache module: no Apache",
-    "HTTP-6643": "Apache module: no Apache",
-    "STRG-1846": "firewire: disabled by modprobe (install /bin/false), which Lynis does not read as disabled",
     "NETW-3200": "dccp/sctp/rds/tipc: disabled by modprobe (install /bin/false), which Lynis does not read as disabled",
+    "FIRE-4513": "unused iptables rules: Docker's and ufw's chains, idle on a quiet host",
+    "HTTP-6710": "weak nginx protocol: Lynis reads Debian's nginx.conf default; the platform's server "
+                 "allows TLS 1.2/1.3 only (tests/hosts/test_proxy.py refuses TLS 1.1)",
+    "SSH-7408": "SSH port 22: the catalogue, the cloud firewall and ufw allow 22 from the admin CIDRs only; "
+                "MaxSessions 4: the operator's multiplexed connection (pyinfra, testinfra, scripts/finetune)",
+    "LOGG-2154": "remote logging: one host per environment; the journal stays on the host",
+    "BANN-7126": "the legal banner is set (base.py BANNER); Lynis wants more legal keywords in it",
+    "BANN-7130": "the legal banner is set (base.py BANNER); Lynis wants more legal keywords in it",
+    "FINT-4350": "file integrity tool (AIDE): its baseline rescans the whole disk, minutes on every converge; "
+                 "debsums checks the packages' files instead",
+    "TOOL-5002": "configuration management: pyinfra runs from the operator's machine, not on the host",
+    "KRNL-6000": "sysctl: forwarding stays on for Docker's bridges, modules_disabled would stop Docker and ufw "
+                 "loading theirs, core_uses_pid is moot without core dumps; default.accept_source_route=0 "
+                 "is still to add (all.accept_source_route is 0)",
+    "HRDN-7222": "compilers: the deploy installs none; what Debian's packages bring is left as is",
+    "HRDN-7230": "malware scanner (rkhunter/chkrootkit): pulls compilers and false positives on a container host",
 }
 
 
