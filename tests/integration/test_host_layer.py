@@ -144,8 +144,9 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     with timed("converge (repair)"):
         changed, names = converge(s)
     assert changed > 0, names
-    with timed("drift check (after converge: dry run + testinfra)"):
-        report = drift.run_drift("local", local_settings=s)
+    # the dry run proposing nothing is the repair; the checks' pass is shown by the rebuild's verify
+    with timed("drift check (after converge: dry run)"):
+        report = drift.run_drift("local", local_settings=s, checks=False)
     assert report.exit_code == 0, report.summary()
 
 
