@@ -125,7 +125,6 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     with timed("drift check (five changes behind our back; dry run + testinfra)"):
         report = drift.run_drift("local", local_settings=s)
     text, doc = report.summary(), json.dumps(report.to_dict())
-    (s.state_dir / "drift-report.txt").write_text(text + "\n")  # docs/oncall.md shows one
     assert report.exit_code == 1, text
     for out in (text, doc):
         assert "ufw delete allow 11434/tcp" in out
