@@ -269,13 +269,12 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
 
 
 def _read_plan(path: Path) -> dict[str, dict]:
-    """hosts.dryplan's file for one host, by operation name ({} when the deploy wrote none)."""
+    """hosts.dryplan's file for one host, by operation name ({} when the deploy wrote none). The
+    directory is check_hosts' temporary one, removed with it."""
     try:
         return {op["name"]: op for op in json.loads(path.read_text())}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    finally:
-        path.unlink(missing_ok=True)
 
 
 def _scrub(findings: list[Finding], values: list[str]) -> None:

@@ -29,7 +29,7 @@ def guard_unit() -> str:
     for tool, dst in GUARD_RULES:
         rule = f"PREROUTING ! -i lo -d {dst} -j DROP"
         start.append(f"ExecStart=/bin/sh -c '{tool} -t raw -C {rule} 2>/dev/null || {tool} -t raw -I {rule}'")
-        stop.append(f"ExecStop=-{tool.replace('ip', '/usr/sbin/ip', 1)} -t raw -D {rule}")
+        stop.append(f"ExecStop=-/usr/sbin/{tool} -t raw -D {rule}")
     return "\n".join([
         "# Managed by llm-platform (hosts/roles/docker.py): packets for 127.0.0.0/8 or ::1 only from lo",
         "[Unit]",
