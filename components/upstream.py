@@ -186,6 +186,11 @@ PINS: tuple[Pin, ...] = (
         "components/prices.py DO_GPU_REGIONS_CONFIRMED; a GPU size outside DO_GPU_REGIONS is refused"),
     Pin("hcloud.server_types", "cx23 confirmed; cx33/cx43/cx53 and every price UNVERIFIED",
         "components/prices.py; verify with hcloud.get_server_types()"),
+    Pin("docker.loopback_publish",
+        "Debian 12 docker.io 20.10: a port published on 127.0.0.1 is reachable from the network by packets "
+        "addressed to 127.0.0.1; hosts/roles/docker.py drops them in the raw table",
+        "moby/moby#45610 (fixed in Docker 28); measured on the local test host by the loopback probe of "
+        "tests/integration/test_host_layer.py: SYN-ACK from 127.0.0.1:7860 without the guard, none with it"),
     Pin("app.internal_service", "llm: internal_ports [8081], no http_port, no route; health_check.port 8081",
         f"{_DO_OAS} (internal_ports, health_check.port); components/app.py PUBLIC_SERVICES"),
     # The Pulumi program on a fresh clone
