@@ -21,9 +21,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hosts import secrets
+from hosts import secret_values
 
-# (pyinfra is imported inside the functions: hosts.drift reads ENV without loading pyinfra)
+# (pyinfra is imported inside the functions: operate.drift reads ENV without loading pyinfra)
 ENV = "LLM_PLATFORM_DRY_PLAN_DIR"
 MAX_DIFF_LINES = 40
 SECRET_DIFF = "content differs (secret: not shown)"
@@ -77,14 +77,14 @@ def describe(command: Any, host: Any) -> tuple[str, str | None]:
 
 def op_name(meta: Any) -> str:
     """The name pyinfra's JSON plan gives an operation (``pyinfra_cli.prints.pretty_op_name``, which
-    cannot be imported in-process), so hosts.drift can match the two."""
+    cannot be imported in-process), so operate.drift can match the two."""
     name = list(meta.names)[0]
     return f"{name} ({', '.join(str(a) for a in meta.args)})" if meta.args else name
 
 
 def plan(state: Any, host: Any) -> list[dict[str, Any]]:
     """The host's operations that would definitely change (no ``_if``), with commands and diffs."""
-    values = secrets.known_values()
+    values = secret_values.known_values()
     out = []
     for op_hash in state.get_op_order():
         if op_hash not in state.ops[host]:
@@ -95,9 +95,9 @@ def plan(state: Any, host: Any) -> list[dict[str, Any]]:
         commands, diffs = [], []
         for command in op_data.command_generator():
             line, diff = describe(command, host)
-            commands.append(secrets.scrub(line, values))
+            commands.append(secret_values.scrub(line, values))
             if diff:
-                diffs.append(secrets.scrub(diff, values))
+                diffs.append(secret_values.scrub(diff, values))
         out.append({"name": op_name(state.op_meta[op_hash]), "commands": commands, "diffs": diffs})
     return out
 

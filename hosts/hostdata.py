@@ -1,7 +1,7 @@
 """The data a model host is configured from, validated before any operation is planned.
 
 It arrives as pyinfra host data: from a stack's ``inventory`` output (``hosts/inventory.py``) or from
-the local test host's generated inventory. Secrets are never part of it (see ``hosts/secrets.py``).
+the local test host's generated inventory. Secrets are never part of it (see ``hosts/secret_values.py``).
 """
 
 from __future__ import annotations

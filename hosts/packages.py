@@ -1,7 +1,7 @@
 """The distribution packages each role installs (Debian 12 / Ubuntu names), in one place.
 
 The roles install them with ``apt.packages``; the local test host's image builder
-(``hosts/localhost/image.py``) preinstalls the same lists natively at image-build time, because
+(``testhost/image.py``) preinstalls the same lists natively at image-build time, because
 dpkg under qemu's software emulation (TCG) costs minutes per converge. GPU-only packages (the
 ``nvidia`` role) are not listed here: they depend on the host's distribution and hardware.
 """

@@ -2,7 +2,7 @@
 hardening, the tools roles rely on.
 
 Hardening follows what Lynis (``scripts/local-host audit``) suggests where it fits a single-purpose
-server; the suggestions not taken, and why, are listed in ``hosts/localhost/audit.py``.
+server; the suggestions not taken, and why, are listed in ``testhost/audit.py``.
 """
 
 from __future__ import annotations

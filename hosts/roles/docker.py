@@ -6,7 +6,7 @@ container roles), so Docker's own iptables rules never open a port past ufw.
 it to the container (moby#45610, fixed in Docker 28 with a raw-table rule). The loopback guard below
 is that rule: before Docker starts, the raw table drops every packet addressed to 127.0.0.0/8 (or
 ::1) that did not come from the loopback interface. The integration suite sends such a packet from
-the scan namespace (``hosts.localhost.netns.loopback_probe``).
+the scan namespace (``testhost.netns.loopback_probe``).
 """
 
 from __future__ import annotations

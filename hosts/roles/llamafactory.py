@@ -16,7 +16,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from components.catalogue import CONTAINER_PORTS, DATA_DIRS, service
-from hosts import secrets
+from hosts import secret_values
 from hosts.container import container_service, publish
 from hosts.hostdata import HostData
 
@@ -36,8 +36,8 @@ def apply(data: HostData) -> None:
     info = f"{DATA_DIRS['datasets']}/dataset_info.json"
     if not host.get_fact(File, path=info):
         server.shell(name="datasets: empty dataset_info.json", commands=[f"echo '{{}}' > {info}"])
-    env = {"API_KEY": secrets.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": "0.0.0.0", "API_HOST": "0.0.0.0"}
-    hf = secrets.get_optional("huggingfaceApiKey")
+    env = {"API_KEY": secret_values.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": "0.0.0.0", "API_HOST": "0.0.0.0"}
+    hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf
     container_service(

@@ -24,7 +24,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
 from components.catalogue import SECRETS_DIR, service
-from hosts import secrets
+from hosts import secret_values
 from hosts.hostdata import HostData
 from hosts.packages import packages
 from hosts.ops import apt_install, secret_file
@@ -64,7 +64,7 @@ def backend(data: HostData) -> tuple[str, str]:
 
 @deploy("proxy")
 def apply(data: HostData) -> None:
-    api_key = secrets.get("vllmApiKey")  # hosts.secrets checks its characters and length
+    api_key = secret_values.get("vllmApiKey")  # hosts.secret_values checks its characters and length
     cert_dir = f"/etc/letsencrypt/live/{data.domain}"
     # live/ holds symlinks into archive/: test -e follows them (pyinfra's File fact does not)
     have_cert = host.get_fact(Command, command=f"test -e {cert_dir}/fullchain.pem && echo yes || true") == "yes"
@@ -103,7 +103,7 @@ def apply(data: HostData) -> None:
         changed.append(secret_file(
             name="nginx: LLaMA-Factory UI htpasswd", dest=HTPASSWD, group="www-data", mode="640",
             uploader=data.admin_user,
-            value=htpasswd_line(data.llamafactory.ui_user, secrets.get("llamafactoryUiPassword")),
+            value=htpasswd_line(data.llamafactory.ui_user, secret_values.get("llamafactoryUiPassword")),
         ))
     https_conf = "/etc/nginx/sites-enabled/llm-platform-https.conf"
     if not have_cert:  # never leave an HTTPS server without its certificate (interrupted first run)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from components.catalogue import CONTAINER_PORTS, DATA_DIRS, service
-from hosts import secrets
+from hosts import secret_values
 from hosts.container import container_service, publish
 from hosts.hostdata import HostData
 
@@ -30,8 +30,8 @@ def vllm_args(data: HostData) -> list[str]:
 
 @deploy("vllm")
 def apply(data: HostData) -> None:
-    env = {"VLLM_API_KEY": secrets.get("vllmApiKey")}
-    hf = secrets.get_optional("huggingfaceApiKey")
+    env = {"VLLM_API_KEY": secret_values.get("vllmApiKey")}
+    hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf
     container_service(

@@ -5,7 +5,7 @@
 ``host.json`` is the host's entry of the stack's ``inventory`` output (``pulumi stack output
 inventory --json``; ``scripts/local-host`` writes one for the local test host). The checks read
 their expectations from it and from ``components.catalogue``, so they stay in step with the deploy.
-Secrets are compared by sha256 only (``hosts.secrets`` on this side, the host's files on the other).
+Secrets are compared by sha256 only (``hosts.secret_values`` on this side, the host's files on the other).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from hosts import secrets
+from hosts import secret_values
 from hosts.hostdata import HostData
 
 
@@ -46,5 +46,5 @@ def root(host):
 
 @pytest.fixture(scope="session")
 def api_key_sha256() -> str:
-    return hashlib.sha256(secrets.get("vllmApiKey").encode()).hexdigest()
+    return hashlib.sha256(secret_values.get("vllmApiKey").encode()).hexdigest()
 

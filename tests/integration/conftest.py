@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from hosts.localhost import lifecycle, runner, vm
-from hosts.localhost.config import settings
-from hosts.localhost.util import free_port
+from testhost import lifecycle, runner, vm
+from testhost.config import settings
+from testhost.util import free_port
 
 TIMINGS: dict[str, float] = {}
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from hosts.localhost import vm
-from hosts.localhost.config import settings
+from testhost import vm
+from testhost.config import settings
 
 pytestmark = pytest.mark.vm
 

@@ -18,11 +18,11 @@ import time
 import pytest
 
 from components.catalogue import SECRETS_DIR, service
-from hosts import drift, rebuild, smoke
+from operate import drift, rebuild, smoke
 from hosts.ops import APT_LISTS_MAX_AGE
-from hosts.localhost import inventory as li
-from hosts.localhost import netns, runner
-from hosts.localhost.config import DOMAIN
+from testhost import access as li
+from testhost import netns, runner
+from testhost.config import DOMAIN
 from hosts.roles.docker import GUARD_UNIT
 from tests.integration.conftest import sh
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from hosts.localhost import vm
+from testhost import vm
 from tests.integration.conftest import sh
 
 pytestmark = pytest.mark.vm

@@ -38,7 +38,7 @@ def pinned_stacks(tmp_path_factory) -> Path:
     """A copy of stacks/ with every unpinned host stack pinned to TEST_OLLAMA_SHA256 by the real
     `scripts/pin` writer (for the tests that run scripts/plan on whole stack files)."""
     from components import upstream
-    from components.pin import write_pin
+    from operate.pin import write_pin
 
     d = tmp_path_factory.mktemp("stacks")
     for f in sorted(offline.STACKS_DIR.glob("Pulumi.*.yaml")):

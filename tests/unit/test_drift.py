@@ -11,8 +11,9 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
 
 from components import automation
-from hosts import drift, dryplan
-from hosts.targets import HostTarget, Target, from_stack_outputs
+from hosts import dryplan
+from operate import drift
+from operate.targets import HostTarget, Target, from_stack_outputs
 
 APP_URN = "urn:pulumi:prod::llm-platform::llm-platform:app:LlmApp$digitalocean:index/app:App::llm-app"
 FW_URN = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/firewall:Firewall::llm-prod-firewall"
@@ -242,7 +243,7 @@ def test_stack_targets_keep_secrets_private(tmp_path):
 def test_stack_target_takes_only_the_secrets_the_inventory_names():
     from types import SimpleNamespace
 
-    from hosts.targets import from_stack
+    from operate.targets import from_stack
     from tests.unit.conftest import plan_for
 
     inventory = plan_for("prod").outputs["inventory"]

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from hosts.finetune import config
-from hosts.finetune.config import ConfigError, Gpu, choose_method
+from operate.finetune import config
+from operate.finetune.config import ConfigError, Gpu, choose_method
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hosts.finetune import dataset
-from hosts.finetune.dataset import DatasetError, validate
+from operate.finetune import dataset
+from operate.finetune.dataset import DatasetError, validate
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "finetune"
 

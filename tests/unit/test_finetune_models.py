@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hosts.finetune import models
-from hosts.finetune.models import StackFileError, add_model_text
+from operate.finetune import models
+from operate.finetune.models import StackFileError, add_model_text
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hosts.finetune import progress
-from hosts.finetune.progress import Progress, parse_line
+from operate.finetune import progress
+from operate.finetune.progress import Progress, parse_line
 
 # Lines as LLaMA-Factory's LogCallback writes them (and the stand-in copies).
 TRAIN = ('{"current_steps": 30, "total_steps": 120, "loss": 1.2345, "lr": 0.00018, "epoch": 0.75, '

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hosts.finetune import __main__ as cli
-from hosts.finetune import config, workflow
-from hosts.finetune.remote import Host, Remote, RemoteError, Result, host_from_inventory, resolve
+from operate.finetune import __main__ as cli
+from operate.finetune import config, workflow
+from operate.finetune.remote import Host, Remote, RemoteError, Result, host_from_inventory, resolve
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "finetune"
 TOKEN = "hf_TESTTOKENvalue123"
@@ -319,7 +319,7 @@ def test_host_from_inventory():
 def test_resolve_unknown_stack_and_stopped_local_host(tmp_path):
     with pytest.raises(RemoteError, match=r"unknown stack 'nope' \(stacks: .*local\)"):
         resolve("nope", None)
-    from hosts.localhost.config import settings
+    from testhost.config import settings
 
     s = settings(state_dir=tmp_path / "state")
     with pytest.raises(RemoteError, match="local test host is not running"):
@@ -419,7 +419,7 @@ def test_cli_export_refuses_an_unfinished_run(monkeypatch, capsys):
 def test_cli_export_records_the_model_in_the_stack_file(monkeypatch, capsys, tmp_path):
     import shutil
 
-    from hosts.finetune import remote
+    from operate.finetune import remote
 
     stacks = tmp_path / "stacks"
     stacks.mkdir()

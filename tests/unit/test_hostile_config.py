@@ -18,7 +18,8 @@ ROGUE_KEY = "ssh-rsa AAAA"
 @pytest.fixture
 def plan_file(capsys, monkeypatch, tmp_path, pinned_stacks):
     """plan(text) → CompletedProcess of `scripts/plan prod` (in process) on that stack file text."""
-    from components import offline, plan_cli
+    from components import offline
+    from operate import plan as plan_cli
 
     def _plan(text: str | bytes, *args: str) -> subprocess.CompletedProcess:
         path = tmp_path / "Pulumi.prod.yaml"
@@ -174,17 +175,17 @@ def test_fact_commands_quote_their_arguments():
 
 @pytest.mark.parametrize("value", ['abc" 1;\nmap evil', "short", "has space in it 123456", "tab\there-0123456789", "back\\slash0123456789"])
 def test_host_secret_that_would_break_out_of_its_file_is_refused(value):
-    from hosts import secrets
+    from hosts import secret_values
 
-    with pytest.raises(secrets.MissingSecret) as info:
-        secrets.check("vllmApiKey", value)
+    with pytest.raises(secret_values.MissingSecret) as info:
+        secret_values.check("vllmApiKey", value)
     assert value not in str(info.value) and "vllmApiKey" in str(info.value)
 
 
 def test_generated_and_typical_host_secrets_pass():
     import secrets as stdlib_secrets
 
-    from hosts import secrets
+    from hosts import secret_values
 
     for value in (stdlib_secrets.token_urlsafe(32), "hf_" + "A1b2" * 9, "sk-proj-" + "x" * 40):
-        assert secrets.check("k", value) == value
+        assert secret_values.check("k", value) == value

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hosts.localhost import image, inventory, netns, runner, services, vm
-from hosts.localhost.config import Settings, discover_mirrors, parse_apt_sources
+from testhost import access, image, netns, runner, services, vm
+from testhost.config import Settings, discover_mirrors, parse_apt_sources
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_recipe_independent_of_state_and_ports(s):
 
 def test_image_preinstalls_exactly_the_local_roles_packages(s, monkeypatch):
     from hosts import packages
-    from hosts.localhost.config import ROLES
+    from testhost.config import ROLES
 
     wanted = packages.for_roles(ROLES)
     assert image.recipe(s)["preinstalled"] == wanted
@@ -145,7 +145,7 @@ def test_discover_defaults_without_sources():
 
 
 def test_mirror_env_override(monkeypatch):
-    from hosts.localhost.config import settings
+    from testhost.config import settings
 
     monkeypatch.setenv("LLM_LOCAL_DEBIAN_MIRROR", "http://m.example/debian/")
     monkeypatch.delenv("LLM_LOCAL_DEBIAN_SECURITY_MIRROR", raising=False)
@@ -158,7 +158,7 @@ def test_mirror_env_override(monkeypatch):
 
 
 def test_ssh_config(s):
-    cfg = inventory.render_ssh_config(s)
+    cfg = access.render_ssh_config(s)
     assert "Host llm-local\n" in cfg
     for line in (
         "HostName 127.0.0.1",
@@ -177,14 +177,14 @@ def test_ssh_config(s):
 
 def test_control_path_falls_back_for_long_state_dirs(s):
     long = Settings(**{**s.__dict__, "state_dir": Path("/x" * 60)})
-    cp = inventory.control_path(long)
+    cp = access.control_path(long)
     assert cp.startswith("/tmp/llm-local-") and cp.endswith("-%C")
     assert len(cp.replace("%C", "x" * 40)) <= 100
 
 
 def test_host_data_keys_and_values(s):
-    data = inventory.host_data(s, "ssh-ed25519 AAAA test", "/cache/pebble-tls/ca.pem")
-    assert tuple(data) == inventory.HOST_DATA_KEYS
+    data = access.host_data(s, "ssh-ed25519 AAAA test", "/cache/pebble-tls/ca.pem")
+    assert tuple(data) == access.HOST_DATA_KEYS
     assert data["roles"] == ["base", "firewall", "data", "docker", "ollama", "vllm", "llamafactory", "proxy"]
     assert "10.0.2.0/24" in data["admin_cidrs"] and "198.18.0.0/24" in data["admin_cidrs"]
     assert data["domain"] == "llm.local.test"
@@ -198,8 +198,8 @@ def test_host_data_keys_and_values(s):
 
 
 def test_inventory_is_valid_pyinfra_inventory(s):
-    data = inventory.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
-    text = inventory.render_inventory(s, data)
+    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
+    text = access.render_inventory(s, data)
     ns: dict = {}
     exec(compile(text, "inventory.py", "exec"), ns)
     (name, hd), = ns["local_host"]
@@ -217,9 +217,9 @@ def test_inventory_loads_in_pyinfra(s, tmp_path):
     import subprocess
     import sys
 
-    data = inventory.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
+    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
     path = tmp_path / "inventory.py"
-    path.write_text(inventory.render_inventory(s, data))
+    path.write_text(access.render_inventory(s, data))
     code = (
         "import sys\n"
         "from pyinfra.api import State\n"
@@ -236,8 +236,8 @@ def test_inventory_loads_in_pyinfra(s, tmp_path):
 
 
 def test_testinfra_spec(s):
-    assert inventory.testinfra_host_spec(s) == "ssh://llm-local?sudo=true"
-    assert inventory.testinfra_args(s) == ["--hosts=ssh://llm-local?sudo=true", f"--ssh-config={s.ssh_config}"]
+    assert access.testinfra_host_spec(s) == "ssh://llm-local?sudo=true"
+    assert access.testinfra_args(s) == ["--hosts=ssh://llm-local?sudo=true", f"--ssh-config={s.ssh_config}"]
 
 
 def test_seed_documents(s, monkeypatch):
@@ -389,7 +389,7 @@ def test_deploy_data_from_mirror_manifest(s):
             "llamafactory": {"ref": "hiyouga/llamafactory:0.9.4", "path": "images/llamafactory-0.9.4.tar", "sha256": "c" * 64},
         },
     }
-    d = inventory.deploy_data(s, "/bundle.pem", manifest)
+    d = access.deploy_data(s, "/bundle.pem", manifest)
     assert d["acme_ca_cert_src"] == "/bundle.pem"
     assert d["ollama"]["version"] == "0.13.5"
     assert d["vllm"]["image"] == "vllm/vllm-openai" and d["vllm"]["tag"] == "v0.11.0" and d["vllm"]["device"] == "cpu"
@@ -400,17 +400,17 @@ def test_deploy_data_from_mirror_manifest(s):
         "url": "http://10.0.2.2:8099/images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64}
     from hosts.hostdata import HostData
 
-    data = {**inventory.host_data(s, "ssh-ed25519 AAAA t", "/bundle.pem"), **d}
+    data = {**access.host_data(s, "ssh-ed25519 AAAA t", "/bundle.pem"), **d}
     HostData.model_validate({k: v for k, v in data.items() if k in HostData.model_fields})
 
 
 def test_secrets_generated_once_mode_0600(s):
-    path = inventory.ensure_secrets(s)
+    path = access.ensure_secrets(s)
     first = path.read_text()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert oct(inventory.api_key_file(s).stat().st_mode & 0o777) == "0o600"
-    assert inventory.ensure_secrets(s).read_text() == first
-    assert set(json.loads(first)) >= set(inventory.SECRET_KEYS)
+    assert oct(access.api_key_file(s).stat().st_mode & 0o777) == "0o600"
+    assert access.ensure_secrets(s).read_text() == first
+    assert set(json.loads(first)) >= set(access.SECRET_KEYS)
 
 
 def test_account_fact_parses_one_account_or_none():
@@ -436,7 +436,7 @@ suggestion[]=XYZ-0001|Something new|-|-|
 
 
 def test_lynis_report_parsed_and_judged():
-    from hosts.localhost import audit
+    from testhost import audit
 
     a = audit.parse_report(LYNIS_REPORT)
     assert a.index == 81

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from components import automation
-from hosts import rebuild
+from operate import rebuild
 
 SERVER = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/droplet:Droplet::llm-prod-server"
 VOLUME = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/volume:Volume::llm-prod-data"

@@ -1,4 +1,4 @@
-"""Decrypted secrets the operator's machine writes (hosts/targets.py) are gone when the command
+"""Decrypted secrets the operator's machine writes (operate/targets.py) are gone when the command
 ends, however it ends."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import sys, time
-from hosts import targets
+from operate import targets
 t = targets.from_stack_outputs("s", {"hosts": [{"name": "h", "ssh_user": "u", "ssh_hostname": "203.0.113.1",
                                                   "data": {}}]}, {"vllmApiKey": "x" * 32})
 print(t.env["LLM_PLATFORM_SECRETS_FILE"], flush=True)

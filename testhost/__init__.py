@@ -18,7 +18,7 @@ omit it for the checkout's default host in ``.state/local-host/``.
 
 from .config import Settings, settings
 from .image import Image, ensure_image, image_for, recipe, recipe_hash
-from .inventory import (
+from .access import (
     HOST_DATA_KEYS,
     api_key_file,
     control_path,

@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hosts import dryplan, secrets
-from hosts.targets import ROOT, Target
+from hosts import dryplan, secret_values
+from operate.targets import ROOT, Target
 
 Runner = Callable[..., subprocess.CompletedProcess]
 
@@ -263,7 +263,7 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
             findings += [Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check", message=msg)
                          for name, msg in parse_junit(junit.read_text())]
             junit.unlink()
-    _scrub(findings, secrets.known_values(env))
+    _scrub(findings, secret_values.known_values(env))
     status = "drift" if findings else "clean"
     return LayerResult("hosts", status, findings, seconds=time.monotonic() - t0)
 
@@ -280,10 +280,10 @@ def _read_plan(path: Path) -> dict[str, dict]:
 def _scrub(findings: list[Finding], values: list[str]) -> None:
     """No secret value in any report, whatever a command or an assertion message printed."""
     for f in findings:
-        f.commands = [secrets.scrub(c, values) for c in f.commands]
-        f.diffs = [secrets.scrub(d, values) for d in f.diffs]
-        f.message = secrets.scrub(f.message, values)
-        f.detail = secrets.scrub(f.detail, values)
+        f.commands = [secret_values.scrub(c, values) for c in f.commands]
+        f.diffs = [secret_values.scrub(d, values) for d in f.diffs]
+        f.message = secret_values.scrub(f.message, values)
+        f.detail = secret_values.scrub(f.detail, values)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def _scrub(findings: list[Finding], values: list[str]) -> None:
 # --------------------------------------------------------------------------------------------------
 def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None) -> Report:
     from components import automation
-    from hosts import targets
+    from operate import targets
 
     layers: list[LayerResult] = []
     if stack == "local":

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from hosts.finetune.models import read_local_models
+from operate.finetune.models import read_local_models
 
 from .config import (
     ACME_EMAIL,

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hosts.targets import ROOT
+from operate.targets import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", help="only this host")
     args = parser.parse_args(argv)
     from components.automation import Unavailable, select_stack
-    from hosts import targets
+    from operate import targets
 
     try:
         target = targets.local() if args.stack == "local" else targets.from_stack(select_stack(args.stack))

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 HOSTNAME = "llm-local"  # inventory name, guest hostname, ssh_config Host alias
 ADMIN_USER = "llmadmin"

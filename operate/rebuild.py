@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hosts.targets import ROOT
+from operate.targets import ROOT
 
 STATE = ROOT / ".state" / "rebuild"
 
@@ -125,7 +125,7 @@ def _verify(target, host_name: str) -> str:
 
 def rebuild_cloud(stack_name: str, host: str) -> Stages:
     from components import automation
-    from hosts import targets
+    from operate import targets
 
     stages = Stages()
     stack = automation.select_stack(stack_name)
@@ -142,9 +142,9 @@ def rebuild_cloud(stack_name: str, host: str) -> Stages:
 
 
 def rebuild_local(s: Any = None) -> Stages:
-    from hosts import targets
-    from hosts.localhost import runner, vm
-    from hosts.localhost.config import settings
+    from operate import targets
+    from testhost import runner, vm
+    from testhost.config import settings
 
     s = s or settings()
     stages = Stages()

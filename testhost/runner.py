@@ -9,7 +9,7 @@ import sys
 import time
 
 from .config import Settings, settings as _settings
-from .inventory import secrets_file, testinfra_args
+from .access import secrets_file, testinfra_args
 from .util import LocalHostError, detail, log, which
 
 DEPLOY = "hosts/deploy.py"

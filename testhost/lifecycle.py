@@ -8,7 +8,7 @@ import time
 from . import netns, services, vm
 from .config import ADMIN_USER, DOMAIN, HOSTNAME, Settings, settings as _settings
 from .image import ensure_image, image_for
-from .inventory import api_key_file, secrets_file
+from .access import api_key_file, secrets_file
 from .runner import converge, verify
 from .util import LocalHostError, detail, ensure_host_packages, file_lock, log, stage
 

@@ -29,7 +29,7 @@ from components.cloud_init import render_user_data
 from . import netns
 from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, Settings, settings as _settings
 from .image import Image, ensure_image, image_for
-from .inventory import ensure_ssh_key, known_hosts_patterns, write_access_files
+from .access import ensure_ssh_key, known_hosts_patterns, write_access_files
 from .util import (
     LocalHostError,
     atomic_write,

@@ -94,7 +94,7 @@ ROOTFS_FILES: dict[str, str] = {
         "auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n"
     ),
     "etc/cloud/cloud.cfg.d/90-llm-local.cfg": (
-        "# local test host image (hosts/localhost/image.py)\n"
+        "# local test host image (testhost/image.py)\n"
         "datasource_list: [NoCloud, None]\n"
         "# host keys are generated at image build time and pinned in known_hosts: keep them\n"
         "ssh_deletekeys: false\n"

@@ -1,5 +1,5 @@
 """Where ``scripts/finetune`` runs its commands: one host of a cloud stack (SSH as the admin user,
-``sudo -n``), or the local test host (its generated ssh_config, as ``hosts.localhost.vm.ssh_run``).
+``sudo -n``), or the local test host (its generated ssh_config, as ``testhost.vm.ssh_run``).
 
 Every command runs as root through ``sudo -n sh -c '...'``; file contents (the dataset, the YAML
 files, the Hugging Face token) travel on SSH's stdin, never on a command line.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hosts.targets import ROOT
+from operate.targets import ROOT
 
 STACKS_DIR = ROOT / "stacks"
 
@@ -117,7 +117,7 @@ class Host:
         return self.stack == "local"
 
     def secret(self, key: str) -> str | None:
-        from hosts.secrets import env_name
+        from hosts.secret_values import env_name
 
         return os.environ.get(env_name(key)) or self.secrets.get(key) or None
 
@@ -148,7 +148,7 @@ def resolve(stack: str, host: str | None, *, local_settings: Any = None) -> Host
         raise RemoteError(f"unknown stack {stack!r} (stacks: {', '.join(known_stacks() + ['local'])})")
     from components.automation import Unavailable, select_stack
 
-    from hosts import targets
+    from operate import targets
 
     try:
         target = targets.from_stack(select_stack(stack))
@@ -188,9 +188,9 @@ def host_from_inventory(stack: str, host: str | None, entries: list[dict], secre
 
 
 def _resolve_local(host: str | None, s: Any) -> Host:
-    from hosts.localhost import vm
-    from hosts.localhost.config import HOSTNAME, settings
-    from hosts.localhost.inventory import secrets_file
+    from testhost import vm
+    from testhost.config import HOSTNAME, settings
+    from testhost.access import secrets_file
 
     s = s or settings()
     if host not in (None, HOSTNAME):

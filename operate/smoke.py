@@ -131,8 +131,8 @@ def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, 
 
 # --------------------------------------------------------------------------------------------------
 def local_endpoint(s: Any = None) -> Endpoint:
-    from hosts.localhost import inventory as li
-    from hosts.localhost.config import DOMAIN, settings
+    from testhost import access as li
+    from testhost.config import DOMAIN, settings
 
     s = s or settings()
     data = json.loads(s.host_json.read_text())

@@ -105,8 +105,8 @@ def from_stack(stack: Any) -> Target:
 
 def local(s: Any = None) -> Target:
     """The local test host (scripts/local-host), as its tooling generated it (``s``: its Settings)."""
-    from hosts.localhost import inventory as li
-    from hosts.localhost.config import settings
+    from testhost import access as li
+    from testhost.config import settings
 
     s = s or settings()
     env = {"LLM_PLATFORM_SECRETS_FILE": str(li.secrets_file(s))}

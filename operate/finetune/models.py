@@ -6,7 +6,7 @@
   the default models first, so adding one model never drops the defaults). The result is re-read
   and must equal the old config plus the one model, else nothing is written.
 * The local test host: ``<state dir>/extra-ollama-models.json`` (a JSON list), read by the local
-  inventory generation (hosts/localhost/inventory.py).
+  inventory generation (testhost/access.py).
 """
 
 from __future__ import annotations

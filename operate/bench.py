@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the benchmark VM running")
     args = parser.parse_args(argv)
 
-    from hosts import drift, rebuild
-    from hosts.localhost import lifecycle, runner, vm
-    from hosts.localhost.config import settings
-    from hosts.localhost.util import free_port
+    from operate import drift, rebuild
+    from testhost import lifecycle, runner, vm
+    from testhost.config import settings
+    from testhost.util import free_port
 
     s = settings(state_dir=ROOT / ".state" / "local-host-bench", ssh_port=free_port(), http_port=free_port(),
                  https_port=free_port(), netns="llmtest-bench", tap="llmtapbench",
