@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hosts import smoke
+from operate import smoke
 from tests.standins.compile import compile_server
 from tests.standins.runner import free_port, server_process
 
