@@ -132,9 +132,9 @@ def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, 
 # --------------------------------------------------------------------------------------------------
 def local_endpoint(s: Any = None) -> Endpoint:
     from testhost import access as li
-    from testhost.config import DOMAIN, settings
+    from testhost.config import DOMAIN, config as testhost_config
 
-    s = s or settings()
+    s = s or testhost_config()
     data = json.loads(s.host_json.read_text())
     key = json.loads(li.secrets_file(s).read_text())["vllmApiKey"]
     model = data["vllm"]["served_model_name"] if data.get("proxy_backend", "vllm") == "vllm" else data["ollama"]["models"][0]

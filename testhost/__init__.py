@@ -1,9 +1,9 @@
 """The local Debian 12 test host (qemu) as a Python API; ``scripts/local-host`` is its CLI.
 
-Every function takes an optional ``Settings`` (``settings()`` reads the ``LLM_LOCAL_*`` env vars);
+Every function takes an optional ``TestHostConfig`` (``config()`` reads the ``LLM_LOCAL_*`` env vars);
 omit it for the checkout's default host in ``.state/local-host/``.
 
-    s = settings()
+    s = config()
     img = ensure_image(s)                 # cached base image (built under a lock if missing)
     start_services(s)                     # apt-cacher-ng, pebble, mirror on 127.0.0.1
     boot(s, image=img, fresh=True)        # new overlay, same data disk; no-op if running
@@ -16,7 +16,7 @@ omit it for the checkout's default host in ``.state/local-host/``.
     down(s, purge=False)
 """
 
-from .config import Settings, settings
+from .config import TestHostConfig, config
 from .image import Image, ensure_image, image_for, recipe, recipe_hash
 from .access import (
     HOST_DATA_KEYS,
@@ -51,12 +51,12 @@ from .vm import (
 )
 
 __all__ = [
-    "HOST_DATA_KEYS", "Image", "LocalHostError", "Settings", "acme_ca_bundle_src", "api_key_file",
-    "attach_tap", "boot", "boot_id", "close_ssh_master", "control_path", "converge", "detect_accel",
+    "HOST_DATA_KEYS", "Image", "LocalHostError", "TestHostConfig", "acme_ca_bundle_src", "api_key_file",
+    "attach_tap", "boot", "boot_id", "close_ssh_master", "config", "control_path", "converge", "detect_accel",
     "down", "ensure_host_packages", "ensure_image", "ensure_netns", "ensure_running", "host_data",
     "image_for", "is_running", "parse_pyinfra_json", "prepare_tap", "print_endpoint", "qemu_pid",
     "reboot", "recipe", "recipe_hash", "recreate", "refresh_access_files", "render_inventory",
-    "render_ssh_config", "scan", "secrets_file", "services_status", "settings", "ssh_args", "ssh_run",
+    "render_ssh_config", "scan", "secrets_file", "services_status", "ssh_args", "ssh_run",
     "start_services", "status", "stop", "stop_services", "teardown_netns", "testinfra_args",
     "testinfra_host_spec", "up", "verify", "wait_for_ssh",
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import image as image_mod
 from . import lifecycle, netns, runner, vm
-from .config import settings
+from .config import config
 from .util import LocalHostError, ensure_host_packages
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ac = sub.add_parser("accel", help="show the accelerator choice (kvm/tcg) and why")
     ac.add_argument("--probe", action="store_true", help="run the KVM probe boot even if cached")
     args = p.parse_args(argv)
-    s = settings()
+    s = config()
 
     def strip_dashes(extra: list[str]) -> list[str]:
         return extra[1:] if extra[:1] == ["--"] else extra

@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from . import vm
-from .config import Settings
+from .config import TestHostConfig
 
 TARGET = 80
 REPORT = "/var/log/lynis-report.dat"
@@ -98,7 +98,7 @@ def render(a: Audit) -> str:
     return "\n".join(lines)
 
 
-def run(s: Settings) -> int:
+def run(s: TestHostConfig) -> int:
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null"
     vm.ssh_run(f"command -v lynis >/dev/null || {install} 2>/dev/null || {{ apt-get update -q >/dev/null && {install}; }}",
                s, timeout=900)

@@ -1,4 +1,4 @@
-"""Settings of the local test host: paths, ports, addresses. Every value can be overridden by an
+"""TestHostConfig of the local test host: paths, ports, addresses. Every value can be overridden by an
 environment variable so CI (or two checkouts on one machine) can move things around."""
 
 from __future__ import annotations
@@ -100,11 +100,12 @@ def discover_mirrors(entries: list[tuple[str, list[str]]], suite: str = "bookwor
     return mirror, security.rstrip("/")
 
 
-# --- settings ------------------------------------------------------------------------------------
+# --- config --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Settings:
+class TestHostConfig:
+    __test__ = False  # not a pytest test class despite the name
     repo_root: Path
     state_dir: Path
     cache_dir: Path
@@ -227,8 +228,8 @@ class Settings:
         return f"198.18.0.0/{self.ns_prefix}"
 
 
-def settings(**overrides) -> Settings:
-    """Settings from the environment (``LLM_LOCAL_*``, ``LLM_PLATFORM_CACHE``) plus ``overrides``."""
+def config(**overrides) -> TestHostConfig:
+    """The test host's configuration from the environment (``LLM_LOCAL_*``, ``LLM_PLATFORM_CACHE``) plus ``overrides``."""
     repo = Path(overrides.pop("repo_root", REPO_ROOT))
     state = Path(os.environ.get("LLM_LOCAL_STATE_DIR") or repo / ".state" / "local-host")
     cache = Path(os.environ.get("LLM_PLATFORM_CACHE") or "/var/cache/llm-platform")
@@ -262,4 +263,4 @@ def settings(**overrides) -> Settings:
     kw.update(overrides)
     if kw["accel"] not in ("auto", "kvm", "tcg"):
         raise ValueError("LLM_LOCAL_ACCEL must be auto, kvm or tcg")
-    return Settings(**kw)
+    return TestHostConfig(**kw)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hosts import packages as role_packages
 
-from .config import HOSTNAME, ROLES, Settings, settings as _settings
+from .config import HOSTNAME, ROLES, TestHostConfig, config as _config
 from .util import LocalHostError, detail, file_lock, log, run, stage
 
 # Bump when the build procedure changes in a way the recipe below does not capture.
@@ -75,7 +75,7 @@ PACKAGES = sorted(
 )
 
 
-def preinstalled(s: Settings) -> list[str]:
+def preinstalled(s: TestHostConfig) -> list[str]:
     """The Debian packages the local host's roles install (``hosts/packages.py``), installed into
     the image natively at build time: dpkg under TCG costs about five minutes of every fresh
     converge. The converge still runs every ``apt.packages`` operation (they find the packages
@@ -124,7 +124,7 @@ def apt_sources(mirror: str, security_mirror: str) -> str:
     )
 
 
-def recipe(s: Settings) -> dict:
+def recipe(s: TestHostConfig) -> dict:
     """Everything that determines the image's content. Its hash names the cache directory."""
     return {
         "build_version": BUILD_VERSION,
@@ -186,14 +186,14 @@ class Image:
         return "".join(f"{pattern} {k[0]} {k[1]}\n" for k in keys)
 
 
-def image_for(s: Settings | None = None) -> Image:
-    s = s or _settings()
+def image_for(s: TestHostConfig | None = None) -> Image:
+    s = s or _config()
     return Image(s.images_dir / recipe_hash(recipe(s)))
 
 
-def ensure_image(s: Settings | None = None, *, rebuild: bool = False) -> Image:
+def ensure_image(s: TestHostConfig | None = None, *, rebuild: bool = False) -> Image:
     """Return the cached base image for the current recipe, building it first if needed."""
-    s = s or _settings()
+    s = s or _config()
     r = recipe(s)
     h = recipe_hash(r)
     img = Image(s.images_dir / h)
@@ -213,7 +213,7 @@ def _chroot(root: Path, *cmd: str, quiet: bool = True) -> None:
     run(["chroot", root, *cmd], quiet=quiet, env=env)
 
 
-def _build(s: Settings, r: dict, img: Image) -> None:
+def _build(s: TestHostConfig, r: dict, img: Image) -> None:
     if os.geteuid() != 0:
         raise LocalHostError("building the base image needs root (debootstrap, chroot, mkfs)")
     for tool in ("debootstrap", "mkfs.ext4", "qemu-img", "chroot"):
@@ -319,7 +319,7 @@ def _write(root: Path, rel: str, content: str, mode: int = 0o644) -> None:
     p.chmod(mode)
 
 
-def _configure_rootfs(root: Path, s: Settings) -> None:
+def _configure_rootfs(root: Path, s: TestHostConfig) -> None:
     # Kernel and initramfs are installed by debootstrap above; only now switch rebuilds off.
     if not list((root / "boot").glob("initrd.img-*")):
         raise LocalHostError("debootstrap produced no initrd in /boot; cannot boot the image")
@@ -399,17 +399,17 @@ def _extract_boot(root: Path, out: Path) -> None:
     detail(f"kernel {kernels[-1].name}, {len(keys)} host keys pinned")
 
 
-def list_images(s: Settings | None = None) -> list[Path]:
-    s = s or _settings()
+def list_images(s: TestHostConfig | None = None) -> list[Path]:
+    s = s or _config()
     if not s.images_dir.is_dir():
         return []
     return sorted(p for p in s.images_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def prune_images(s: Settings | None = None, keep: Path | None = None, also_keep: tuple[Path, ...] = ()) -> list[Path]:
+def prune_images(s: TestHostConfig | None = None, keep: Path | None = None, also_keep: tuple[Path, ...] = ()) -> list[Path]:
     """Remove cached images other than ``keep`` (default: the current recipe's) and ``also_keep``
     (e.g. the backing image of a running VM). Returns the removed directories."""
-    s = s or _settings()
+    s = s or _config()
     keep_set = {keep or image_for(s).dir, *also_keep}
     removed = []
     for p in list_images(s):

@@ -6,7 +6,7 @@ import shutil
 import time
 
 from . import netns, services, vm
-from .config import ADMIN_USER, DOMAIN, HOSTNAME, Settings, settings as _settings
+from .config import ADMIN_USER, DOMAIN, HOSTNAME, TestHostConfig, config as _config
 from .image import ensure_image, image_for
 from .access import api_key_file, secrets_file
 from .runner import converge, verify
@@ -14,9 +14,9 @@ from .util import LocalHostError, detail, ensure_host_packages, file_lock, log, 
 
 
 
-def ensure_running(s: Settings | None = None, *, fresh: bool = True, timeout: float = 900) -> bool:
+def ensure_running(s: TestHostConfig | None = None, *, fresh: bool = True, timeout: float = 900) -> bool:
     """Packages, image, host services, namespace, VM booted and reachable by SSH. True if booted now."""
-    s = s or _settings()
+    s = s or _config()
     ensure_host_packages()
     image = ensure_image(s)
     with file_lock(state_lock(s)):
@@ -29,14 +29,14 @@ def ensure_running(s: Settings | None = None, *, fresh: bool = True, timeout: fl
     return booted
 
 
-def state_lock(s: Settings):
+def state_lock(s: TestHostConfig):
     """Serialises up/down of one state dir (next to it, so --purge can remove the dir)."""
     return s.state_dir.parent / f".{s.state_dir.name}.lock"
 
 
-def up(s: Settings | None = None, *, do_converge: bool = True, do_verify: bool = True) -> int:
+def up(s: TestHostConfig | None = None, *, do_converge: bool = True, do_verify: bool = True) -> int:
     """Build-or-reuse the image, boot (unless running), wait for SSH, converge, verify. Exit code."""
-    s = s or _settings()
+    s = s or _config()
     t0 = time.monotonic()
     ensure_running(s)
     rc = 0
@@ -52,10 +52,10 @@ def up(s: Settings | None = None, *, do_converge: bool = True, do_verify: bool =
     return rc
 
 
-def down(s: Settings | None = None, *, purge: bool = False) -> None:
+def down(s: TestHostConfig | None = None, *, purge: bool = False) -> None:
     """Stop the VM, the host services and the namespace. Caches stay; the data disk stays unless
     ``purge`` (which removes the whole state dir)."""
-    s = s or _settings()
+    s = s or _config()
     with file_lock(state_lock(s)), stage("down"):
         vm.stop(s)
         services.stop_services(s)
@@ -68,9 +68,9 @@ def down(s: Settings | None = None, *, purge: bool = False) -> None:
             detail(f"kept data disk {s.data_disk} (down --purge removes it)")
 
 
-def print_endpoint(s: Settings | None = None) -> None:
+def print_endpoint(s: TestHostConfig | None = None) -> None:
     """Print the HTTPS endpoint and how to call it; never prints a key, only where it lives."""
-    s = s or _settings()
+    s = s or _config()
     ca = s.acme_root_ca
     key = api_key_file(s)
     url = f"https://{DOMAIN}:{s.https_port}"
@@ -87,8 +87,8 @@ def print_endpoint(s: Settings | None = None) -> None:
     )
 
 
-def status(s: Settings | None = None) -> dict:
-    s = s or _settings()
+def status(s: TestHostConfig | None = None) -> dict:
+    s = s or _config()
     pid = vm.qemu_pid(s)
     info = vm.vm_info(s) if pid else {}
     return {
@@ -115,7 +115,7 @@ def status(s: Settings | None = None) -> dict:
     }
 
 
-def print_status(s: Settings | None = None) -> None:
+def print_status(s: TestHostConfig | None = None) -> None:
     st = status(s)
     print(f"llm-local: {'RUNNING (pid %s, %s)' % (st['pid'], st['accel']) if st['running'] else 'stopped'}")
     print(f"  state dir : {st['state_dir']}")
@@ -131,6 +131,6 @@ def print_status(s: Settings | None = None) -> None:
         print(f"  ssh       : {st['ssh']}")
 
 
-def require_running(s: Settings) -> None:
+def require_running(s: TestHostConfig) -> None:
     if not vm.is_running(s):
         raise LocalHostError("the local host is not running: scripts/local-host up")

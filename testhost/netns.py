@@ -16,7 +16,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .config import Settings, settings as _settings
+from .config import TestHostConfig, config as _config
 from .util import LocalHostError, detail, run, which
 
 
@@ -24,21 +24,21 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return run(["ip", *args], check=check, capture=True)
 
 
-def netns_exists(s: Settings) -> bool:
+def netns_exists(s: TestHostConfig) -> bool:
     return Path(f"/run/netns/{s.netns}").exists()
 
 
-def _link_in_root(s: Settings) -> bool:
+def _link_in_root(s: TestHostConfig) -> bool:
     return _ip("link", "show", "dev", s.tap, check=False).returncode == 0
 
 
-def _link_in_ns(s: Settings) -> bool:
+def _link_in_ns(s: TestHostConfig) -> bool:
     return netns_exists(s) and _ip("-n", s.netns, "link", "show", "dev", s.tap, check=False).returncode == 0
 
 
-def ensure_netns(s: Settings | None = None) -> None:
+def ensure_netns(s: TestHostConfig | None = None) -> None:
     """Create the namespace (idempotent) with loopback up; configure the tap if it is in there."""
-    s = s or _settings()
+    s = s or _config()
     if not netns_exists(s):
         _ip("netns", "add", s.netns)
     _ip("-n", s.netns, "link", "set", "lo", "up")
@@ -46,9 +46,9 @@ def ensure_netns(s: Settings | None = None) -> None:
         configure_tap(s)
 
 
-def prepare_tap(s: Settings | None = None) -> None:
+def prepare_tap(s: TestHostConfig | None = None) -> None:
     """A fresh persistent tap in the ROOT namespace, ready for qemu to open by name."""
-    s = s or _settings()
+    s = s or _config()
     if _link_in_ns(s):
         _ip("-n", s.netns, "link", "del", s.tap)
     if _link_in_root(s):
@@ -56,9 +56,9 @@ def prepare_tap(s: Settings | None = None) -> None:
     _ip("tuntap", "add", "dev", s.tap, "mode", "tap")
 
 
-def attach_tap(s: Settings | None = None) -> None:
+def attach_tap(s: TestHostConfig | None = None) -> None:
     """After qemu opened the tap: move it into the namespace and give it the host-side address."""
-    s = s or _settings()
+    s = s or _config()
     ensure_netns(s)
     if _link_in_root(s):
         _ip("link", "set", s.tap, "netns", s.netns)
@@ -67,7 +67,7 @@ def attach_tap(s: Settings | None = None) -> None:
     configure_tap(s)
 
 
-def configure_tap(s: Settings) -> None:
+def configure_tap(s: TestHostConfig) -> None:
     addr = f"{s.ns_host_addr}/{s.ns_prefix}"
     shown = _ip("-n", s.netns, "-o", "addr", "show", "dev", s.tap).stdout
     if f" {addr} " not in shown:
@@ -75,9 +75,9 @@ def configure_tap(s: Settings) -> None:
     _ip("-n", s.netns, "link", "set", s.tap, "up")
 
 
-def teardown(s: Settings | None = None) -> None:
+def teardown(s: TestHostConfig | None = None) -> None:
     """Delete the tap (wherever it is) and the namespace. Idempotent."""
-    s = s or _settings()
+    s = s or _config()
     if _link_in_ns(s):
         _ip("-n", s.netns, "link", "del", s.tap, check=False)
     if _link_in_root(s):
@@ -86,13 +86,13 @@ def teardown(s: Settings | None = None) -> None:
         _ip("netns", "del", s.netns, check=False)
 
 
-def ns_run(s: Settings, argv: list[str], **kw) -> subprocess.CompletedProcess:
+def ns_run(s: TestHostConfig, argv: list[str], **kw) -> subprocess.CompletedProcess:
     return run(["ip", "netns", "exec", s.netns, *argv], **kw)
 
 
-def ping_guest(s: Settings | None = None, timeout: float = 30.0) -> bool:
+def ping_guest(s: TestHostConfig | None = None, timeout: float = 30.0) -> bool:
     """True once the guest answers ARP/ICMP on its namespace address."""
-    s = s or _settings()
+    s = s or _config()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ns_run(s, ["ping", "-c1", "-W1", s.ns_guest_addr], check=False, capture=True).returncode == 0:
@@ -116,11 +116,11 @@ def parse_nmap_xml(xml_text: str, target: str) -> list[int]:
     return sorted(ports)
 
 
-def scan(ports: str = "1-65535", s: Settings | None = None, *, target: str | None = None) -> list[int]:
+def scan(ports: str = "1-65535", s: TestHostConfig | None = None, *, target: str | None = None) -> list[int]:
     """Open TCP ports of the guest as seen from the scan namespace (nmap SYN scan).
 
     Only the guest's namespace address may be scanned (or loopback inside the namespace)."""
-    s = s or _settings()
+    s = s or _config()
     target = target or s.ns_guest_addr
     if target not in (s.ns_guest_addr, "127.0.0.1"):
         raise LocalHostError(f"refusing to scan {target}: only {s.ns_guest_addr} (the test guest) may be scanned")
@@ -181,7 +181,7 @@ print("none")
 """
 
 
-def guest_mac(s: Settings) -> str:
+def guest_mac(s: TestHostConfig) -> str:
     """The guest's MAC on the tap, as the namespace's neighbour table learns it from a ping."""
     ns_run(s, ["ping", "-c1", "-W2", s.ns_guest_addr], check=False, capture=True)
     out = _ip("-n", s.netns, "neigh", "show", s.ns_guest_addr, "dev", s.tap).stdout.split()
@@ -190,11 +190,11 @@ def guest_mac(s: Settings) -> str:
     return out[out.index("lladdr") + 1]
 
 
-def loopback_probe(port: int, s: Settings | None = None) -> str:
+def loopback_probe(port: int, s: TestHostConfig | None = None) -> str:
     """Can a packet from the network addressed to the guest's 127.0.0.1:``port`` reach a listener
     there? Docker before 28 DNATs such packets to containers published on 127.0.0.1 (moby#45610).
     Returns "open", "closed" (a TCP stack answered) or "none" (dropped, as it should be)."""
-    s = s or _settings()
+    s = s or _config()
     argv = [sys.executable, "-c", _LOOPBACK_PROBE, s.tap, guest_mac(s), s.ns_host_addr, str(port)]
     answer = ns_run(s, argv, capture=True, timeout=30).stdout.strip()
     detail(f"loopback probe 127.0.0.1:{port} via {s.ns_guest_addr}: {answer}")

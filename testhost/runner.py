@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from .config import Settings, settings as _settings
+from .config import TestHostConfig, config as _config
 from .access import secrets_file, testinfra_args
 from .util import LocalHostError, detail, log, which
 
@@ -16,7 +16,7 @@ DEPLOY = "hosts/deploy.py"
 TESTS = "tests/hosts"
 
 
-def _venv_bin(s: Settings, name: str) -> str:
+def _venv_bin(s: TestHostConfig, name: str) -> str:
     """Prefer the tool next to the running interpreter (the project venv), then PATH."""
     cand = os.path.join(os.path.dirname(sys.executable), name)
     if os.access(cand, os.X_OK):
@@ -27,7 +27,7 @@ def _venv_bin(s: Settings, name: str) -> str:
     return found
 
 
-def _env(s: Settings) -> dict:
+def _env(s: TestHostConfig) -> dict:
     """Environment of pyinfra/pytest: the repo on PYTHONPATH, the local host's generated secrets
     (unless LLM_PLATFORM_SECRETS_FILE is already set) and its host data for tests/hosts."""
     env = dict(os.environ)
@@ -64,7 +64,7 @@ def parse_pyinfra_json(stdout: str) -> tuple[int, list[str], int]:
     return int(totals.get("success", len(names))), names, int(totals.get("error", 0))
 
 
-def pyinfra_argv(s: Settings, extra_args: list[str] | None = None) -> list[str]:
+def pyinfra_argv(s: TestHostConfig, extra_args: list[str] | None = None) -> list[str]:
     """``pyinfra <inventory> hosts/deploy.py -y [extra_args]`` for the guest (run it in the repo
     root with ``_env(s)``). Raises LocalHostError if the deploy or the inventory is missing."""
     if not (s.repo_root / DEPLOY).is_file():
@@ -74,13 +74,13 @@ def pyinfra_argv(s: Settings, extra_args: list[str] | None = None) -> list[str]:
     return [_venv_bin(s, "pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
 
 
-def converge(json: bool = True, s: Settings | None = None, *, extra_args: list[str] | None = None) -> tuple[int, list[str]]:
+def converge(json: bool = True, s: TestHostConfig | None = None, *, extra_args: list[str] | None = None) -> tuple[int, list[str]]:
     """Run ``pyinfra <inventory> hosts/deploy.py -y`` against the guest.
 
     With ``json=True`` (default) adds ``--json`` and returns (changed_count, changed_operation_names);
     otherwise streams pyinfra's normal output and returns (-1, []). Raises LocalHostError if the
     deploy is missing or pyinfra fails."""
-    s = s or _settings()
+    s = s or _config()
     argv = pyinfra_argv(s, extra_args)
     if json:
         argv.append("--json")
@@ -103,9 +103,9 @@ def converge(json: bool = True, s: Settings | None = None, *, extra_args: list[s
     return changed, names
 
 
-def verify(s: Settings | None = None, extra_args: list[str] | None = None) -> int:
+def verify(s: TestHostConfig | None = None, extra_args: list[str] | None = None) -> int:
     """Run testinfra (tests/hosts) against the guest; returns pytest's exit code."""
-    s = s or _settings()
+    s = s or _config()
     tests = s.repo_root / TESTS
     if not tests.is_dir():
         raise LocalHostError(f"{TESTS}/ does not exist yet: nothing to verify")

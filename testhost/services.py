@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .config import ACME_NAME, GUEST_GATEWAY, Settings, settings as _settings
+from .config import ACME_NAME, GUEST_GATEWAY, TestHostConfig, config as _config
 from .util import (
     LocalHostError,
     atomic_write,
@@ -46,17 +46,17 @@ class Service:
     port: int
     expect: str  # a substring of the daemon's command line (guards against pid reuse)
 
-    def pidfile(self, s: Settings) -> Path:
+    def pidfile(self, s: TestHostConfig) -> Path:
         return s.state_dir / f"{self.name}.pid"
 
-    def logfile(self, s: Settings) -> Path:
+    def logfile(self, s: TestHostConfig) -> Path:
         return s.state_dir / f"{self.name}.log"
 
-    def pid(self, s: Settings) -> int | None:
+    def pid(self, s: TestHostConfig) -> int | None:
         return read_pidfile(self.pidfile(s), self.expect)
 
 
-def _services(s: Settings) -> list[Service]:
+def _services(s: TestHostConfig) -> list[Service]:
     return [
         Service("apt-cacher-ng", s.apt_proxy_port, "apt-cacher-ng"),
         Service("pebble", s.acme_port, "pebble"),
@@ -64,7 +64,7 @@ def _services(s: Settings) -> list[Service]:
     ]
 
 
-def service(s: Settings, name: str) -> Service:
+def service(s: TestHostConfig, name: str) -> Service:
     return next(x for x in _services(s) if x.name == name)
 
 
@@ -76,7 +76,7 @@ def _host_path(url: str) -> str:
     return f"{u.netloc}{u.path.rstrip('/')}"
 
 
-def render_acng_conf(s: Settings) -> str:
+def render_acng_conf(s: TestHostConfig) -> str:
     deb_merge = sorted({_host_path(s.mirror), "deb.debian.org/debian", "ftp.debian.org/debian"})
     sec_merge = sorted(
         {_host_path(s.security_mirror), "deb.debian.org/debian-security", "security.debian.org/debian-security",
@@ -100,7 +100,7 @@ def render_acng_conf(s: Settings) -> str:
     )
 
 
-def _start_acng(s: Settings) -> None:
+def _start_acng(s: TestHostConfig) -> None:
     svc = service(s, "apt-cacher-ng")
     exe = which("apt-cacher-ng")
     if not exe:
@@ -116,12 +116,12 @@ def _start_acng(s: Settings) -> None:
 # --- pebble --------------------------------------------------------------------------------------
 
 
-def acme_listen_ca(s: Settings) -> Path:
+def acme_listen_ca(s: TestHostConfig) -> Path:
     """The small CA that signs pebble's listen certificate (made once per cache)."""
     return s.pebble_tls_dir / "ca.pem"
 
 
-def acme_ca_bundle_src(s: Settings) -> Path:
+def acme_ca_bundle_src(s: TestHostConfig) -> Path:
     """The CA bundle the deploy installs on the guest (system trust store, certbot): the CA of
     pebble's listen certificate (so certbot can talk to the ACME API) + pebble's current issuing
     root (so the certificate certbot gets verifies on the guest too, as in production where
@@ -129,7 +129,7 @@ def acme_ca_bundle_src(s: Settings) -> Path:
     return s.state_dir / "acme-ca-bundle.pem"
 
 
-def write_acme_ca_bundle(s: Settings) -> Path:
+def write_acme_ca_bundle(s: TestHostConfig) -> Path:
     parts = [acme_listen_ca(s).read_text()]
     if s.acme_root_ca.exists():
         parts.append(s.acme_root_ca.read_text())
@@ -137,7 +137,7 @@ def write_acme_ca_bundle(s: Settings) -> Path:
     return acme_ca_bundle_src(s)
 
 
-def ensure_pebble_tls(s: Settings) -> Path:
+def ensure_pebble_tls(s: TestHostConfig) -> Path:
     """A small CA + a certificate for acme.local.test / 10.0.2.2 / 127.0.0.1, made once per cache."""
     d = s.pebble_tls_dir
     if all((d / f).exists() for f in ("ca.pem", "cert.pem", "key.pem")):
@@ -172,7 +172,7 @@ def ensure_pebble_tls(s: Settings) -> Path:
     return d
 
 
-def render_pebble_config(s: Settings, tls_dir: Path) -> str:
+def render_pebble_config(s: TestHostConfig, tls_dir: Path) -> str:
     import json
 
     return json.dumps(
@@ -199,7 +199,7 @@ PEBBLE_ENV = {
 }
 
 
-def fetch_pebble_root(s: Settings, timeout: float = 20) -> Path:
+def fetch_pebble_root(s: TestHostConfig, timeout: float = 20) -> Path:
     """Save pebble's issuing root (changes on every pebble start) as the clients' CA file."""
     ctx = ssl.create_default_context(cafile=str(acme_listen_ca(s)))
     url = f"https://127.0.0.1:{s.acme_mgmt_port}/roots/0"
@@ -220,7 +220,7 @@ def fetch_pebble_root(s: Settings, timeout: float = 20) -> Path:
     return s.acme_root_ca
 
 
-def _start_pebble(s: Settings) -> None:
+def _start_pebble(s: TestHostConfig) -> None:
     svc = service(s, "pebble")
     exe = which("pebble")
     if not exe:
@@ -236,11 +236,11 @@ def _start_pebble(s: Settings) -> None:
 # --- artifact mirror -----------------------------------------------------------------------------
 
 
-def mirror_available(s: Settings) -> bool:
+def mirror_available(s: TestHostConfig) -> bool:
     return (s.repo_root / "tests" / "standins" / "mirror.py").is_file()
 
 
-def mirror_manifest(s: Settings) -> dict | None:
+def mirror_manifest(s: TestHostConfig) -> dict | None:
     """The stand-in artifacts' manifest.json in the mirror dir (None until they are built)."""
     import json
 
@@ -250,7 +250,7 @@ def mirror_manifest(s: Settings) -> dict | None:
         return None
 
 
-def ensure_mirror_content(s: Settings) -> dict | None:
+def ensure_mirror_content(s: TestHostConfig) -> dict | None:
     """Build the stand-in artifacts into the mirror dir unless up to date (cheap when they are).
     Run at every ``up`` so a changed stand-in source reaches the guest. Returns the manifest."""
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +260,7 @@ def ensure_mirror_content(s: Settings) -> dict | None:
     return mirror_manifest(s)
 
 
-def _start_mirror(s: Settings) -> None:
+def _start_mirror(s: TestHostConfig) -> None:
     svc = service(s, "mirror")
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -281,9 +281,9 @@ def _start_mirror(s: Settings) -> None:
 _STARTERS = {"apt-cacher-ng": _start_acng, "pebble": _start_pebble, "mirror": _start_mirror}
 
 
-def start_services(s: Settings | None = None) -> dict[str, str]:
+def start_services(s: TestHostConfig | None = None) -> dict[str, str]:
     """Start what is not running yet. Returns {name: 'started'|'running'|'skipped: why'}."""
-    s = s or _settings()
+    s = s or _config()
     s.state_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, str] = {}
     with stage("host services (apt-cacher-ng, pebble, artifact mirror)"):
@@ -318,8 +318,8 @@ def start_services(s: Settings | None = None) -> dict[str, str]:
     return result
 
 
-def stop_services(s: Settings | None = None) -> None:
-    s = s or _settings()
+def stop_services(s: TestHostConfig | None = None) -> None:
+    s = s or _config()
     for svc in reversed(_services(s)):
         pid = svc.pid(s)
         if pid is not None:
@@ -328,8 +328,8 @@ def stop_services(s: Settings | None = None) -> None:
         svc.pidfile(s).unlink(missing_ok=True)
 
 
-def services_status(s: Settings | None = None) -> dict[str, dict]:
-    s = s or _settings()
+def services_status(s: TestHostConfig | None = None) -> dict[str, dict]:
+    s = s or _config()
     out = {}
     for svc in _services(s):
         pid = svc.pid(s)
@@ -337,9 +337,9 @@ def services_status(s: Settings | None = None) -> dict[str, dict]:
     return out
 
 
-def check_apt_proxy(s: Settings | None = None) -> bool:
+def check_apt_proxy(s: TestHostConfig | None = None) -> bool:
     """True if the proxy serves the Debian mirror's Release file (i.e. the Remap lines work)."""
-    s = s or _settings()
+    s = s or _config()
     proxy = urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{s.apt_proxy_port}"})
     opener = urllib.request.build_opener(proxy)
     try:

@@ -27,7 +27,7 @@ import yaml
 from components.cloud_init import render_user_data
 
 from . import netns
-from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, Settings, settings as _settings
+from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, TestHostConfig, config as _config
 from .image import Image, ensure_image, image_for
 from .access import ensure_ssh_key, known_hosts_patterns, write_access_files
 from .util import (
@@ -54,7 +54,7 @@ QEMU = "qemu-system-x86_64"
 # --- accelerator ---------------------------------------------------------------------------------
 
 
-def detect_accel(s: Settings | None = None, image: Image | None = None, *, probe: bool = True) -> tuple[str, str]:
+def detect_accel(s: TestHostConfig | None = None, image: Image | None = None, *, probe: bool = True) -> tuple[str, str]:
     """Choose ``kvm`` or ``tcg`` and say why.
 
     KVM is used only if it really works: /dev/kvm must be usable, the module must be kvm_intel or
@@ -62,7 +62,7 @@ def detect_accel(s: Settings | None = None, image: Image | None = None, *, probe
     the image's kernel under KVM must reach the kernel's own panic (no root fs) within 60 s. The
     probe result is cached per (host kernel, guest kernel) in the cache dir.
     """
-    s = s or _settings()
+    s = s or _config()
     if s.accel in ("kvm", "tcg"):
         return s.accel, f"forced by LLM_LOCAL_ACCEL={s.accel}"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -78,7 +78,7 @@ def detect_accel(s: Settings | None = None, image: Image | None = None, *, probe
     return ("kvm", why) if ok else ("tcg", why)
 
 
-def probe_kvm(s: Settings, image: Image, timeout: float = 60.0) -> tuple[bool, str]:
+def probe_kvm(s: TestHostConfig, image: Image, timeout: float = 60.0) -> tuple[bool, str]:
     """Boot the image's kernel under KVM with no root fs and check it gets as far as its panic."""
     key = f"{platform.release()}|{(image.dir / 'kernel-version').read_text().strip() if (image.dir / 'kernel-version').exists() else image.dir.name}"
     cache_file = s.cache_dir / "kvm-probe.json"
@@ -124,7 +124,7 @@ def render_meta_data(instance_id: str) -> str:
     return f"instance-id: {instance_id}\nlocal-hostname: {HOSTNAME}\n"
 
 
-def render_network_config(s: Settings) -> str:
+def render_network_config(s: TestHostConfig) -> str:
     doc = {
         "version": 2,
         "ethernets": {
@@ -136,7 +136,7 @@ def render_network_config(s: Settings) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def render_seed_user_data(s: Settings, public_key: str) -> str:
+def render_seed_user_data(s: TestHostConfig, public_key: str) -> str:
     return render_user_data(
         admin_user=ADMIN_USER,
         ssh_public_keys=[public_key],
@@ -145,7 +145,7 @@ def render_seed_user_data(s: Settings, public_key: str) -> str:
     )
 
 
-def make_seed(s: Settings, instance_id: str) -> Path:
+def make_seed(s: TestHostConfig, instance_id: str) -> Path:
     pub = ensure_ssh_key(s)
     src = s.state_dir / "seed"
     src.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def make_seed(s: Settings, instance_id: str) -> Path:
     return s.seed
 
 
-def ensure_data_disk(s: Settings) -> bool:
+def ensure_data_disk(s: TestHostConfig) -> bool:
     """Create the data volume if absent (blank: cloud-init formats it on first boot). True if new."""
     if s.data_disk.exists():
         return False
@@ -172,7 +172,7 @@ def ensure_data_disk(s: Settings) -> bool:
     return True
 
 
-def new_overlay(s: Settings, image: Image) -> None:
+def new_overlay(s: TestHostConfig, image: Image) -> None:
     s.overlay.unlink(missing_ok=True)
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.qcow2, "-F", "qcow2", s.overlay], quiet=True)
 
@@ -180,7 +180,7 @@ def new_overlay(s: Settings, image: Image) -> None:
 # --- qemu ----------------------------------------------------------------------------------------
 
 
-def qemu_argv(s: Settings, image: Image, accel: str) -> list[str]:
+def qemu_argv(s: TestHostConfig, image: Image, accel: str) -> list[str]:
     fwd = ",".join(
         f"hostfwd=tcp:127.0.0.1:{host}-:{guest}"
         for host, guest in ((s.ssh_port, 22), (s.http_port, 80), (s.https_port, 443))
@@ -210,24 +210,24 @@ def qemu_argv(s: Settings, image: Image, accel: str) -> list[str]:
     ]  # fmt: skip
 
 
-def qemu_pid(s: Settings | None = None) -> int | None:
-    s = s or _settings()
+def qemu_pid(s: TestHostConfig | None = None) -> int | None:
+    s = s or _config()
     return read_pidfile(s.qemu_pidfile, expect=str(s.qemu_pidfile))
 
 
-def is_running(s: Settings | None = None) -> bool:
+def is_running(s: TestHostConfig | None = None) -> bool:
     return qemu_pid(s) is not None
 
 
-def vm_info(s: Settings | None = None) -> dict:
-    s = s or _settings()
+def vm_info(s: TestHostConfig | None = None) -> dict:
+    s = s or _config()
     try:
         return json.loads(s.vm_json.read_text())
     except (FileNotFoundError, ValueError):
         return {}
 
 
-def refresh_access_files(s: Settings, image: Image) -> dict:
+def refresh_access_files(s: TestHostConfig, image: Image) -> dict:
     """known_hosts (from the image's pinned host keys), ssh_config, inventory.py, host.json."""
     from .services import acme_ca_bundle_src, mirror_manifest
 
@@ -235,12 +235,12 @@ def refresh_access_files(s: Settings, image: Image) -> dict:
     return write_access_files(s, known, acme_ca_bundle_src(s), mirror_manifest(s))
 
 
-def boot(s: Settings | None = None, *, image: Image | None = None, fresh: bool = True) -> bool:
+def boot(s: TestHostConfig | None = None, *, image: Image | None = None, fresh: bool = True) -> bool:
     """Start the VM unless it already runs. Returns True if it was started.
 
     ``fresh=True`` (default) boots a new overlay over the base image, i.e. a clean host that runs
     cloud-init's first boot again; the data disk is reused (created blank if absent)."""
-    s = s or _settings()
+    s = s or _config()
     if is_running(s):
         detail(f"VM already running (pid {qemu_pid(s)})")
         return False
@@ -304,15 +304,15 @@ def boot(s: Settings | None = None, *, image: Image | None = None, fresh: bool =
 # --- ssh -----------------------------------------------------------------------------------------
 
 
-def ssh_args(s: Settings | None = None, *, tty: bool = False) -> list[str]:
+def ssh_args(s: TestHostConfig | None = None, *, tty: bool = False) -> list[str]:
     """argv prefix to run a command on the guest as the admin user: ``[*ssh_args(), "cmd"]``."""
-    s = s or _settings()
+    s = s or _config()
     return ["ssh", "-F", str(s.ssh_config), *(["-t"] if tty else []), HOSTNAME]
 
 
 def ssh_run(
     command: str,
-    s: Settings | None = None,
+    s: TestHostConfig | None = None,
     *,
     sudo: bool = True,
     check: bool = True,
@@ -321,7 +321,7 @@ def ssh_run(
     input: str | None = None,
 ) -> subprocess.CompletedProcess:
     """Run a shell command on the guest (as root through sudo by default)."""
-    s = s or _settings()
+    s = s or _config()
     remote = f"sudo -n sh -c {shlex.quote(command)}" if sudo else command
     proc = subprocess.run(
         [*ssh_args(s), remote],
@@ -338,13 +338,13 @@ def ssh_run(
     return proc
 
 
-def close_ssh_master(s: Settings | None = None) -> None:
-    s = s or _settings()
+def close_ssh_master(s: TestHostConfig | None = None) -> None:
+    s = s or _config()
     if s.ssh_config.exists():
         subprocess.run([*ssh_args(s)[:3], "-O", "exit", HOSTNAME], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _ssh_ok(s: Settings) -> bool:
+def _ssh_ok(s: TestHostConfig) -> bool:
     try:
         proc = subprocess.run(
             [*ssh_args(s)[:3], "-o", "ConnectTimeout=5", HOSTNAME, "true"],
@@ -363,9 +363,9 @@ def _ssh_ok(s: Settings) -> bool:
     return proc.returncode == 0
 
 
-def wait_for_ssh(s: Settings | None = None, *, timeout: float = 900, cloud_init: bool = True) -> float:
+def wait_for_ssh(s: TestHostConfig | None = None, *, timeout: float = 900, cloud_init: bool = True) -> float:
     """Wait until the admin user can log in (and cloud-init is done). Returns seconds waited."""
-    s = s or _settings()
+    s = s or _config()
     t0 = time.monotonic()
     deadline = t0 + timeout
     with stage("wait for SSH"):
@@ -396,13 +396,13 @@ def wait_for_ssh(s: Settings | None = None, *, timeout: float = 900, cloud_init:
     return time.monotonic() - t0
 
 
-def boot_id(s: Settings | None = None) -> str:
+def boot_id(s: TestHostConfig | None = None) -> str:
     return ssh_run("cat /proc/sys/kernel/random/boot_id", s).stdout.strip()
 
 
-def reboot(s: Settings | None = None, *, timeout: float = 900) -> float:
+def reboot(s: TestHostConfig | None = None, *, timeout: float = 900) -> float:
     """Reboot the guest in place (same overlay, same data disk) and wait for SSH again."""
-    s = s or _settings()
+    s = s or _config()
     before = boot_id(s)
     t0 = time.monotonic()
     with stage("reboot guest"):
@@ -424,7 +424,7 @@ def reboot(s: Settings | None = None, *, timeout: float = 900) -> float:
     return time.monotonic() - t0
 
 
-def _qmp(s: Settings, command: str) -> None:
+def _qmp(s: TestHostConfig, command: str) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(5)
         sock.connect(str(s.qmp_socket))
@@ -439,11 +439,11 @@ def _qmp(s: Settings, command: str) -> None:
                     break
 
 
-def stop(s: Settings | None = None, *, timeout: float = 120) -> None:
+def stop(s: TestHostConfig | None = None, *, timeout: float = 120) -> None:
     """Shut the VM down cleanly (guest poweroff, then ACPI, then SIGTERM). Idempotent.
 
     Disks stay: the overlay until the next fresh boot, the data disk until ``down --purge``."""
-    s = s or _settings()
+    s = s or _config()
     pid = qemu_pid(s)
     if pid is None:
         s.qemu_pidfile.unlink(missing_ok=True)
@@ -476,11 +476,11 @@ def stop(s: Settings | None = None, *, timeout: float = 120) -> None:
         s.qmp_socket.unlink(missing_ok=True)
 
 
-def recreate(s: Settings | None = None, *, image: Image | None = None, timeout: float = 900) -> float:
+def recreate(s: TestHostConfig | None = None, *, image: Image | None = None, timeout: float = 900) -> float:
     """Replace the VM by a new one from the base image with the SAME data disk; wait for SSH.
 
     This is what ``scripts/rebuild-host local`` does. Returns seconds from stop to SSH ready."""
-    s = s or _settings()
+    s = s or _config()
     t0 = time.monotonic()
     stop(s)
     boot(s, image=image, fresh=True)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from testhost import lifecycle, runner, vm
-from testhost.config import settings
+from testhost.config import config as testhost_config
 from testhost.util import free_port
 
 TIMINGS: dict[str, float] = {}
@@ -62,8 +62,8 @@ def local_host(timed, say):
     """The shared test host, booted (not yet converged)."""
     if os.geteuid() != 0:
         pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, debootstrap)")
-    st = settings(
-        state_dir=settings().repo_root / ".state" / "local-host-it",
+    st = testhost_config(
+        state_dir=testhost_config().repo_root / ".state" / "local-host-it",
         ssh_port=free_port(),
         http_port=free_port(),
         https_port=free_port(),

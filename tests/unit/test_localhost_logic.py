@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from testhost import access, image, netns, runner, services, vm
-from testhost.config import Settings, discover_mirrors, parse_apt_sources
+from testhost.config import TestHostConfig, discover_mirrors, parse_apt_sources
 
 
 @pytest.fixture
-def s(tmp_path: Path) -> Settings:
-    return Settings(
+def s(tmp_path: Path) -> TestHostConfig:
+    return TestHostConfig(
         repo_root=tmp_path / "repo",
         state_dir=tmp_path / "state",
         cache_dir=tmp_path / "cache",
@@ -35,7 +35,7 @@ def test_recipe_hash_is_stable_and_hex(s):
 
 def test_recipe_hash_changes_with_content(s, monkeypatch):
     base = image.recipe_hash(image.recipe(s))
-    other_mirror = Settings(**{**s.__dict__, "mirror": "http://mirror.example/debian"})
+    other_mirror = TestHostConfig(**{**s.__dict__, "mirror": "http://mirror.example/debian"})
     assert image.recipe_hash(image.recipe(other_mirror)) != base
     monkeypatch.setattr(image, "PACKAGES", [*image.PACKAGES, "htop"])
     assert image.recipe_hash(image.recipe(s)) != base
@@ -45,7 +45,7 @@ def test_recipe_hash_changes_with_content(s, monkeypatch):
 
 
 def test_recipe_independent_of_state_and_ports(s):
-    moved = Settings(**{**s.__dict__, "state_dir": Path("/elsewhere"), "ssh_port": 2299})
+    moved = TestHostConfig(**{**s.__dict__, "state_dir": Path("/elsewhere"), "ssh_port": 2299})
     assert image.recipe_hash(image.recipe(moved)) == image.recipe_hash(image.recipe(s))
 
 
@@ -62,7 +62,7 @@ def test_image_preinstalls_exactly_the_local_roles_packages(s, monkeypatch):
     assert "htop" in image.recipe(s)["preinstalled"]
     assert image.recipe_hash(image.recipe(s)) != base
     monkeypatch.undo()
-    bare = Settings(**{**s.__dict__, "preinstall": False})
+    bare = TestHostConfig(**{**s.__dict__, "preinstall": False})
     assert image.recipe(bare)["preinstalled"] == []
     assert image.recipe_hash(image.recipe(bare)) != base
 
@@ -145,11 +145,11 @@ def test_discover_defaults_without_sources():
 
 
 def test_mirror_env_override(monkeypatch):
-    from testhost.config import settings
+    from testhost.config import config as testhost_config
 
     monkeypatch.setenv("LLM_LOCAL_DEBIAN_MIRROR", "http://m.example/debian/")
     monkeypatch.delenv("LLM_LOCAL_DEBIAN_SECURITY_MIRROR", raising=False)
-    got = settings()
+    got = testhost_config()
     assert got.mirror == "http://m.example/debian"
     assert got.security_mirror == "http://m.example/debian-security"
 
@@ -176,7 +176,7 @@ def test_ssh_config(s):
 
 
 def test_control_path_falls_back_for_long_state_dirs(s):
-    long = Settings(**{**s.__dict__, "state_dir": Path("/x" * 60)})
+    long = TestHostConfig(**{**s.__dict__, "state_dir": Path("/x" * 60)})
     cp = access.control_path(long)
     assert cp.startswith("/tmp/llm-local-") and cp.endswith("-%C")
     assert len(cp.replace("%C", "x" * 40)) <= 100
@@ -269,7 +269,7 @@ def test_qemu_argv(s, tmp_path):
 
 
 def test_accel_forced(s):
-    forced = Settings(**{**s.__dict__, "accel": "tcg"})
+    forced = TestHostConfig(**{**s.__dict__, "accel": "tcg"})
     assert vm.detect_accel(forced)[0] == "tcg"
 
 
@@ -373,7 +373,7 @@ def test_service_port_taken_by_a_stranger_is_reported(s):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        taken = Settings(**{**s.__dict__, "apt_proxy_port": port})
+        taken = TestHostConfig(**{**s.__dict__, "apt_proxy_port": port})
         with pytest.raises(Exception, match=f"port {port} on 127.0.0.1 \\(for apt-cacher-ng\\) is already in use"):
             services.start_services(taken)
 
