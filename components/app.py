@@ -51,14 +51,16 @@ class Env:
         return do.AppSpecServiceEnvArgs(key=self.key, value=self.value, type="GENERAL", scope="RUN_AND_BUILD_TIME")
 
 
-def _secret_envs(keys: list[str], secrets: Mapping[str, pulumi.Input[str]]) -> list[Env]:
-    """SECRET envs of a service, in the canonical order of SECRET_SPECS."""
-    by_env = {s.env: s for s in SECRET_SPECS if s.env}
-    ordered = [s.env for s in SECRET_SPECS if s.env in keys]
-    missing = set(keys) - set(by_env)
-    if missing:
-        raise ValueError(f"undeclared secret envs: {sorted(missing)}")
-    return [Env(k, secrets[by_env[k].key], secret=True) for k in ordered]
+def _secret_envs(service: str, settings: StackSettings, secrets: Mapping[str, pulumi.Input[str]]) -> list[Env]:
+    """SECRET envs of a service: the secrets table's entries for it that this stack needs, in the
+    table's order (a secret kept for the model host reaches ``llm`` only when it calls the host)."""
+    needed = {s.key for s in settings.required_secrets()}
+    uses_host = settings.app.llm.provider in ("vllm", "ollama")
+    return [
+        Env(s.env, secrets[s.key], secret=True)
+        for s in SECRET_SPECS
+        if s.env and service in s.services and s.key in needed and (s.required == "always" or uses_host)
+    ]
 
 
 def service_envs(
@@ -68,7 +70,6 @@ def service_envs(
     llm = settings.app.llm
     ai = settings.app.ai_service
 
-    llm_secret_keys = ["HUGGINGFACE_API_KEY", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"]
     llm_plain = [
         Env("LLM_PROVIDER", llm.provider),
         Env("HUGGINGFACE_MODEL", llm.huggingface_model),
@@ -78,7 +79,6 @@ def service_envs(
     ]
     if llm.provider in ("vllm", "ollama"):
         assert settings.host is not None and host_base_url is not None
-        llm_secret_keys.append("VLLM_API_KEY")
         prefix = "VLLM" if llm.provider == "vllm" else "OLLAMA"
         llm_plain += [Env(f"{prefix}_BASE_URL", host_base_url)]
         if llm.provider == "vllm":
@@ -90,8 +90,8 @@ def service_envs(
     ] + [Env(k, v) for k, v in sorted(ai.envs.items())]
 
     return {
-        "ai-service": _secret_envs(["OPENAI_API_KEY"], secrets) + ai_plain,
-        "llm": _secret_envs(llm_secret_keys, secrets) + llm_plain,
+        "ai-service": _secret_envs("ai-service", settings, secrets) + ai_plain,
+        "llm": _secret_envs("llm", settings, secrets) + llm_plain,
     }
 
 
@@ -177,7 +177,7 @@ def env_layout(envs: Mapping[str, list[Env]]) -> dict[str, list[str]]:
 
 
 class LlmApp(pulumi.ComponentResource):
-    """The App Platform app: ``ai-service`` (public) and ``llm`` (internal gateway on 8081)."""
+    """The App Platform app: ``ai-service`` (public) and ``llm`` (the internal gateway)."""
 
     def __init__(
         self,

@@ -21,6 +21,8 @@ Exposure = Literal["public", "admin", "local"]
 ANYWHERE_V4 = "0.0.0.0/0"
 ANYWHERE_V6 = "::/0"
 LOOPBACK = "127.0.0.1"
+# Inside a container a service listens on every address; the host publishes it on LOOPBACK only.
+CONTAINER_BIND = "0.0.0.0"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class HostService:
     def listen(self) -> str:
         """``address:port`` as a daemon is told to listen."""
         return f"{self.bind}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``: how a process on the host reaches a loopback service."""
+        return f"http://{LOOPBACK}:{self.port}"
 
 
 # Host services, keyed by name. Ports of containers are the *host* side of the publish.
@@ -107,6 +114,9 @@ LLM_INTERNAL_URL = f"http://llm:{APP_PORTS['llm']}"
 # Data volume layout on every model host.
 DATA_MOUNT = "/data"
 DATA_LABEL = "llm-data"
+DATA_FS = "ext4"
+# nofail: a missing volume cannot stop the boot; cloud-init's fstab entry and the volume role's agree
+DATA_MOUNT_OPTIONS = "defaults,nofail,x-systemd.device-timeout=30s"
 DATA_DIRS = {
     "models": f"{DATA_MOUNT}/models",
     "ollama": f"{DATA_MOUNT}/ollama",

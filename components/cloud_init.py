@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import yaml
 
-from components.catalogue import DATA_LABEL, DATA_MOUNT
+from components.catalogue import DATA_FS, DATA_LABEL, DATA_MOUNT, DATA_MOUNT_OPTIONS
 
 # Prepended to the YAML document: cloud-init only reads user-data that starts with this line.
 HEADER = "#cloud-config\n"
@@ -29,7 +29,7 @@ def render_user_data(
     ssh_public_keys: list[str],
     data_device: str,
     hostname: str | None = None,
-    filesystem: str = "ext4",
+    filesystem: str = DATA_FS,
 ) -> str:
     """Return the ``#cloud-config`` document for a model host.
 
@@ -65,7 +65,7 @@ def render_user_data(
                 f"LABEL={DATA_LABEL}",
                 DATA_MOUNT,
                 filesystem,
-                "defaults,nofail,x-systemd.device-timeout=30s",
+                DATA_MOUNT_OPTIONS,
                 "0",
                 "2",
             ]

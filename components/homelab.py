@@ -22,6 +22,7 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 
+from components.catalogue import service
 from components.settings import HomelabStackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +117,7 @@ class Homelab(pulumi.ComponentResource):
                 image=images[ollama_image].image_id,
                 entrypoints=["ollama"],
                 command=["pull", model],
-                envs=["OLLAMA_HOST=http://ollama:11434"],
+                envs=[f"OLLAMA_HOST=http://ollama:{service('ollama').port}"],
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name)],
                 must_run=False,
                 attach=True,

@@ -13,7 +13,7 @@ import pulumi
 from components import cost
 from components.app import LlmApp
 from components.catalogue import LLM_INTERNAL_URL
-from components.inventory import inventory
+from components.hostdata import inventory
 from components.model_host import ModelHost
 from components.settings import HomelabStackSettings, SettingsError, StackSettings, load
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components import prices, upstream
+from components import prices, roles, upstream
 from components.phases import PHASES, apply_preset
 
 NAMESPACE = "llm-platform"
@@ -36,20 +36,37 @@ NAMESPACE = "llm-platform"
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SecretSpec:
+    """One secret: where it is needed and when the stack must hold it.
+
+    ``required``: "always", "host" (a stack with a model host) or "llamafactory" (a host with
+    LLaMA-Factory). ``env``/``services``: its SECRET env name and the App Platform services that get
+    it. ``roles``: the host roles that read it (the host layer fetches exactly these for a host);
+    ``host_optional``: the roles work without it (e.g. gated model downloads only)."""
+
     key: str
-    env: str | None
     description: str
-    required: str  # "always" | "vllm" | "llamafactory"
+    required: Literal["always", "host", "llamafactory"]
+    env: str | None = None
+    services: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    host_optional: bool = False
 
 
 SECRET_SPECS: tuple[SecretSpec, ...] = (
-    SecretSpec("huggingfaceApiKey", "HUGGINGFACE_API_KEY", "Hugging Face token (serverless inference, model downloads)", "always"),
-    SecretSpec("langfusePublicKey", "LANGFUSE_PUBLIC_KEY", "Langfuse public key (tracing)", "always"),
-    SecretSpec("langfuseSecretKey", "LANGFUSE_SECRET_KEY", "Langfuse secret key (tracing)", "always"),
-    SecretSpec("openaiApiKey", "OPENAI_API_KEY", "GPT-4o fallback key of ai-service", "always"),
-    SecretSpec("vllmApiKey", "VLLM_API_KEY", "bearer key of the model host's /v1 API (phase 2)", "vllm"),
-    SecretSpec("llamafactoryApiKey", None, "bearer key of LLaMA-Factory's API on the model host", "llamafactory"),
-    SecretSpec("llamafactoryUiPassword", None, "basic-auth password of the LLaMA-Factory web UI", "llamafactory"),
+    SecretSpec("huggingfaceApiKey", "Hugging Face token (serverless inference, model downloads)", "always",
+               env="HUGGINGFACE_API_KEY", services=("llm",), roles=("vllm", "llamafactory"), host_optional=True),
+    SecretSpec("langfusePublicKey", "Langfuse public key (tracing)", "always",
+               env="LANGFUSE_PUBLIC_KEY", services=("llm",)),
+    SecretSpec("langfuseSecretKey", "Langfuse secret key (tracing)", "always",
+               env="LANGFUSE_SECRET_KEY", services=("llm",)),
+    SecretSpec("openaiApiKey", "GPT-4o fallback key of ai-service", "always",
+               env="OPENAI_API_KEY", services=("ai-service",)),
+    SecretSpec("vllmApiKey", "bearer key of the model host's /v1 API (phase 2)", "host",
+               env="VLLM_API_KEY", services=("llm",), roles=("vllm", "proxy")),
+    SecretSpec("llamafactoryApiKey", "bearer key of LLaMA-Factory's API on the model host", "llamafactory",
+               roles=("llamafactory",)),
+    SecretSpec("llamafactoryUiPassword", "basic-auth password of the LLaMA-Factory web UI", "llamafactory",
+               roles=("llamafactory",)),
 )
 SECRET_KEYS: frozenset[str] = frozenset(s.key for s in SECRET_SPECS)
 
@@ -474,14 +491,7 @@ class HostSettings(_Model):
 
     @property
     def roles(self) -> list[str]:
-        roles = ["base", "firewall", "data", "docker"]
-        if self.gpu:
-            roles.append("nvidia")
-        roles += ["ollama", "vllm"]
-        if self.llamafactory_enabled:
-            roles.append("llamafactory")
-        roles.append("proxy")
-        return roles
+        return roles.select(gpu=self.gpu, llamafactory=self.llamafactory_enabled)
 
 
 class HuggingfaceSettings(_Model):
@@ -580,15 +590,12 @@ class StackSettings(_Model):
         return self.app.name or f"llm-platform-{self.stack}"[:32]
 
     def required_secrets(self) -> list[SecretSpec]:
-        out = []
-        for s in SECRET_SPECS:
-            if s.required == "always":
-                out.append(s)
-            elif s.required == "vllm" and self.host_enabled:
-                out.append(s)
-            elif s.required == "llamafactory" and self.host_enabled and self.host and self.host.llamafactory_enabled:
-                out.append(s)
-        return out
+        when = {
+            "always": True,
+            "host": self.host_enabled,
+            "llamafactory": self.host_enabled and self.host is not None and self.host.llamafactory_enabled,
+        }
+        return [s for s in SECRET_SPECS if when[s.required]]
 
     def secret(self, key: str) -> Secret | None:
         return self.secrets.get(key)

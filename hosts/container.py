@@ -9,7 +9,7 @@ from pathlib import Path
 from pyinfra.operations import files, systemd
 
 from components.catalogue import LOOPBACK, SECRETS_DIR
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 from hosts.ops import docker_image, secret_file
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "container.service.j2"

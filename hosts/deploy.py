@@ -4,22 +4,20 @@
     pyinfra INVENTORY hosts/deploy.py --dry      # what would change
 
 INVENTORY is ``hosts/inventory.py`` (a stack's ``inventory`` output, see that file) or the local test
-host's generated inventory. Roles run in a fixed order; each host runs the roles its data lists.
+host's generated inventory. The roles (``components.roles``: names and order) are
+``hosts/roles/<name>.py``; each host runs the ones its data lists, in that order.
 """
+
+import importlib
 
 from pyinfra import host, state
 
-from hosts import dryplan, hostdata
-from hosts.roles import base, data, docker, firewall, llamafactory, nvidia, ollama, proxy, vllm
+from components import hostdata, roles
+from hosts import dryplan
 
-ORDER = [
-    ("base", base), ("firewall", firewall), ("data", data), ("docker", docker), ("nvidia", nvidia),
-    ("ollama", ollama), ("vllm", vllm), ("llamafactory", llamafactory), ("proxy", proxy),
-]
-
-settings = hostdata.from_host(host)
-for role, module in ORDER:
-    if role in settings.roles:
-        module.apply(settings)
+data = hostdata.from_host(host)
+for name in roles.NAMES:
+    if name in data.roles:
+        importlib.import_module(f"hosts.roles.{name}").apply(data)
 
 dryplan.write(state, host)  # only for scripts/drift's dry run (LLM_PLATFORM_DRY_PLAN_DIR)

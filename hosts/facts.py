@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
-
 import json
 import re
+import shlex
 
 from pyinfra.api import FactBase
+
+from components.catalogue import service
 
 
 class UfwState(FactBase):
@@ -59,7 +60,7 @@ class OllamaModels(FactBase):
     """Model names Ollama serves (``/api/tags``), or ``None`` when Ollama does not answer."""
 
     def command(self) -> str:
-        return "curl -fsS --max-time 5 http://127.0.0.1:11434/api/tags 2>/dev/null || echo UNREACHABLE"
+        return f"curl -fsS --max-time 5 {service('ollama').url}/api/tags 2>/dev/null || echo UNREACHABLE"
 
     def process(self, output):
         text = "\n".join(output).strip()

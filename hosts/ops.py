@@ -15,7 +15,10 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
 from pyinfra.operations import apt
 
+from components.catalogue import ANYWHERE_V4, ANYWHERE_V6, service
 from hosts.facts import Account, DockerImageId, OllamaModels, UfwState
+
+OLLAMA_URL = service("ollama").url
 
 
 UPLOAD_DIR = "/var/lib/llm-platform/upload"
@@ -90,7 +93,7 @@ def account(user: str, shell: str, home: str, groups: list[str] | None = None, s
 
 def ufw_rule(port: int, source: str) -> str:
     """A rule as ``ufw show added`` prints it (without the leading ``ufw``)."""
-    if source in ("0.0.0.0/0", "::/0", "any"):
+    if source in (ANYWHERE_V4, ANYWHERE_V6, "any"):
         return f"allow {port}/tcp"
     return f"allow from {source} to any port {port} proto tcp"
 
@@ -125,14 +128,14 @@ def ollama_models(models: list[str], wait_seconds: int = 60):
     if not missing:
         return
     yield (
-        f"for i in $(seq 1 {wait_seconds}); do curl -fsS --max-time 2 http://127.0.0.1:11434/api/version "
+        f"for i in $(seq 1 {wait_seconds}); do curl -fsS --max-time 2 {OLLAMA_URL}/api/version "
         ">/dev/null && break; sleep 1; done"
     )
     for model in missing:
         body = shlex.quote(json.dumps({"model": model, "stream": False}))
         failed = shlex.quote(f"pull of {model} failed")
         yield (
-            f"curl -fsS --max-time 7200 -X POST http://127.0.0.1:11434/api/pull -d {body} "
+            f"curl -fsS --max-time 7200 -X POST {OLLAMA_URL}/api/pull -d {body} "
             f"| jq -e '.status == \"success\"' >/dev/null || {{ echo {failed} >&2; exit 1; }}"
         )
 

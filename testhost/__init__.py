@@ -19,7 +19,6 @@ omit it for the checkout's default host in ``.state/local-host/``.
 from .config import TestHostConfig, config
 from .image import Image, ensure_image, image_for, recipe, recipe_hash
 from .access import (
-    HOST_DATA_KEYS,
     api_key_file,
     control_path,
     host_data,
@@ -51,7 +50,7 @@ from .vm import (
 )
 
 __all__ = [
-    "HOST_DATA_KEYS", "Image", "LocalHostError", "TestHostConfig", "acme_ca_bundle_src", "api_key_file",
+    "Image", "LocalHostError", "TestHostConfig", "acme_ca_bundle_src", "api_key_file",
     "attach_tap", "boot", "boot_id", "close_ssh_master", "config", "control_path", "converge", "detect_accel",
     "down", "ensure_host_packages", "ensure_image", "ensure_netns", "ensure_running", "host_data",
     "image_for", "is_running", "parse_pyinfra_json", "prepare_tap", "print_endpoint", "qemu_pid",

@@ -12,35 +12,12 @@ import os
 import tempfile
 from pathlib import Path
 
+from components.hostdata import Artifacts, HostData, ImageArchive, required_host_secrets
+from components.settings import OllamaSettings
 from operate.finetune.models import read_local_models
 
-from .config import (
-    ACME_EMAIL,
-    ADMIN_USER,
-    DOMAIN,
-    GUEST_ACME_CA_BUNDLE,
-    HOSTNAME,
-    ROLES,
-    USER_NET,
-    TestHostConfig,
-)
+from .config import ACME_EMAIL, ADMIN_USER, DOMAIN, HOSTNAME, ROLES, USER_NET, TestHostConfig
 from .util import atomic_write, run
-
-# Names (keys) of the host data the deploy reads. Keep in sync with hosts/deploy.py.
-HOST_DATA_KEYS = (
-    "roles",
-    "admin_user",
-    "admin_cidrs",
-    "ssh_public_keys",
-    "domain",
-    "acme_directory",
-    "acme_ca_bundle",
-    "acme_ca_bundle_src",
-    "acme_email",
-    "apt_proxy",
-    "artifact_base_url",
-    "gpu",
-)
 
 # A Unix socket path must fit in sun_path (108 bytes); ssh appends ".XXXXXXXXXXXXXXXX" while
 # creating the master socket.
@@ -94,77 +71,44 @@ def render_ssh_config(s: TestHostConfig) -> str:
     )
 
 
-def host_data(s: TestHostConfig, ssh_public_key: str, acme_ca_bundle_src: Path | str) -> dict:
-    """The data the deploy (hosts/deploy.py) reads for the local host. Keys: HOST_DATA_KEYS."""
-    data = {
-        "roles": list(ROLES),
-        "admin_user": ADMIN_USER,
-        # SSH arrives from qemu's user network (10.0.2.2) or from the scan namespace.
-        "admin_cidrs": [USER_NET, s.ns_cidr],
-        "ssh_public_keys": [ssh_public_key],
-        "domain": DOMAIN,
-        "acme_directory": s.acme_directory,
-        "acme_ca_bundle": GUEST_ACME_CA_BUNDLE,
-        "acme_ca_bundle_src": str(acme_ca_bundle_src),
-        "acme_email": ACME_EMAIL,
-        "apt_proxy": s.apt_proxy_url,
-        "artifact_base_url": s.artifact_base_url,
-        "gpu": "auto",
-    }
-    assert tuple(data) == HOST_DATA_KEYS
-    return data
-
-
-# Values for the deploy's own data model (hosts/hostdata.py) on the local host, beyond the keys
-# above. Production defaults (components/settings.py) except: CPU device, no GPU roles.
-LOCAL_OLLAMA_MODELS = ["llama3.1:8b"]
-LOCAL_VLLM_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
-LOCAL_VLLM_SERVED_NAME = "llama-3.1-8b-instruct"
-SECRET_KEYS = ("vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword")
-
-
-def deploy_data(s: TestHostConfig, acme_ca_bundle_src: Path | str, manifest: dict | None) -> dict:
-    """Extra host data in the shape ``hosts.hostdata.HostData`` validates: versions, checksums and
-    URLs of the stand-in artifacts the mirror serves (``manifest`` = the mirror's manifest.json)."""
-    base = s.artifact_base_url
-    extra: dict = {
-        "provider": "local",
-        "acme_ca_cert_src": str(acme_ca_bundle_src),
-        "proxy_backend": "vllm",
-    }
-    if not manifest:
-        return extra
-    vllm_ref = manifest["images"]["vllm"]["ref"]
-    lf_ref = manifest["images"]["llamafactory"]["ref"]
-    vllm_image, vllm_tag = vllm_ref.rsplit(":", 1)
-    lf_image, lf_tag = lf_ref.rsplit(":", 1)
-    extra.update(
-        {
-            # plus the models scripts/finetune exported into this host (so the next converge keeps them)
-            "ollama": {
-                "version": manifest["ollama"]["version"],
-                "models": list(dict.fromkeys(LOCAL_OLLAMA_MODELS + read_local_models(s.state_dir))),
-            },
-            "vllm": {
-                "image": vllm_image,
-                "tag": vllm_tag,
-                "model": LOCAL_VLLM_MODEL,
-                "served_model_name": LOCAL_VLLM_SERVED_NAME,
-                "device": "cpu",
-            },
+def host_data(s: TestHostConfig, ssh_public_key: str, acme_ca_bundle_src: Path | str, manifest: dict | None = None) -> HostData:
+    """The local host's ``HostData``: the production defaults of the settings models on a CPU host
+    (roles ``ROLES``), with the local addresses, the private ACME server and apt proxy, and the
+    versions, checksums and URLs of the stand-in artifacts the mirror serves (``manifest`` = the
+    mirror's manifest.json; without one, the vendors' URLs)."""
+    fields: dict = {}
+    if manifest:
+        base = s.artifact_base_url
+        vllm_image, vllm_tag = manifest["images"]["vllm"]["ref"].rsplit(":", 1)
+        lf_image, lf_tag = manifest["images"]["llamafactory"]["ref"].rsplit(":", 1)
+        # plus the models scripts/finetune exported into this host (so the next converge keeps them)
+        models = list(dict.fromkeys(OllamaSettings().models + read_local_models(s.state_dir)))
+        fields = {
+            "ollama": OllamaSettings(version=manifest["ollama"]["version"], sha256=manifest["ollama"]["sha256"], models=models),
+            "vllm": {"image": vllm_image, "tag": vllm_tag},
             "llamafactory": {"image": lf_image, "tag": lf_tag},
-            "artifacts": {
-                "ollama_base_url": f"{base}/ollama",
-                # the archive of that version the mirror serves, under the real release's name
-                "ollama_sha256": manifest["ollama"]["sha256"],
-                "images": {
-                    img["ref"]: {"url": f"{base}/{img['path']}", "sha256": img["sha256"]}
-                    for img in manifest["images"].values()
-                },
-            },
+            "artifacts": Artifacts(
+                ollama_base_url=f"{base}/ollama",
+                images={img["ref"]: ImageArchive(url=f"{base}/{img['path']}", sha256=img["sha256"])
+                        for img in manifest["images"].values()},
+            ),
         }
+    return HostData.build(
+        provider="local",
+        gpu=False,
+        roles=list(ROLES),
+        admin_user=ADMIN_USER,
+        # SSH arrives from qemu's user network (10.0.2.2) or from the scan namespace.
+        admin_cidrs=[USER_NET, s.ns_cidr],
+        ssh_public_keys=[ssh_public_key],
+        domain=DOMAIN,
+        acme_email=ACME_EMAIL,
+        acme_directory=s.acme_directory,
+        acme_ca_cert_src=str(acme_ca_bundle_src),
+        apt_proxy=s.apt_proxy_url,
+        proxy_backend="vllm",
+        **fields,
     )
-    return extra
 
 
 def ensure_secrets(s: TestHostConfig) -> Path:
@@ -178,7 +122,7 @@ def ensure_secrets(s: TestHostConfig) -> Path:
     except (FileNotFoundError, ValueError):
         values = {}
     changed = False
-    for key in SECRET_KEYS:
+    for key in required_host_secrets(list(ROLES)):
         if not values.get(key):
             values[key] = _secrets.token_urlsafe(32)
             changed = True
@@ -220,13 +164,13 @@ def render_inventory(s: TestHostConfig, data: dict) -> str:
     )
 
 
-def testinfra_host_spec(s: TestHostConfig, sudo: bool = True) -> str:
+def testinfra_host_spec(sudo: bool = True) -> str:
     """``--hosts`` value for pytest-testinfra (pass ``--ssh-config`` = ``s.ssh_config`` too)."""
     return f"ssh://{HOSTNAME}" + ("?sudo=true" if sudo else "")
 
 
 def testinfra_args(s: TestHostConfig, sudo: bool = True) -> list[str]:
-    return [f"--hosts={testinfra_host_spec(s, sudo)}", f"--ssh-config={s.ssh_config}"]
+    return [f"--hosts={testinfra_host_spec(sudo)}", f"--ssh-config={s.ssh_config}"]
 
 
 def write_access_files(
@@ -237,7 +181,7 @@ def write_access_files(
     ensure_secrets(s)
     atomic_write(s.known_hosts, host_keys_known_hosts, 0o644)
     atomic_write(s.ssh_config, render_ssh_config(s), 0o644)
-    data = {**host_data(s, pub, acme_ca_bundle_src), **deploy_data(s, acme_ca_bundle_src, manifest)}
+    data = host_data(s, pub, acme_ca_bundle_src, manifest).model_dump(mode="json")
     atomic_write(s.inventory, render_inventory(s, data), 0o644)
     atomic_write(s.host_json, json.dumps(data, indent=2) + "\n", 0o644)
     return data

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components import roles
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 HOSTNAME = "llm-local"  # inventory name, guest hostname, ssh_config Host alias
@@ -17,9 +19,7 @@ ACME_NAME = "acme.local.test"
 ACME_EMAIL = "ops@llm.local.test"
 GUEST_GATEWAY = "10.0.2.2"  # the host's loopback as seen from qemu's user network
 USER_NET = "10.0.2.0/24"
-ROLES = ["base", "firewall", "data", "docker", "ollama", "vllm", "llamafactory", "proxy"]
-# Where the deploy installs the CA that signs pebble's listen certificate, on the guest.
-GUEST_ACME_CA_BUNDLE = "/etc/llm-platform/acme-ca.pem"
+ROLES = roles.select(gpu=False, llamafactory=True)  # a CPU host with every other role
 DATA_DEVICE = "/dev/vdb"
 
 

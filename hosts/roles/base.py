@@ -14,7 +14,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 from hosts.ops import UPLOAD_DIR, account, apt_install
 from hosts.packages import packages
 

@@ -16,7 +16,7 @@ import io
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 from hosts.ops import apt_install
 from hosts.packages import packages
 

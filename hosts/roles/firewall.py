@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from components import catalogue
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 from hosts.packages import packages
 from hosts.ops import apt_install, ufw_policy, ufw_rule
 from hosts.roles.base import SYSCTL_FILE
@@ -32,4 +32,4 @@ def apply(data: HostData) -> None:
                         line=r"^IPT_SYSCTL=.*$", replace=f"IPT_SYSCTL={SYSCTL_FILE}")
     server.shell(name="ufw: sysctl applied on change", commands=[f"sysctl -q -p {SYSCTL_FILE}"],
                  _if=sysctl.did_change)
-    ufw_policy(name="ufw: default deny, only 22 (admins), 80, 443", rules=wanted_rules(data.admin_cidrs))
+    ufw_policy(name="ufw: default deny, only the catalogue's inbound rules", rules=wanted_rules(data.admin_cidrs))

@@ -1,6 +1,6 @@
-"""llamafactory: the LLaMA-Factory container at a pinned tag, web UI on 127.0.0.1:7860 and its API
-on 127.0.0.1:8001 (8000 inside; vLLM holds 8000 on the host), volumes under /data, API key from a
-secret.
+"""llamafactory: the LLaMA-Factory container at a pinned tag, its web UI and API published on the
+catalogue's loopback ports (``llamafactory-webui``, ``llamafactory-api``; the API's port inside the
+container is vLLM's on the host), volumes under /data, API key from a secret.
 
 The container's process is the web UI. LLaMA-Factory's API serves one given model, so it is started
 on demand inside the running container (``docker exec -d llm-llamafactory llamafactory-cli api
@@ -15,10 +15,10 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
-from components.catalogue import CONTAINER_PORTS, DATA_DIRS, service
+from components.catalogue import CONTAINER_BIND, CONTAINER_PORTS, DATA_DIRS, service
 from hosts import secret_values
 from hosts.container import container_service, publish
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 
 FT = DATA_DIRS["finetune"]
 VOLUMES = {
@@ -36,7 +36,7 @@ def apply(data: HostData) -> None:
     info = f"{DATA_DIRS['datasets']}/dataset_info.json"
     if not host.get_fact(File, path=info):
         server.shell(name="datasets: empty dataset_info.json", commands=[f"echo '{{}}' > {info}"])
-    env = {"API_KEY": secret_values.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": "0.0.0.0", "API_HOST": "0.0.0.0"}
+    env = {"API_KEY": secret_values.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND}
     hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf

@@ -10,7 +10,7 @@ from pyinfra.facts.server import Command, LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 
 from hosts.facts import GpuDevices
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 
 TOOLKIT_KEY = "https://nvidia.github.io/libnvidia-container/gpgkey"
 TOOLKIT_KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"

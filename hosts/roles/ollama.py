@@ -1,5 +1,5 @@
 """ollama: the pinned release from the artifact source (sha256-checked), a system user, a systemd
-unit listening on 127.0.0.1:11434 with its models under /data, and the configured models pulled
+unit listening on the catalogue's loopback address with its models under /data, and the configured models pulled
 through Ollama's API only when missing."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pyinfra.operations import files, server, systemd
 from components import upstream
 from components.catalogue import DATA_DIRS, service
 from hosts.facts import InstalledMarker
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 from hosts.ops import account, ollama_models
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -27,7 +27,7 @@ CACHE = "/var/cache/llm-platform"
 @deploy("ollama")
 def apply(data: HostData) -> None:
     o = data.ollama
-    sha = data.artifacts.ollama_sha256
+    sha = data.ollama.sha256
     name = upstream.ollama_archive(o.version)
     if not sha:
         raise RuntimeError(

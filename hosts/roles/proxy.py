@@ -25,7 +25,7 @@ from pyinfra.operations import files, server, systemd
 
 from components.catalogue import SECRETS_DIR, service
 from hosts import secret_values
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 from hosts.packages import packages
 from hosts.ops import apt_install, secret_file
 
@@ -90,7 +90,8 @@ def apply(data: HostData) -> None:
         files.link(name="nginx: no default site", path="/etc/nginx/sites-enabled/default", present=False),
         files.directory(name="ACME webroot", path=WEBROOT, mode="755"),
         files.template(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
-                       dest="/etc/nginx/sites-enabled/llm-platform-http.conf", domain=data.domain, webroot=WEBROOT),
+                       dest="/etc/nginx/sites-enabled/llm-platform-http.conf", domain=data.domain, webroot=WEBROOT,
+                       port=service("http").port),
         files.template(name="nginx: API key map", src=str(TEMPLATES / "nginx-auth.conf.j2"),
                        dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP,
                        api_rate=API_RATE, login_rate=LOGIN_RATE),
@@ -132,6 +133,7 @@ def apply(data: HostData) -> None:
         src=str(TEMPLATES / "nginx-https.conf.j2"),
         dest=https_conf,
         domain=data.domain,
+        port=service("https").port,
         cert_dir=cert_dir,
         backend=address,
         backend_name=name,

@@ -1,14 +1,14 @@
 """vllm: the vllm/vllm-openai container (the CPU build on CPU hosts) at a pinned tag, the model and
-served name from settings, ``--api-key`` from a secret, published on 127.0.0.1:8000."""
+served name from settings, ``--api-key`` from a secret, published on the catalogue's loopback port."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from components.catalogue import CONTAINER_PORTS, DATA_DIRS, service
+from components.catalogue import CONTAINER_BIND, CONTAINER_PORTS, DATA_DIRS, service
 from hosts import secret_values
 from hosts.container import container_service, publish
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 
 
 def vllm_args(data: HostData) -> list[str]:
@@ -18,7 +18,7 @@ def vllm_args(data: HostData) -> list[str]:
     # --model works with both (components/upstream.py, vllm.entrypoint and vllm.model_flag).
     args = [
         "--model", v.model,
-        "--host", "0.0.0.0",
+        "--host", CONTAINER_BIND,
         "--port", str(CONTAINER_PORTS["vllm"]),
         "--served-model-name", v.served_model_name,
         "--max-model-len", str(v.max_model_len),

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from components.catalogue import DATA_DIRS, SECRETS_DIR
+from components.catalogue import DATA_DIRS, SECRETS_DIR, service
 
 from . import config, progress
 from .config import CONTAINER, ConfigError, Gpu
@@ -37,7 +37,7 @@ HOST_DATASETS = DATA_DIRS["datasets"]
 HOST_OUTPUT = f"{DATA_DIRS['finetune']}/output"
 ENV_FILE = f"{SECRETS_DIR}/finetune.env"
 OLLAMA = "/usr/local/bin/ollama"
-OLLAMA_API = "http://127.0.0.1:11434"
+OLLAMA_API = service("ollama").url
 SMOKE_PROMPT = "In one short sentence: what are you?"
 
 

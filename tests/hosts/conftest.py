@@ -17,7 +17,7 @@ import os
 import pytest
 
 from hosts import secret_values
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 
 
 def _load_host_data() -> HostData:

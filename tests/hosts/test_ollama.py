@@ -18,7 +18,7 @@ def test_ollama_models_under_data_and_pulled(root, data):
     assert f"OLLAMA_MODELS={DATA_DIRS['ollama']}/models" in env
     assert f"OLLAMA_KEEP_ALIVE={data.ollama.keep_alive}" in env
     assert f"OLLAMA_NUM_PARALLEL={data.ollama.num_parallel}" in env
-    tags = json.loads(root.check_output("curl -fsS http://127.0.0.1:11434/api/tags"))
+    tags = json.loads(root.check_output(f"curl -fsS {service('ollama').url}/api/tags"))
     names = {m["name"] for m in tags["models"]} | {m["name"].removesuffix(":latest") for m in tags["models"]}
     for model in data.ollama.models:
         assert model in names, model

@@ -1,9 +1,11 @@
-from components.catalogue import SECRETS_DIR
+from components.catalogue import HOST_SERVICES, SECRETS_DIR, service
 from hosts.roles.proxy import API_BURST, HTPASSWD, KEYS_MAP
 from tests.hosts.helpers import listeners
 
+HTTPS, HTTP = service("https").port, service("http").port
 
-def curl(data, path, *extra, scheme="https", port=443, out="-o /dev/null -w '%{http_code}'"):
+
+def curl(data, path, *extra, scheme="https", port=HTTPS, out="-o /dev/null -w '%{http_code}'"):
     """curl on the host itself, through nginx, with the system CA store verifying the certificate."""
     return (
         f"curl -s {out} --max-time 20 --resolve {data.domain}:{port}:127.0.0.1 "
@@ -23,10 +25,10 @@ def test_nginx_is_the_only_public_listener(root):
     svc = root.service("nginx")
     assert svc.is_running and svc.is_enabled
     socks = listeners(root)
-    assert {"0.0.0.0:80", "0.0.0.0:443"} <= socks
+    assert {f"0.0.0.0:{HTTP}", f"0.0.0.0:{HTTPS}"} <= socks
     public = {s for s in socks if not s.startswith(("127.", "::1:"))}
     ports = {s.rsplit(":", 1)[1] for s in public}
-    assert ports <= {"22", "80", "443"}, public
+    assert ports <= {str(s.port) for s in HOST_SERVICES.values() if s.exposure != "local"}, public
 
 
 def test_certificate_valid_for_the_host_name(root, data):
@@ -46,9 +48,9 @@ def test_https_api_requires_the_key(root, data):
 
 
 def test_http_redirects_to_https(root, data):
-    assert root.check_output(curl(data, "/v1/models", scheme="http", port=80)) == "301"
+    assert root.check_output(curl(data, "/v1/models", scheme="http", port=HTTP)) == "301"
     # to the configured name, whatever Host the client sent
-    where = root.check_output(curl(data, "/x", "-H 'Host: evil.example'", scheme="http", port=80,
+    where = root.check_output(curl(data, "/x", "-H 'Host: evil.example'", scheme="http", port=HTTP,
                                    out="-o /dev/null -w '%{redirect_url}'"))
     assert where == f"https://{data.domain}/x"
 
@@ -62,7 +64,7 @@ def test_security_headers_on_every_response_including_the_401(root, data):
 
 
 def test_tls_is_modern_only(root, data):
-    old = root.run(f"openssl s_client -connect 127.0.0.1:443 -servername {data.domain} -tls1_1 </dev/null")
+    old = root.run(f"openssl s_client -connect 127.0.0.1:{HTTPS} -servername {data.domain} -tls1_1 </dev/null")
     assert old.rc != 0, "TLS 1.1 accepted"
     conf = root.check_output("nginx -T 2>/dev/null")
     assert "ssl_session_tickets off;" in conf and "ssl_ciphers ECDHE-" in conf and "server_tokens off;" in conf
@@ -75,7 +77,7 @@ def test_api_is_rate_limited_per_client(root, data):
     n = API_BURST + 30
     codes = root.check_output(
         f"{KEY_HEADER} | curl -s -Z --parallel-max 50 --max-time 60 -H @- "
-        f"--resolve {data.domain}:443:127.0.0.1 -w '%{{http_code}}\\n' "
+        f"--resolve {data.domain}:{HTTPS}:127.0.0.1 -w '%{{http_code}}\\n' "
         + " ".join([f"-o /dev/null https://{data.domain}/v1/models"] * n)
     ).split()
     assert len(codes) == n and set(codes) <= {"200", "429"}, codes

@@ -3,6 +3,8 @@ import json
 from components.catalogue import SECRETS_DIR, service
 from tests.hosts.helpers import assert_loopback_only
 
+VLLM = service("vllm").url
+
 
 def test_vllm_service(root, data):
     svc = root.service("llm-vllm")
@@ -22,8 +24,8 @@ def test_vllm_key_file_is_private_and_matches(root, api_key_sha256):
 
 
 def test_vllm_health_and_key_check(root):
-    assert root.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health") == "200"
-    assert root.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/v1/models") == "401"
+    assert root.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {VLLM}/health") == "200"
+    assert root.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {VLLM}/v1/models") == "401"
 
 
 def test_vllm_serves_the_configured_model(root, data):
@@ -31,6 +33,6 @@ def test_vllm_serves_the_configured_model(root, data):
     entrypoint ignores a positional model (the API server module, vllm-project/vllm#32292) would load
     its default model under the configured name."""
     key = f"$(sed -n 's/^VLLM_API_KEY=//p' {SECRETS_DIR}/vllm.env)"
-    out = root.check_output(f'curl -s --max-time 20 -H "Authorization: Bearer {key}" http://127.0.0.1:8000/v1/models')
+    out = root.check_output(f'curl -s --max-time 20 -H "Authorization: Bearer {key}" {VLLM}/v1/models')
     models = {m["id"]: m.get("root") for m in json.loads(out)["data"]}
     assert models == {data.vllm.served_model_name: data.vllm.model}, models

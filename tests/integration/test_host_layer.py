@@ -18,12 +18,13 @@ import time
 import pytest
 
 from components.catalogue import SECRETS_DIR, service
-from operate import drift, rebuild, smoke
+from components.settings import OllamaSettings
 from hosts.ops import APT_LISTS_MAX_AGE
+from hosts.roles.docker import GUARD_UNIT
+from operate import drift, rebuild, smoke
 from testhost import access as li
 from testhost import netns, runner
 from testhost.config import DOMAIN
-from hosts.roles.docker import GUARD_UNIT
 from tests.integration.conftest import sh
 
 pytestmark = pytest.mark.vm
@@ -115,9 +116,9 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     """What the on-call reads at 3 a.m.: each change behind the project's back named in the report
     (text and JSON) by what would undo it, secret files by name only; clean after a converge."""
     # (a clean host's dry run proposing nothing is what the no-op converge above already showed)
-    model = li.LOCAL_OLLAMA_MODELS[0]
+    model = OllamaSettings().models[0]
     planted = "planted-secret-value-5c1f0e9d"
-    sh(s, "ufw allow 11434/tcp")
+    sh(s, f"ufw allow {service('ollama').port}/tcp")
     sh(s, "systemctl stop nginx")
     sh(s, "echo '# tampered by hand' >> /etc/nginx/conf.d/llm-platform-auth.conf")
     sh(s, f"ollama rm {model}")
@@ -127,7 +128,7 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     text, doc = report.summary(), json.dumps(report.to_dict())
     assert report.exit_code == 1, text
     for out in (text, doc):
-        assert "ufw delete allow 11434/tcp" in out
+        assert f"ufw delete allow {service('ollama').port}/tcp" in out
         assert "systemctl start nginx.service" in out
         assert "llm-platform-auth.conf" in out and "-# tampered by hand" in out
         assert "/api/pull" in out and model in out

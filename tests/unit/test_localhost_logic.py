@@ -182,23 +182,27 @@ def test_control_path_falls_back_for_long_state_dirs(s):
     assert len(cp.replace("%C", "x" * 40)) <= 100
 
 
-def test_host_data_keys_and_values(s):
+def test_host_data_is_the_production_model_on_a_cpu_host(s):
+    from components import roles
+    from components.settings import OllamaSettings, VllmSettings
+
     data = access.host_data(s, "ssh-ed25519 AAAA test", "/cache/pebble-tls/ca.pem")
-    assert tuple(data) == access.HOST_DATA_KEYS
-    assert data["roles"] == ["base", "firewall", "data", "docker", "ollama", "vllm", "llamafactory", "proxy"]
-    assert "10.0.2.0/24" in data["admin_cidrs"] and "198.18.0.0/24" in data["admin_cidrs"]
-    assert data["domain"] == "llm.local.test"
-    assert data["acme_directory"] == "https://10.0.2.2:14000/dir"
-    assert data["acme_ca_bundle"].startswith("/") and data["acme_ca_bundle_src"] == "/cache/pebble-tls/ca.pem"
-    assert data["acme_email"] == "ops@llm.local.test"
-    assert data["apt_proxy"] == "http://10.0.2.2:3142"
-    assert data["artifact_base_url"] == "http://10.0.2.2:8099"
-    assert data["gpu"] == "auto"
-    assert data["ssh_public_keys"] == ["ssh-ed25519 AAAA test"]
+    assert data.roles == roles.select(gpu=False, llamafactory=True)
+    assert "volume" in data.roles and "nvidia" not in data.roles
+    assert "10.0.2.0/24" in data.admin_cidrs and "198.18.0.0/24" in data.admin_cidrs
+    assert (data.domain, data.acme_email) == ("llm.local.test", "ops@llm.local.test")
+    assert data.acme_directory == "https://10.0.2.2:14000/dir"
+    assert data.acme_ca_cert_src == "/cache/pebble-tls/ca.pem"
+    assert data.apt_proxy == "http://10.0.2.2:3142"
+    assert (data.gpu, data.vllm.device) == ("none", "cpu")
+    assert data.ssh_public_keys == ["ssh-ed25519 AAAA test"]
+    # the settings models' defaults, not a copy of them
+    assert data.vllm.model == VllmSettings().model and data.ollama.models == OllamaSettings().models
+    assert data.secrets == ["huggingfaceApiKey", "vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword"]
 
 
 def test_inventory_is_valid_pyinfra_inventory(s):
-    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
+    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem").model_dump(mode="json")
     text = access.render_inventory(s, data)
     ns: dict = {}
     exec(compile(text, "inventory.py", "exec"), ns)
@@ -217,7 +221,7 @@ def test_inventory_loads_in_pyinfra(s, tmp_path):
     import subprocess
     import sys
 
-    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem")
+    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem").model_dump(mode="json")
     path = tmp_path / "inventory.py"
     path.write_text(access.render_inventory(s, data))
     code = (
@@ -236,7 +240,7 @@ def test_inventory_loads_in_pyinfra(s, tmp_path):
 
 
 def test_testinfra_spec(s):
-    assert access.testinfra_host_spec(s) == "ssh://llm-local?sudo=true"
+    assert access.testinfra_host_spec() == "ssh://llm-local?sudo=true"
     assert access.testinfra_args(s) == ["--hosts=ssh://llm-local?sudo=true", f"--ssh-config={s.ssh_config}"]
 
 
@@ -246,7 +250,7 @@ def test_seed_documents(s, monkeypatch):
     net = yaml.safe_load(vm.render_network_config(s))
     assert net["ethernets"]["eth0"] == {"dhcp4": True}
     assert net["ethernets"]["eth1"] == {"addresses": ["198.18.0.2/24"]}
-    ud = vm.render_seed_user_data(s, "ssh-ed25519 AAAA test")
+    ud = vm.render_seed_user_data("ssh-ed25519 AAAA test")
     assert ud.startswith("#cloud-config\n")
     doc = yaml.safe_load(ud)
     assert doc["users"][0]["name"] == "llmadmin"
@@ -378,7 +382,7 @@ def test_service_port_taken_by_a_stranger_is_reported(s):
             services.start_services(taken)
 
 
-def test_deploy_data_from_mirror_manifest(s):
+def test_host_data_from_mirror_manifest(s):
     manifest = {
         "ollama": {
             "version": "0.13.5", "sha256": "a" * 64, "path": "ollama/v0.13.5/ollama-linux-amd64.tgz",
@@ -389,19 +393,18 @@ def test_deploy_data_from_mirror_manifest(s):
             "llamafactory": {"ref": "hiyouga/llamafactory:0.9.4", "path": "images/llamafactory-0.9.4.tar", "sha256": "c" * 64},
         },
     }
-    d = access.deploy_data(s, "/bundle.pem", manifest)
-    assert d["acme_ca_cert_src"] == "/bundle.pem"
-    assert d["ollama"]["version"] == "0.13.5"
-    assert d["vllm"]["image"] == "vllm/vllm-openai" and d["vllm"]["tag"] == "v0.11.0" and d["vllm"]["device"] == "cpu"
-    assert d["llamafactory"] == {"image": "hiyouga/llamafactory", "tag": "0.9.4"}
-    assert d["artifacts"]["ollama_base_url"] == "http://10.0.2.2:8099/ollama"
-    assert d["artifacts"]["ollama_sha256"] == "a" * 64  # the one archive the mirror serves for that version
-    assert d["artifacts"]["images"]["vllm/vllm-openai:v0.11.0"] == {
+    d = access.host_data(s, "ssh-ed25519 AAAA t", "/bundle.pem", manifest)
+    assert d.acme_ca_cert_src == "/bundle.pem"
+    assert (d.ollama.version, d.ollama.sha256) == ("0.13.5", "a" * 64)  # the one archive the mirror serves
+    assert (d.vllm.image, d.vllm.tag, d.vllm.device) == ("vllm/vllm-openai", "v0.11.0", "cpu")
+    assert (d.llamafactory.image, d.llamafactory.tag) == ("hiyouga/llamafactory", "0.9.4")
+    assert d.artifacts.ollama_base_url == "http://10.0.2.2:8099/ollama"
+    assert d.artifacts.images["vllm/vllm-openai:v0.11.0"].model_dump() == {
         "url": "http://10.0.2.2:8099/images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64}
-    from hosts.hostdata import HostData
+    # what the inventory carries validates back into the same model (the deploy's side)
+    from components.hostdata import HostData
 
-    data = {**access.host_data(s, "ssh-ed25519 AAAA t", "/bundle.pem"), **d}
-    HostData.model_validate({k: v for k, v in data.items() if k in HostData.model_fields})
+    assert HostData.model_validate(d.model_dump(mode="json")) == d
 
 
 def test_secrets_generated_once_mode_0600(s):
@@ -410,7 +413,7 @@ def test_secrets_generated_once_mode_0600(s):
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(access.api_key_file(s).stat().st_mode & 0o777) == "0o600"
     assert access.ensure_secrets(s).read_text() == first
-    assert set(json.loads(first)) >= set(access.SECRET_KEYS)
+    assert set(json.loads(first)) == {"vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword"}
 
 
 def test_account_fact_parses_one_account_or_none():

@@ -98,9 +98,17 @@ def test_inventory_output_has_roles_and_no_secrets(host_plan):
     assert h["ssh_hostname"] == host_plan.outputs["host_ip"]
     assert h["ssh_user"] == host_plan.settings.host.admin_user
     data = h["data"]
-    assert data["roles"][:4] == ["base", "firewall", "data", "docker"] and data["roles"][-1] == "proxy"
+    assert data["roles"][:4] == ["base", "firewall", "volume", "docker"] and data["roles"][-1] == "proxy"
     assert ("nvidia" in data["roles"]) == host_plan.settings.host.gpu
     assert data["vllm"]["device"] == ("cuda" if host_plan.settings.host.gpu else "cpu")
+    # the deploy and the checks read this output back into the same model, unchanged
+    from components.hostdata import HostData
+
+    back = HostData.model_validate(data)
+    assert back.model_dump(mode="json") == data
+    assert back.ollama.sha256 == host_plan.settings.host.ollama.sha256
+    assert set(back.secrets) == {"huggingfaceApiKey", "vllmApiKey"} | (
+        {"llamafactoryApiKey", "llamafactoryUiPassword"} if "llamafactory" in data["roles"] else set())
     assert "offline-placeholder" not in str(inv)
 
 

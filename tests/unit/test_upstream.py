@@ -12,7 +12,7 @@ import yaml
 
 from components import offline, prices, upstream
 from components.settings import SettingsError, parse_settings
-from hosts.hostdata import HostData
+from components.hostdata import HostData
 from hosts.roles.vllm import vllm_args
 from tests.unit.conftest import STACKS, pin_overrides, plan_for
 

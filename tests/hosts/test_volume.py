@@ -1,4 +1,4 @@
-from components.catalogue import DATA_DIRS, DATA_LABEL
+from components.catalogue import DATA_DIRS, DATA_LABEL, DATA_MOUNT_OPTIONS
 
 
 def test_data_volume_mounted_by_label(root):
@@ -7,7 +7,7 @@ def test_data_volume_mounted_by_label(root):
     entries = [line.split() for line in root.file("/etc/fstab").content_string.splitlines()
                if line.split()[:2] == [f"LABEL={DATA_LABEL}", "/data"]]
     assert len(entries) == 1, f"expected one fstab entry for /data by label, found {len(entries)}"
-    assert "nofail" in entries[0][3]
+    assert entries[0][3].startswith(DATA_MOUNT_OPTIONS), entries[0]  # cloud-init adds comment=cloudconfig
 
 
 def test_data_directories(root):

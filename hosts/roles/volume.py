@@ -1,4 +1,4 @@
-"""data: the data volume mounted at /data by label (cloud-init put it in fstab and formatted it only
+"""volume: the data volume mounted at /data by label (cloud-init put it in fstab and formatted it only
 if blank), and the directories for models, datasets and fine-tuning output."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
 
-from components.catalogue import DATA_DIRS, DATA_LABEL, DATA_MOUNT
-from hosts.hostdata import HostData
+from components.catalogue import DATA_DIRS, DATA_FS, DATA_LABEL, DATA_MOUNT, DATA_MOUNT_OPTIONS
+from components.hostdata import HostData
 
-FSTAB_LINE = f"LABEL={DATA_LABEL} {DATA_MOUNT} ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2"
+FSTAB_LINE = f"LABEL={DATA_LABEL} {DATA_MOUNT} {DATA_FS} {DATA_MOUNT_OPTIONS} 0 2"
 
 
-@deploy("data")
+@deploy("volume")
 def apply(data: HostData) -> None:
     device = host.get_fact(Command, command=f"blkid -L {DATA_LABEL} || true")
     if not device:
@@ -34,9 +34,7 @@ def apply(data: HostData) -> None:
             commands=[f"awk '!(/^LABEL={DATA_LABEL}[[:space:]]/ && seen++)' /etc/fstab > /etc/fstab.new "
                       "&& cat /etc/fstab.new > /etc/fstab && rm /etc/fstab.new"],
         )
-    mounted = host.get_fact(Command, command=f"findmnt -n -o SOURCE {DATA_MOUNT} || true")
-    if not mounted:
-        server.shell(name="mount the data volume", commands=[f"mount {DATA_MOUNT}"])
+    server.mount(name="mount the data volume", path=DATA_MOUNT)  # as fstab says
     for key, path in DATA_DIRS.items():
         if key == "ollama":
             continue  # owned by the ollama service user, created by the ollama role
