@@ -195,10 +195,6 @@ class TestHostConfig:
         return self.cache_dir / "images"
 
     @property
-    def debootstrap_cache(self) -> Path:
-        return self.cache_dir / "debootstrap"
-
-    @property
     def apt_cache(self) -> Path:
         return self.cache_dir / "apt-cacher-ng"
 

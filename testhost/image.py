@@ -2,9 +2,10 @@
 
 ``ensure_image()`` returns the image for the current recipe, building it if needed:
 
-  debootstrap bookworm (``--cache-dir`` keeps the .debs) → configure the rootfs (network through
-  ifupdown + cloud-init NoCloud, host keys kept, ``update_initramfs=no`` set after the kernel's
-  initramfs is built) → copy vmlinuz + initrd out of /boot → ``mkfs.ext4 -d`` → qcow2.
+  mmdebstrap bookworm with the packages below and the roles' packages, through the apt-cacher-ng
+  proxy (which caches the .debs) → configure the rootfs (network through ifupdown + cloud-init
+  NoCloud, host keys kept, ``update_initramfs=no`` set after the kernel's initramfs is built) →
+  copy vmlinuz + initrd out of /boot → ``mkfs.ext4 -d`` → qcow2.
 
 The result lives in ``<cache>/images/<sha256 of the recipe>/`` (outside the clone, shared by CI
 runs and checkouts). It is built in a temp dir next to it and renamed into place under an flock, so
@@ -24,10 +25,11 @@ from pathlib import Path
 from hosts import packages as role_packages
 
 from .config import HOSTNAME, ROLES, TestHostConfig, config as _config
-from .util import LocalHostError, detail, file_lock, log, run, stage
+from . import services
+from .util import LocalHostError, detail, file_lock, log, run, stage, which
 
 # Bump when the build procedure changes in a way the recipe below does not capture.
-BUILD_VERSION = 6
+BUILD_VERSION = 7  # 7: mmdebstrap instead of debootstrap
 SUITE = "bookworm"
 ARCH = "amd64"
 VARIANT = "minbase"
@@ -44,13 +46,10 @@ PACKAGES = sorted(
         "python3",
         "iproute2",
         "cloud-init",
-        # debootstrap does not resolve virtual packages: python3-cryptography (via cloud-init's
-        # python3-oauthlib) needs python3-cffi-backend-api-*, provided by this one
-        "python3-cffi-backend",
         "ca-certificates",
         "curl",
         "gnupg",
-        # boot + networking of a debootstrapped system: initramfs, ifupdown (cloud-init's ENI
+        # boot + networking of a bootstrapped system: initramfs, ifupdown (cloud-init's ENI
         # renderer on Debian 12), a DHCP client, /etc/services etc., dbus for hostnamectl/logind
         "initramfs-tools",
         "kmod",
@@ -60,7 +59,7 @@ PACKAGES = sorted(
         "dbus",
         "udev",
         # Recommended by the kernel package and present on every real Debian 12 install/cloud
-        # image; debootstrap skips Recommends. Without apparmor_parser docker cannot start
+        # image; the build skips Recommends. Without apparmor_parser docker cannot start
         # containers on a kernel with AppArmor enabled (Debian's default).
         "apparmor",
         # cloud-init's disk_setup/mounts and general admin comfort
@@ -77,7 +76,7 @@ PACKAGES = sorted(
 
 def preinstalled(s: TestHostConfig) -> list[str]:
     """The Debian packages the local host's roles install (``hosts/packages.py``), installed into
-    the image natively at build time: dpkg under TCG costs about five minutes of every fresh
+    the image natively at build time (services kept from starting by mmdebstrap's policy-rc.d): dpkg under TCG costs about five minutes of every fresh
     converge. The converge still runs every ``apt.packages`` operation (they find the packages
     installed) and all configuration. ``LLM_LOCAL_PREINSTALL=0`` builds an image without them, for
     a first converge that installs everything itself, as on a stock cloud image."""
@@ -111,8 +110,9 @@ ROOTFS_FILES: dict[str, str] = {
         'Acquire::Languages "none";\n'
     ),
 }
+# mmdebstrap writes its --aptopt/--dpkgopt (the build's proxy, force-unsafe-io) here; not for the guest.
+BUILD_ONLY_FILES = ("etc/apt/apt.conf.d/99mmdebstrap", "etc/dpkg/dpkg.cfg.d/99mmdebstrap")
 # Units masked in the image: apt-daily* would grab the dpkg lock in the middle of a converge.
-UNSAFE_IO_CFG = "etc/dpkg/dpkg.cfg.d/99-llm-build-unsafe-io"
 MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "apt-daily.service", "apt-daily-upgrade.service"]
 
 
@@ -128,6 +128,7 @@ def recipe(s: TestHostConfig) -> dict:
     """Everything that determines the image's content. Its hash names the cache directory."""
     return {
         "build_version": BUILD_VERSION,
+        "builder": "mmdebstrap",
         "suite": SUITE,
         "arch": ARCH,
         "variant": VARIANT,
@@ -208,53 +209,44 @@ def ensure_image(s: TestHostConfig | None = None, *, rebuild: bool = False) -> I
     return img
 
 
-def _chroot(root: Path, *cmd: str, quiet: bool = True) -> None:
+def _chroot(root: Path, *cmd: str) -> None:
     env = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    run(["chroot", root, *cmd], quiet=quiet, env=env)
+    run(["chroot", root, *cmd], quiet=True, env=env)
+
+
+def mmdebstrap_argv(s: TestHostConfig, rootfs: Path, proxy: str) -> list[str]:
+    """One mmdebstrap run: minbase + PACKAGES + the roles' packages from bookworm, -updates and
+    -security (so a fresh host has no security update pending), no Recommends, dpkg without fsync."""
+    return [
+        "mmdebstrap", f"--variant={VARIANT}", f"--arch={ARCH}",
+        f"--include={','.join(sorted({*PACKAGES, *preinstalled(s)}))}",
+        f'--aptopt=Acquire::http::Proxy "{proxy}"', '--aptopt=APT::Install-Recommends "false"',
+        "--dpkgopt=force-unsafe-io",
+        SUITE, str(rootfs), *apt_sources(s.mirror, s.security_mirror).splitlines(),
+    ]  # fmt: skip
 
 
 def _build(s: TestHostConfig, r: dict, img: Image) -> None:
     if os.geteuid() != 0:
-        raise LocalHostError("building the base image needs root (debootstrap, chroot, mkfs)")
-    for tool in ("debootstrap", "mkfs.ext4", "qemu-img", "chroot"):
-        if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
-            raise LocalHostError(f"{tool} not found (apt-get install debootstrap e2fsprogs qemu-utils)")
+        raise LocalHostError("building the base image needs root (mmdebstrap, chroot, mkfs)")
+    for tool in ("mmdebstrap", "mkfs.ext4", "qemu-img", "chroot"):
+        if not which(tool):
+            raise LocalHostError(f"{tool} not found (apt-get install mmdebstrap e2fsprogs qemu-utils)")
     s.images_dir.mkdir(parents=True, exist_ok=True)
     tmp = s.images_dir / f".tmp-{img.dir.name[:16]}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     rootfs = tmp / "rootfs"
     timings: dict[str, float] = {}
     t_all = time.monotonic()
-    log(f"base image: building {img.dir.name[:16]}… (debootstrap {SUITE} from {s.mirror})")
+    log(f"base image: building {img.dir.name[:16]}… (mmdebstrap {SUITE} from {s.mirror}, {len(preinstalled(s))} role packages)")
     try:
         t = time.monotonic()
-        with stage("debootstrap"):
-            cache = s.debootstrap_cache / f"{SUITE}-{ARCH}"
-            cache.mkdir(parents=True, exist_ok=True)
-            # Two stages so dpkg can be told to skip fsync (force-unsafe-io) before it configures
-            # anything: roughly halves the time on a slow disk. The setting is removed afterwards.
-            run(
-                [
-                    "debootstrap",
-                    "--foreign",
-                    f"--variant={VARIANT}",
-                    f"--arch={ARCH}",
-                    "--components=main",
-                    f"--include={','.join(PACKAGES)}",
-                    f"--cache-dir={cache}",
-                    SUITE,
-                    rootfs,
-                    s.mirror,
-                ],
-                quiet=True,
-                env={"DEBIAN_FRONTEND": "noninteractive"},
-            )
-            _write(rootfs, UNSAFE_IO_CFG, "force-unsafe-io\n")
-            _chroot(rootfs, "/debootstrap/debootstrap", "--second-stage")
-            (rootfs / UNSAFE_IO_CFG).unlink()
-        timings["debootstrap"] = time.monotonic() - t
+        with services.apt_proxy(s) as proxy, stage(
+            "mmdebstrap", expect="~5 min with the apt cache warm, longer cold; its I: lines follow", tick=60
+        ):
+            run(mmdebstrap_argv(s, rootfs, proxy))
+        timings["mmdebstrap"] = time.monotonic() - t
 
         t = time.monotonic()
         with stage("configure rootfs"):
@@ -267,7 +259,7 @@ def _build(s: TestHostConfig, r: dict, img: Image) -> None:
         timings["extract"] = time.monotonic() - t
 
         t = time.monotonic()
-        with stage(f"rootfs -> {ROOT_SIZE} ext4 -> qcow2"):
+        with stage(f"rootfs -> {ROOT_SIZE} ext4 -> qcow2", expect="~10-30 s"):
             raw = tmp / "base.raw"
             run(["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-d", rootfs, raw, ROOT_SIZE], quiet=True)
             run(["qemu-img", "convert", "-O", "qcow2", raw, tmp / "base.qcow2"], quiet=True)
@@ -287,27 +279,9 @@ def _build(s: TestHostConfig, r: dict, img: Image) -> None:
             shutil.rmtree(old, ignore_errors=True)
         os.rename(tmp, img.dir)
     except BaseException:
-        dlog = rootfs / "debootstrap" / "debootstrap.log"
-        if dlog.exists():
-            saved = s.images_dir / f"failed-{img.dir.name[:16]}-debootstrap.log"
-            shutil.copyfile(dlog, saved)
-            log(f"base image build failed; debootstrap's log kept at {saved}")
-        _cleanup_rootfs(rootfs)
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # mmdebstrap unmounts what it mounted, also on failure
         raise
     log(f"base image: built {img.dir} in {timings['total']:.0f}s")
-
-
-def _cleanup_rootfs(rootfs: Path) -> None:
-    """Unmount anything debootstrap left mounted inside a failed rootfs before removing it."""
-    if not rootfs.exists():
-        return
-    try:
-        mounts = [ln.split()[1] for ln in Path("/proc/mounts").read_text().splitlines()]
-    except OSError:
-        return
-    for m in sorted((m for m in mounts if m.startswith(str(rootfs) + "/")), reverse=True):
-        run(["umount", "-l", m], check=False, quiet=True)
 
 
 def _write(root: Path, rel: str, content: str, mode: int = 0o644) -> None:
@@ -320,67 +294,30 @@ def _write(root: Path, rel: str, content: str, mode: int = 0o644) -> None:
 
 
 def _configure_rootfs(root: Path, s: TestHostConfig) -> None:
-    # Kernel and initramfs are installed by debootstrap above; only now switch rebuilds off.
+    # The kernel's initramfs was built during the install; only now switch rebuilds off.
     if not list((root / "boot").glob("initrd.img-*")):
-        raise LocalHostError("debootstrap produced no initrd in /boot; cannot boot the image")
+        raise LocalHostError("mmdebstrap produced no initrd in /boot; cannot boot the image")
+    for rel in BUILD_ONLY_FILES:
+        (root / rel).unlink(missing_ok=True)
     for rel, content in ROOTFS_FILES.items():
         _write(root, rel, content)
     _write(root, "etc/apt/sources.list", apt_sources(s.mirror, s.security_mirror))
-    pkgs = preinstalled(s)
-    if pkgs:
-        _preinstall(root, pkgs)
     for unit in MASKED_UNITS:
         link = root / "etc/systemd/system" / unit
         link.parent.mkdir(parents=True, exist_ok=True)
-        if link.exists() or link.is_symlink():
-            link.unlink()
+        link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
-    # Every VM made from the image gets its own machine-id on first boot.
+    # Every VM made from the image gets its own machine-id on first boot (mmdebstrap also removes
+    # /var/lib/dbus/machine-id, the apt lists and the .debs; the guest runs apt-get update anyway).
     _write(root, "etc/machine-id", "")
-    dbus_id = root / "var/lib/dbus/machine-id"
-    if dbus_id.exists() or dbus_id.is_symlink():
-        dbus_id.unlink()
     # Root login only through the admin user + sudo.
     _chroot(root, "passwd", "-l", "root")
-    _chroot(root, "apt-get", "clean")
-    # The lists debootstrap left cover bookworm main only; the guest runs apt-get update anyway.
-    for entry in (root / "var/lib/apt/lists").iterdir():
-        if entry.is_file() and entry.name != "lock":
-            entry.unlink()
-    # Host keys: debootstrap's openssh-server postinst generated them at build time. Drop DSA if
-    # present; the rest are pinned into known_hosts by _extract_boot.
+    # Host keys: openssh-server's postinst generated them at build time. Drop DSA if present; the
+    # rest are pinned into known_hosts by _extract_boot.
     for p in (root / "etc/ssh").glob("ssh_host_dsa_key*"):
         p.unlink()
     if not list((root / "etc/ssh").glob("ssh_host_*_key.pub")):
         _chroot(root, "ssh-keygen", "-A")
-
-
-def _preinstall(root: Path, pkgs: list[str]) -> None:
-    """apt-get install the roles' packages inside the chroot, services kept from starting
-    (policy-rc.d) and dpkg's fsyncs off; everything temporary is removed afterwards."""
-    policy = "usr/sbin/policy-rc.d"
-    resolv = root / "etc/resolv.conf"
-    saved_resolv = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
-    _write(root, policy, "#!/bin/sh\n# image build: no service starts in the chroot\nexit 101\n", 0o755)
-    _write(root, UNSAFE_IO_CFG, "force-unsafe-io\n")
-    _write(root, "etc/resolv.conf", Path("/etc/resolv.conf").read_text())
-    proc = root / "proc"
-    proc.mkdir(exist_ok=True)
-    run(["mount", "-t", "proc", "proc", proc], quiet=True)
-    try:
-        with stage(f"preinstall the roles' packages ({len(pkgs)})"):
-            _chroot(root, "apt-get", "update", "-q")
-            # security updates released since the point release: a fresh host has none pending
-            _chroot(root, "apt-get", "upgrade", "-y", "-q")
-            _chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *pkgs)
-    finally:
-        run(["umount", "-l", proc], check=False, quiet=True)
-        for rel in (policy, UNSAFE_IO_CFG):
-            (root / rel).unlink(missing_ok=True)
-        if saved_resolv is None:
-            resolv.unlink(missing_ok=True)
-        else:
-            resolv.write_bytes(saved_resolv)
 
 
 def _extract_boot(root: Path, out: Path) -> None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .config import TestHostConfig, config as _config
-from .util import LocalHostError, detail, run, which
+from .util import LocalHostError, detail, run, stage, which
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -90,17 +89,6 @@ def ns_run(s: TestHostConfig, argv: list[str], **kw) -> subprocess.CompletedProc
     return run(["ip", "netns", "exec", s.netns, *argv], **kw)
 
 
-def ping_guest(s: TestHostConfig | None = None, timeout: float = 30.0) -> bool:
-    """True once the guest answers ARP/ICMP on its namespace address."""
-    s = s or _config()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ns_run(s, ["ping", "-c1", "-W1", s.ns_guest_addr], check=False, capture=True).returncode == 0:
-            return True
-        time.sleep(1)
-    return False
-
-
 def parse_nmap_xml(xml_text: str, target: str) -> list[int]:
     """Open TCP ports of ``target`` in nmap's ``-oX`` output."""
     root = ET.fromstring(xml_text)
@@ -133,7 +121,8 @@ def scan(ports: str = "1-65535", s: TestHostConfig | None = None, *, target: str
         "-T4", "--max-retries", "2", "--host-timeout", "15m",
         "-oX", "-", target,
     ]  # fmt: skip
-    proc = ns_run(s, argv, capture=True, timeout=20 * 60)
+    with stage(f"nmap SYN scan of {target} ports {ports}", expect="a full range takes ~1-2 min under TCG", tick=30):
+        proc = ns_run(s, argv, capture=True, timeout=20 * 60)
     open_ports = parse_nmap_xml(proc.stdout, target)
     detail(f"scan {target} ports {ports}: open {open_ports}")
     return open_ports

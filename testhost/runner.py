@@ -16,7 +16,7 @@ DEPLOY = "hosts/deploy.py"
 TESTS = "tests/hosts"
 
 
-def _venv_bin(s: TestHostConfig, name: str) -> str:
+def _venv_bin(name: str) -> str:
     """Prefer the tool next to the running interpreter (the project venv), then PATH."""
     cand = os.path.join(os.path.dirname(sys.executable), name)
     if os.access(cand, os.X_OK):
@@ -71,7 +71,7 @@ def pyinfra_argv(s: TestHostConfig, extra_args: list[str] | None = None) -> list
         raise LocalHostError(f"{DEPLOY} does not exist yet: nothing to converge (the VM is up; try `ssh`/`verify`)")
     if not s.inventory.is_file():
         raise LocalHostError(f"no inventory at {s.inventory}: run `scripts/local-host up` first")
-    return [_venv_bin(s, "pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
+    return [_venv_bin("pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
 
 
 def converge(json: bool = True, s: TestHostConfig | None = None, *, extra_args: list[str] | None = None) -> tuple[int, list[str]]:

@@ -11,6 +11,7 @@ idempotent. Nothing here touches the system-wide apt-cacher-ng configuration.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import ssl
@@ -19,6 +20,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 from .config import ACME_NAME, GUEST_GATEWAY, TestHostConfig, config as _config
@@ -27,10 +29,10 @@ from .util import (
     atomic_write,
     detail,
     file_lock,
-    log,
     port_holder,
     port_open,
     read_pidfile,
+    require_port_free,
     run,
     stage,
     start_daemon,
@@ -111,6 +113,25 @@ def _start_acng(s: TestHostConfig) -> None:
     atomic_write(conf_dir / "acng.conf", render_acng_conf(s))
     pid = start_daemon([exe, "-c", conf_dir], pidfile=svc.pidfile(s), logfile=svc.logfile(s))
     wait_port(svc.port, timeout=20, pid=pid, log_file=svc.logfile(s), what="apt-cacher-ng")
+
+
+@contextlib.contextmanager
+def apt_proxy(s: TestHostConfig) -> Iterator[str]:
+    """The proxy URL of our apt-cacher-ng (for the image build, on the host): the running one, or
+    one started for the block and stopped after it."""
+    svc = service(s, "apt-cacher-ng")
+    started = svc.pid(s) is None
+    if started:
+        require_port_free(svc.port, "apt-cacher-ng", "LLM_LOCAL_APT_PROXY_PORT")
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        _start_acng(s)
+    try:
+        yield f"http://127.0.0.1:{svc.port}"
+    finally:
+        pid = svc.pid(s)
+        if started and pid is not None:
+            terminate(pid, name=svc.name)
+            svc.pidfile(s).unlink(missing_ok=True)
 
 
 # --- pebble --------------------------------------------------------------------------------------
@@ -255,8 +276,9 @@ def ensure_mirror_content(s: TestHostConfig) -> dict | None:
     Run at every ``up`` so a changed stand-in source reaches the guest. Returns the manifest."""
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir],
-        quiet=True, env=env, cwd=s.repo_root, timeout=900)  # fmt: skip
+    with stage(f"stand-in artifacts in {s.mirror_dir}", expect="seconds when up to date, minutes to build", tick=30):
+        run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir],
+            quiet=True, env=env, cwd=s.repo_root, timeout=900)  # fmt: skip
     return mirror_manifest(s)
 
 
@@ -293,9 +315,7 @@ def start_services(s: TestHostConfig | None = None) -> dict[str, str]:
                 detail(f"artifact mirror: skipped (no tests/standins/mirror.py); {s.artifact_base_url} will not answer")
                 continue
             if svc.name == "mirror":
-                t0 = time.monotonic()
                 ensure_mirror_content(s)
-                detail(f"artifact mirror: stand-ins up to date in {s.mirror_dir} ({time.monotonic() - t0:.1f}s)")
             pid = svc.pid(s)
             if pid is not None:
                 result[svc.name] = "running"
@@ -336,15 +356,3 @@ def services_status(s: TestHostConfig | None = None) -> dict[str, dict]:
         out[svc.name] = {"running": pid is not None, "pid": pid, "port": svc.port, "log": str(svc.logfile(s))}
     return out
 
-
-def check_apt_proxy(s: TestHostConfig | None = None) -> bool:
-    """True if the proxy serves the Debian mirror's Release file (i.e. the Remap lines work)."""
-    s = s or _config()
-    proxy = urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{s.apt_proxy_port}"})
-    opener = urllib.request.build_opener(proxy)
-    try:
-        with opener.open(f"{s.mirror}/dists/bookworm/Release", timeout=30) as resp:
-            return resp.status == 200
-    except OSError as e:
-        log(f"apt proxy check failed: {e}")
-        return False

@@ -1,19 +1,22 @@
-"""Small helpers shared by the local test host modules: logging, stage timing, commands, pidfiles,
-port checks, host packages. Nothing here knows about the VM itself."""
+"""Small helpers shared by the local test host modules: logging, stage timing (with a heartbeat for
+the long ones), commands, pidfiles (psutil), locks (filelock), port checks, host packages. Nothing
+here knows about the VM itself."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
+
+import filelock
+import psutil
 
 
 class LocalHostError(RuntimeError):
@@ -29,15 +32,25 @@ def detail(msg: str) -> None:
 
 
 @contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Print ``name``, run the block, print its duration (also when it fails)."""
-    log(f"{name} ...")
+def stage(name: str, *, expect: str = "", tick: float = 0) -> Iterator[None]:
+    """Print ``name`` (and ``expect``, roughly how long it takes), run the block, print its duration
+    (also when it fails). ``tick`` > 0: a "still running" line every ``tick`` seconds meanwhile."""
+    log(f"{name} ..." + (f" ({expect})" if expect else ""))
     t0 = time.monotonic()
     ok = False
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(tick):
+            detail(f"{name}: still running, {time.monotonic() - t0:.0f}s so far")
+
+    if tick > 0:
+        threading.Thread(target=heartbeat, daemon=True).start()
     try:
         yield
         ok = True
     finally:
+        done.set()
         dt = time.monotonic() - t0
         print(f"    {name}: {'done' if ok else 'FAILED'} in {dt:.1f}s", file=sys.stderr, flush=True)
 
@@ -81,18 +94,18 @@ def run(
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """Exclusive ``flock`` on ``path`` (created if needed), held for the block."""
+    """Exclusive lock on ``path`` (created if needed), held for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            detail(f"waiting for lock {path} (another build/run holds it)")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = filelock.FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        detail(f"waiting for lock {path} (another build/run holds it)")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def atomic_write(path: Path, content: str, mode: int = 0o644) -> bool:
@@ -115,68 +128,42 @@ def atomic_write(path: Path, content: str, mode: int = 0o644) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie counts as dead)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); treat it as dead.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def pid_cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return []
-    return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
 
 
 def read_pidfile(pidfile: Path, expect: str | None = None) -> int | None:
     """The pid in ``pidfile`` if that process is alive (and its command line contains ``expect``)."""
     try:
-        pid = int(pidfile.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        proc = psutil.Process(int(pidfile.read_text().strip()))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if expect and not any(expect in part for part in proc.cmdline()):
+            return None  # pid reused by something else
+        return proc.pid
+    except (FileNotFoundError, ValueError, psutil.Error):
         return None
-    if not pid_alive(pid):
-        return None
-    if expect and not any(expect in part for part in pid_cmdline(pid)):
-        return None  # pid reused by something else
-    return pid
 
 
 def terminate(pid: int, *, timeout: float = 10.0, name: str = "process") -> None:
     """SIGTERM ``pid`` (one process, by id), escalate to SIGKILL after ``timeout`` seconds."""
-    if not pid_alive(pid):
-        return
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            _reap(pid)
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
             return
-        time.sleep(0.2)
-    detail(f"{name} (pid {pid}) ignored SIGTERM for {timeout:.0f}s; sending SIGKILL")
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    for _ in range(50):
-        if not pid_alive(pid):
-            break
-        time.sleep(0.1)
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+        proc.terminate()
+        try:
+            proc.wait(timeout)  # also reaps it if it is our child
+        except psutil.TimeoutExpired:
+            detail(f"{name} (pid {pid}) ignored SIGTERM for {timeout:.0f}s; sending SIGKILL")
+            proc.kill()
+            with contextlib.suppress(psutil.TimeoutExpired):
+                proc.wait(5)
+    except psutil.NoSuchProcess:
+        pass
 
 
 def start_daemon(
@@ -246,13 +233,13 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
 
 
 def port_holder(port: int) -> str:
-    """A short description of who listens on TCP ``port`` (from ``ss``), or '' if unknown."""
-    if not shutil.which("ss"):
-        return ""
-    proc = subprocess.run(
-        ["ss", "-Hltnp", f"sport = :{port}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    return " ".join(proc.stdout.split()[3:]) if proc.stdout.strip() else ""
+    """Who listens on TCP ``port``: ``name (pid N)``, or '' if unknown."""
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            with contextlib.suppress(psutil.Error):
+                return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+            return f"pid {conn.pid}"
+    return ""
 
 
 def require_port_free(port: int, what: str, env_var: str | None = None) -> None:
@@ -286,8 +273,8 @@ def wait_port(port: int, *, timeout: float, pid: int | None = None, log_file: Pa
 HOST_TOOLS: dict[str, str] = {
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
-    "debootstrap": "debootstrap",
-    "genisoimage": "genisoimage",
+    "mmdebstrap": "mmdebstrap",
+    "cloud-localds": "cloud-image-utils",
     "apt-cacher-ng": "apt-cacher-ng",
     "pebble": "pebble",
     "nmap": "nmap",
@@ -295,7 +282,6 @@ HOST_TOOLS: dict[str, str] = {
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "ip": "iproute2",
-    "ss": "iproute2",
     "mkfs.ext4": "e2fsprogs",
 }
 EXTRA_PATH = ("/usr/sbin", "/sbin")
@@ -326,7 +312,7 @@ def ensure_host_packages(tools: dict[str, str] = HOST_TOOLS) -> None:
         raise LocalHostError(
             f"missing host packages: {', '.join(missing)}. Install them as root with:\n    {cmd}"
         )
-    with stage(f"installing host packages: {' '.join(missing)}"):
+    with stage(f"installing host packages with apt-get: {' '.join(missing)}", expect="about 1-3 min", tick=20):
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         # Keep package postinst scripts from starting system-wide daemons (apt-cacher-ng would take
         # port 3142 on every interface); the tool runs its own instances on 127.0.0.1.

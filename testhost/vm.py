@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import uuid
 from pathlib import Path
 
 import yaml
+from qemu.qmp import QMPError
+from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from components.cloud_init import render_user_data
 
@@ -136,7 +137,7 @@ def render_network_config(s: TestHostConfig) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def render_seed_user_data(s: TestHostConfig, public_key: str) -> str:
+def render_seed_user_data(public_key: str) -> str:
     return render_user_data(
         admin_user=ADMIN_USER,
         ssh_public_keys=[public_key],
@@ -150,14 +151,11 @@ def make_seed(s: TestHostConfig, instance_id: str) -> Path:
     src = s.state_dir / "seed"
     src.mkdir(parents=True, exist_ok=True)
     atomic_write(src / "meta-data", render_meta_data(instance_id))
-    atomic_write(src / "user-data", render_seed_user_data(s, pub))
+    atomic_write(src / "user-data", render_seed_user_data(pub))
     atomic_write(src / "network-config", render_network_config(s))
     tmp = s.seed.with_suffix(".iso.tmp")
-    run(
-        ["genisoimage", "-quiet", "-output", tmp, "-volid", "cidata", "-joliet", "-rock",
-         src / "user-data", src / "meta-data", src / "network-config"],
-        quiet=True,
-    )  # fmt: skip
+    run(["cloud-localds", "--network-config", src / "network-config", tmp, src / "user-data", src / "meta-data"],
+        quiet=True)  # fmt: skip
     os.replace(tmp, s.seed)
     return s.seed
 
@@ -425,18 +423,13 @@ def reboot(s: TestHostConfig | None = None, *, timeout: float = 900) -> float:
 
 
 def _qmp(s: TestHostConfig, command: str) -> None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(str(s.qmp_socket))
-        f = sock.makefile("rwb")
-        f.readline()  # greeting
-        for cmd in ("qmp_capabilities", command):
-            f.write(json.dumps({"execute": cmd}).encode() + b"\r\n")
-            f.flush()
-            while True:  # skip events until the command's answer
-                msg = json.loads(f.readline() or b"{}")
-                if "return" in msg or "error" in msg or not msg:
-                    break
+    qmp = QEMUMonitorProtocol(str(s.qmp_socket))
+    try:
+        qmp.connect()
+        qmp.settimeout(5)
+        qmp.cmd(command)
+    finally:
+        qmp.close()
 
 
 def stop(s: TestHostConfig | None = None, *, timeout: float = 120) -> None:
@@ -467,7 +460,7 @@ def stop(s: TestHostConfig | None = None, *, timeout: float = 120) -> None:
             detail("guest did not power off; sending ACPI power button")
             try:
                 _qmp(s, "system_powerdown")
-            except OSError as e:
+            except (OSError, QMPError) as e:
                 detail(f"QMP failed: {e}")
             if not wait(timeout * 0.25):
                 detail("guest still running; terminating qemu")
