@@ -17,15 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import os
+
 import pulumi
 import yaml
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import NAMESPACE, SECRET_KEYS, SettingsError, StackSettings, parse_settings
-
-import os
+from components import pulumi_sdk as sdk
+from components.settings import NAMESPACE, SECRET_KEYS, SettingsError, StackSettings, load, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where the stack files live; LLM_PLATFORM_STACKS_DIR plans stack files from elsewhere (e.g. a proposed change).
@@ -158,8 +156,8 @@ class Resource:
 
 
 def _unwrap(value: Any) -> Any:
-    if rpc.is_rpc_secret(value):
-        return _unwrap(rpc.unwrap_rpc_secret(value))
+    if sdk.is_rpc_secret(value):
+        return _unwrap(sdk.unwrap_rpc_secret(value))
     if isinstance(value, dict):
         return {k: _unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -169,7 +167,7 @@ def _unwrap(value: Any) -> Any:
 
 def secret_paths(value: Any, path: str = "") -> list[str]:
     """Paths of the values the engine received marked as secret."""
-    if rpc.is_rpc_secret(value):
+    if sdk.is_rpc_secret(value):
         return [path]
     out: list[str] = []
     if isinstance(value, dict):
@@ -216,7 +214,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return {}
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
+class RecordingMonitor(sdk.MockMonitor):
     """Mock monitor that also records each registration's resource options."""
 
     def __init__(self, mocks: OfflineMocks):
@@ -226,7 +224,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            inputs = sdk.deserialize_properties(request.object, keep_unknowns=True)
             registration = self.resources.get(response.urn)
             self.recorded.append(
                 Resource(
@@ -267,13 +265,14 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> Plan:
     from components.program import build
 
     raw, secure = read_stack_file(stack, overrides)
-    settings = parse_settings(raw, stack, secure_keys=secure)  # raises SettingsError before any resource
+    parse_settings(raw, stack, secure_keys=secure)  # bad config: SettingsError before the engine starts
 
     mocks = OfflineMocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.settings.ROOT.set(None)  # each run gets its own root stack (pulumi:pulumi:Stack)
+    sdk.forget_root_stack()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(raw, [f"{NAMESPACE}:{k}" for k in SECRET_KEYS])
+    pulumi.runtime.set_all_config(raw, sorted(secure))
+    settings: list[StackSettings] = []
 
     resolved: dict[str, Any] = {}
     secret_outputs: list[str] = []
@@ -286,11 +285,12 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> Plan:
                 secret_outputs.append(key)
 
     def program() -> Any:
-        outputs = build(settings)
-        return _sync_await(_collect(outputs))
+        settings.append(load())  # as `pulumi up` does: the runtime's config, not the file read above
+        outputs = build(settings[0])
+        return sdk.sync_await(_collect(outputs))
 
-    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
-    return Plan(stack, settings, list(monitor.recorded), resolved, secret_outputs)
+    sdk.run_program(program)
+    return Plan(stack, settings[0], list(monitor.recorded), resolved, secret_outputs)
 
 
 # ------------------------------------------------------------------------------------------------
