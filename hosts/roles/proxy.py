@@ -9,25 +9,21 @@ certificate, then the HTTPS server, which is only ever present together with its
 
 from __future__ import annotations
 
-import base64
-import crypt  # noqa: deprecated in 3.13; fine on 3.11/3.12 (the project's Pythons)
-import hashlib
-import hmac
 import io
-import re
 import shlex
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
 from components.catalogue import SECRETS_DIR, service
-from hosts import secret_values
 from components.hostdata import HostData
-from hosts.packages import packages
+from hosts import secret_values, sha512crypt
 from hosts.ops import apt_install, secret_file
+from hosts.packages import packages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WEBROOT = "/var/www/acme"
@@ -49,11 +45,14 @@ backend = polling
 """
 
 
-def htpasswd_line(user: str, password: str) -> str:
-    """SHA-512 crypt with a salt derived from the password: stable across runs (idempotent)."""
-    salt = base64.b64encode(hmac.new(password.encode(), b"llm-platform-htpasswd", hashlib.sha256).digest())
-    salt = re.sub(rb"[^A-Za-z0-9]", b"", salt)[:16].decode()
-    return f"{user}:{crypt.crypt(password, f'$6${salt}$')}\n"
+def htpasswd_line(user: str, password: str, current: list[str] | None) -> str:
+    """``user:$6$salt$hash``: the host's current line when it is still this password's (so a
+    converge changes nothing), else a new hash with a random salt."""
+    for line in current or []:
+        name, _, hashed = line.partition(":")
+        if name == user and sha512crypt.verify(password, hashed):
+            return f"{line}\n"
+    return f"{user}:{sha512crypt.hash_password(password)}\n"
 
 
 def backend(data: HostData) -> tuple[str, str]:
@@ -104,7 +103,8 @@ def apply(data: HostData) -> None:
         changed.append(secret_file(
             name="nginx: LLaMA-Factory UI htpasswd", dest=HTPASSWD, group="www-data", mode="640",
             uploader=data.admin_user,
-            value=htpasswd_line(data.llamafactory.ui_user, secret_values.get("llamafactoryUiPassword")),
+            value=htpasswd_line(data.llamafactory.ui_user, secret_values.get("llamafactoryUiPassword"),
+                                host.get_fact(FileContents, path=HTPASSWD)),
         ))
     https_conf = "/etc/nginx/sites-enabled/llm-platform-https.conf"
     if not have_cert:  # never leave an HTTPS server without its certificate (interrupted first run)
