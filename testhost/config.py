@@ -3,8 +3,9 @@ environment variable so CI (or two checkouts on one machine) can move things aro
 
 from __future__ import annotations
 
+import functools
 import os
-import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,51 +37,16 @@ def _int_env(name: str, default: int) -> int:
 # --- Debian mirror discovery ---------------------------------------------------------------------
 
 
-def parse_apt_sources(text: str, deb822: bool) -> list[tuple[str, list[str]]]:
-    """(uri, suites) pairs of the ``deb`` entries of one apt sources file."""
-    out: list[tuple[str, list[str]]] = []
-    if deb822:
-        for para in re.split(r"\n\s*\n", text):
-            fields: dict[str, str] = {}
-            for line in para.splitlines():
-                if line.lstrip().startswith("#") or ":" not in line or line[:1].isspace():
-                    continue
-                k, v = line.split(":", 1)
-                fields[k.strip().lower()] = v.strip()
-            if "deb" not in fields.get("types", "").split():
-                continue
-            if fields.get("enabled", "yes").lower() == "no":
-                continue
-            for uri in fields.get("uris", "").split():
-                out.append((uri, fields.get("suites", "").split()))
-    else:
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if not line.startswith("deb "):
-                continue
-            parts = line.split()[1:]
-            if parts and parts[0].startswith("["):
-                while parts and not parts[0].endswith("]"):
-                    parts.pop(0)
-                parts = parts[1:]
-            if len(parts) >= 2:
-                out.append((parts[0], [parts[1]]))
-    return out
-
-
-def host_apt_entries(root: Path = Path("/")) -> list[tuple[str, list[str]]]:
-    entries: list[tuple[str, list[str]]] = []
-    main = root / "etc/apt/sources.list"
-    if main.exists():
-        entries += parse_apt_sources(main.read_text(errors="replace"), deb822=False)
-    d = root / "etc/apt/sources.list.d"
-    if d.is_dir():
-        for f in sorted(d.iterdir()):
-            if f.suffix == ".list":
-                entries += parse_apt_sources(f.read_text(errors="replace"), deb822=False)
-            elif f.suffix == ".sources":
-                entries += parse_apt_sources(f.read_text(errors="replace"), deb822=True)
-    return entries
+@functools.lru_cache(maxsize=None)
+def host_apt_entries(*apt_options: str) -> list[tuple[str, list[str]]]:
+    """(uri, [suite]) of the host's ``deb`` sources as apt itself reads them (one-line and deb822
+    files, disabled entries left out); empty where there is no apt. ``apt_options``: ``-o`` values."""
+    argv = ["apt-get", "indextargets", "--no-release-info", "--format", "$(REPO_URI) $(RELEASE)", "Created-By: Packages"]
+    try:
+        out = subprocess.run([*argv, *(f"-o{o}" for o in apt_options)], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [(uri, [suite]) for uri, suite in (ln.split() for ln in dict.fromkeys(out.splitlines()) if len(ln.split()) == 2)]
 
 
 def discover_mirrors(entries: list[tuple[str, list[str]]], suite: str = "bookworm") -> tuple[str, str]:

@@ -4,13 +4,14 @@ rendered ssh_config / inventory / host.json / seed files, nmap and pyinfra outpu
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from testhost import access, image, netns, runner, services, vm
-from testhost.config import TestHostConfig, discover_mirrors, parse_apt_sources
+from testhost.config import TestHostConfig, discover_mirrors, host_apt_entries
 
 
 @pytest.fixture
@@ -124,18 +125,31 @@ Components: main
 """
 
 
-def test_parse_deb822_sources():
-    entries = parse_apt_sources(DEB822, deb822=True)
-    assert entries == [
-        ("http://deb.debian.org/debian", ["bookworm", "bookworm-updates"]),
-        ("http://security.example/debian-security", ["bookworm-security"]),
+def _apt_entries(tmp_path, name: str, text: str) -> list:
+    parts = tmp_path / "sources.list.d"
+    parts.mkdir()
+    (parts / name).write_text(text)
+    return host_apt_entries("Dir::Etc::SourceList=/dev/null", f"Dir::Etc::SourceParts={parts}")
+
+
+needs_apt = pytest.mark.skipif(shutil.which("apt-get") is None, reason="reads sources through apt-get")
+
+
+@needs_apt
+def test_deb822_sources_through_apt(tmp_path):
+    entries = _apt_entries(tmp_path, "debian.sources", DEB822)
+    assert sorted(entries) == [
+        ("http://deb.debian.org/debian/", ["bookworm"]),
+        ("http://deb.debian.org/debian/", ["bookworm-updates"]),
+        ("http://security.example/debian-security/", ["bookworm-security"]),
     ]
     assert discover_mirrors(entries) == ("http://deb.debian.org/debian", "http://security.example/debian-security")
 
 
-def test_parse_one_line_sources_with_options():
+@needs_apt
+def test_one_line_sources_with_options_through_apt(tmp_path):
     text = "# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://mirror.example/debian/ bookworm main\ndeb-src http://x/ bookworm main\n"
-    entries = parse_apt_sources(text, deb822=False)
+    entries = _apt_entries(tmp_path, "m.list", text)
     assert entries == [("http://mirror.example/debian/", ["bookworm"])]
     assert discover_mirrors(entries) == ("http://mirror.example/debian", "http://mirror.example/debian-security")
 
