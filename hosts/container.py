@@ -10,7 +10,7 @@ from pyinfra.operations import files, systemd
 
 from components.catalogue import LOOPBACK, SECRETS_DIR
 from components.hostdata import HostData
-from hosts.ops import docker_image, secret_file
+from hosts.ops import Restart, docker_image, secret_file
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "container.service.j2"
 
@@ -55,7 +55,9 @@ def container_service(
         value="".join(f"{k}={v}\n" for k, v in sorted(env.items())),
     )
     container = f"llm-{name}"
-    unit = files.template(
+    restart = Restart(container, daemon_reload=True, name=f"{name}: restart on change")
+    restart.watch(env_op)
+    restart.watch(files.template(
         name=f"{name}: systemd unit",
         src=str(TEMPLATE),
         dest=f"/etc/systemd/system/{container}.service",
@@ -68,10 +70,6 @@ def container_service(
         docker_args=HARDENING + (["--gpus", "all", "--ipc=host"] if gpu else []),
         args=args,
         mounts=mounts,
-    )
-    systemd.daemon_reload(name="systemd: reload units", _if=unit.did_change)
+    ))
+    restart.apply()
     systemd.service(name=f"{name}: running and enabled", service=container, running=True, enabled=True)
-    systemd.service(
-        name=f"{name}: restart on change", service=container, restarted=True,
-        _if=lambda: unit.did_change() or env_op.did_change(),
-    )

@@ -1,5 +1,7 @@
 """Operations of the host layer that pyinfra does not ship. Each yields commands only when the host
-differs from what is wanted, so a converged host reports no change."""
+differs from what is wanted and otherwise says why nothing is done (``host.noop``), as pyinfra's own
+operations do, so a converged host reports no change. ``Restart`` ties a service to the operations
+that write its files."""
 
 from __future__ import annotations
 
@@ -28,13 +30,17 @@ UPLOAD_DIR = "/var/lib/llm-platform/upload"
 @operation()
 def secret_file(dest: str, value: str, user: str = "root", group: str = "root", mode: str = "600",
                 uploader: str = "root"):
-    """Write a secret to ``dest`` (mode 0600 by default). The value is never logged or diffed: only
-    its sha256 is compared with the file on the host.
+    """
+    Write a secret into a file no other account can read at any moment.
 
-    No moment exists where another account can read it: the SSH user (``uploader``) uploads into
-    its own 0700 directory, and the destination gets its owner and mode *before* ``cp`` fills it
-    (``cp`` into an existing file keeps them), instead of pyinfra's default of a /tmp file with the
-    umask's mode followed by chmod.
+    + dest: path of the file on the host
+    + value: its content (never logged or diffed: only its sha256 is compared with the host's file)
+    + user/group/mode: owner and mode of ``dest``
+    + uploader: the SSH user, who uploads into its own 0700 directory first
+
+    The destination gets its owner and mode *before* the upload fills it (``cp`` into an existing
+    file keeps them), instead of pyinfra's default of a /tmp file with the umask's mode followed by
+    chmod.
     """
     want = hashlib.sha256(value.encode()).hexdigest()
     current = host.get_fact(Sha256File, path=dest)
@@ -49,10 +55,14 @@ def secret_file(dest: str, value: str, user: str = "root", group: str = "root", 
         temp = host.get_temp_filename(dest, temp_directory=UPLOAD_DIR)
         yield FileUploadCommand(io.BytesIO(value.encode()), dest, remote_temp_filename=temp)
         return
-    if info and (info.get("user") != user or info.get("group") != group):
+    owner_ok = info and info.get("user") == user and info.get("group") == group
+    mode_ok = info and str(info.get("mode")).zfill(3) == mode[-3:]  # pyinfra's File fact: 600, 640...
+    if not owner_ok:
         yield StringCommand("chown", f"{user}:{group}", dest)
-    if info and str(info.get("mode")).zfill(3) != mode[-3:]:  # pyinfra's File fact: mode as 600, 640...
+    if not mode_ok:
         yield StringCommand("chmod", mode, dest)
+    if owner_ok and mode_ok:
+        host.noop(f"secret {dest} is up to date")
 
 
 APT_LISTS_MAX_AGE = 3600  # seconds: package lists older than this are refreshed before an install
@@ -72,8 +82,16 @@ def apt_install(name: str, packages: list[str]):
 @operation()
 def account(user: str, shell: str, home: str, groups: list[str] | None = None, system: bool = False,
             create_home: bool = True):
-    """A local account with this shell and home, in at least these supplementary groups (others
-    are left alone). Reads the one account (see ``hosts.facts.Account``) instead of all of them."""
+    """
+    A local account with this shell and home, in at least these supplementary groups.
+
+    + user: the account
+    + shell/home: its login shell and home directory
+    + groups: supplementary groups it must be in (others it is in are left alone)
+    + system/create_home: as ``useradd --system`` / ``--create-home`` when it is created
+
+    Reads the one account (``hosts.facts.Account``) instead of every user, as ``server.user`` does.
+    """
     current = host.get_fact(Account, user=user)
     if current is None:
         argv = ["useradd", "--shell", shell, "--home-dir", home]
@@ -89,6 +107,8 @@ def account(user: str, shell: str, home: str, groups: list[str] | None = None, s
     missing = [g for g in groups or [] if g not in current["groups"]]
     if missing:
         yield StringCommand("usermod", "--append", "--groups", ",".join(missing), user)
+    if current["shell"] == shell and current["home"] == home and not missing:
+        host.noop(f"account {user} exists")
 
 
 def ufw_rule(port: int, source: str) -> str:
@@ -100,32 +120,39 @@ def ufw_rule(port: int, source: str) -> str:
 
 @operation()
 def ufw_policy(rules: list[str]):
-    """Make ufw enforce exactly ``rules`` (``ufw_rule`` strings): default deny incoming, allow
-    outgoing; extra rules are deleted, missing ones added, ufw enabled."""
+    """
+    Make ufw enforce exactly these rules: default deny incoming, allow outgoing, enabled.
+
+    + rules: ``ufw_rule`` strings; rules the host has beyond them are deleted, missing ones added
+    """
     state = host.get_fact(UfwState)
     defaults = state["defaults"]
-    if defaults.get("incoming") != "deny":
-        yield "ufw default deny incoming"
-    if defaults.get("outgoing") != "allow":
-        yield "ufw default allow outgoing"
     current = state["rules"]
-    for rule in rules:
-        if rule not in current:
-            yield f"ufw {rule}"
-    for rule in current:
-        if rule not in rules:
-            yield f"ufw delete {rule}"
-    if not state["active"]:
-        yield "ufw --force enable"
+    commands = (
+        (["ufw default deny incoming"] if defaults.get("incoming") != "deny" else [])
+        + (["ufw default allow outgoing"] if defaults.get("outgoing") != "allow" else [])
+        + [f"ufw {rule}" for rule in rules if rule not in current]
+        + [f"ufw delete {rule}" for rule in current if rule not in rules]
+        + (["ufw --force enable"] if not state["active"] else [])
+    )
+    yield from commands
+    if not commands:
+        host.noop(f"ufw enforces exactly {len(rules)} rules")
 
 
 @operation()
 def ollama_models(models: list[str], wait_seconds: int = 60):
-    """Pull the models Ollama does not have yet, through its API; a change only when one is pulled."""
+    """
+    Pull the models Ollama does not have yet, through its API.
+
+    + models: model names (``llama3.1:8b``; ``name`` and ``name:latest`` are the same model)
+    + wait_seconds: how long to wait for the API after a (re)start
+    """
     present = host.get_fact(OllamaModels) or []
     have = set(present) | {m.removesuffix(":latest") for m in present}
     missing = [m for m in models if m not in have and f"{m}:latest" not in have]
     if not missing:
+        host.noop(f"Ollama has {', '.join(models) or 'no models to pull'}")
         return
     yield (
         f"for i in $(seq 1 {wait_seconds}); do curl -fsS --max-time 2 {OLLAMA_URL}/api/version "
@@ -142,9 +169,16 @@ def ollama_models(models: list[str], wait_seconds: int = 60):
 
 @operation()
 def docker_image(ref: str, archive_url: str | None = None, sha256: str | None = None, cache_dir: str = "/var/cache/llm-platform/images"):
-    """Make image ``ref`` present: ``docker load`` a checksummed archive when one is given, else
-    ``docker pull``. Nothing happens when the image is already there."""
+    """
+    Make a container image present.
+
+    + ref: ``repo:tag``
+    + archive_url/sha256: a ``docker save`` archive to download, check and ``docker load``
+      (the artifact source); without one, ``docker pull``
+    + cache_dir: where the checked archive is kept on the host
+    """
     if host.get_fact(DockerImageId, ref=ref):
+        host.noop(f"image {ref} is present")
         return
     if archive_url:
         if not sha256:
@@ -162,3 +196,37 @@ def docker_image(ref: str, archive_url: str | None = None, sha256: str | None = 
         yield f"docker image inspect {shlex.quote(ref)} >/dev/null"
     else:
         yield f"docker pull {shlex.quote(ref)}"
+
+
+class Restart:
+    """A service restarted only when one of its own files changed (cmdeploy's pattern).
+
+        unit = Restart("ollama", daemon_reload=True)
+        unit.watch(files.template(...))          # each operation that writes one of its files
+        unit.watch(files.put(...))
+        unit.apply()                             # daemon-reload + restart, only if one changed
+
+    ``command`` replaces the restart (e.g. nginx's check-and-reload)."""
+
+    def __init__(self, service: str, daemon_reload: bool = False, name: str | None = None,
+                 command: list[str] | None = None):
+        self.service, self.daemon_reload, self.name, self.command = service, daemon_reload, name, command
+        self.ops: list = []
+
+    def watch(self, op):
+        self.ops.append(op)
+        return op
+
+    def changed(self) -> bool:
+        return any(op.did_change() for op in self.ops)
+
+    def apply(self) -> None:
+        from pyinfra.operations import server, systemd
+
+        if self.daemon_reload:
+            systemd.daemon_reload(name=f"{self.service}: reload units on change", _if=self.changed)
+        name = self.name or f"{self.service}: restart on change"
+        if self.command:
+            server.shell(name=name, commands=self.command, _if=self.changed)
+        else:
+            systemd.service(name=name, service=self.service, restarted=True, _if=self.changed)

@@ -15,7 +15,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
 from components.hostdata import HostData
-from hosts.ops import UPLOAD_DIR, account, apt_install
+from hosts.ops import UPLOAD_DIR, Restart, account, apt_install
 from hosts.packages import packages
 
 
@@ -140,6 +140,12 @@ def sysctl_conf() -> str:
     return "# Managed by llm-platform (hosts/roles/base.py)\n" + "".join(f"{k} = {v}\n" for k, v in SYSCTL.items())
 
 
+def apply_sysctl(name: str) -> Restart:
+    """``sysctl -p`` of the platform's sysctl file, run when a watched operation changed (the
+    file itself; ufw's pointer to it in the firewall role)."""
+    return Restart("sysctl", name=name, command=[f"sysctl -q -p {SYSCTL_FILE}"])
+
+
 @deploy("base")
 def apply(data: HostData) -> None:
 
@@ -174,19 +180,20 @@ def apply(data: HostData) -> None:
         mode="440",
     )
 
-    sshd = files.put(
+    sshd = Restart("ssh", name="sshd: validate and reload on change", command=["sshd -t", "systemctl reload ssh"])
+    sshd.watch(files.put(
         name="sshd: keys only, admin user only, no forwarding",
         src=io.StringIO(sshd_config(data.admin_user)),
         dest="/etc/ssh/sshd_config.d/50-llm-platform.conf",
         mode="644",
-    )
-    server.shell(name="sshd: validate configuration", commands=["sshd -t"], _if=sshd.did_change)
-    systemd.service(name="sshd: reload on change", service="ssh", running=True, enabled=True, reloaded=True,
-                    _if=sshd.did_change)
+    ))
+    sshd.apply()
+    systemd.service(name="sshd running and enabled", service="ssh", running=True, enabled=True)
 
     # kernel, core dumps, logins, drivers, banners
-    sysctl = files.put(name="sysctl hardening", src=io.StringIO(sysctl_conf()), dest=SYSCTL_FILE, mode="644")
-    server.shell(name="sysctl: apply on change", commands=[f"sysctl -q -p {SYSCTL_FILE}"], _if=sysctl.did_change)
+    sysctl = apply_sysctl("sysctl: apply on change")
+    sysctl.watch(files.put(name="sysctl hardening", src=io.StringIO(sysctl_conf()), dest=SYSCTL_FILE, mode="644"))
+    sysctl.apply()
     files.put(name="no core dumps (limits)", src=io.StringIO(LIMITS),
               dest="/etc/security/limits.d/60-llm-platform.conf", mode="644")
     files.put(name="no core dumps (systemd)", src=io.StringIO(COREDUMP),
@@ -200,21 +207,24 @@ def apply(data: HostData) -> None:
         files.put(name=f"legal banner {path}", src=io.StringIO(BANNER), dest=path, mode="644")
 
     # accounting and audit trail
-    rules = files.put(name="auditd rules", src=io.StringIO(AUDIT_RULES),
-                      dest="/etc/audit/rules.d/60-llm-platform.rules", mode="640")
+    auditd = Restart("auditd", name="auditd: load rules on change", command=["augenrules --load"])
+    auditd.watch(files.put(name="auditd rules", src=io.StringIO(AUDIT_RULES),
+                           dest="/etc/audit/rules.d/60-llm-platform.rules", mode="640"))
     systemd.service(name="auditd running and enabled", service="auditd", running=True, enabled=True)
-    server.shell(name="auditd: load rules on change", commands=["augenrules --load"], _if=rules.did_change)
-    sysstat = files.line(name="sysstat: collect", path="/etc/default/sysstat",
-                         line=r"^ENABLED=.*$", replace='ENABLED="true"')
+    auditd.apply()
+    sysstat = Restart("sysstat")
+    sysstat.watch(files.line(name="sysstat: collect", path="/etc/default/sysstat",
+                             line=r"^ENABLED=.*$", replace='ENABLED="true"'))
+    sysstat.apply()
     systemd.service(name="sysstat running and enabled", service="sysstat", running=True, enabled=True)
-    systemd.service(name="sysstat: restart on change", service="sysstat", restarted=True, _if=sysstat.did_change)
     systemd.service(name="process accounting", service="acct", running=True, enabled=True)
 
     # brute force: fail2ban for SSH and the UI's basic auth; admins are never banned
-    jail = files.put(name="fail2ban: SSH jail", dest="/etc/fail2ban/jail.d/60-llm-platform.local", mode="644",
-                     src=io.StringIO(FAIL2BAN.format(ignore=" ".join(data.admin_cidrs))))
+    fail2ban = Restart("fail2ban")
+    fail2ban.watch(files.put(name="fail2ban: SSH jail", dest="/etc/fail2ban/jail.d/60-llm-platform.local",
+                             mode="644", src=io.StringIO(FAIL2BAN.format(ignore=" ".join(data.admin_cidrs)))))
+    fail2ban.apply()
     systemd.service(name="fail2ban running and enabled", service="fail2ban", running=True, enabled=True)
-    systemd.service(name="fail2ban: restart on change", service="fail2ban", restarted=True, _if=jail.did_change)
 
     files.put(name="unattended security upgrades", src=io.StringIO(AUTO_UPGRADES),
               dest="/etc/apt/apt.conf.d/20auto-upgrades", mode="644")

@@ -17,7 +17,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from components.hostdata import HostData
-from hosts.ops import apt_install
+from hosts.ops import Restart, apt_install
 from hosts.packages import packages
 
 GUARD_UNIT = "llm-loopback-guard"
@@ -52,10 +52,9 @@ def guard_unit() -> str:
 def apply(data: HostData) -> None:
     # (docker.io brings iptables, which the guard below uses)
     apt_install("docker engine (docker.io)", packages("docker"))
-    unit = files.put(name="loopback guard unit", src=io.StringIO(guard_unit()),
-                     dest=f"/etc/systemd/system/{GUARD_UNIT}.service", mode="644")
-    systemd.daemon_reload(name="loopback guard: reload units on change", _if=unit.did_change)
+    guard = Restart(GUARD_UNIT, daemon_reload=True, name="loopback guard: restart on change")
+    guard.watch(files.put(name="loopback guard unit", src=io.StringIO(guard_unit()),
+                          dest=f"/etc/systemd/system/{GUARD_UNIT}.service", mode="644"))
+    guard.apply()
     systemd.service(name="loopback guard active and enabled", service=GUARD_UNIT, running=True, enabled=True)
-    systemd.service(name="loopback guard: restart on change", service=GUARD_UNIT, restarted=True,
-                    _if=unit.did_change)
     systemd.service(name="docker running", service="docker", running=True, enabled=True)

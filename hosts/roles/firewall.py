@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import files
 
 from components import catalogue
 from components.hostdata import HostData
 from hosts.packages import packages
 from hosts.ops import apt_install, ufw_policy, ufw_rule
-from hosts.roles.base import SYSCTL_FILE
+from hosts.roles.base import SYSCTL_FILE, apply_sysctl
 
 
 def wanted_rules(admin_cidrs: list[str]) -> list[str]:
@@ -28,8 +28,8 @@ def apply(data: HostData) -> None:
     apt_install("ufw", packages("firewall"))
     # ufw applies a sysctl file whenever it starts or reloads; its own turns log_martians off again,
     # so it applies the base role's instead
-    sysctl = files.line(name="ufw: apply the base role's sysctl file", path="/etc/default/ufw",
-                        line=r"^IPT_SYSCTL=.*$", replace=f"IPT_SYSCTL={SYSCTL_FILE}")
-    server.shell(name="ufw: sysctl applied on change", commands=[f"sysctl -q -p {SYSCTL_FILE}"],
-                 _if=sysctl.did_change)
+    sysctl = apply_sysctl("ufw: sysctl applied on change")
+    sysctl.watch(files.line(name="ufw: apply the base role's sysctl file", path="/etc/default/ufw",
+                            line=r"^IPT_SYSCTL=.*$", replace=f"IPT_SYSCTL={SYSCTL_FILE}"))
+    sysctl.apply()
     ufw_policy(name="ufw: default deny, only the catalogue's inbound rules", rules=wanted_rules(data.admin_cidrs))

@@ -15,7 +15,7 @@ from components import upstream
 from components.catalogue import DATA_DIRS, service
 from hosts.facts import InstalledMarker
 from components.hostdata import HostData
-from hosts.ops import account, ollama_models
+from hosts.ops import Restart, account, ollama_models
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/usr/local"
@@ -42,23 +42,23 @@ def apply(data: HostData) -> None:
     files.directory(name="download cache", path=CACHE, mode="755")
     archive = f"{CACHE}/ollama-{o.version}-{name}"
     files.download(name=f"ollama {o.version} archive (sha256 checked)", src=url, dest=archive, sha256sum=sha)
+    ollama = Restart("ollama", daemon_reload=True)
     installed = host.get_fact(InstalledMarker, path=MARKER)
-    unpack = None
     if installed != marker:
-        unpack = server.shell(
+        ollama.watch(server.shell(
             name=f"ollama {o.version}: unpack into {PREFIX}",
             commands=[
                 f"rm -rf {PREFIX}/lib/ollama",
                 shlex.join(upstream.ollama_unpack_command(archive, PREFIX)),
                 f"echo '{marker}' > {MARKER}",
             ],
-        )
+        ))
 
     # configure
     models_dir = f"{DATA_DIRS['ollama']}/models"
     files.directory(name="ollama data directory", path=DATA_DIRS["ollama"], user="ollama", group="ollama", mode="750")
     files.directory(name="ollama models directory", path=models_dir, user="ollama", group="ollama", mode="750")
-    unit = files.template(
+    ollama.watch(files.template(
         name="ollama systemd unit",
         src=str(TEMPLATES / "ollama.service.j2"),
         dest="/etc/systemd/system/ollama.service",
@@ -67,12 +67,9 @@ def apply(data: HostData) -> None:
         models_dir=models_dir,
         keep_alive=o.keep_alive,
         num_parallel=o.num_parallel,
-    )
+    ))
 
     # activate: restart only when the binary or the unit changed
-    changed = [unit.did_change] + ([unpack.did_change] if unpack else [])
-    systemd.daemon_reload(name="systemd: reload units", _if=unit.did_change)
+    ollama.apply()
     systemd.service(name="ollama running and enabled", service="ollama", running=True, enabled=True)
-    systemd.service(name="ollama: restart on change", service="ollama", restarted=True,
-                    _if=lambda: any(c() for c in changed))
     ollama_models(name=f"ollama models: {', '.join(o.models) or 'none'}", models=o.models)

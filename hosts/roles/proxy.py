@@ -22,13 +22,14 @@ from pyinfra.operations import files, server, systemd
 from components.catalogue import SECRETS_DIR, service
 from components.hostdata import HostData
 from hosts import secret_values, sha512crypt
-from hosts.ops import apt_install, secret_file
+from hosts.ops import Restart, apt_install, secret_file
 from hosts.packages import packages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WEBROOT = "/var/www/acme"
 KEYS_MAP = f"{SECRETS_DIR}/nginx-api-keys.map"
 HTPASSWD = "/etc/nginx/llm-platform.htpasswd"
+NGINX_RELOAD = ["nginx -t -q", "systemctl reload nginx"]
 CA_DEST = "/usr/local/share/ca-certificates/llm-platform-acme.crt"
 API_RATE, API_BURST, API_CONN = "10r/s", 40, 32
 """Per client address on /v1/: sustained request rate, burst above it, concurrent connections."""
@@ -72,20 +73,21 @@ def apply(data: HostData) -> None:
     apt_install("nginx, certbot, node exporter", packages("proxy"))
 
     # configure: node exporter on loopback only
-    exporter = files.put(
-        name="node exporter: listen on 127.0.0.1",
+    exporter = Restart("prometheus-node-exporter", name="node exporter: restart on change")
+    exporter.watch(files.put(
+        name="node exporter: listen on loopback",
         src=io.StringIO(f'ARGS="--web.listen-address={service("node-exporter").listen}"\n'),
         dest="/etc/default/prometheus-node-exporter",
-    )
+    ))
+    exporter.apply()
     systemd.service(name="node exporter running", service="prometheus-node-exporter", running=True, enabled=True)
-    systemd.service(name="node exporter: restart on change", service="prometheus-node-exporter", restarted=True,
-                    _if=exporter.did_change)
 
     if data.acme_ca_cert_src:
         ca = files.put(name="trust the private ACME server's CA", src=data.acme_ca_cert_src, dest=CA_DEST, mode="644")
         server.shell(name="update CA certificates", commands=["update-ca-certificates"], _if=ca.did_change)
 
-    changed = [
+    reload = Restart("nginx", name="nginx: check and reload", command=NGINX_RELOAD)
+    for op in (
         files.link(name="nginx: no default site", path="/etc/nginx/sites-enabled/default", present=False),
         files.directory(name="ACME webroot", path=WEBROOT, mode="755"),
         files.template(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
@@ -97,10 +99,11 @@ def apply(data: HostData) -> None:
         files.directory(name="secrets directory", path=SECRETS_DIR, mode="700"),
         secret_file(name="nginx: API key (0600)", dest=KEYS_MAP, value=f'"Bearer {api_key}" 1;\n',
                     uploader=data.admin_user),
-    ]
+    ):
+        reload.watch(op)
     llamafactory = "llamafactory" in data.roles
     if llamafactory:
-        changed.append(secret_file(
+        reload.watch(secret_file(
             name="nginx: LLaMA-Factory UI htpasswd", dest=HTPASSWD, group="www-data", mode="640",
             uploader=data.admin_user,
             value=htpasswd_line(data.llamafactory.ui_user, secret_values.get("llamafactoryUiPassword"),
@@ -108,12 +111,11 @@ def apply(data: HostData) -> None:
         ))
     https_conf = "/etc/nginx/sites-enabled/llm-platform-https.conf"
     if not have_cert:  # never leave an HTTPS server without its certificate (interrupted first run)
-        changed.append(files.file(name="nginx: HTTPS server waits for its certificate", path=https_conf, present=False))
+        reload.watch(files.file(name="nginx: HTTPS server waits for its certificate", path=https_conf, present=False))
 
     # activate (port 80)
     systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
-    server.shell(name="nginx: check and reload", commands=["nginx -t -q", "systemctl reload nginx"],
-                 _if=lambda: any(op.did_change() for op in changed))
+    reload.apply()
 
     # certificate
     if not have_cert:
@@ -128,7 +130,8 @@ def apply(data: HostData) -> None:
 
     # HTTPS server
     name, address = backend(data)
-    https = files.template(
+    https = Restart("nginx", name="nginx: check and reload (HTTPS)", command=NGINX_RELOAD)
+    https.watch(files.template(
         name=f"nginx: HTTPS server (/v1/ → {name})",
         src=str(TEMPLATES / "nginx-https.conf.j2"),
         dest=https_conf,
@@ -143,14 +146,14 @@ def apply(data: HostData) -> None:
         node_exporter=service("node-exporter").listen,
         api_burst=API_BURST,
         api_conn=API_CONN,
-    )
-    server.shell(name="nginx: check and reload (HTTPS)", commands=["nginx -t -q", "systemctl reload nginx"],
-                 _if=https.did_change)
+    ))
+    https.apply()
 
     # brute force on the UI's basic auth: fail2ban (installed by the base role) reads nginx's log
+    fail2ban = Restart("fail2ban")
     if llamafactory:
-        jail = files.put(name="fail2ban: LLaMA-Factory UI jail", src=io.StringIO(FAIL2BAN_NGINX),
-                         dest=FAIL2BAN_JAIL, mode="644")
+        fail2ban.watch(files.put(name="fail2ban: LLaMA-Factory UI jail", src=io.StringIO(FAIL2BAN_NGINX),
+                                 dest=FAIL2BAN_JAIL, mode="644"))
     else:
-        jail = files.file(name="fail2ban: no UI jail", path=FAIL2BAN_JAIL, present=False)
-    systemd.service(name="fail2ban: restart on change", service="fail2ban", restarted=True, _if=jail.did_change)
+        fail2ban.watch(files.file(name="fail2ban: no UI jail", path=FAIL2BAN_JAIL, present=False))
+    fail2ban.apply()
