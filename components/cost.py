@@ -80,7 +80,7 @@ def _unverified(items: list[CostItem], settings: StackSettings) -> tuple[str, ..
     host = settings.host if settings.host_enabled else None
     if host is not None and host.provider == "digitalocean" and host.gpu and host.region not in prices.DO_GPU_REGIONS_CONFIRMED:
         out.append(f"GPU droplets in region {host.region}: only {', '.join(prices.DO_GPU_REGIONS_CONFIRMED)} is confirmed "
-                   "(FACTS.md §B); verify with `doctl compute size list` / GET /v2/sizes")
+                   "(third-party listings only); verify with `doctl compute size list` / GET /v2/sizes")
     if host is not None and host.provider == "hetzner" and host.region not in prices.HCLOUD_LOCATIONS_CONFIRMED:
         out.append(f"Hetzner location {host.region}: third-party only; verify with hcloud.get_locations()")
     return tuple(out)

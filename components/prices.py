@@ -12,15 +12,15 @@ from dataclasses import dataclass
 HOURS_PER_MONTH = 730
 EUR_TO_USD = 1.10  # assumption used for Hetzner's EUR prices; adjust when it drifts
 
-_SRC_APP = "DO OpenAPI instance_sizes example (digitalocean/openapi 7c1300c); FACTS.md §A"
-_SRC_GPU = "docs.digitalocean.com/products/droplets/details/pricing (2025/2026 pages); FACTS.md §B"
+_SRC_APP = "DO OpenAPI instance_sizes example (digitalocean/openapi 7c1300c)"
+_SRC_GPU = "docs.digitalocean.com/products/droplets/details/pricing (2025/2026 pages)"
 _SRC_GPU_NOSLUG = ("UNVERIFIED: price from the DO pricing page, but the slug is in neither the DO OpenAPI examples nor "
-                   "Pulumi's DropletSlug enum (FACTS.md §B); verify with `doctl compute size list`")
-_SRC_GPU_3P = "UNVERIFIED: slug and price from third-party sources only (FACTS.md §B); verify with `doctl compute size list`"
+                   "pulumi-digitalocean 4.84.1 _enums.py DropletSlug; verify with `doctl compute size list`")
+_SRC_GPU_3P = "UNVERIFIED: slug and price from third-party sources only; verify with `doctl compute size list`"
 _SRC_CPU = "UNVERIFIED: digitalocean.com/pricing/droplets, Basic Regular plans, from memory; verify with `doctl compute size list`"
-_SRC_HCLOUD_CX23 = ("server type from pulumi-hcloud's examples (FACTS.md §C); its price UNVERIFIED: third-party "
+_SRC_HCLOUD_CX23 = ("server type from pulumi-hcloud 1.43.3's examples; its price UNVERIFIED: third-party "
                     "listings 2026, verify with hcloud.get_server_types()")
-_SRC_HCLOUD = "UNVERIFIED: server type and price from third-party listings 2026 (FACTS.md §C); verify with hcloud.get_server_types()"
+_SRC_HCLOUD = "UNVERIFIED: server type and price from third-party listings 2026; verify with hcloud.get_server_types()"
 UNVERIFIED = "UNVERIFIED"
 
 
@@ -97,7 +97,7 @@ DROPLET_SIZES: dict[str, DropletSize] = {
     )
 }
 # Regions where DigitalOcean offers GPU droplets: tor1 confirmed (DO OpenAPI example), the others from
-# third-party sources only (FACTS §B): allowed, but the plan prints them as unverified.
+# third-party sources only: allowed, but the plan prints them as unverified.
 DO_GPU_REGIONS = ("tor1", "nyc2", "atl1", "ams3", "ric1")
 DO_GPU_REGIONS_CONFIRMED = ("tor1",)
 DO_DROPLET_REGIONS = ("nyc1", "nyc2", "nyc3", "sfo2", "sfo3", "ams3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1", "atl1", "ric1")
@@ -112,7 +112,7 @@ HCLOUD_SERVER_TYPES: dict[str, ServerType] = {
     )
 }
 HCLOUD_LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
-HCLOUD_LOCATIONS_CONFIRMED = ("fsn1", "nbg1", "hel1")  # pulumi-hcloud docs (FACTS §C); the rest third-party
+HCLOUD_LOCATIONS_CONFIRMED = ("fsn1", "nbg1", "hel1")  # pulumi-hcloud 1.43.3 docs; the rest third-party
 
 # Storage and addresses.
 DO_VOLUME_USD_PER_GIB = Price("do-volume-gib", 0.10, "docs.digitalocean.com/products/volumes/details/pricing ($0.10/GiB-month)")

@@ -171,15 +171,16 @@ PINS: tuple[Pin, ...] = (
     # NVIDIA (GPU hosts)
     Pin("nvidia.driver", "Debian 12 non-free nvidia-driver + nvidia-smi + firmware-misc-nonfree + linux-headers-amd64; "
         "Ubuntu GPU images: ubuntu-drivers install --gpgpu",
-        f"shared/FACTS.md §E (Debian package index); {UNVERIFIED} on a real GPU droplet"),
+        f"{UNVERIFIED} on a real GPU droplet; read: deb.debian.org/debian bookworm non-free Packages (apt-cache: nvidia-driver 535.261.03)"),
     Pin("nvidia.container_toolkit", "nvidia-container-toolkit from nvidia.github.io/libnvidia-container/stable/deb",
         f"{UNVERIFIED}: NVIDIA's install guide (docs.nvidia.com/datacenter/cloud-native/container-toolkit); "
         "needs a GPU host to verify"),
     # Images and providers
-    Pin("debian.image", "DigitalOcean debian-12-x64; Hetzner debian-12; local test host: Debian 12 (bookworm) debootstrap",
-        "shared/FACTS.md §B/§C (DO OpenAPI examples, pulumi-hcloud docs)"),
+    Pin("debian.image", "DigitalOcean debian-12-x64; Hetzner debian-12; local test host: Debian 12 (bookworm) mmdebstrap",
+        "digitalocean/openapi@7c1300c:specification/resources/droplets/responses/examples.yml; "
+        "pulumi/pulumi-hcloud@v1.43.3:sdk/python/pulumi_hcloud/server.py (docstring examples)"),
     Pin("do.gpu_image", "gpu-h100x1-base (AI/ML ready, Ubuntu) for GPU sizes",
-        "digitalocean/openapi droplets/responses/examples.yml (shared/FACTS.md §B)"),
+        "digitalocean/openapi@7c1300c:specification/resources/droplets/responses/examples.yml"),
     Pin("do.gpu_sizes", "gpu-h100x1-80gb, gpu-h100x8-640gb confirmed; L40S, RTX 4000/6000 Ada UNVERIFIED",
         "components/prices.py (each size's source); scripts/plan prints unverified ones beside the cost"),
     Pin("do.gpu_regions", "tor1 confirmed; nyc2, atl1, ams3, ric1 UNVERIFIED",

@@ -147,7 +147,7 @@ def test_fresh_clone_pulumi_installs_the_project():
 
 
 # ---- The table ---------------------------------------------------------------------------------
-SOURCE = re.compile(r"[\w.-]+/[\w.-]+(@[\w.-]+(:\S+)?|#\d+)|shared/FACTS\.md|shared/do-openapi|components/\w+\.py")
+SOURCE = re.compile(r"[\w.-]+/[\w.-]+(@[\w.-]+(:\S+)?|#\d+)|shared/do-openapi|components/\w+\.py")
 
 
 @pytest.mark.parametrize("pin", upstream.PINS, ids=lambda p: p.key)
