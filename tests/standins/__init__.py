@@ -1,13 +1,7 @@
-"""Stand-in artifacts for the local test host (no internet there).
+"""Stand-ins for the internet-only artifacts of the local test host (docker/standins/README.md).
 
-The test VM converges with the production deploy code; only the artifact base URL and checksums
-differ. This package builds small stand-ins for the internet-only artifacts and serves them:
-
-* ``ollama_standin.py``: stand-in ``bin/ollama`` (Python 3, stdlib) shipped in a stand-in
-  ``ollama-linux-amd64.tgz`` / ``.tar.zst`` with the real layout (``bin/ollama`` + ``lib/ollama/``).
-* ``server.c``: one static binary, the process inside the from-scratch stand-in images of
-  ``vllm/vllm-openai`` and ``hiyouga/llamafactory`` (vLLM server, ``llamafactory-cli``, tiny sh).
-* ``image.py``: deterministic docker-archive (``docker load``) and tar/tgz builder.
-* ``build.py``: ``python -m tests.standins.build --out DIR`` -> artifacts + ``manifest.json``.
-* ``mirror.py``: ``python -m tests.standins.mirror serve --port 8099 --dir DIR`` / ``ensure --dir DIR``.
+``openai_api.py`` (shared server and OpenAI-compatible API), ``ollama.py``, ``vllm.py`` and
+``llamafactory.py`` are the stand-ins; ``build.py`` packs them into the Ollama release archive and
+the two images, ``image.py`` writes deterministic tars, ``mirror.py`` serves the result and
+``runner.py`` runs the stand-ins on loopback for tests.
 """

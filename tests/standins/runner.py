@@ -1,17 +1,20 @@
-"""Run the stand-ins as local processes on loopback (for tests; no VM, no container).
+"""Run the stand-ins on loopback for tests: the very files the images and the Ollama archive carry
+(``tests.standins.build``), staged once into a temporary directory and run by this interpreter.
 
-    with ollama_process(models_dir) as o:          # o.url == "http://127.0.0.1:<free port>"
-        ...
-    with server_process(["vllm", "serve", "m", "--port", str(p), "--host", "127.0.0.1"]) as s:
-        ...
+    with server_process(["vllm", "serve", "m", "--host", "127.0.0.1", "--port", str(p)], p) as s:
+        http("GET", s.url + "/health")
+    with ollama_process(models_dir) as o:
+        ollama_cli(["list"], o.port)
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import json
 import os
-import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,14 +26,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tests.standins.compile import compile_server
+from tests.standins import build
+from tests.standins.image import Dir, File, Symlink
 
-OLLAMA_SCRIPT = Path(__file__).with_name("ollama_standin.py")
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+OLLAMA_VERSION = "0.0.0-test"
+
+
+@functools.cache
+def staged() -> Path:
+    """Both images' own layers and the Ollama archive, written out (the same paths under one root)."""
+    root = Path(tempfile.mkdtemp(prefix="standins-"))
+    atexit.register(shutil.rmtree, root, True)
+    for e in build.vllm_app() + build.llamafactory_app() + build.ollama_entries(OLLAMA_VERSION):
+        p = root / e.path
+        if isinstance(e, Dir):
+            p.mkdir(parents=True, exist_ok=True)
+        elif isinstance(e, File):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(e.data)
+            p.chmod(e.mode)
+        elif isinstance(e, Symlink):
+            p.symlink_to(e.target)
+    return root
+
+
+def command(argv: list[str]) -> tuple[list[str], dict]:
+    """(argv, env) to run an image's command (``python3 -m ...``, ``vllm``, ``llamafactory-cli``) here."""
+    root = staged()
+    cmd = argv[1:] if argv[0] == "python3" else [str(root / "usr/local/bin" / argv[0]), *argv[1:]]
+    return [sys.executable, *cmd], dict(os.environ, PYTHONPATH=str(root / "opt/standin"), PYTHONDONTWRITEBYTECODE="1")
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -42,43 +70,22 @@ class Response:
     body: bytes
 
     def json(self):
-        return json.loads(self.body.decode("utf-8"))
+        return json.loads(self.body)
 
     @property
     def text(self) -> str:
-        return self.body.decode("utf-8")
+        return self.body.decode()
 
 
 def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10.0) -> Response:
-    """One HTTP request; JSON-encodes dict/list bodies; never raises on HTTP error statuses."""
-    data = None
-    hdrs = dict(headers or {})
-    if isinstance(body, (dict, list)):
-        data = json.dumps(body).encode()
-        hdrs.setdefault("Content-Type", "application/json")
-    elif isinstance(body, (bytes, str)):
-        data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    """One request (dict bodies as JSON), without proxies; HTTP error statuses are returned, not raised."""
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
     try:
-        with _OPENER.open(req, timeout=timeout) as r:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=timeout) as r:
             return Response(r.status, dict(r.headers), r.read())
     except urllib.error.HTTPError as e:
         return Response(e.code, dict(e.headers), e.read())
-
-
-def wait_http(url: str, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with status {proc.returncode} before {url} answered")
-        try:
-            http("GET", url, timeout=1.0)
-            return
-        except OSError as e:
-            last = e
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout}s ({last})")
 
 
 @dataclass
@@ -86,61 +93,51 @@ class Proc:
     proc: subprocess.Popen
     url: str
     port: int
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 @contextlib.contextmanager
-def _process(cmd: list[str], env: dict, url: str, port: int, ready_path: str, timeout: float, cwd=None) -> Iterator[Proc]:
-    fd, log_path = tempfile.mkstemp(prefix="standin-", suffix=".log")
-    with os.fdopen(fd, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=cwd)
-    p = Proc(proc, url, port, Path(log_path))
+def _serving(cmd: list[str], env: dict, port: int, ready_path: str, timeout: float) -> Iterator[Proc]:
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + timeout
     try:
-        wait_http(url + ready_path, timeout, proc)
-        yield p
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"{cmd} exited {proc.returncode}: {log.read().decode()[-2000:]}")
+            try:
+                http("GET", url + ready_path, timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url}{ready_path} did not answer within {timeout}s") from None
+                time.sleep(0.05)
+        yield Proc(proc, url, port)
     finally:
-        p.stop()
-        try:
-            os.unlink(log_path)
-        except OSError:
-            pass
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
 
 
-def ollama_process(models_dir: str | os.PathLike, port: int | None = None, version: str = "0.0.0-test", timeout: float = 10.0):
-    """The Ollama stand-in serving on 127.0.0.1:<port> with OLLAMA_MODELS=models_dir."""
+def server_process(argv: list[str], port: int, env: dict | None = None, ready_path: str = "/health", timeout: float = 15.0):
+    """An image's server command (vLLM, ``llamafactory-cli webui|api``) listening on 127.0.0.1:``port``."""
+    cmd, full_env = command(argv)
+    return _serving(cmd, {**full_env, **(env or {})}, port, ready_path, timeout)
+
+
+def run_cli(argv: list[str], env: dict | None = None, cwd=None, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """An image's command to completion (``llamafactory-cli train|export|version``)."""
+    cmd, full_env = command(argv)
+    return subprocess.run(cmd, env={**full_env, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def ollama_process(models_dir: str | os.PathLike, port: int | None = None):
+    """``bin/ollama serve`` of the stand-in archive with OLLAMA_MODELS=``models_dir``."""
     port = port or free_port()
-    env = dict(os.environ, OLLAMA_HOST=f"127.0.0.1:{port}", OLLAMA_MODELS=str(models_dir), OLLAMA_STANDIN_VERSION=version)
-    return _process([sys.executable, str(OLLAMA_SCRIPT), "serve"], env, f"http://127.0.0.1:{port}", port, "/", timeout)
+    env = dict(os.environ, OLLAMA_HOST=f"127.0.0.1:{port}", OLLAMA_MODELS=str(models_dir))
+    return _serving([sys.executable, str(staged() / "bin/ollama"), "serve"], env, port, "/api/version", 15.0)
 
 
-def ollama_cli(args: list[str], port: int, timeout: float = 30.0, cwd=None, input: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OLLAMA_HOST=f"127.0.0.1:{port}", OLLAMA_STANDIN_VERSION="0.0.0-test")
-    return subprocess.run([sys.executable, str(OLLAMA_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd, input=input)
-
-
-def server_process(args: list[str], port: int, env: dict | None = None, ready_path: str = "/", timeout: float = 10.0, cwd=None):
-    """The static stand-in binary as ``standin-server ARGS...`` (ARGS[0] picks the personality)."""
-    binary = compile_server()
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return _process([str(binary), *args], full_env, f"http://127.0.0.1:{port}", port, ready_path, timeout, cwd)
-
-
-def run_server_cli(args: list[str], env: dict | None = None, cwd=None, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    """``standin-server ARGS...`` to completion (llamafactory-cli train/export, sh -c, ...)."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([str(compile_server()), *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def ollama_cli(args: list[str], port: int, cwd=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OLLAMA_HOST=f"127.0.0.1:{port}")
+    return subprocess.run([sys.executable, str(staged() / "bin/ollama"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from operate import smoke
-from tests.standins.compile import compile_server
 from tests.standins.runner import free_port, server_process
 
 KEY = "smoke-test-key-0123456789"
@@ -18,11 +17,6 @@ def endpoint():
             "--api-key", KEY, "--served-model-name", "qwen-small"]
     with server_process(args, port, ready_path="/health"):
         yield smoke.Endpoint(f"http://127.0.0.1:{port}/v1", KEY, "qwen-small")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _binary():
-    compile_server()
 
 
 def test_every_prompt_answered_with_latency(endpoint):

@@ -1,4 +1,5 @@
-"""Stand-in artifacts: deterministic build, manifest, tarball structure, and the mirror."""
+"""The stand-in artifacts: manifest, determinism and caching, the Ollama archive, the images and
+their shared Debian layer, and the loopback mirror that serves them."""
 
 from __future__ import annotations
 
@@ -6,201 +7,188 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 
 import pytest
 
+from components import upstream
 from tests.standins import build as b
-from tests.standins.compile import CompileError, compile_server
-from tests.standins.image import Dir, File, ImageConfig, Symlink, docker_archive, inspect_archive, read_layer_file
-from tests.standins.mirror import MirrorServer, start_in_thread, start_process
+from tests.standins import mirror
+from tests.standins.image import File, deterministic_tar, docker_archive
 from tests.standins.runner import free_port, http
 
-VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.4", "vllm_extra_repos": ("example.org/vllm-cpu",)}
+VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.4"}
+ROOT = b.HERE.parents[1]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    try:
-        compile_server()
-    except CompileError as e:  # pragma: no cover - depends on the machine
-        pytest.skip(f"no static C toolchain: {e}")
+def fake_base(tmp_path_factory):
+    """A stand-in for the Debian layer (the real one: test_the_debian_layer_runs_the_stand_ins)."""
+    path = tmp_path_factory.mktemp("base") / "base.tar"
+    path.write_bytes(deterministic_tar([File("usr/bin/python3", b"#!fake\n", 0o755)]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, fake_base):
     out = tmp_path_factory.mktemp("mirror")
-    manifest = b.build(out, **VERSIONS, log=lambda _m: None)
-    return out, manifest
+    return out, b.build(out, **VERSIONS, base=fake_base, log=lambda _m: None)
 
 
 def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_manifest_format_and_checksums(built):
+def _image(path) -> tuple[dict, dict, list[bytes]]:
+    """(manifest entry, config, layers) of a docker-archive, checking the digests ``docker load`` checks."""
+    with tarfile.open(path) as tar:
+        entry = json.loads(tar.extractfile("manifest.json").read())[0]
+        raw = tar.extractfile(entry["Config"]).read()
+        layers = [tar.extractfile(name).read() for name in entry["Layers"]]
+    config = json.loads(raw)
+    assert entry["Config"] == hashlib.sha256(raw).hexdigest() + ".json"
+    assert config["rootfs"]["diff_ids"] == [f"sha256:{hashlib.sha256(layer).hexdigest()}" for layer in layers]
+    assert len(config["history"]) == len(layers)
+    return entry, config, layers
+
+
+def _when_up(url: str, proc: subprocess.Popen, headers: dict | None = None):
+    for _ in range(150):
+        try:
+            return http("GET", url, headers=headers)
+        except OSError:
+            assert proc.poll() is None, f"exited {proc.returncode}"
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer")
+
+
+def _members(layer: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_manifest_lists_every_artifact_with_its_checksum(built):
     out, manifest = built
-    on_disk = json.loads((out / "manifest.json").read_text())
-    assert on_disk == manifest
-    assert manifest["ollama"]["version"] == "0.12.3"
+    assert json.loads((out / "manifest.json").read_text()) == manifest and manifest["standin"] is True
     assert manifest["ollama"]["path"] == "ollama/v0.12.3/ollama-linux-amd64.tgz"
-    assert manifest["images"]["vllm"]["ref"] == "vllm/vllm-openai:v0.11.0"
-    assert manifest["images"]["llamafactory"]["ref"] == "hiyouga/llamafactory:0.9.4"
-    # only the name the real 0.12.3 release has (a .tgz: components.upstream), with its sha256sum.txt
-    assert sorted(p.name for p in (out / "ollama" / "v0.12.3").iterdir()) == ["ollama-linux-amd64.tgz", "sha256sum.txt"]
-    sums = (out / manifest["ollama"]["checksums"]).read_text()
-    assert sums == f"{manifest['ollama']['sha256']}  ./ollama-linux-amd64.tgz\n"  # sha256sum's line, as the release writes it
-    items = [manifest["ollama"], *manifest["images"].values()]
-    for item in items:
+    assert {k: v["ref"] for k, v in manifest["images"].items()} == {"vllm": "vllm/vllm-openai:v0.11.0",
+                                                                     "llamafactory": "hiyouga/llamafactory:0.9.4"}
+    assert manifest["images"]["vllm"]["path"] == "images/vllm-openai-v0.11.0.tar"
+    for item in [manifest["ollama"], *manifest["images"].values()]:
         assert _sha(out / item["path"]) == item["sha256"]
-        assert (out / item["path"]).stat().st_size == item["size"]
-    for img in manifest["images"].values():
-        assert img["path"].startswith("images/") and img["path"].endswith(".tar")
-        assert img["image_id"] == "sha256:" + inspect_archive(out / img["path"]).manifest[0]["Config"].split(".")[0]
+    # only the name the real 0.12.3 release has, with its sha256sum.txt in the release's format
+    assert sorted(p.name for p in (out / "ollama/v0.12.3").iterdir()) == ["ollama-linux-amd64.tgz", "sha256sum.txt"]
+    assert (out / manifest["ollama"]["checksums"]).read_text() == f"{manifest['ollama']['sha256']}  ./ollama-linux-amd64.tgz\n"
 
 
-def test_build_is_deterministic_and_cached(built, tmp_path):
+def test_build_is_deterministic_and_skipped_when_unchanged(built, fake_base, tmp_path):
     out, manifest = built
     mtime = (out / "manifest.json").stat().st_mtime_ns
-    assert b.build(out, **VERSIONS, log=lambda _m: None) == manifest  # inputs unchanged: skipped
-    assert (out / "manifest.json").stat().st_mtime_ns == mtime
-    again = b.build(tmp_path / "second", **VERSIONS, force=True, log=lambda _m: None)
-    assert again == manifest  # a fresh build elsewhere gives the same bytes
+    assert b.build(out, **VERSIONS, base=fake_base, log=lambda _m: None) == manifest
+    assert (out / "manifest.json").stat().st_mtime_ns == mtime  # skipped
+    assert b.build(tmp_path / "again", **VERSIONS, base=fake_base, force=True, log=lambda _m: None) == manifest  # same bytes
     (out / manifest["images"]["vllm"]["path"]).write_bytes(b"corrupt")
-    assert b.up_to_date(out, manifest["inputs"]) is None  # a damaged file triggers a rebuild
-    assert b.build(out, **VERSIONS, log=lambda _m: None) == manifest
+    assert b.up_to_date(out, manifest["inputs"]) is None
+    assert b.build(out, **VERSIONS, base=fake_base, log=lambda _m: None) == manifest  # repaired
+    other = tmp_path / "other-base.tar"
+    other.write_bytes(deterministic_tar([File("usr/bin/python3", b"#!other\n", 0o755)]))
+    assert b.build(tmp_path / "o", **VERSIONS, base=other, log=lambda _m: None)["inputs"] != manifest["inputs"]
 
 
-def test_ollama_tarball_layout_and_version(built, tmp_path):
+def test_ollama_archive_has_the_release_layout_and_runs(built, tmp_path):
     out, manifest = built
     with tarfile.open(out / manifest["ollama"]["path"], "r:gz") as tar:
         members = {m.name: m for m in tar.getmembers()}
-        assert "bin/ollama" in members and members["bin/ollama"].mode & 0o111
-        assert members["lib/ollama"].isdir()
-        assert all(m.mtime == members["bin/ollama"].mtime for m in members.values())
-        tar.extractall(tmp_path, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(tmp_path)
-    script = (tmp_path / "bin" / "ollama").read_bytes()
-    assert script.startswith(b"#!/usr/bin/env python3\n") and b'STANDIN_VERSION = "0.12.3"' in script
-    env = dict(os.environ, OLLAMA_HOST=f"127.0.0.1:{free_port()}")
-    env.pop("OLLAMA_STANDIN_VERSION", None)
-    res = subprocess.run([str(tmp_path / "bin" / "ollama"), "--version"], env=env, capture_output=True, text=True, timeout=20)
-    assert res.returncode == 0 and "client version is 0.12.3 (stand-in)" in res.stdout
+        tar.extractall(tmp_path, filter="data")
+    assert members["bin/ollama"].mode == 0o755 and members["lib/ollama"].isdir()
+    assert {"lib/ollama/standin/ollama.py", "lib/ollama/standin/openai_api.py"} <= set(members)
+    assert {m.mtime for m in members.values()} == {946684800}
+    res = subprocess.run([sys.executable, str(tmp_path / "bin/ollama"), "-v"], capture_output=True, text=True, timeout=30)
+    assert res.stdout.strip() == "ollama version is 0.12.3 (stand-in)"
 
 
-def test_ollama_from_0_14_is_a_zstd_tarball_only(tmp_path):
-    """The other side of the archive boundary: from 0.14.0 the release (and so the mirror) has only
-    ollama-linux-amd64.tar.zst, which the deploy's unpack command reads."""
-    from components import upstream
-
-    manifest = b.build(tmp_path, **{**VERSIONS, "ollama_version": "0.14.0"}, log=lambda _m: None)
-    rel = tmp_path / "ollama" / "v0.14.0"
+@pytest.mark.skipif(not shutil.which("zstd"), reason="zstd not installed")
+def test_ollama_from_0_14_is_a_zstd_archive_only(fake_base, tmp_path):
+    manifest = b.build(tmp_path, **{**VERSIONS, "ollama_version": "0.14.0"}, base=fake_base, log=lambda _m: None)
+    rel = tmp_path / "ollama/v0.14.0"
     assert sorted(p.name for p in rel.iterdir()) == ["ollama-linux-amd64.tar.zst", "sha256sum.txt"]
-    assert manifest["ollama"]["archive"] == "ollama-linux-amd64.tar.zst"
     dest = tmp_path / "unpacked"
     dest.mkdir()
     subprocess.run(upstream.ollama_unpack_command(str(rel / "ollama-linux-amd64.tar.zst"), str(dest)), check=True, timeout=60)
-    assert b'STANDIN_VERSION = "0.14.0"' in (dest / "bin" / "ollama").read_bytes()
+    assert 'ollama.VERSION = "0.14.0"' in (dest / "bin/ollama").read_text()
     assert upstream.parse_sha256sums((rel / "sha256sum.txt").read_text()) == {"ollama-linux-amd64.tar.zst": manifest["ollama"]["sha256"]}
 
 
-def test_vllm_image_structure(built):
+def test_images_share_the_base_layer_and_carry_the_stand_ins(built, fake_base):
     out, manifest = built
-    info = inspect_archive(out / manifest["images"]["vllm"]["path"])  # checks config/layer digests too
-    assert info.manifest[0]["RepoTags"] == ["vllm/vllm-openai:v0.11.0", "example.org/vllm-cpu:v0.11.0"]
-    assert manifest["images"]["vllm"]["refs"] == info.manifest[0]["RepoTags"]
-    layer_id = info.manifest[0]["Layers"][0].split("/")[0]
-    assert info.repositories == {"vllm/vllm-openai": {"v0.11.0": layer_id}, "example.org/vllm-cpu": {"v0.11.0": layer_id}}
-    layer = next(iter(info.layers.values()))
-    assert read_layer_file(info, "usr/local/bin/standin-server") == compile_server().read_bytes()
-    assert layer["usr/local/bin/standin-server"].mode == 0o755
-    assert layer["usr/local/bin/vllm"].issym() and layer["usr/local/bin/vllm"].linkname == "standin-server"
-    assert layer["usr/local/bin/python3"].issym() and layer["usr/local/bin/python3"].linkname == "standin-server"
-    assert layer["root/.cache/huggingface"].isdir() and layer["tmp"].mode == 0o1777
-    cfg = info.config["config"]
-    # the real v0.11.0 image's entrypoint (components/upstream.py, vllm.entrypoint)
-    assert cfg["Entrypoint"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"] and "Cmd" not in cfg
-    assert "STANDIN_VERSION=0.11.0" in cfg["Env"] and any(e.startswith("PATH=") and "/usr/local/bin" in e for e in cfg["Env"])
-    assert cfg["ExposedPorts"] == {"8000/tcp": {}}
-    assert info.config["os"] == "linux" and info.config["architecture"] == "amd64"
+    vllm, vcfg, vlayers = _image(out / manifest["images"]["vllm"]["path"])
+    lf, lcfg, llayers = _image(out / manifest["images"]["llamafactory"]["path"])
+    assert vllm["RepoTags"] == ["vllm/vllm-openai:v0.11.0"] and lf["RepoTags"] == ["hiyouga/llamafactory:0.9.4"]
+    assert vlayers[0] == llayers[0] == fake_base.read_bytes() and len(vlayers) == len(llayers) == 2
+    app = _members(vlayers[1])
+    assert app["usr/local/bin/vllm"].mode == 0o755 and "opt/standin/vllm/entrypoints/openai/api_server.py" in app
+    with tarfile.open(fileobj=io.BytesIO(vlayers[1])) as tar:
+        assert tar.extractfile("opt/standin/standin/openai_api.py").read() == (b.HERE / "openai_api.py").read_bytes()
+    assert "usr/local/bin/llamafactory-cli" in _members(llayers[1]) and "app/output" in _members(llayers[1])
+    v, lc = vcfg["config"], lcfg["config"]
+    assert v["Entrypoint"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"] and "Cmd" not in v  # the v0.11.0 image's
+    assert lc["Cmd"] == ["llamafactory-cli", "webui"] and lc["WorkingDir"] == "/app" and set(lc["ExposedPorts"]) == {"7860/tcp", "8000/tcp"}
+    assert {"PYTHONPATH=/opt/standin", "STANDIN_VERSION=0.11.0"} <= set(v["Env"]) and v["Labels"]["io.llm-platform.standin"] == "true"
+    later = b.build(out.parent / "later", **{**VERSIONS, "vllm_tag": "v0.14.0"}, base=fake_base, log=lambda _m: None)
+    assert _image(out.parent / "later" / later["images"]["vllm"]["path"])[1]["config"]["Entrypoint"] == ["vllm", "serve"]
 
 
-def test_llamafactory_image_structure(built):
-    out, manifest = built
-    info = inspect_archive(out / manifest["images"]["llamafactory"]["path"])
-    assert info.manifest[0]["RepoTags"] == ["hiyouga/llamafactory:0.9.4"]
-    layer = next(iter(info.layers.values()))
-    for d in ("root/.cache/huggingface", "app/data", "app/output", "app/saves"):
-        assert layer[d].isdir(), d
-    assert layer["usr/local/bin/llamafactory-cli"].issym()
-    assert layer["bin/sh"].issym() and layer["bin/sh"].linkname == "../usr/local/bin/standin-server"
-    cfg = info.config["config"]
-    assert cfg["Cmd"] == ["llamafactory-cli", "standin-serve"] and cfg["WorkingDir"] == "/app"
-    assert {"GRADIO_SERVER_PORT=7860", "API_PORT=8000", "STANDIN_VERSION=0.9.4"} <= set(cfg["Env"])
-    assert set(cfg["ExposedPorts"]) == {"7860/tcp", "8000/tcp"}
-    info_json = json.loads(read_layer_file(info, "app/data/dataset_info.json"))
-    assert {"identity", "alpaca_en_demo"} <= set(info_json)
-
-
-def test_image_builder_is_deterministic_and_tag_sensitive():
-    entries = [File("/usr/bin/app", b"\x7fELF...", 0o755), Symlink("/bin/app", "../usr/bin/app"), Dir("/data")]
-    cfg = ImageConfig(cmd=["app"], env={"A": "1"}, exposed_ports=["80"])
-    one = docker_archive(["example/app:1.0"], entries, cfg)
-    assert one == docker_archive(["example/app:1.0"], list(reversed(entries)), cfg)
-    assert one != docker_archive(["example/app:2.0"], entries, cfg)
-    with tarfile.open(fileobj=io.BytesIO(one)) as tar:
-        names = tar.getnames()
-        assert {"manifest.json", "repositories"} <= set(names)
-        assert all(m.mtime == tar.getmembers()[0].mtime and m.uid == 0 for m in tar.getmembers())
+def test_docker_archive_is_deterministic_and_refuses_bad_paths():
+    layer = deterministic_tar([File("/b", b"2"), File("a/x", b"1", 0o755)])
+    assert layer == deterministic_tar([File("a/x", b"1", 0o755), File("/b", b"2")])
+    one = docker_archive(["e/app:1"], [layer], {"Cmd": ["x"]}, "c")
+    assert one == docker_archive(["e/app:1"], [layer], {"Cmd": ["x"]}, "c") != docker_archive(["e/app:2"], [layer], {"Cmd": ["x"]}, "c")
     with pytest.raises(ValueError):
-        docker_archive(["x:1"], [File("/../etc/passwd", b"")], cfg)
+        deterministic_tar([File("/../etc/passwd", b"")])
 
 
-def test_mirror_serves_files_head_and_ranges(built):
+def test_mirror_serves_the_directory_on_loopback_only(built):
     out, manifest = built
-    m = start_in_thread(out)
+    srv = mirror.server(out)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
-        tgz = manifest["ollama"]["path"]
-        r = http("GET", f"{m.url}/{tgz}")
+        r = http("GET", f"{url}/{manifest['ollama']['path']}")
         assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == manifest["ollama"]["sha256"]
-        assert r.headers["Content-Type"] == "application/gzip"
-        h = http("HEAD", f"{m.url}/{manifest['images']['vllm']['path']}")
-        assert h.status == 200 and int(h.headers["Content-Length"]) == manifest["images"]["vllm"]["size"] and h.body == b""
-        part = http("GET", f"{m.url}/{tgz}", headers={"Range": "bytes=0-9"})
-        assert part.status == 206 and part.body == (out / tgz).read_bytes()[:10]
-        assert http("GET", f"{m.url}/manifest.json").json() == manifest
-        assert http("GET", f"{m.url}/nope.tgz").status == 404
-        assert http("GET", f"{m.url}/images/../../etc/passwd").status == 404
-        assert http("GET", f"{m.url}/%2e%2e/%2e%2e/etc/passwd").status == 404
-        listing = http("GET", f"{m.url}/ollama/")
-        assert listing.status == 200 and "v0.12.3/" in listing.text
+        assert http("GET", f"{url}/manifest.json").json() == manifest
+        assert http("GET", f"{url}/nope.tgz").status == 404
+        assert http("GET", f"{url}/images/../../../etc/passwd").status == 404
     finally:
-        m.stop()
-
-
-def test_mirror_binds_loopback_only(tmp_path):
+        srv.shutdown()
+        srv.server_close()
     with pytest.raises(ValueError):
-        MirrorServer(tmp_path, "0.0.0.0", 0)
+        mirror.server(out, 0, "0.0.0.0")
 
 
-def test_mirror_cli_serve(built):
+def test_mirror_cli_ensure_then_serve(built, fake_base, tmp_path):
+    """The two commands scripts/local-host runs, with the base layer cached where build looks for it."""
     out, manifest = built
+    env = dict(os.environ, LLM_STANDINS_CACHE=str(tmp_path / "cache"))
+    cached = b.base_path().relative_to(b.cache_dir())
+    (tmp_path / "cache").mkdir()
+    shutil.copy(fake_base, tmp_path / "cache" / cached)
+    versions = ["--ollama-version", "0.12.3", "--vllm-tag", "v0.11.0", "--llamafactory-tag", "0.9.4"]
+    res = subprocess.run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", str(out), *versions],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "up to date" in res.stderr and res.stdout.strip() == str(out / "manifest.json"), res.stderr
     port = free_port()
-    proc, url = start_process(out, port)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.standins.mirror", "serve", "--ensure", "--port", str(port), "--bind",
+                             "127.0.0.1", "--dir", str(out), *versions], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
-        assert url == f"http://127.0.0.1:{port}"
-        assert http("GET", f"{url}/manifest.json").json()["inputs"] == manifest["inputs"]
+        assert _when_up(f"http://127.0.0.1:{port}/manifest.json", proc).json()["inputs"] == manifest["inputs"]
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
-
-
-def test_build_cli(built, tmp_path):
-    out, manifest = built
-    res = subprocess.run(
-        [sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", str(out), "--ollama-version", "0.12.3", "--vllm-tag", "v0.11.0",
-         "--llamafactory-tag", "0.9.4", "--vllm-extra-repo", "example.org/vllm-cpu"],
-        cwd=b.HERE.parents[1], capture_output=True, text=True, timeout=60,
-    )
-    assert res.returncode == 0, res.stderr
-    assert "up to date" in res.stderr and res.stdout.strip() == str(out / "manifest.json")
 
 
 def test_default_versions_follow_the_platform_pins():
@@ -209,29 +197,59 @@ def test_default_versions_follow_the_platform_pins():
     assert b.DEFAULT_OLLAMA_VERSION == st.OllamaSettings.model_fields["version"].default
     assert b.DEFAULT_VLLM_TAG == st.VllmSettings.model_fields["tag"].default
     assert b.DEFAULT_LLAMAFACTORY_TAG == st.LlamaFactorySettings.model_fields["tag"].default
-    assert st.VLLM_CPU_IMAGE in b.DEFAULT_VLLM_EXTRA_REPOS
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("mmdebstrap") or b.base_path().is_file()),
+                    reason="the Debian layer is built with mmdebstrap as root (and cached)")
+def test_the_debian_layer_runs_the_stand_ins(tmp_path):
+    """The real images, unpacked and run under chroot as Docker would: python3 with the modules the
+    stand-ins import survived the trimming, and both entrypoints answer."""
+    out = tmp_path / "mirror"
+    manifest = b.build(out, **VERSIONS, log=lambda _m: None)
+    assert _sha(b.base_path()) == _sha(b.base_layer())
+    for key in ("vllm", "llamafactory"):
+        entry, config, layers = _image(out / manifest["images"][key]["path"])
+        root = tmp_path / key
+        for layer in layers:
+            with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+                tar.extractall(root)
+        assert not (root / "usr/share").exists() and (root / "usr/bin/python3").is_symlink()
+        env = dict(e.split("=", 1) for e in config["config"]["Env"])
+        run = ["chroot", str(root), "/bin/sh", "-c", f'cd {config["config"]["WorkingDir"]} && exec "$@"', "sh"]
+        if key == "llamafactory":
+            res = subprocess.run([*run, "llamafactory-cli", "version"], env=env, capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0 and "version 0.9.4 (stand-in)" in res.stdout, res.stderr
+            continue
+        port = free_port()
+        argv = [*config["config"]["Entrypoint"], "--model", "org/M", "--host", "127.0.0.1", "--port", str(port)]
+        proc = subprocess.Popen([*run, *argv], env={**env, "VLLM_API_KEY": "k"})
+        try:
+            models = _when_up(f"http://127.0.0.1:{port}/v1/models", proc, {"Authorization": "Bearer k"}).json()["data"]
+            assert [(m["id"], m["root"]) for m in models] == [("org/M", "org/M")]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
     """scripts/pin, run as the operator runs it, against the mirror (laid out as a real release):
     the unpinned stack's plan fails with one line naming the command; after it, the plan passes with
     the archive's sha256, the file keeps its comments, and a second run changes nothing."""
-    import shutil
-
-    from tests.unit.test_plan_cli import ROOT, run_plan_subprocess
+    from tests.unit.test_plan_cli import ROOT as REPO, run_plan_subprocess
 
     out, manifest = built
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    shutil.copy(ROOT / "stacks" / "Pulumi.prod.yaml", stacks / "Pulumi.prod.yaml")
+    shutil.copy(REPO / "stacks" / "Pulumi.prod.yaml", stacks / "Pulumi.prod.yaml")
     before = run_plan_subprocess("prod", stacks_dir=stacks)
     assert before.returncode == 1 and before.stderr.count("\n") == 1, before.stderr
     assert "host.ollama.sha256" in before.stderr and "scripts/pin ollama prod 0.13.5" in before.stderr
-
-    m = start_in_thread(out)
+    srv = mirror.server(out)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        env = dict(os.environ, LLM_PLATFORM_STACKS_DIR=str(stacks), LLM_PLATFORM_OLLAMA_RELEASES=f"{m.url}/ollama")
-        pin = [str(ROOT / "scripts" / "pin"), "ollama", "prod", "0.12.3"]
+        env = dict(os.environ, LLM_PLATFORM_STACKS_DIR=str(stacks),
+                   LLM_PLATFORM_OLLAMA_RELEASES=f"http://127.0.0.1:{srv.server_address[1]}/ollama")
+        pin = [str(REPO / "scripts" / "pin"), "ollama", "prod", "0.12.3"]
         res = subprocess.run(pin, env=env, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr
         assert manifest["ollama"]["sha256"] in res.stdout and "ollama-linux-amd64.tgz" in res.stdout
@@ -240,10 +258,10 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
         missing = subprocess.run(pin[:-1] + ["0.99.0"], env=env, capture_output=True, text=True, timeout=120)
         assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "HTTP 404" in missing.stderr, missing.stderr
     finally:
-        m.stop()
-    text = (stacks / "Pulumi.prod.yaml").read_text()
-    assert "# replace with the on-call keys" in text  # comments kept
+        srv.shutdown()
+        srv.server_close()
+    assert "# replace with the on-call keys" in (stacks / "Pulumi.prod.yaml").read_text()  # comments kept
     after = run_plan_subprocess("prod", "--json", stacks_dir=stacks)
     assert after.returncode == 0, after.stderr
     data = json.loads(after.stdout)["outputs"]["inventory"]["hosts"][0]["data"]
-    assert data["ollama"]["version"] == "0.12.3" and data["artifacts"]["ollama_sha256"] == manifest["ollama"]["sha256"]
+    assert data["ollama"]["version"] == "0.12.3" and data["ollama"]["sha256"] == manifest["ollama"]["sha256"]
