@@ -39,6 +39,11 @@ def hcloud_volume_device(volume_id: str) -> str:
     return f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}"
 
 
+def _user_data(host: HostSettings, name: str, data_device: str) -> str:
+    return render_user_data(admin_user=host.admin_user, ssh_public_keys=host.ssh_public_keys,
+                            data_device=data_device, hostname=name)
+
+
 def do_firewall_rules(admin_cidrs: list[str]) -> list[do.FirewallInboundRuleArgs]:
     return [
         do.FirewallInboundRuleArgs(protocol="tcp", port_range=str(r.port), source_addresses=list(r.sources))
@@ -95,12 +100,7 @@ class ModelHost(pulumi.ComponentResource):
             description=f"{name}: models, datasets, fine-tuning output (survives server rebuilds)",
             opts=keep,
         )
-        user_data = render_user_data(
-            admin_user=host.admin_user,
-            ssh_public_keys=host.ssh_public_keys,
-            data_device=do_volume_device(volume_name),
-            hostname=name,
-        )
+        user_data = _user_data(host, name, do_volume_device(volume_name))
         server = do.Droplet(
             f"{name}-server",
             name=name,
@@ -167,14 +167,7 @@ class ModelHost(pulumi.ComponentResource):
             f"{name}-firewall", name=f"{name}-firewall", rules=hcloud_firewall_rules(host.admin_cidrs),
             labels=labels, opts=child,
         )
-        user_data = volume.id.apply(
-            lambda vid: render_user_data(
-                admin_user=host.admin_user,
-                ssh_public_keys=host.ssh_public_keys,
-                data_device=hcloud_volume_device(vid),
-                hostname=name,
-            )
-        )
+        user_data = volume.id.apply(lambda vid: _user_data(host, name, hcloud_volume_device(vid)))
         server = hcloud.Server(
             f"{name}-server",
             name=name,

@@ -82,22 +82,7 @@ class DockerImageId(FactBase):
         return f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(ref)} 2>/dev/null || true"
 
     def process(self, output):
-        text = "\n".join(output).strip()
-        return text or None
-
-    def default(self):
-        return None
-
-
-class InstalledMarker(FactBase):
-    """Contents of a one-line marker file recording what the deploy installed (``None`` if absent)."""
-
-    def command(self, path: str) -> str:
-        return f"cat {shlex.quote(path)} 2>/dev/null || true"
-
-    def process(self, output):
-        text = "\n".join(output).strip()
-        return text or None
+        return "\n".join(output).strip() or None
 
     def default(self):
         return None

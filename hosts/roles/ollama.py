@@ -9,11 +9,11 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server, systemd
 
 from components import upstream
 from components.catalogue import DATA_DIRS, service
-from hosts.facts import InstalledMarker
 from components.hostdata import HostData
 from hosts.ops import Restart, account, ollama_models
 
@@ -43,7 +43,7 @@ def apply(data: HostData) -> None:
     archive = f"{CACHE}/ollama-{o.version}-{name}"
     files.download(name=f"ollama {o.version} archive (sha256 checked)", src=url, dest=archive, sha256sum=sha)
     ollama = Restart("ollama", daemon_reload=True)
-    installed = host.get_fact(InstalledMarker, path=MARKER)
+    installed = "\n".join(host.get_fact(FileContents, path=MARKER) or []).strip()
     if installed != marker:
         ollama.watch(server.shell(
             name=f"ollama {o.version}: unpack into {PREFIX}",
