@@ -10,6 +10,7 @@ OpenAI-compatible ``/v1``. The CLI: ``list``, ``rm NAME``, ``create NAME [-f Mod
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -105,8 +106,8 @@ class OllamaHandler(Handler):
         if get and path == "/api/version":
             self.send_json(200, {"version": VERSION})
         elif get and path == "/api/tags":
-            models = [{"name": n, "model": n, "size": 1 << 20, "digest": "%064x" % abs(hash(n)), "details": {"format": "gguf"},
-                       "modified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(store.get(n).get("modified_at", 0)))}
+            models = [{"name": n, "model": n, "size": 1 << 20, "digest": hashlib.sha256(n.encode()).hexdigest(), "details": {"format": "gguf"},
+                       "modified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((store.get(n) or {}).get("modified_at", 0)))}
                       for n in store.names()]
             self.send_json(200, {"models": models})
         elif method == "POST" and path in ("/api/pull", "/api/create"):
