@@ -80,7 +80,7 @@ def cache_dir() -> Path:
 
 @contextlib.contextmanager
 def debian_source() -> Iterator[tuple[str, list[str]]]:
-    """(mirror, options): the VM image's mirror through its apt-cacher-ng (testhost), else Debian's."""
+    """(mirror, options): the VM image's mirror, through its apt-cacher-ng when installed (testhost), else Debian's."""
     try:
         from testhost.config import config
         from testhost.services import apt_proxy
@@ -88,6 +88,9 @@ def debian_source() -> Iterator[tuple[str, list[str]]]:
         yield os.environ.get("LLM_LOCAL_DEBIAN_MIRROR") or "http://deb.debian.org/debian", []
         return
     s = config()
+    if not shutil.which("apt-cacher-ng", path="/usr/sbin:/usr/bin"):
+        yield s.mirror, []
+        return
     with apt_proxy(s) as proxy:
         yield s.mirror, [f'--aptopt=Acquire::http::Proxy "{proxy}"']
 
