@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -212,13 +210,7 @@ def read_local_models(state_dir: Path) -> list[str]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` in one step, keeping its mode (0644 for a new file)."""
+    from testhost.util import atomic_write  # (testhost.access reads this module's model list)
+
+    atomic_write(path, text, path.stat().st_mode & 0o777 if path.exists() else 0o644)

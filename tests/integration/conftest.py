@@ -61,7 +61,7 @@ def timed(say):
 def local_host(timed, say):
     """The shared test host, booted (not yet converged)."""
     if os.geteuid() != 0:
-        pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, debootstrap)")
+        pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, mmdebstrap)")
     st = testhost_config(
         state_dir=testhost_config().repo_root / ".state" / "local-host-it",
         ssh_port=free_port(),
