@@ -19,8 +19,8 @@ import argparse
 import sys
 import time
 
-from . import config, dataset, models, workflow
-from .config import ConfigError
+from . import dataset, models, training, workflow
+from .training import ConfigError
 from .dataset import DatasetError
 from .remote import RemoteError
 from .workflow import Detached, TrainingFailed, eprint
@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--name", required=True, help="run, dataset and (by default) Ollama model name")
     _dataset_opts(r)
     r.add_argument("--base-model", default="Qwen/Qwen2.5-7B-Instruct")
-    r.add_argument("--method", default="auto", choices=config.METHODS)
-    r.add_argument("--device", default="auto", choices=config.DEVICES,
+    r.add_argument("--method", default="auto", choices=training.METHODS)
+    r.add_argument("--device", default="auto", choices=training.DEVICES,
                    help="cpu: train without a GPU (very slow; refused unless given)")
     r.add_argument("--lora-rank", type=int, default=16)
     r.add_argument("--epochs", type=_float, default=3.0)
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="merge the adapter, create the Ollama model, smoke-test it, record it")
     _target(e)
     e.add_argument("--name", required=True)
-    e.add_argument("--quantize", choices=config.QUANTIZE, help="quantize while importing into Ollama")
+    e.add_argument("--quantize", choices=training.QUANTIZE, help="quantize while importing into Ollama")
     e.add_argument("--model-name", help="Ollama model name (default: the run name)")
     e.add_argument("--prompt", default=workflow.SMOKE_PROMPT, help="the smoke prompt")
     return p
@@ -157,7 +157,7 @@ def _resolve(a: argparse.Namespace):
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    config.check_name(a.name)
+    training.check_name(a.name)
     rep = check_dataset(a.dataset, a.format, a.cutoff_len, a.eval_ratio, a.seed)
     host = _resolve(a)
     print(f"host: {host.remote.label}", flush=True)
@@ -165,16 +165,16 @@ def cmd_run(a: argparse.Namespace) -> int:
     gpus, note = workflow.gpus(host)
     if note:
         eprint(f"warning: {note}")
-    choice = config.choose_method(a.method, a.base_model, gpus, a.device)
+    choice = training.choose_method(a.method, a.base_model, gpus, a.device)
     for w in choice.warnings:
         eprint(f"warning: {w}")
-    params = config.TrainParams(
+    params = training.TrainParams(
         name=a.name, base_model=a.base_model, method=choice.method, device=choice.device, lora_rank=a.lora_rank,
         epochs=a.epochs, learning_rate=a.learning_rate, cutoff_len=a.cutoff_len, template=a.template,
         val_size=a.eval_ratio, batch_size=a.batch_size, gradient_accumulation_steps=a.grad_accum,
         logging_steps=a.logging_steps, save_steps=a.save_steps, seed=a.seed, max_samples=a.max_samples,
     )  # fmt: skip
-    cfg = config.train_config(params)
+    cfg = training.train_config(params)
     print(f"method: {choice.method} on {choice.device} ({choice.reason})", flush=True)
 
     ds_path = workflow.upload_dataset(host, a.name, dataset.dumps_rows(rep.rows))
@@ -188,7 +188,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         f"Method {choice.method} on {choice.device}: {choice.reason}.\n"
         "No secrets here: the Hugging Face token reaches the container as an environment variable."
     )
-    train_yaml = config.render_yaml(cfg, header)
+    train_yaml = training.render_yaml(cfg, header)
     run = workflow.RunInfo(
         name=a.name, base_model=a.base_model, method=choice.method, device=choice.device, template=a.template,
         dataset=a.name, rows=len(rep.rows), output_dir=cfg["output_dir"], started_at=time.time(),
@@ -198,7 +198,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     if choice.device == "cpu":
         extra_env.setdefault("CUDA_VISIBLE_DEVICES", "")
     workflow.start_training(host, run, train_yaml, token=token, extra_env=extra_env)
-    steps = config.estimate_steps(len(rep.rows), a.eval_ratio, a.epochs, a.batch_size, a.grad_accum)
+    steps = training.estimate_steps(len(rep.rows), a.eval_ratio, a.epochs, a.batch_size, a.grad_accum)
     print(
         f"started {workflow.unit_name(a.name)} on {host.name}: ~{steps} steps; config "
         f"{workflow.host_run_dir(a.name)}/train.yaml, log {workflow.host_run_dir(a.name)}/train.log",
@@ -226,7 +226,7 @@ def _follow(host, run: workflow.RunInfo, interval: float, once: bool) -> int:
 
 
 def cmd_status(a: argparse.Namespace) -> int:
-    config.check_name(a.name)
+    training.check_name(a.name)
     host = _resolve(a)
     run = workflow.read_run(host, a.name)
     print(f"run {run.name} on {host.remote.label}: {run.method} of {run.base_model} on {run.device}, {run.rows} rows", flush=True)
@@ -237,9 +237,9 @@ def cmd_status(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    config.check_name(a.name)
+    training.check_name(a.name)
     model = a.model_name or a.name
-    config.check_name(model, "--model-name")
+    training.check_name(model, "--model-name")
     host = _resolve(a)
     workflow.preflight(host)
     run = workflow.read_run(host, a.name)
@@ -252,12 +252,12 @@ def cmd_export(a: argparse.Namespace) -> int:
             + (f"exit {st.exit_code}" if st.exit_code is not None else f"no exit code, unit {st.unit}")
             + "): nothing to export"
         )
-    merge = config.merge_config(run.name, run.base_model, run.template, run.method)
+    merge = training.merge_config(run.name, run.base_model, run.template, run.method)
     header = f"LLaMA-Factory export config written by scripts/finetune export ({run.name})."
     token = workflow.write_token_env(host)
     print(f"merging {run.method} output of {run.name} into {run.base_model} (llamafactory-cli export, on CPU) ...", flush=True)
     t0 = time.monotonic()
-    merged = workflow.export_merged(host, run, config.render_yaml(merge, header), token=token)
+    merged = workflow.export_merged(host, run, training.render_yaml(merge, header), token=token)
     print(f"merged model in {merged} ({time.monotonic() - t0:.0f}s)", flush=True)
     print(f"ollama create {model}" + (f" --quantize {a.quantize}" if a.quantize else "") + " ...", flush=True)
     workflow.ollama_create(host, run, model, merged, a.quantize)

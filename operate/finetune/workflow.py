@@ -29,8 +29,8 @@ from typing import Callable
 
 from components.catalogue import DATA_DIRS, SECRETS_DIR, service
 
-from . import config, progress
-from .config import CONTAINER, ConfigError, Gpu
+from . import progress, training
+from .training import CONTAINER, ConfigError, Gpu
 from .remote import Host, RemoteError
 
 HOST_DATASETS = DATA_DIRS["datasets"]
@@ -51,7 +51,7 @@ def unit_name(name: str) -> str:
 
 def host_path(container_path: str) -> str:
     """/app/output/... → /data/finetune/output/..., /app/data/... → /data/datasets/..."""
-    for inside, outside in ((config.CONTAINER_OUTPUT, HOST_OUTPUT), (config.CONTAINER_DATA, HOST_DATASETS)):
+    for inside, outside in ((training.CONTAINER_OUTPUT, HOST_OUTPUT), (training.CONTAINER_DATA, HOST_DATASETS)):
         if container_path == inside or container_path.startswith(inside + "/"):
             return outside + container_path[len(inside):]
     raise ValueError(f"{container_path} is not under a mounted volume")
@@ -89,7 +89,7 @@ def gpus(host: Host) -> tuple[list[Gpu], str | None]:
         return [], None
     if res.rc != 0:
         return [], f"nvidia-smi failed (exit {res.rc}): {(res.stderr or res.stdout).strip()[:200]}"
-    return config.parse_nvidia_smi(res.stdout), None
+    return training.parse_nvidia_smi(res.stdout), None
 
 
 # --- dataset --------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def register_dataset(host: Host, name: str, entry: dict) -> bool:
     path = f"{HOST_DATASETS}/dataset_info.json"
     existing = host.remote.read(path)
     try:
-        new, changed = config.merge_dataset_info(existing, name, entry)
+        new, changed = training.merge_dataset_info(existing, name, entry)
     except ConfigError as e:
         raise RemoteError(f"{host.remote.label}: {path}: {e}") from None
     if changed:
@@ -208,7 +208,7 @@ def start_training(host: Host, run: RunInfo, train_yaml: str, *, token: bool, ex
     )
     host.remote.write(f"{d}/train.yaml", train_yaml)
     host.remote.write(f"{d}/run.json", run.to_json())
-    cli = f"llamafactory-cli train {config.run_dir(run.name)}/train.yaml"
+    cli = f"llamafactory-cli train {training.run_dir(run.name)}/train.yaml"
     script = render_script(
         run.name,
         "training",
@@ -334,7 +334,7 @@ def export_merged(host: Host, run: RunInfo, merge_yaml: str, *, token: bool) -> 
     d = host_run_dir(run.name)
     merged_host = f"{d}/merged"
     host.remote.write(f"{d}/merge.yaml", merge_yaml)
-    cli = f"llamafactory-cli export {config.run_dir(run.name)}/merge.yaml"
+    cli = f"llamafactory-cli export {training.run_dir(run.name)}/merge.yaml"
     script = render_script(run.name, "export", [f"rm -rf {merged_host}", exec_line(cli, token=token, extra_env={}, log=f"{d}/export.log")])
     host.remote.write(f"{d}/export.sh", script, mode="755")
     unit = f"{unit_name(run.name)}-export"

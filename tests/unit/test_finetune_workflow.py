@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from operate.finetune import __main__ as cli
-from operate.finetune import config, workflow
+from operate.finetune import training, workflow
 from operate.finetune.remote import Host, Remote, RemoteError, Result, host_from_inventory, resolve
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "finetune"
@@ -154,7 +154,7 @@ def test_token_from_the_environment_wins(monkeypatch):
 def test_start_training_files_and_unit():
     host = make_host([("systemctl is-active", Result(0, "inactive\n", ""))])
     run = run_info()
-    yaml_text = config.render_yaml(config.train_config(config.TrainParams(name="bot", method="lora", device="cpu")), "h")
+    yaml_text = training.render_yaml(training.train_config(training.TrainParams(name="bot", method="lora", device="cpu")), "h")
     workflow.start_training(host, run, yaml_text, token=True, extra_env={"CUDA_VISIBLE_DEVICES": ""})
     files = host.remote.files
     d = "/data/finetune/output/bot"

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from operate.finetune import config
-from operate.finetune.config import ConfigError, Gpu, choose_method
+from operate.finetune import training
+from operate.finetune.training import ConfigError, Gpu, choose_method
 
 
 @pytest.mark.parametrize(
@@ -25,13 +25,13 @@ from operate.finetune.config import ConfigError, Gpu, choose_method
     ],
 )
 def test_params_from_name(model, params):
-    assert config.params_billions(model) == pytest.approx(params) if params is not None else config.params_billions(model) is None
+    assert training.params_billions(model) == pytest.approx(params) if params is not None else training.params_billions(model) is None
 
 
 def test_memory_figures_follow_llamafactory_table_for_7b():
-    assert config.lora_gb(7) == 16
-    assert config.qlora_gb(7) == pytest.approx(6.2)
-    assert config.full_gb(7) == 60
+    assert training.lora_gb(7) == 16
+    assert training.qlora_gb(7) == pytest.approx(6.2)
+    assert training.full_gb(7) == 60
 
 
 def gib(gb: float) -> str:
@@ -39,10 +39,10 @@ def gib(gb: float) -> str:
 
 
 def test_parse_nvidia_smi():
-    gpus = config.parse_nvidia_smi(f"{gib(80)}, {gib(79)}\n{gib(20)}, {gib(1)}\n\n")
+    gpus = training.parse_nvidia_smi(f"{gib(80)}, {gib(79)}\n{gib(20)}, {gib(1)}\n\n")
     assert [(g.total_gb, g.free_gb) for g in gpus] == [(80, 79), (20, 1)]
-    assert config.parse_nvidia_smi(f"{gib(24)}\n")[0].free_gb is None
-    assert config.parse_nvidia_smi("No devices were found\n") == []
+    assert training.parse_nvidia_smi(f"{gib(24)}\n")[0].free_gb is None
+    assert training.parse_nvidia_smi("No devices were found\n") == []
 
 
 @pytest.mark.parametrize(
@@ -109,20 +109,20 @@ def test_busy_gpu_warns():
 
 def test_bad_names_and_methods():
     with pytest.raises(ConfigError, match="--name"):
-        config.check_name("Bad Name")
+        training.check_name("Bad Name")
     with pytest.raises(ConfigError, match="--name"):
-        config.check_name("-x")
-    assert config.check_name("support-bot_v2") == "support-bot_v2"
+        training.check_name("-x")
+    assert training.check_name("support-bot_v2") == "support-bot_v2"
     with pytest.raises(ConfigError, match="--method"):
         choose_method("dora", "Qwen/Qwen2.5-7B", [Gpu(80)])
 
 
-def params(method: str, **kw) -> config.TrainParams:
-    return config.TrainParams(name="support-bot", method=method, **kw)
+def params(method: str, **kw) -> training.TrainParams:
+    return training.TrainParams(name="support-bot", method=method, **kw)
 
 
 def test_train_yaml_lora():
-    cfg = config.train_config(params("lora"))
+    cfg = training.train_config(params("lora"))
     assert cfg["stage"] == "sft" and cfg["do_train"] is True
     assert cfg["model_name_or_path"] == "Qwen/Qwen2.5-7B-Instruct"
     assert cfg["finetuning_type"] == "lora"
@@ -139,20 +139,20 @@ def test_train_yaml_lora():
 
 
 def test_train_yaml_qlora_full_cpu():
-    q = config.train_config(params("qlora"))
+    q = training.train_config(params("qlora"))
     assert q["quantization_bit"] == 4 and q["finetuning_type"] == "lora"
-    f = config.train_config(params("full"))
+    f = training.train_config(params("full"))
     assert f["finetuning_type"] == "full" and "lora_rank" not in f and "quantization_bit" not in f
     assert f["output_dir"] == "/app/output/support-bot/full"
-    c = config.train_config(params("lora", device="cpu"))
+    c = training.train_config(params("lora", device="cpu"))
     assert c["bf16"] is False
-    no_eval = config.train_config(params("lora", val_size=0))
+    no_eval = training.train_config(params("lora", val_size=0))
     assert "val_size" not in no_eval and "eval_strategy" not in no_eval
 
 
 def test_rendered_yaml_reads_back_and_has_no_secret():
-    cfg = config.train_config(params("qlora", lora_rank=8, epochs=1, learning_rate=1e-4, cutoff_len=1024, template="llama3"))
-    text = config.render_yaml(cfg, "header line 1\nheader line 2")
+    cfg = training.train_config(params("qlora", lora_rank=8, epochs=1, learning_rate=1e-4, cutoff_len=1024, template="llama3"))
+    text = training.render_yaml(cfg, "header line 1\nheader line 2")
     assert text.startswith("# header line 1\n# header line 2\n")
     assert yaml.safe_load(text) == cfg
     assert "token" not in text.lower() and "hf_" not in text
@@ -164,15 +164,15 @@ def test_rendered_yaml_reads_back_and_has_no_secret():
 
 def test_train_params_are_checked():
     with pytest.raises(ConfigError, match="--lora-rank"):
-        config.train_config(params("lora", lora_rank=0))
+        training.train_config(params("lora", lora_rank=0))
     with pytest.raises(ConfigError, match="--epochs"):
-        config.train_config(params("lora", epochs=0))
+        training.train_config(params("lora", epochs=0))
     with pytest.raises(ConfigError, match="not resolved"):
-        config.train_config(params("auto"))
+        training.train_config(params("auto"))
 
 
 def test_merge_yaml():
-    m = config.merge_config("support-bot", "Qwen/Qwen2.5-7B-Instruct", "qwen", "qlora")
+    m = training.merge_config("support-bot", "Qwen/Qwen2.5-7B-Instruct", "qwen", "qlora")
     assert m == {
         "model_name_or_path": "Qwen/Qwen2.5-7B-Instruct",
         "adapter_name_or_path": "/app/output/support-bot/adapter",
@@ -185,7 +185,7 @@ def test_merge_yaml():
         "export_legacy_format": False,
     }
     assert "quantization_bit" not in m  # never merge into a quantized base
-    full = config.merge_config("support-bot", "Qwen/Qwen2.5-7B-Instruct", "qwen", "full")
+    full = training.merge_config("support-bot", "Qwen/Qwen2.5-7B-Instruct", "qwen", "full")
     assert full["model_name_or_path"] == "/app/output/support-bot/full" and "adapter_name_or_path" not in full
 
 
@@ -195,27 +195,27 @@ ENTRY = {"file_name": "support-bot.json", "formatting": "alpaca",
 
 def test_dataset_info_merge_is_idempotent_and_keeps_others():
     existing = json.dumps({"identity": {"file_name": "identity.json"}}, indent=2)
-    text, changed = config.merge_dataset_info(existing, "support-bot", ENTRY)
+    text, changed = training.merge_dataset_info(existing, "support-bot", ENTRY)
     assert changed
     info = json.loads(text)
     assert info["identity"] == {"file_name": "identity.json"} and info["support-bot"] == ENTRY
-    again, changed2 = config.merge_dataset_info(text, "support-bot", ENTRY)
+    again, changed2 = training.merge_dataset_info(text, "support-bot", ENTRY)
     assert (again, changed2) == (text, False)
-    updated, changed3 = config.merge_dataset_info(text, "support-bot", {**ENTRY, "formatting": "sharegpt"})
+    updated, changed3 = training.merge_dataset_info(text, "support-bot", {**ENTRY, "formatting": "sharegpt"})
     assert changed3 and json.loads(updated)["support-bot"]["formatting"] == "sharegpt"
     assert json.loads(updated)["identity"] == {"file_name": "identity.json"}
 
 
 def test_dataset_info_merge_from_nothing_and_refuses_garbage():
-    text, changed = config.merge_dataset_info(None, "a", ENTRY)
+    text, changed = training.merge_dataset_info(None, "a", ENTRY)
     assert changed and json.loads(text) == {"a": ENTRY}
-    assert config.merge_dataset_info("", "a", ENTRY)[1]
+    assert training.merge_dataset_info("", "a", ENTRY)[1]
     with pytest.raises(ConfigError, match=r"not valid JSON \(line 1"):
-        config.merge_dataset_info("{oops", "a", ENTRY)
+        training.merge_dataset_info("{oops", "a", ENTRY)
     with pytest.raises(ConfigError, match="not a JSON object"):
-        config.merge_dataset_info("[]", "a", ENTRY)
+        training.merge_dataset_info("[]", "a", ENTRY)
 
 
 def test_estimate_steps():
-    assert config.estimate_steps(100, 0.1, 3, 1, 8) == 36  # 90 rows / 8 → 12 per epoch × 3
-    assert config.estimate_steps(3, 0.1, 1, 1, 8) == 1
+    assert training.estimate_steps(100, 0.1, 3, 1, 8) == 36  # 90 rows / 8 → 12 per epoch × 3
+    assert training.estimate_steps(3, 0.1, 1, 1, 8) == 1
