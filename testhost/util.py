@@ -108,19 +108,26 @@ def file_lock(path: Path) -> Iterator[None]:
         lock.release()
 
 
-def atomic_write(path: Path, content: str, mode: int = 0o644) -> bool:
-    """Write ``content`` to ``path`` via a temp file + rename. Returns True if the file changed."""
+def atomic_write(path: Path, content: str | bytes, mode: int = 0o644) -> bool:
+    """Write ``content`` (text or bytes) to ``path`` via a temp file + rename, so a reader sees the
+    old file or the new one, never a part. Returns True if the file changed."""
+    path = Path(path)
+    data = content.encode() if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if path.read_text() == content:
+        if path.read_bytes() == data:
             os.chmod(path, mode)
             return False
-    except (FileNotFoundError, UnicodeDecodeError):
+    except FileNotFoundError:
         pass
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(content)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return True
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from components import upstream
-from tests.standins.image import EPOCH, Dir, File, Symlink, atomic_write, deterministic_tar, deterministic_tgz, docker_archive, entries_from_tar
+from tests.standins.image import EPOCH, Dir, File, Symlink, deterministic_tar, deterministic_tgz, docker_archive, entries_from_tar, write
 
 HERE = Path(__file__).resolve().parent
 FORMAT = 2
@@ -122,7 +122,7 @@ def base_layer() -> Path:
         if proc.returncode != 0:
             raise RuntimeError(f"mmdebstrap failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
         keep = entries_from_tar(raw, lambda name: name.split("/")[0] in ("bin", "lib", "lib64", "usr"))
-        atomic_write(path, deterministic_tar(keep + BASE_FILES))
+        write(path, deterministic_tar(keep + BASE_FILES))
     for old in path.parent.glob("base-*.tar"):  # layers of earlier recipes
         if old != path:
             old.unlink()
@@ -221,8 +221,8 @@ def build(out: str | os.PathLike, ollama_version: str = DEFAULT_OLLAMA_VERSION, 
     else:
         data = deterministic_tgz(ollama_entries(version))
     path = f"ollama/v{version}/{name}"
-    sha = atomic_write(out / path, data)
-    atomic_write(out / f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}", upstream.format_sha256sums({name: sha}).encode())
+    sha = write(out / path, data)
+    write(out / f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}", upstream.format_sha256sums({name: sha}).encode())
     ollama = {"version": version, "archive": name, "path": path, "sha256": sha, "checksums": f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}"}
 
     base_bytes, images = base.read_bytes(), {}
@@ -237,10 +237,10 @@ def build(out: str | os.PathLike, ollama_version: str = DEFAULT_OLLAMA_VERSION, 
         data = docker_archive([ref], [base_bytes, deterministic_tar(app)], image_config(ref, tag.removeprefix("v"), ports, **config),
                               comment=f"stand-in for {ref} (tests)")
         path = f"images/{repo.rsplit('/', 1)[-1]}-{tag}.tar"
-        images[key] = {"ref": ref, "path": path, "sha256": atomic_write(out / path, data), "size": len(data)}
+        images[key] = {"ref": ref, "path": path, "sha256": write(out / path, data), "size": len(data)}
 
     manifest = {"format": FORMAT, "standin": True, "inputs": fp, "ollama": ollama, "images": images}
-    atomic_write(out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    write(out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     log(f"wrote {out / 'manifest.json'}")
     return manifest
 

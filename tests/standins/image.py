@@ -13,10 +13,11 @@ import json
 import os
 import posixpath
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+
+from testhost.util import atomic_write
 
 EPOCH = 946684800  # 2000-01-01T00:00:00Z
 CREATED = "2000-01-01T00:00:00Z"
@@ -121,17 +122,7 @@ def docker_archive(repo_tags: list[str], layers: list[bytes], config: dict, comm
     return deterministic_tar([*files, File(f"{cfg}.json", raw), File("manifest.json", _json(manifest))])
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> str:
-    """Write ``data`` to ``path`` through a temporary file and a rename; returns its sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write(path: str | os.PathLike, data: bytes) -> str:
+    """Write ``data`` to ``path`` in one step (``testhost.util.atomic_write``); returns its sha256."""
+    atomic_write(Path(path), data)
     return hashlib.sha256(data).hexdigest()

@@ -15,7 +15,6 @@ import functools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from testhost.util import free_port
 
 from tests.standins import build
 from tests.standins.image import Dir, File, Symlink
@@ -55,12 +56,6 @@ def command(argv: list[str]) -> tuple[list[str], dict]:
     root = staged()
     cmd = argv[1:] if argv[0] == "python3" else [str(root / "usr/local/bin" / argv[0]), *argv[1:]]
     return [sys.executable, *cmd], dict(os.environ, PYTHONPATH=str(root / "opt/standin"), PYTHONDONTWRITEBYTECODE="1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

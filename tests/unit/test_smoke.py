@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from operate import smoke
-from tests.standins.runner import free_port, server_process
+from tests.standins.runner import server_process
+from testhost.util import free_port
 
 KEY = "smoke-test-key-0123456789"
 

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.standins.runner import free_port, http, ollama_cli, ollama_process, run_cli, server_process
+from tests.standins.runner import http, ollama_cli, ollama_process, run_cli, server_process
+from testhost.util import free_port
 
 KEY = "standin-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -20,7 +20,8 @@ from components import upstream
 from tests.standins import build as b
 from tests.standins import mirror
 from tests.standins.image import File, deterministic_tar, docker_archive
-from tests.standins.runner import free_port, http
+from tests.standins.runner import http
+from testhost.util import free_port
 
 VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.4"}
 ROOT = b.HERE.parents[1]
@@ -112,8 +113,16 @@ def test_ollama_archive_has_the_release_layout_and_runs(built, tmp_path):
     assert res.stdout.strip() == "ollama version is 0.12.3 (stand-in)"
 
 
-@pytest.mark.skipif(not shutil.which("zstd"), reason="zstd not installed")
-def test_ollama_from_0_14_is_a_zstd_archive_only(fake_base, tmp_path):
+@pytest.fixture
+def debian_tools():
+    """mmdebstrap and zstd, installed the way the local test host's tooling installs its own."""
+    from testhost.util import ensure_host_packages
+
+    ensure_host_packages({"mmdebstrap": "mmdebstrap", "zstd": "zstd"})
+
+
+@pytest.mark.vm  # root and Debian packages: with the VM tests, not in the fast loop
+def test_ollama_from_0_14_is_a_zstd_archive_only(debian_tools, fake_base, tmp_path):
     manifest = b.build(tmp_path, **{**VERSIONS, "ollama_version": "0.14.0"}, base=fake_base, log=lambda _m: None)
     rel = tmp_path / "ollama/v0.14.0"
     assert sorted(p.name for p in rel.iterdir()) == ["ollama-linux-amd64.tar.zst", "sha256sum.txt"]
@@ -199,9 +208,8 @@ def test_default_versions_follow_the_platform_pins():
     assert b.DEFAULT_LLAMAFACTORY_TAG == st.LlamaFactorySettings.model_fields["tag"].default
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("mmdebstrap") or b.base_path().is_file()),
-                    reason="the Debian layer is built with mmdebstrap as root (and cached)")
-def test_the_debian_layer_runs_the_stand_ins(tmp_path):
+@pytest.mark.vm  # root and mmdebstrap (the layer is cached afterwards)
+def test_the_debian_layer_runs_the_stand_ins(debian_tools, tmp_path):
     """The real images, unpacked and run under chroot as Docker would: python3 with the modules the
     stand-ins import survived the trimming, and both entrypoints answer."""
     out = tmp_path / "mirror"

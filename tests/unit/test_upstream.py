@@ -98,7 +98,8 @@ def test_vllm_args_name_the_model_with_the_flag():
 def test_vllm_standin_serves_the_configured_model_under_either_entrypoint(tag):
     """The role's arguments behind the image's entrypoint at that tag (the stand-in follows the real
     semantics: the API server module ignores a positional model) load the configured model."""
-    from tests.standins.runner import free_port, http, server_process
+    from tests.standins.runner import http, server_process
+    from testhost.util import free_port
 
     data = _host_data("prod")
     port = free_port()
@@ -110,7 +111,8 @@ def test_vllm_standin_serves_the_configured_model_under_either_entrypoint(tag):
 
 def test_vllm_standin_api_server_ignores_a_positional_model():
     """Fact 2 as the stand-in sees it: a positional model behind the v0.11.0 entrypoint is not served."""
-    from tests.standins.runner import free_port, http, server_process
+    from tests.standins.runner import http, server_process
+    from testhost.util import free_port
 
     port = free_port()
     argv = [*upstream.vllm_entrypoint("v0.11.0"), "org/wanted", "--served-model-name", "wanted", "--host", "127.0.0.1",
