@@ -93,7 +93,7 @@ def from_stack(stack: Any) -> Target:
         raise Unavailable(f"stack {stack.name!r} has no 'inventory' output yet (run pulumi up first)")
     config = stack.get_all_config()
     inventory = outputs["inventory"].value
-    # the secrets the hosts need, as the cloud layer's inventory names them (components/inventory.py)
+    # the secrets the hosts need, as the cloud layer's inventory names them (components/hostdata.py)
     wanted = sorted({key for h in inventory.get("hosts", []) for key in h["data"].get("secrets", [])})
     secrets = {}
     for key in wanted:
