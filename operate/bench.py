@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from operate import drift, rebuild
     from testhost import lifecycle, runner, vm
-    from testhost.config import config as testhost_config
+    from testhost.config import config as local_host_config
     from testhost.util import free_port
 
-    s = testhost_config(state_dir=ROOT / ".state" / "local-host-bench", ssh_port=free_port(), http_port=free_port(),
+    s = local_host_config(state_dir=ROOT / ".state" / "local-host-bench", ssh_port=free_port(), http_port=free_port(),
                  https_port=free_port(), netns="llmtest-bench", tap="llmtapbench",
                  apt_proxy_port=free_port(), acme_port=free_port(), acme_mgmt_port=free_port(),
                  mirror_port=free_port())

@@ -144,9 +144,9 @@ def rebuild_cloud(stack_name: str, host: str) -> Stages:
 def rebuild_local(s: Any = None) -> Stages:
     from operate import targets
     from testhost import runner, vm
-    from testhost.config import config as testhost_config
+    from testhost.config import config as local_host_config
 
-    s = s or testhost_config()
+    s = s or local_host_config()
     stages = Stages()
     stages.run("replace", lambda: f"new VM from the base image, same data disk ({vm.recreate(s, timeout=900):.0f}s to SSH)")
     stages.run("ssh", lambda: f"SSH answers ({vm.wait_for_ssh(s, timeout=900):.1f}s)")

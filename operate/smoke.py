@@ -132,9 +132,9 @@ def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, 
 # --------------------------------------------------------------------------------------------------
 def local_endpoint(s: Any = None) -> Endpoint:
     from testhost import access as li
-    from testhost.config import DOMAIN, config as testhost_config
+    from testhost.config import DOMAIN, config as local_host_config
 
-    s = s or testhost_config()
+    s = s or local_host_config()
     data = json.loads(s.host_json.read_text())
     key = json.loads(li.secrets_file(s).read_text())["vllmApiKey"]
     model = data["vllm"]["served_model_name"] if data.get("proxy_backend", "vllm") == "vllm" else data["ollama"]["models"][0]

@@ -106,9 +106,9 @@ def from_stack(stack: Any) -> Target:
 def local(s: Any = None) -> Target:
     """The local test host (scripts/local-host), as its tooling generated it (``s``: its TestHostConfig)."""
     from testhost import access as li
-    from testhost.config import config as testhost_config
+    from testhost.config import config as local_host_config
 
-    s = s or testhost_config()
+    s = s or local_host_config()
     env = {"LLM_PLATFORM_SECRETS_FILE": str(li.secrets_file(s))}
     host = HostTarget("llm-local", li.testinfra_args(s), s.host_json)
     return Target("local", s.inventory, env, [host], has_cloud=False)

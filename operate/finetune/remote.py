@@ -189,10 +189,10 @@ def host_from_inventory(stack: str, host: str | None, entries: list[dict], secre
 
 def _resolve_local(host: str | None, s: Any) -> Host:
     from testhost import vm
-    from testhost.config import HOSTNAME, config as testhost_config
+    from testhost.config import HOSTNAME, config as local_host_config
     from testhost.access import secrets_file
 
-    s = s or testhost_config()
+    s = s or local_host_config()
     if host not in (None, HOSTNAME):
         raise RemoteError(f"the local test host is {HOSTNAME!r}, not {host!r}")
     if not vm.is_running(s):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from testhost import lifecycle, runner, vm
-from testhost.config import config as testhost_config
+from testhost.config import config as local_host_config
 from testhost.util import free_port
 
 TIMINGS: dict[str, float] = {}
@@ -62,8 +62,8 @@ def local_host(timed, say):
     """The shared test host, booted (not yet converged)."""
     if os.geteuid() != 0:
         pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, mmdebstrap)")
-    st = testhost_config(
-        state_dir=testhost_config().repo_root / ".state" / "local-host-it",
+    st = local_host_config(
+        state_dir=local_host_config().repo_root / ".state" / "local-host-it",
         ssh_port=free_port(),
         http_port=free_port(),
         https_port=free_port(),

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from testhost import vm
-from testhost.config import config as testhost_config
+from testhost.config import config as local_host_config
 
 pytestmark = pytest.mark.vm
 
@@ -38,7 +38,7 @@ KEEP = os.environ.get("LLM_FT_KEEP_VM") == "1"
 
 def _reused_settings():
     """LLM_FT_KEEP_VM=1: the running VM the LLM_LOCAL_* variables name (never the default one)."""
-    st = testhost_config()
+    st = local_host_config()
     if st.state_dir.name in ("local-host", "local-host-it"):
         pytest.fail(f"LLM_FT_KEEP_VM=1 with state dir {st.state_dir}: point LLM_LOCAL_STATE_DIR elsewhere")
     if not vm.is_running(st):

@@ -319,9 +319,9 @@ def test_host_from_inventory():
 def test_resolve_unknown_stack_and_stopped_local_host(tmp_path):
     with pytest.raises(RemoteError, match=r"unknown stack 'nope' \(stacks: .*local\)"):
         resolve("nope", None)
-    from testhost.config import config as testhost_config
+    from testhost.config import config as local_host_config
 
-    s = testhost_config(state_dir=tmp_path / "state")
+    s = local_host_config(state_dir=tmp_path / "state")
     with pytest.raises(RemoteError, match="local test host is not running"):
         resolve("local", None, local_settings=s)
     with pytest.raises(RemoteError, match="is 'llm-local', not 'other'"):

@@ -159,11 +159,11 @@ def test_discover_defaults_without_sources():
 
 
 def test_mirror_env_override(monkeypatch):
-    from testhost.config import config as testhost_config
+    from testhost.config import config as local_host_config
 
     monkeypatch.setenv("LLM_LOCAL_DEBIAN_MIRROR", "http://m.example/debian/")
     monkeypatch.delenv("LLM_LOCAL_DEBIAN_SECURITY_MIRROR", raising=False)
-    got = testhost_config()
+    got = local_host_config()
     assert got.mirror == "http://m.example/debian"
     assert got.security_mirror == "http://m.example/debian-security"
 
