@@ -16,9 +16,9 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from components.catalogue import CONTAINER_BIND, CONTAINER_PORTS, DATA_DIRS, service
+from components.hostdata import HostData
 from hosts import secret_values
 from hosts.container import container_service, publish
-from components.hostdata import HostData
 
 FT = DATA_DIRS["finetune"]
 VOLUMES = {
