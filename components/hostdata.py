@@ -18,30 +18,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from components import upstream
 from components.roles import RoleName
-from components.settings import (
-    SECRET_SPECS,
-    VLLM_CPU_IMAGE,
-    VLLM_GPU_IMAGE,
-    HostSettings,
-    LlamaFactorySettings,
-    OllamaSettings,
-    VllmSettings,
-)
+from components.settings import SECRET_SPECS, HostSettings, LlamaFactorySettings, OllamaSettings, VllmSettings
 
 
-class Vllm(VllmSettings):
-    image: str  # resolved: the GPU image, the CPU build, or the stack's own
+class _ImageRef:
+    image: str
+    tag: str
+
+    @property
+    def ref(self) -> str:
+        """``repo:tag``, as Docker names the image."""
+        return f"{self.image}:{self.tag}"
+
+
+class Vllm(_ImageRef, VllmSettings):
+    image: str  # resolved (VllmSettings.image_for): the GPU image, the CPU build, or the stack's own
     device: Literal["cuda", "cpu"]
 
-    @property
-    def ref(self) -> str:
-        return f"{self.image}:{self.tag}"
 
-
-class LlamaFactory(LlamaFactorySettings):
-    @property
-    def ref(self) -> str:
-        return f"{self.image}:{self.tag}"
+class LlamaFactory(_ImageRef, LlamaFactorySettings):
+    pass
 
 
 class _Data(BaseModel):
@@ -90,7 +86,7 @@ class HostData(_Data):
         ollama = host.ollama if host else OllamaSettings()
         vllm = host.vllm if host else VllmSettings()
         lf = host.llamafactory if host else LlamaFactorySettings()
-        image = vllm.image or (VLLM_GPU_IMAGE if gpu else VLLM_CPU_IMAGE)
+        image = vllm.image_for(gpu)
         return cls(
             provider=provider,
             roles=roles,

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import os
 
 import pulumi
 import yaml

@@ -340,6 +340,11 @@ class VllmSettings(_Model):
 
     _tag = field_validator("tag")(_pinned_tag)
     _image = field_validator("image")(_image_repo)
+
+    def image_for(self, gpu: bool) -> str:
+        """The configured image, else vLLM's GPU image on GPU hosts and its CPU build elsewhere."""
+        return self.image or (VLLM_GPU_IMAGE if gpu else VLLM_CPU_IMAGE)
+
     _model = field_validator("model")(lambda v: _match(HF_MODEL, v, "a Hugging Face repo id like org/model"))
     _served = field_validator("served_model_name")(
         lambda v: _match(SERVED_NAME, v, "a model name of letters, digits, '.', '_', ':', '-'"))
@@ -478,12 +483,6 @@ class HostSettings(_Model):
         if self.provider == "hetzner":
             return "debian-12"
         return prices.DROPLET_SIZES[self.size].default_image
-
-    @property
-    def vllm_image(self) -> str:
-        if self.vllm.image:
-            return self.vllm.image
-        return VLLM_GPU_IMAGE if self.gpu else VLLM_CPU_IMAGE
 
     @property
     def llamafactory_enabled(self) -> bool:

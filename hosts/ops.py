@@ -15,7 +15,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
-from pyinfra.operations import apt
+from pyinfra.operations import apt, server, systemd
 
 from components.catalogue import ANYWHERE_V4, ANYWHERE_V6, service
 from hosts.facts import Account, DockerImageId, OllamaModels, UfwState
@@ -221,8 +221,6 @@ class Restart:
         return any(op.did_change() for op in self.ops)
 
     def apply(self) -> None:
-        from pyinfra.operations import server, systemd
-
         if self.daemon_reload:
             systemd.daemon_reload(name=f"{self.service}: reload units on change", _if=self.changed)
         name = self.name or f"{self.service}: restart on change"

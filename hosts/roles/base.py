@@ -188,7 +188,6 @@ def apply(data: HostData) -> None:
         mode="644",
     ))
     sshd.apply()
-    systemd.service(name="sshd running and enabled", service="ssh", running=True, enabled=True)
 
     # kernel, core dumps, logins, drivers, banners
     sysctl = apply_sysctl("sysctl: apply on change")
