@@ -192,6 +192,12 @@ PINS: tuple[Pin, ...] = (
         "addressed to 127.0.0.1; hosts/roles/docker.py drops them in the raw table",
         "moby/moby#45610 (fixed in Docker 28); measured on the local test host by the loopback probe of "
         "tests/integration/test_host_layer.py: SYN-ACK from 127.0.0.1:7860 without the guard, none with it"),
+    Pin("nginx.htpasswd", "the UI's htpasswd entry is SHA-512-crypt ($6$, hosts/sha512crypt.py), checked by libc crypt(3)",
+        "nginx/nginx@release-1.22.1:src/core/ngx_crypt.c (ngx_crypt: $apr1$, {PLAIN}, {SSHA}, {SHA}, else "
+        "ngx_libc_crypt); Debian 12's libcrypt implements $6$ (Drepper's SHA-crypt)",
+        "the integration suite logs in to the UI through nginx"),
+    Pin("pulumi.sdk_internals", "MockMonitor, rpc property helpers, run_pulumi_func, _sync_await (offline plan)",
+        "components/pulumi_sdk.py (one module; tests/unit/test_pulumi_sdk.py checks each at the pinned SDK)"),
     Pin("app.internal_service", "llm: internal_ports [8081], no http_port, no route; health_check.port 8081",
         f"{_DO_OAS} (internal_ports, health_check.port); components/app.py PUBLIC_SERVICES"),
     # The Pulumi program on a fresh clone
