@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components import upstream
 from components.roles import RoleName
+from components import settings
 from components.settings import SECRET_SPECS, HostSettings, LlamaFactorySettings, OllamaSettings, VllmSettings
 
 
@@ -48,7 +49,9 @@ class ImageArchive(_Data):
     """A ``docker save`` tarball to ``docker load`` instead of pulling from a registry."""
 
     url: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # Rust regex: $ is the end of the text
+
+    _url = field_validator("url")(lambda v: settings.check_url(v, "an http(s) URL of the archive"))
 
 
 class Artifacts(_Data):
@@ -56,6 +59,8 @@ class Artifacts(_Data):
 
     ollama_base_url: str = upstream.OLLAMA_RELEASES
     images: dict[str, ImageArchive] = {}  # keyed by image ref "repo:tag"
+
+    _base = field_validator("ollama_base_url")(lambda v: settings.check_url(v, "an http(s) base URL of Ollama's releases"))
 
 
 class HostData(_Data):
@@ -78,6 +83,16 @@ class HostData(_Data):
     # server, trusted system-wide on the host so certbot verifies it. Production leaves both unset.
     apt_proxy: str | None = None
     acme_ca_cert_src: str | None = None
+
+    # The deploy does not trust its input: host data that did not come through the stack settings
+    # (a hand-edited inventory, a stale stack output) is refused by the settings' own checks.
+    _admin_user = field_validator("admin_user")(lambda v: settings.check_admin_user(v))
+    _admin_cidrs = field_validator("admin_cidrs")(lambda v: settings.check_admin_cidrs(v))
+    _ssh_keys = field_validator("ssh_public_keys")(lambda v: settings.check_ssh_public_keys(v))
+    _domain = field_validator("domain")(lambda v: settings.check_dns_name(v))
+    _email = field_validator("acme_email")(lambda v: settings.check_acme_email(v))
+    _acme = field_validator("acme_directory")(lambda v: settings.check_acme_directory(v))
+    _apt_proxy = field_validator("apt_proxy")(lambda v: v if v is None else settings.check_url(v, "an http(s) proxy URL"))
 
     @classmethod
     def build(cls, *, provider: str, gpu: bool, roles: list[str], host: HostSettings | None = None, **fields: Any) -> HostData:

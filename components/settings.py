@@ -192,6 +192,87 @@ def _ssh_key_blob_ok(kind: str, b64: str) -> str | None:
     return None
 
 
+# Account names a host already has or that the roles create: the admin user must be none of them
+# (it becomes a passwordless sudoer; the roles would rewrite a service account's shell). Debian 12's
+# base-passwd static users, the accounts its packages on the host create, and the roles' own.
+RESERVED_USERS = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
+    "backup", "list", "irc", "gnats", "nobody", "messagebus", "sshd", "polkitd", "tss", "statd", "dnsmasq",
+    "nginx", "ollama", "docker", "fail2ban", "sysstat", "tcpdump", "usbmux", "avahi", "uuidd", "ntp", "lxd",
+    "admin", "ubuntu", "debian", "cloud-user", "postfix", "prometheus", "nvidia-persistenced",
+})
+# Characters a CIDR may hold: anything else (an IPv6 scope id after '%', spaces, '$', newlines) is
+# refused before ipaddress sees it. ipaddress accepts "fe80::1%<anything>" as one address.
+CIDR_CHARS = re.compile(r"^[0-9A-Fa-f.:/]{3,49}\Z")
+
+
+def check_admin_user(v: str) -> str:
+    """A non-root login that is no system or service account."""
+    if not isinstance(v, str) or not POSIX_USER.match(v) or v == "root":
+        raise ValueError("must be a non-root POSIX user name (lowercase, max 32 chars)")
+    if v in RESERVED_USERS or v.startswith(("_", "systemd-")):
+        raise ValueError(f"{v!r} is a system or service account; choose a personal admin name like llmadmin")
+    return v
+
+
+def check_admin_cidrs(v: list[str]) -> list[str]:
+    """Networks in their compressed form (what ufw, nginx and fail2ban are given verbatim)."""
+    if not v:
+        raise ValueError("must list at least one CIDR (SSH is allowed only from these)")
+    for c in v:
+        shown = _fmt_value(c)
+        if not isinstance(c, str) or not CIDR_CHARS.match(c):
+            raise ValueError(f"{shown} is not a CIDR like 203.0.113.0/24 (digits, hex, '.', ':' and '/' only)")
+        try:
+            net = ipaddress.ip_network(c, strict=True)
+        except ValueError:
+            raise ValueError(f"{shown} is not a CIDR like 203.0.113.0/24 (host bits must be zero)") from None
+        if net.prefixlen == 0:
+            raise ValueError(f"{shown} would open SSH to the whole internet; list your admin networks")
+        if str(net) != c:
+            raise ValueError(f"{shown} must be written in its compressed form {str(net)!r}")
+    if len(set(v)) != len(v):
+        raise ValueError("lists a CIDR twice")
+    return list(v)
+
+
+def check_ssh_public_keys(v: list[str]) -> list[str]:
+    if not v:
+        raise ValueError("must list at least one SSH public key")
+    for k in v:
+        m = SSH_KEY.match(k.strip()) if isinstance(k, str) else None
+        if not m:
+            raise ValueError(f"{_fmt_value(str(k)[:24])}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...) on one line")
+        why = _ssh_key_blob_ok(m.group(1), m.group(3))
+        if why:
+            raise ValueError(f"{_fmt_value(k[:24])}... is not a usable OpenSSH public key: {why}")
+    return [k.strip() for k in v]
+
+
+def check_acme_email(v: str) -> str:
+    if isinstance(v, str) and v.startswith("-"):
+        raise ValueError("must not start with '-' (certbot would read it as an option)")
+    return _match(EMAIL, v, "an e-mail address (Let's Encrypt account)")
+
+
+def check_acme_directory(v: str) -> str:
+    return _match(ACME_URL, v, "an https:// ACME directory URL")
+
+
+# An artifact source or proxy URL (it reaches curl and apt's config): no spaces, quotes or controls.
+URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/+:@=-]*)?\Z")
+
+
+def check_url(v: str, what: str) -> str:
+    return _match(URL, v, what)
+
+
+def check_dns_name(v: str) -> str:
+    if not isinstance(v, str) or not HOSTNAME.match(v):
+        raise ValueError("must be a DNS name like app.example.com")
+    return v
+
+
 def _github_repo(v: str) -> str:
     if not GITHUB_REPO.match(v):
         raise ValueError("must be 'owner/repo'")
@@ -203,9 +284,7 @@ def _app_size(v: str) -> str:
 
 
 def _dns_name(v: str | None) -> str | None:
-    if v is not None and not HOSTNAME.match(v):
-        raise ValueError("must be a DNS name like app.example.com")
-    return v
+    return v if v is None else check_dns_name(v)
 
 
 def _pinned_tag(v: str) -> str:
@@ -391,28 +470,12 @@ class HostSettings(_Model):
     vllm: VllmSettings = VllmSettings()
     llamafactory: LlamaFactorySettings = LlamaFactorySettings()
 
-    @field_validator("admin_user")
-    @classmethod
-    def _admin_user(cls, v: str) -> str:
-        if not POSIX_USER.match(v) or v == "root":
-            raise ValueError("must be a non-root POSIX user name (lowercase, max 32 chars)")
-        return v
-
-    @field_validator("admin_cidrs")
-    @classmethod
-    def _cidrs(cls, v: list[str]) -> list[str]:
-        if not v:
-            raise ValueError("must list at least one CIDR (SSH is allowed only from these)")
-        out = []
-        for c in v:
-            try:
-                net = ipaddress.ip_network(c, strict=True)
-            except ValueError:
-                raise ValueError(f"{c!r} is not a CIDR like 203.0.113.0/24 (host bits must be zero)") from None
-            if net.prefixlen == 0:
-                raise ValueError(f"{c!r} would open SSH to the whole internet; list your admin networks")
-            out.append(str(net))
-        return out
+    _admin_user = field_validator("admin_user")(lambda v: check_admin_user(v))
+    _admin_cidrs = field_validator("admin_cidrs")(lambda v: check_admin_cidrs(v))
+    _ssh_keys = field_validator("ssh_public_keys")(lambda v: check_ssh_public_keys(v))
+    _dns = field_validator("domain", "dns_zone")(_dns_name)
+    _email = field_validator("acme_email")(lambda v: check_acme_email(v))
+    _acme = field_validator("acme_directory")(lambda v: check_acme_directory(v))
 
     @model_validator(mode="after")
     def _cidrs_not_too_wide(self) -> HostSettings:
@@ -428,32 +491,6 @@ class HostSettings(_Model):
                     "(or set host.allowWideAdminCidrs: true to accept it)",
                 )
         return self
-
-    @field_validator("ssh_public_keys")
-    @classmethod
-    def _keys(cls, v: list[str]) -> list[str]:
-        if not v:
-            raise ValueError("must list at least one SSH public key")
-        for k in v:
-            m = SSH_KEY.match(k.strip())
-            if not m:
-                raise ValueError(f"{k[:24]!r}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...) on one line")
-            why = _ssh_key_blob_ok(m.group(1), m.group(3))
-            if why:
-                raise ValueError(f"{k[:24]!r}... is not a usable OpenSSH public key: {why}")
-        return [k.strip() for k in v]
-
-    _dns = field_validator("domain", "dns_zone")(_dns_name)
-
-    @field_validator("acme_email")
-    @classmethod
-    def _email(cls, v: str) -> str:
-        return _match(EMAIL, v, "an e-mail address (Let's Encrypt account)")
-
-    @field_validator("acme_directory")
-    @classmethod
-    def _acme(cls, v: str) -> str:
-        return _match(ACME_URL, v, "an https:// ACME directory URL")
 
     @model_validator(mode="after")
     def _provider_catalogue(self) -> HostSettings:

@@ -118,6 +118,13 @@ def ufw_rule(port: int, source: str) -> str:
     return f"allow from {source} to any port {port} proto tcp"
 
 
+def _ufw(verb: str, rule: str) -> StringCommand:
+    """``ufw [verb] RULE`` with every word of the rule quoted for the shell: a rule read back from
+    the host (to delete it) or built from data is never shell syntax."""
+    words = ([verb] if verb else []) + rule.split()
+    return StringCommand("ufw", *(shlex.quote(w) for w in words))
+
+
 @operation()
 def ufw_policy(rules: list[str]):
     """
@@ -129,11 +136,11 @@ def ufw_policy(rules: list[str]):
     defaults = state["defaults"]
     current = state["rules"]
     commands = (
-        (["ufw default deny incoming"] if defaults.get("incoming") != "deny" else [])
-        + (["ufw default allow outgoing"] if defaults.get("outgoing") != "allow" else [])
-        + [f"ufw {rule}" for rule in rules if rule not in current]
-        + [f"ufw delete {rule}" for rule in current if rule not in rules]
-        + (["ufw --force enable"] if not state["active"] else [])
+        ([StringCommand("ufw", "default", "deny", "incoming")] if defaults.get("incoming") != "deny" else [])
+        + ([StringCommand("ufw", "default", "allow", "outgoing")] if defaults.get("outgoing") != "allow" else [])
+        + [_ufw("", rule) for rule in rules if rule not in current]
+        + [_ufw("delete", rule) for rule in current if rule not in rules]
+        + ([StringCommand("ufw", "--force", "enable")] if not state["active"] else [])
     )
     yield from commands
     if not commands:

@@ -83,6 +83,19 @@ def one_line(res: subprocess.CompletedProcess) -> str:
         ({"host__adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "host.adminCidrs"),
         ({"host__adminCidrs": ["::/1", "8000::/1"]}, "host.adminCidrs"),
         ({"host__adminCidrs": ["0.0.0.0/4"]}, "host.adminCidrs"),
+        # an IPv6 scope id is one address to ipaddress, and str() keeps it: a root shell in ufw
+        ({"host__adminCidrs": ["203.0.113.0/24", "2001:db8::1%$(id>&2);touch pwned/128"]}, "host.adminCidrs"),
+        ({"host__adminCidrs": ["2001:db8::1%eth0/128"]}, "host.adminCidrs"),
+        ({"host__adminCidrs": ["2001:db8::1%x\nallow all;/128"]}, "host.adminCidrs"),
+        ({"host__adminCidrs": ["2001:DB8::/32"]}, "host.adminCidrs"),  # not its compressed form
+        ({"host__adminCidrs": ["203.0.113.0/24", "203.0.113.0/24"]}, "host.adminCidrs"),
+        ({"host__adminUser": "www-data"}, "host.adminUser"),
+        ({"host__adminUser": "ollama"}, "host.adminUser"),
+        ({"host__adminUser": "nobody"}, "host.adminUser"),
+        ({"host__adminUser": "sshd"}, "host.adminUser"),
+        ({"host__adminUser": "_apt"}, "host.adminUser"),
+        ({"host__adminUser": "systemd-network"}, "host.adminUser"),
+        ({"host__acmeEmail": "--server@x.example"}, "host.acmeEmail"),
         ({"budget": float("inf")}, "budget"),
         ({"budget": float("nan")}, "budget"),
         ({"app__aiService__instanceCount": True}, "app.aiService.instanceCount"),
@@ -116,6 +129,8 @@ def test_secret_value_never_printed_in_the_refusal(plan_file, prod):
         {"host__ollama__keepAlive": "-1"},
         {"host__llamafactory__uiUser": "ml-team"},
         {"host__adminCidrs": ["10.0.0.0/8", "2001:db8::/48"]},
+        {"host__adminCidrs": ["198.51.100.7/32", "2001:db8::1/128"]},
+        {"host__adminUser": "ops-oncall"},
         {"host__adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"], "host__allowWideAdminCidrs": True},
         {"app__aiService__envs": {"FEATURE_FLAGS": "a,b", "KEYBOARD_LAYOUT": "us"}},
     ],
@@ -187,3 +202,41 @@ def test_generated_and_typical_host_secrets_pass():
 
     for value in (stdlib_secrets.token_urlsafe(32), "hf_" + "A1b2" * 9, "sk-proj-" + "x" * 40):
         assert secret_values.check("k", value) == value
+
+
+# ---- The deploy does not trust its input: host data that did not come through the settings ------
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("admin_cidrs", ["2001:db8::1%$(touch PWNED)/128"]),
+        ("admin_cidrs", ["203.0.113.0/24\nallow all"]),
+        ("admin_user", "www-data"),
+        ("admin_user", "root"),
+        ("domain", "llm.example.com;include /etc/shadow"),
+        ("acme_email", "--server@x.example"),
+        ("acme_directory", "http://acme.example/dir"),
+        ("ssh_public_keys", ["ssh-ed25519 AAAA x\nssh-rsa"]),
+        ("apt_proxy", "http://10.0.2.2:3142\";\nAPT::x \"y"),
+    ],
+)
+def test_host_data_refuses_what_the_settings_refuse(field, value):
+    from pydantic import ValidationError
+
+    from components.hostdata import HostData
+
+    good = HostData.build(
+        provider="hetzner", gpu=False, roles=["base", "firewall"], admin_user="llmadmin",
+        admin_cidrs=["203.0.113.0/24"], ssh_public_keys=[_ed25519()], domain="llm.example.com",
+        acme_email="ops@example.com", acme_directory="https://acme.example/dir", proxy_backend="vllm",
+    ).model_dump(mode="json")
+    HostData.model_validate(good)
+    with pytest.raises(ValidationError) as info:
+        HostData.model_validate({**good, field: value})
+    assert field in str(info.value)
+
+
+def _ed25519() -> str:
+    import base64
+
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(32)
+    return "ssh-ed25519 " + base64.b64encode(blob).decode() + " ops@example"

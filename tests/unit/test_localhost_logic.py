@@ -13,6 +13,9 @@ import yaml
 from testhost import access, image, netns, runner, services, vm
 from testhost.config import TestHostConfig, discover_mirrors, host_apt_entries
 
+# a well-formed (all-zero) ed25519 public key: host data refuses anything else
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA test"
+
 
 @pytest.fixture
 def s(tmp_path: Path) -> TestHostConfig:
@@ -200,7 +203,7 @@ def test_host_data_is_the_production_model_on_a_cpu_host(s):
     from components import roles
     from components.settings import OllamaSettings, VllmSettings
 
-    data = access.host_data(s, "ssh-ed25519 AAAA test", "/cache/pebble-tls/ca.pem")
+    data = access.host_data(s, KEY, "/cache/pebble-tls/ca.pem")
     assert data.roles == roles.select(gpu=False, llamafactory=True)
     assert "volume" in data.roles and "nvidia" not in data.roles
     assert "10.0.2.0/24" in data.admin_cidrs and "198.18.0.0/24" in data.admin_cidrs
@@ -209,14 +212,14 @@ def test_host_data_is_the_production_model_on_a_cpu_host(s):
     assert data.acme_ca_cert_src == "/cache/pebble-tls/ca.pem"
     assert data.apt_proxy == "http://10.0.2.2:3142"
     assert (data.gpu, data.vllm.device) == ("none", "cpu")
-    assert data.ssh_public_keys == ["ssh-ed25519 AAAA test"]
+    assert data.ssh_public_keys == [KEY]
     # the settings models' defaults, not a copy of them
     assert data.vllm.model == VllmSettings().model and data.ollama.models == OllamaSettings().models
     assert data.secrets == ["huggingfaceApiKey", "vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword"]
 
 
 def test_inventory_is_valid_pyinfra_inventory(s):
-    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem").model_dump(mode="json")
+    data = access.host_data(s, KEY, "/ca.pem").model_dump(mode="json")
     text = access.render_inventory(s, data)
     ns: dict = {}
     exec(compile(text, "inventory.py", "exec"), ns)
@@ -235,7 +238,7 @@ def test_inventory_loads_in_pyinfra(s, tmp_path):
     import subprocess
     import sys
 
-    data = access.host_data(s, "ssh-ed25519 AAAA test", "/ca.pem").model_dump(mode="json")
+    data = access.host_data(s, KEY, "/ca.pem").model_dump(mode="json")
     path = tmp_path / "inventory.py"
     path.write_text(access.render_inventory(s, data))
     code = (
@@ -264,7 +267,7 @@ def test_seed_documents(s, monkeypatch):
     net = yaml.safe_load(vm.render_network_config(s))
     assert net["ethernets"]["eth0"] == {"dhcp4": True}
     assert net["ethernets"]["eth1"] == {"addresses": ["198.18.0.2/24"]}
-    ud = vm.render_seed_user_data("ssh-ed25519 AAAA test")
+    ud = vm.render_seed_user_data(KEY)
     assert ud.startswith("#cloud-config\n")
     doc = yaml.safe_load(ud)
     assert doc["users"][0]["name"] == "llmadmin"
@@ -407,7 +410,7 @@ def test_host_data_from_mirror_manifest(s):
             "llamafactory": {"ref": "hiyouga/llamafactory:0.9.4", "path": "images/llamafactory-0.9.4.tar", "sha256": "c" * 64},
         },
     }
-    d = access.host_data(s, "ssh-ed25519 AAAA t", "/bundle.pem", manifest)
+    d = access.host_data(s, KEY, "/bundle.pem", manifest)
     assert d.acme_ca_cert_src == "/bundle.pem"
     assert (d.ollama.version, d.ollama.sha256) == ("0.13.5", "a" * 64)  # the one archive the mirror serves
     assert (d.vllm.image, d.vllm.tag, d.vllm.device) == ("vllm/vllm-openai", "v0.11.0", "cpu")
