@@ -69,6 +69,14 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
                roles=("llamafactory",)),
 )
 SECRET_KEYS: frozenset[str] = frozenset(s.key for s in SECRET_SPECS)
+# Secrets a host reads end up inside nginx's key map, env files and htpasswd: one token of printable,
+# unquoted characters, long enough not to be guessed. The plan checks the stack's values with it, so
+# App Platform never gets a key the host would refuse (hosts.secret_values checks it again).
+HOST_SECRET = re.compile(r"[A-Za-z0-9._~+/=:@%^*!,-]{16,512}")
+HOST_SECRET_RULE = (
+    "must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / = : @ % ^ * ! , - (no spaces, quotes, "
+    "backslashes or newlines: it is written into nginx, env and htpasswd files); e.g. openssl rand -base64 32"
+)
 
 
 class Secret:
@@ -772,6 +780,11 @@ def parse_settings(
     except ValidationError as exc:
         raise SettingsError(_format_errors(exc)) from None
 
+    unsafe = [s.key for s in SECRET_SPECS if s.roles and s.key in secrets and settings.host_enabled
+              and not HOST_SECRET.fullmatch(secrets[s.key].reveal())]
+    if unsafe:
+        raise SettingsError([f"{NAMESPACE}:{k}: the secret ({len(secrets[k].reveal())} characters) {HOST_SECRET_RULE}"
+                             for k in unsafe])
     missing = [s for s in settings.required_secrets() if s.key not in secrets]
     if missing:
         raise SettingsError(

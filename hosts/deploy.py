@@ -13,8 +13,9 @@ import importlib
 from pyinfra import host, state
 
 from components import hostdata, roles
-from hosts import dryplan
+from hosts import dryplan, factcache
 
+factcache.install(host, state)  # each fact read once per run, the last run's in one command
 data = hostdata.from_host(host)
 for name in roles.NAMES:
     if name in data.roles:

@@ -24,9 +24,7 @@ class MissingSecret(RuntimeError):
     pass
 
 
-# Host secrets end up inside nginx's key map ("Bearer KEY"), env files and htpasswd: one token of
-# printable, unquoted characters, long enough not to be guessed.
-HOST_SECRET = re.compile(r"[A-Za-z0-9._~+/=:@%^*!,-]{16,512}")
+from components.settings import HOST_SECRET, HOST_SECRET_RULE
 
 
 def check(key: str, value: str) -> str:
@@ -34,9 +32,7 @@ def check(key: str, value: str) -> str:
     never shows the value)."""
     if not HOST_SECRET.fullmatch(value):
         raise MissingSecret(
-            f"secret {key!r} ({len(value)} characters) must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / = : @ % ^ * ! , -"
-            " (no spaces, quotes, backslashes or newlines: it is written into nginx, env and htpasswd files); "
-            "e.g. openssl rand -base64 32"
+            f"secret {key!r} ({len(value)} characters) {HOST_SECRET_RULE}"
         )
     return value
 

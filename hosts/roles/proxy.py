@@ -10,6 +10,7 @@ certificate, then the HTTPS server, which is only ever present together with its
 from __future__ import annotations
 
 import io
+import re
 import shlex
 from pathlib import Path
 
@@ -56,6 +57,13 @@ def htpasswd_line(user: str, password: str, current: list[str] | None) -> str:
     return f"{user}:{sha512crypt.hash_password(password)}\n"
 
 
+def keys_map(keys: list[str]) -> str:
+    """The API key map's entries: one case-sensitive regex per accepted key, every character that
+    is not a letter or digit escaped (PCRE reads ``\\x`` of a non-alphanumeric as that character;
+    nginx keeps such a backslash inside a quoted string)."""
+    return "".join('"~^Bearer\\ ' + re.sub(r"([^A-Za-z0-9])", r"\\\1", k) + '$" 1;\n' for k in keys)
+
+
 def backend(data: HostData) -> tuple[str, str]:
     if data.proxy_backend == "ollama":
         return "ollama", service("ollama").listen
@@ -97,7 +105,7 @@ def apply(data: HostData) -> None:
                        dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP,
                        api_rate=API_RATE, login_rate=LOGIN_RATE),
         files.directory(name="secrets directory", path=SECRETS_DIR, mode="700"),
-        secret_file(name="nginx: API key (0600)", dest=KEYS_MAP, value=f'"Bearer {api_key}" 1;\n',
+        secret_file(name="nginx: API key (0600)", dest=KEYS_MAP, value=keys_map([api_key]),
                     uploader=data.admin_user),
     ):
         reload.watch(op)

@@ -13,8 +13,12 @@ def curl(data, path, *extra, scheme="https", port=HTTPS, out="-o /dev/null -w '%
     )
 
 
-KEY_HEADER = f"sed -n 's/^\"\\(Bearer [^\"]*\\)\".*/Authorization: \\1/p' {KEYS_MAP}"
-"""The host's own key (never sent over SSH) as an Authorization header line, for ``curl -H @-``."""
+KEY_HEADER = (
+    f"sed -n '1s/^\"~^Bearer\\\\ \\(.*\\)\\$\" 1;$/\\1/p' {KEYS_MAP} "
+    "| sed -e 's/\\\\\\(.\\)/\\1/g' -e 's/^/Authorization: Bearer /'"
+)
+"""The host's own (first) key, never sent over SSH, as an Authorization header line for ``curl -H @-``:
+the key file's regex entry (hosts.roles.proxy.keys_map) with its escapes removed."""
 
 
 def with_key(data, path):
@@ -55,6 +59,31 @@ def test_http_redirects_to_https(root, data):
     assert where == f"https://{data.domain}/x"
 
 
+def test_api_key_is_matched_exactly(root, data):
+    """A map's plain keys are compared case-blind by nginx: the key in other case must get 401."""
+    assert root.check_output(with_key(data, "/v1/models")) == "200"
+    for case in ("U", "L"):
+        changed = f"{KEY_HEADER} | sed -E 's/^(Authorization: Bearer )(.*)$/\\1\\{case}\\2/' | "
+        differs = root.run(f'test "$({KEY_HEADER})" != "$({changed[:-3]})"')
+        assert differs.rc == 0, f"the key has no letters to change to \\{case}"
+        assert root.check_output(changed + curl(data, "/v1/models", "-H @-")) == "401", case
+    # a prefix or the key with something after it is not the key either
+    assert root.check_output(f"{KEY_HEADER} | sed 's/.$//' | " + curl(data, "/v1/models", "-H @-")) == "401"
+    assert root.check_output(f"{KEY_HEADER} | sed 's/$/x/' | " + curl(data, "/v1/models", "-H @-")) == "401"
+
+
+def test_guesses_without_the_key_are_rate_limited(root, data):
+    """The key is checked after nginx's limits: a guesser gets 429s like any client over the rate."""
+    n = API_BURST + 30
+    codes = root.check_output(
+        f"curl -s -Z --parallel-max 50 --max-time 60 -H 'Authorization: Bearer wrong-key-0123456789' "
+        f"--resolve {data.domain}:{HTTPS}:127.0.0.1 -w '%{{http_code}}\\n' "
+        + " ".join([f"-o /dev/null https://{data.domain}/v1/models"] * n)
+    ).split()
+    assert len(codes) == n and set(codes) <= {"401", "429"}, codes
+    assert codes.count("429") > 0, "no unauthenticated request was limited"
+
+
 def test_security_headers_on_every_response_including_the_401(root, data):
     for path in ("/v1/models", "/health"):  # the 401 and a 200
         headers = root.check_output(curl(data, path, out="-D - -o /dev/null")).lower()
@@ -72,8 +101,7 @@ def test_tls_is_modern_only(root, data):
 
 def test_api_is_rate_limited_per_client(root, data):
     # More parallel requests from one address than the burst allows: the excess gets 429 without
-    # reaching the backend. (A wrong key is answered 401 before nginx's limit phase; keys are too
-    # long to guess.)
+    # reaching the backend.
     n = API_BURST + 30
     codes = root.check_output(
         f"{KEY_HEADER} | curl -s -Z --parallel-max 50 --max-time 60 -H @- "

@@ -126,3 +126,12 @@ def test_stack_files_hold_no_secret_values():
         raw = offline.read_stack_config(stack)
         for key in ("huggingfaceApiKey", "openaiApiKey", "vllmApiKey", "langfuseSecretKey"):
             assert raw[f"llm-platform:{key}"] == offline.placeholder(key)
+
+
+@pytest.mark.parametrize("value", ["has a space in it 0123456789", "quote\"0123456789abcdef", "short-key", "x" * 513])
+def test_host_secret_format_is_checked_at_plan_time(value):
+    """App Platform must never get a key the host refuses (gateway and host would disagree)."""
+    err = error_for("prod", vllmApiKey=value)
+    assert err.problems == [err.problems[0]] and err.problems[0].startswith("llm-platform:vllmApiKey: ")
+    assert value not in str(err) and "16-512 characters" in str(err)
+    parse_settings(raw_for("dev", vllmApiKey=value), "dev")  # no host: not a host secret there
