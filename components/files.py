@@ -24,6 +24,8 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise Unreadable("not found") from None
+    except IsADirectoryError:
+        raise Unreadable("a directory, not a regular file") from None
     except OSError as exc:
         raise Unreadable(f"cannot read: {exc.strerror or type(exc).__name__}") from None
     if len(data) > max_bytes:
