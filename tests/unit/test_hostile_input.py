@@ -101,3 +101,68 @@ def test_finetune_reads_the_secrets_file_the_same_way(tmp_path):
     with pytest.raises(remote.RemoteError) as info:
         remote._read_secrets_file(str(path))
     assert "JSON object" in str(info.value)
+
+
+# ---- scripts/pin ---------------------------------------------------------------------------------
+PIN_SHA = "ab" * 32
+
+
+@pytest.fixture
+def pin(capsys, monkeypatch, tmp_path, pinned_stacks):
+    """pin(*argv, sums=...) → (rc, stdout, stderr) of `scripts/pin ollama prod ...` (in process), with
+    a release mirror under tmp_path (``file://``) whose sha256sum.txt holds ``sums``."""
+    import shutil
+
+    from operate import pin as pin_cli
+
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    shutil.copy(pinned_stacks / "Pulumi.prod.yaml", stacks / "Pulumi.prod.yaml")
+    monkeypatch.setattr(pin_cli, "STACKS_DIR", stacks)
+    monkeypatch.delenv(pin_cli.SOURCE_ENV, raising=False)
+    mirror = tmp_path / "mirror"
+
+    def _pin(*argv: str, sums: str = f"{PIN_SHA}  ./ollama-linux-amd64.tgz\n") -> tuple[int, str, str]:
+        (mirror / "v0.13.5").mkdir(parents=True, exist_ok=True)
+        (mirror / "v0.13.5" / "sha256sum.txt").write_text(sums)
+        rc = pin_cli.main(["ollama", "prod", *argv])
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    _pin.source = f"file://{mirror}"
+    return _pin
+
+
+def _one_error(rc: int, err: str) -> str:
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("scheme", ["http://mirror.example/ollama", "file:///srv/mirror"])
+def test_pin_refuses_a_source_without_tls_unless_told(pin, scheme):
+    err = _one_error(*pin("0.13.5", "--source", scheme)[::2])
+    assert "--insecure" in err and scheme.split(":")[0] in err, err
+
+
+def test_pin_reads_a_file_source_with_insecure_and_says_so(pin):
+    rc, out, err = pin("0.13.5", "--source", pin.source, "--insecure")
+    assert rc == 0 and PIN_SHA in out, err
+    assert "not checked" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("source", ["ftp://mirror.example/x", "mirror.example/x", "https://mirror.example/a b"])
+def test_pin_refuses_a_source_that_is_no_url(pin, source):
+    err = _one_error(*pin("0.13.5", "--source", source, "--insecure")[::2])
+    assert "--source" in err, err
+
+
+def test_pin_refuses_a_checksum_file_listing_a_name_twice(pin):
+    sums = f"{PIN_SHA}  ./ollama-linux-amd64.tgz\n{'cd' * 32}  ./dist/ollama-linux-amd64.tgz\n"
+    err = _one_error(*pin("0.13.5", "--source", pin.source, "--insecure", sums=sums)[::2])
+    assert "ollama-linux-amd64.tgz" in err and "twice" in err, err
+
+
+@pytest.mark.parametrize("version", ["0.13.5\n", "0.13.5\nx", "٠.١٣.٥", "0.13.5 ", "99999.1.1"])
+def test_pin_refuses_a_version_that_is_not_plain(pin, version):
+    err = _one_error(*pin(version, "--source", pin.source, "--insecure")[::2])
+    assert "release version like 0.13.5" in err, err
