@@ -166,3 +166,89 @@ def test_pin_refuses_a_checksum_file_listing_a_name_twice(pin):
 def test_pin_refuses_a_version_that_is_not_plain(pin, version):
     err = _one_error(*pin(version, "--source", pin.source, "--insecure")[::2])
     assert "release version like 0.13.5" in err, err
+
+
+# ---- scripts/finetune validate -------------------------------------------------------------------
+GOOD_ROWS = [{"instruction": f"question {i}", "input": "", "output": f"answer {i}"} for i in range(9)]
+
+
+@pytest.fixture
+def validate(capsys):
+    """validate(jsonl text, *args) → (rc, stdout, stderr) of `scripts/finetune validate` in process."""
+    from operate.finetune.__main__ import main
+
+    def _run(path: Path, *args: str) -> tuple[int, str, str]:
+        rc = main(["validate", str(path), *args])
+        out = capsys.readouterr()
+        assert "Traceback" not in out.err
+        return rc, out.out, out.err
+
+    return _run
+
+
+def _jsonl(tmp_path: Path, *extra: str) -> Path:
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in GOOD_ROWS) + "".join(e + "\n" for e in extra), encoding="utf-8")
+    return path
+
+
+def test_a_lone_surrogate_is_a_bad_row_and_nothing_is_written(validate, tmp_path):
+    path = _jsonl(tmp_path, '{"instruction": "broken \\ud800 text", "input": "", "output": "ok"}')
+    rc, out, err = validate(path, "--write-split", str(tmp_path / "split"))
+    assert rc == 1 and "line 10: " in err and "surrogate" in err, err
+    assert "good 9, bad 1" in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
+def test_write_split_leaves_no_partial_file_when_it_fails(validate, tmp_path, monkeypatch):
+    from operate.finetune import dataset
+
+    real, calls = dataset.dumps_rows, []
+
+    def dumps_then_fail(rows):
+        calls.append(1)
+        if len(calls) == 2:  # the eval part, after the train part was written
+            raise MemoryError("simulated crash while writing")
+        return real(rows)
+
+    monkeypatch.setattr(dataset, "dumps_rows", dumps_then_fail)
+    with pytest.raises(MemoryError):
+        validate(_jsonl(tmp_path), "--write-split", str(tmp_path / "split"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+    monkeypatch.setattr(dataset, "dumps_rows", real)
+    rc, out, _ = validate(_jsonl(tmp_path), "--write-split", str(tmp_path / "split"))
+    assert rc == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "split.eval.json", "split.train.json"]
+
+
+def test_a_number_of_100k_digits_is_a_bad_row(validate, tmp_path):
+    rc, out, err = validate(_jsonl(tmp_path, '{"instruction": "a", "output": "b", "n": ' + "7" * 100_000 + "}"))
+    assert rc == 1 and "line 10: " in err and "number" in err and len(err) < 2000, err[:2000]
+
+
+def test_a_number_of_100k_digits_in_a_json_array_is_one_line(validate, tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text('[{"instruction": "a", "output": "b"},\n {"instruction": "c", "output": ' + "7" * 100_000 + "}]")
+    rc, out, err = validate(path)
+    assert rc == 2 and len(err.splitlines()) == 1 and "line 2" in err and "number" in err and len(err) < 1000, err[:1000]
+
+
+def test_unknown_field_names_are_printed_escaped(validate, tmp_path):
+    name = "\x1b[8mhidden\r\nfake: dataset OK\u202e"
+    row = dict(GOOD_ROWS[0], instruction="another", **{name: 1, "x" * 5000: 2})
+    rc, out, err = validate(_jsonl(tmp_path, json.dumps(row)))
+    assert rc == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: unknown field")]
+    assert len(warnings) == 2 and len(err.splitlines()) == 2, err[:2000]
+    assert "\x1b" not in err and "\r" not in err and "\u202e" not in err and "\\x1b[8mhidden" in err, err[:2000]
+    assert max(len(w) for w in warnings) < 300
+
+
+@pytest.mark.parametrize("name", ["support-bot\n", "support-bot\nExecStart=/bin/sh", "٣b-run", "x" * 64])
+def test_finetune_names_end_at_the_end(name):
+    """--name becomes a systemd unit, a directory and an Ollama model: `$` let a trailing newline in."""
+    from operate.finetune import training
+
+    with pytest.raises(training.ConfigError) as info:
+        training.check_name(name)
+    assert len(str(info.value).splitlines()) == 1 and str(info.value).startswith("--name "), info.value
+    assert training.check_name("support-bot_2") == "support-bot_2"
