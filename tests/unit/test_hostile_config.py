@@ -411,3 +411,14 @@ def test_a_compose_file_is_read_with_a_bound_and_never_quoted(tmp_path, name):
         load_compose(path)
     text = str(info.value)
     assert len(text.splitlines()) == 1 and "SECRET-LINE" not in text and "homelab.composeFile" in text, text
+
+
+def test_a_compose_file_linking_out_of_the_repository_is_refused(tmp_path, monkeypatch):
+    from components import homelab as lab
+
+    monkeypatch.setattr(lab, "ROOT", tmp_path)
+    (tmp_path / "compose.yml").symlink_to("/etc/hostname")
+    with pytest.raises(lab.ComposeError, match="leads out of the repository"):
+        lab.compose_path("compose.yml")
+    (tmp_path / "inside.yml").write_text("services: {}\n")
+    assert lab.compose_path("inside.yml") == tmp_path / "inside.yml"
