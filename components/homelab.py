@@ -23,22 +23,45 @@ import pulumi_docker as docker
 import yaml
 
 from components.catalogue import service
-from components.settings import HomelabStackSettings
+from components.files import Unreadable, read_bounded
+from components.settings import NAMESPACE, HomelabStackSettings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED = {"image", "ports", "environment", "volumes", "restart", "depends_on", "healthcheck", "deploy"}
 GPU_SERVICES = ("ollama",)
 
 
-class ComposeError(ValueError):
-    pass
+KEY = f"{NAMESPACE}:homelab.composeFile"
+MAX_COMPOSE_BYTES = 256 << 10
+
+
+class ComposeError(SettingsError):
+    """The compose file cannot be used: one line naming the key (a SettingsError, so scripts/plan
+    prints it as it prints a bad setting)."""
+
+    def __init__(self, message: str):
+        super().__init__([f"{KEY}: {message}"])
 
 
 def load_compose(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ComposeError(f"compose file {path} not found (llm-platform:homelab.composeFile)")
-    doc = yaml.safe_load(path.read_text()) or {}
-    for name, svc in (doc.get("services") or {}).items():
+    """The compose file, read with a bound. No error quotes its content: YAML's own errors show the
+    offending line, and the path may name a file that is not a compose file at all."""
+    try:
+        doc = yaml.safe_load(read_bounded(path, MAX_COMPOSE_BYTES).decode("utf-8"))
+    except Unreadable as exc:
+        raise ComposeError(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ComposeError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ComposeError(f"{path}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+    except RecursionError:
+        raise ComposeError(f"{path}: nested too deeply") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        raise ComposeError(f"{path}: not a compose file (a mapping with services:)")
+    for name, svc in doc["services"].items():
+        if not isinstance(svc, dict):
+            raise ComposeError(f"{path.name}: service {name!r} is not a mapping")
         unknown = sorted(set(svc) - SUPPORTED)
         if unknown:
             raise ComposeError(f"{path.name}: service {name}: {', '.join(unknown)} not supported by components/homelab.py")
@@ -46,6 +69,15 @@ def load_compose(path: Path) -> dict[str, Any]:
             if not str(port).startswith("127.0.0.1:"):
                 raise ComposeError(f"{path.name}: service {name} publishes {port}: publish on 127.0.0.1 only")
     return doc
+
+
+def compose_path(relative: str) -> Path:
+    """The setting (a repository path, checked by the settings) resolved; a link out of the
+    repository is refused."""
+    path = (ROOT / relative).resolve()
+    if not path.is_relative_to(ROOT):
+        raise ComposeError(f"{relative!r} leads out of the repository")
+    return path
 
 
 def parse_port(spec: str) -> docker.ContainerPortArgs:
@@ -61,8 +93,8 @@ class Homelab(pulumi.ComponentResource):
     def __init__(self, name: str, settings: HomelabStackSettings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-platform:homelab:Homelab", name, None, opts)
         cfg = settings.homelab
-        compose_path = ROOT / cfg.compose_file
-        compose = load_compose(compose_path)
+        compose_file = compose_path(cfg.compose_file)
+        compose = load_compose(compose_file)
         provider = docker.Provider(f"{name}-docker", host=cfg.docker_host, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
@@ -83,7 +115,7 @@ class Homelab(pulumi.ComponentResource):
             for spec in svc.get("volumes", []):
                 src, dst, *mode = spec.split(":")
                 if src.startswith("./"):
-                    local = compose_path.parent / src
+                    local = compose_file.parent / src
                     for f in sorted(p for p in local.rglob("*") if p.is_file()):
                         uploads.append(docker.ContainerUploadArgs(
                             file=f"{dst}/{f.relative_to(local)}", content=f.read_text()))

@@ -22,6 +22,7 @@ import pulumi
 import yaml
 
 from components import pulumi_sdk as sdk
+from components.files import Unreadable, read_bounded
 from components.settings import NAMESPACE, SECRET_KEYS, SettingsError, StackSettings, load, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,18 +66,76 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Bounds of a stack file (the real ones: a few KB, a few hundred values, six levels deep). A YAML
+# alias is a reference: a file of a few hundred bytes can stand for 10**9 values once expanded (a
+# "billion laughs"), which the plan would expand into JSON text until memory runs out.
+MAX_STACK_FILE_BYTES = 1 << 20
+MAX_STACK_FILE_VALUES = 20_000  # counted with every alias expanded
+MAX_STACK_FILE_DEPTH = 32
+MAX_NUMBER_CHARS = 1000  # int() of a 5000-digit number raises ValueError (over 4300 digits), not a YAML error
+# What a stack file holds: JSON's types (Pulumi hands a program strings and JSON). YAML's others
+# (a date, a set, bytes...) become objects JSON cannot write.
+YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Refuse a composed document over the bounds, before anything is built from it (SettingsError
+    with "LINE: what")."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        line = node.start_mark.line + 1
+        if depth > MAX_STACK_FILE_DEPTH:
+            raise SettingsError([f"{line}: nested more than {MAX_STACK_FILE_DEPTH} levels deep (or an alias inside itself)"])
+        if node.tag not in YAML_TAGS:
+            name = node.tag.removeprefix("tag:yaml.org,2002:")
+            raise SettingsError([f"{line}: a YAML {name} value; a stack file holds strings, numbers, booleans, "
+                                 "lists and mappings only (quote it to make it a string)"])
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and len(node.value) > MAX_NUMBER_CHARS:
+            raise SettingsError([f"{line}: a number of {len(node.value)} characters; no setting takes one that large"])
+        if id(node) not in sizes:
+            children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+                node.value if isinstance(node, yaml.SequenceNode) else [])
+            sizes[id(node)] = 1 + sum(size(child, depth + 1) for child in children)
+        return sizes[id(node)]
+
+    total = size(root, 0)
+    if total > MAX_STACK_FILE_VALUES:
+        raise SettingsError([f"{root.start_mark.line + 1}: {total} values once its aliases are expanded; "
+                             f"a stack file holds at most {MAX_STACK_FILE_VALUES}"])
+
+
+def _parse_yaml(text: str) -> Any:
+    """PyYAML's steps (compose, check, construct), with the check between them."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_stack_file(path: Path) -> dict[str, Any]:
     """The ``config:`` mapping of a stack file; every way it can be malformed is one line naming the
     file and, where YAML knows it, the line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = read_bounded(path, MAX_STACK_FILE_BYTES)
+    except Unreadable as exc:
+        raise SettingsError([f"{path}: {exc}"]) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise SettingsError([f"{path}:{line}: not UTF-8 (byte {exc.start}); save the file as UTF-8"]) from None
     try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = _parse_yaml(text)
     except SettingsError as exc:
         raise SettingsError([f"{path}:{exc.problems[0]}"]) from None
+    except RecursionError:  # PyYAML composes recursively: deeper than Python's stack, before _check_nodes
+        raise SettingsError([f"{path}: nested more than {MAX_STACK_FILE_DEPTH} levels deep"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -77,6 +77,8 @@ HOST_SECRET_RULE = (
     "must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / = : @ % ^ * ! , - (no spaces, quotes, "
     "backslashes or newlines: it is written into nginx, env and htpasswd files); e.g. openssl rand -base64 32"
 )
+# The providers' own secrets (other namespaces): a Pulumi secret or the provider's env variable.
+PROVIDER_SECRETS: dict[str, str] = {"digitalocean:token": "DIGITALOCEAN_TOKEN", "hcloud:token": "HCLOUD_TOKEN"}
 
 
 class Secret:
@@ -124,20 +126,23 @@ def _one_of(value: Any, allowed: tuple | list | Mapping) -> Any:
 
 
 # Every value that reaches a command, a unit file, nginx, htpasswd or an App Platform spec is matched
-# against one of these (all anchored with \Z, so a trailing newline does not pass) before anything
-# is planned; the deploy also quotes what it passes to a shell.
-GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
+# against one of these before anything is planned; the deploy also quotes what it passes to a shell.
+# All are anchored with \Z (``$`` also matches before a trailing newline), spell digits [0-9] (``\d``
+# also matches Arabic-Indic and other Unicode digits, which int() then reads) and bound the length.
+# GitHub: owner at most 39 characters, repository name at most 100.
+GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]{1,39}/[A-Za-z0-9_.-]{1,100}\Z")
 GIT_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}(?<![./])\Z")
 SOURCE_DIR = re.compile(r"^/(?!.*\.\.)[A-Za-z0-9._/-]{0,200}\Z")
 HOSTNAME = re.compile(r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
-ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
-EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
+ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
+EMAIL = re.compile(r"^(?=.{1,254}\Z)[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
 SSH_KEY = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) ([A-Za-z0-9+/]+={0,2})( [ -~]*)?\Z"
 )
 # Docker image repository (optionally with a registry host[:port]) and tag (Docker's reference grammar).
+# At most 255 characters in all (Docker's own limit on a repository name).
 IMAGE_REPO = re.compile(
-    r"^((?:[a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?(:\d{1,5})?/)?"
+    r"^(?=.{1,255}\Z)((?:[a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?(:[0-9]{1,5})?/)?"
     r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*\Z"
 )
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
@@ -146,11 +151,24 @@ HF_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9.
 SERVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 # Ollama model name: [namespace/]name[:tag].
 # name, namespace/name or host/namespace/name (hf.co/org/Repo-GGUF), with an optional :tag
-OLLAMA_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,2}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?\Z")
+OLLAMA_MODEL = re.compile(r"^(?=.{1,200}\Z)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,2}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?\Z")
 # Go duration (Ollama's OLLAMA_KEEP_ALIVE) or plain seconds; negative = forever.
-DURATION = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ns|us|ms|s|m|h))+)\Z")
+DURATION = re.compile(r"^-?([0-9]{1,12}|([0-9]{1,12}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,6})\Z")
 POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
-ACME_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/-]*)?\Z")
+# A release version (Ollama's; scripts/pin takes the same).
+RELEASE_VERSION = re.compile(r"^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}\Z")
+# The provider's OS image: a DigitalOcean slug (debian-12-x64), a Hetzner name (debian-12,
+# ubuntu-24.04) or a snapshot id. It is printed by the plan and sent to the provider's API.
+PROVIDER_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
+# An App Platform app name.
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]\Z")
+# The homelab's Docker daemon: a socket path, ssh://user@host[:port] or tcp://host:port.
+DOCKER_HOST = re.compile(r"^(?=.{1,255}\Z)(unix|ssh|tcp)://[A-Za-z0-9._~%/:@\[\]-]+\Z")
+# The homelab's compose file: a YAML file in this repository, named relative to its root.
+COMPOSE_FILE = re.compile(r"^(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}\.ya?ml\Z")
+# Ollama models a host pulls (each several GB onto its disk): a short list, each once.
+MAX_OLLAMA_MODELS = 32
+ACME_URL = re.compile(r"^(?=.{1,2048}\Z)https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?\Z")
 # Plain env names that look like they hold a secret: declared secrets only (SECRET_SPECS).
 # PASSWORD/SECRET/CREDENTIAL anywhere; TOKEN and KEY as a whole word (HF_TOKEN, API_KEY, but not
 # TOKENIZERS_PARALLELISM or KEYBOARD_LAYOUT)
@@ -214,6 +232,19 @@ RESERVED_USERS = frozenset({
 CIDR_CHARS = re.compile(r"^[0-9A-Fa-f.:/]{3,49}\Z")
 
 
+def check_ollama_models(v: list[str]) -> list[str]:
+    """Ollama model names, each once, at most MAX_OLLAMA_MODELS."""
+    if len(v) > MAX_OLLAMA_MODELS:
+        raise ValueError(f"lists {len(v)} models; at most {MAX_OLLAMA_MODELS} (each is pulled onto the host's disk)")
+    for m in v:
+        if not isinstance(m, str) or not OLLAMA_MODEL.match(m):
+            raise ValueError(f"{_fmt_value(m)} is not an Ollama model name like llama3.2:3b (at most 200 characters)")
+    twice = sorted({m for m in v if v.count(m) > 1})
+    if twice:
+        raise ValueError(f"lists {', '.join(map(_fmt_value, twice))} more than once")
+    return list(v)
+
+
 def check_admin_user(v: str) -> str:
     """A non-root login that is no system or service account."""
     if not isinstance(v, str) or not POSIX_USER.match(v) or v == "root":
@@ -268,7 +299,7 @@ def check_acme_directory(v: str) -> str:
 
 
 # An artifact source or proxy URL (it reaches curl and apt's config): no spaces, quotes or controls.
-URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/+:@=-]*)?\Z")
+URL = re.compile(r"^(?=.{1,2048}\Z)https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+:@=-]*)?\Z")
 
 
 def check_url(v: str, what: str) -> str:
@@ -379,12 +410,8 @@ class AppSettings(_Model):
     llm: LlmServiceSettings
     alerts: AlertSettings = AlertSettings()
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", v):
-            raise ValueError("must be 2-32 lowercase letters, digits or '-' (App Platform app name)")
-        return v
+    _name = field_validator("name")(
+        lambda v: v if v is None else _match(APP_NAME, v, "2-32 lowercase letters, digits or '-' (App Platform app name)"))
 
     _domain = field_validator("domain")(_dns_name)
 
@@ -399,15 +426,8 @@ class OllamaSettings(_Model):
     keep_alive: str = "24h"
     num_parallel: int = Field(2, ge=1, le=64, strict=True)
 
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: str) -> str:
-        return _match(re.compile(r"^\d+\.\d+\.\d+\Z"), v, "a release version like 0.13.5")
-
-    @field_validator("models")
-    @classmethod
-    def _models(cls, v: list[str]) -> list[str]:
-        return [_match(OLLAMA_MODEL, m, f"Ollama model names like llama3.2:3b ({m!r} is not)") for m in v]
+    _version = field_validator("version")(lambda v: _match(RELEASE_VERSION, v, "a release version like 0.13.5"))
+    _models = field_validator("models")(lambda v: check_ollama_models(v))
 
     _keep_alive = field_validator("keep_alive")(
         lambda v: _match(DURATION, v, "a duration like 24h, 30m, 90s or -1 (forever)"))
@@ -478,6 +498,9 @@ class HostSettings(_Model):
     vllm: VllmSettings = VllmSettings()
     llamafactory: LlamaFactorySettings = LlamaFactorySettings()
 
+    _image = field_validator("image")(
+        lambda v: v if v is None else _match(PROVIDER_IMAGE, v, "a provider image like debian-12-x64 or debian-12 "
+                                             "(lowercase letters, digits, '.', '_', '-'; at most 64)"))
     _admin_user = field_validator("admin_user")(lambda v: check_admin_user(v))
     _admin_cidrs = field_validator("admin_cidrs")(lambda v: check_admin_cidrs(v))
     _ssh_keys = field_validator("ssh_public_keys")(lambda v: check_ssh_public_keys(v))
@@ -539,7 +562,8 @@ class HostSettings(_Model):
 
 
 class HuggingfaceSettings(_Model):
-    requests_per_month: int = Field(0, ge=0, strict=True)
+    # bounded: the cost estimate multiplies it by a float (10**400 would overflow it)
+    requests_per_month: int = Field(0, ge=0, le=10**12, strict=True)
     usd_per_1k_requests: float = Field(prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month, ge=0, allow_inf_nan=False)
     pro_subscription: bool = Field(True, strict=True)
 
@@ -550,20 +574,12 @@ class HomelabSettings(_Model):
     models: list[str] = []
     gpu: bool = False
 
-    @field_validator("docker_host")
-    @classmethod
-    def _docker_host(cls, v: str) -> str:
-        if not re.match(r"^(unix|ssh|tcp)://\S+$", v):
-            raise ValueError("must be unix:///path/docker.sock, ssh://user@host or tcp://host:port")
-        return v
-
-    @field_validator("models")
-    @classmethod
-    def _models(cls, v: list[str]) -> list[str]:
-        for m in v:
-            if not isinstance(m, str) or not OLLAMA_MODEL.match(m):
-                raise ValueError(f"{m!r} is not an Ollama model name like llama3.2:3b")
-        return v
+    _docker_host = field_validator("docker_host")(
+        lambda v: _match(DOCKER_HOST, v, "unix:///path/docker.sock, ssh://user@host or tcp://host:port"))
+    # a path in this repository (components/homelab.py reads it with a bound), never /dev/zero or /etc
+    _compose_file = field_validator("compose_file")(
+        lambda v: _match(COMPOSE_FILE, v, "a .yml file of this repository, relative to its root, like docker/homelab/compose.yml"))
+    _models = field_validator("models")(lambda v: check_ollama_models(v))
 
 
 class HomelabStackSettings(_Model):
@@ -723,6 +739,17 @@ def _format_errors(exc: ValidationError, model: type[BaseModel] | None = None) -
     return lines
 
 
+def _unknown_key(full_key: str, key: str) -> str:
+    """The refusal of an unknown top-level key. Never its value: a secret set under a misspelled key
+    (huggingfaceApikey) would be printed, and drift copies the line into its report."""
+    import difflib
+
+    near = difflib.get_close_matches(key, [k for k in TOP_LEVEL_KEYS if k.lower() == key.lower()] or TOP_LEVEL_KEYS, n=1)
+    hint = f" (did you mean {NAMESPACE}:{near[0]}? keys are case-sensitive)" if near else ""
+    shown = full_key if re.match(r"^[A-Za-z0-9_.:-]{1,100}\Z", full_key) else _fmt_value(full_key)
+    return f"{shown}: unknown key{hint}; allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}"
+
+
 def parse_settings(
     raw: Mapping[str, str], stack: str, secure_keys: Collection[str] | None = None
 ) -> StackSettings | HomelabStackSettings:
@@ -734,12 +761,18 @@ def parse_settings(
     values: dict[str, Any] = {}
     secrets: dict[str, Secret] = {}
     prefix = NAMESPACE + ":"
+    plain = (lambda k: False) if secure_keys is None else (lambda k: k not in secure_keys)
     for full_key, text in raw.items():
+        if full_key in PROVIDER_SECRETS and text and plain(full_key):
+            problems.append(
+                f"{full_key}: is stored in plain text in the stack file; remove it and run: pulumi config set "
+                f"--secret {full_key} <value> -s {stack} (or export {PROVIDER_SECRETS[full_key]} instead)"
+            )
         if not full_key.startswith(prefix):
-            continue  # other namespaces (digitalocean:token, hcloud:token, ...) belong to providers
+            continue  # other namespaces (digitalocean:region, ...) belong to providers
         key = full_key[len(prefix):]
         if key in SECRET_KEYS:
-            if secure_keys is not None and text and full_key not in secure_keys:
+            if text and plain(full_key):
                 problems.append(
                     f"{full_key}: is stored in plain text in the stack file; a secret must be a Pulumi secret: "
                     f"remove it and run: pulumi config set --secret {key} <value> -s {stack}"
@@ -748,8 +781,7 @@ def parse_settings(
                 secrets[key] = Secret(text)
             continue
         if key not in TOP_LEVEL_KEYS:
-            allowed = ", ".join(sorted(TOP_LEVEL_KEYS))
-            problems.append(f"{full_key} = {_fmt_value(_decode(text))}: unknown key; allowed: {allowed}")
+            problems.append(_unknown_key(full_key, key))
             continue
         values[key] = _decode(text)
     if problems:

@@ -33,7 +33,7 @@ class Pin:
 
 def version_tuple(version: str) -> tuple[int, ...]:
     """'v0.14.0' / '0.14.0' → (0, 14, 0); anything after the numbers (-rc1) is ignored."""
-    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", version)
+    m = re.match(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)", version)  # [0-9]: int() reads other scripts' digits too
     if not m:
         raise ValueError(f"not a release version: {version!r}")
     return tuple(int(p) for p in m.groups())
@@ -74,12 +74,16 @@ def format_sha256sums(sums: dict[str, str]) -> str:
 
 def parse_sha256sums(text: str) -> dict[str, str]:
     """``sha256sum``'s output (``<hex>  <name>`` or ``<hex> *<name>``) → {file name: hex}; names
-    are reduced to their last path part (``./dist/x.tgz`` → ``x.tgz``)."""
+    are reduced to their last path part (``./dist/x.tgz`` → ``x.tgz``). A name listed twice is a
+    ValueError: which of its checksums is the archive's cannot be told."""
     out: dict[str, str] = {}
     for line in text.splitlines():
-        m = re.match(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)$", line.strip())
+        m = re.match(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)\Z", line.strip())
         if m:
-            out[m.group(2).strip().rsplit("/", 1)[-1]] = m.group(1).lower()
+            name = m.group(2).strip().rsplit("/", 1)[-1]
+            if name in out:
+                raise ValueError(f"lists {name[:100]!r} twice; which checksum is the archive's cannot be told")
+            out[name] = m.group(1).lower()
     return out
 
 

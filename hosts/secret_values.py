@@ -41,16 +41,44 @@ def env_name(key: str) -> str:
     return "LLM_SECRET_" + re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
 
 
+FILE_ENV = "LLM_PLATFORM_SECRETS_FILE"
+MAX_FILE_BYTES = 64 << 10
+
+
+def read_file(path: str | Path, private: bool = True) -> dict[str, str]:
+    """The secrets file's ``{"key": "value"}``; every way it can be malformed is one MissingSecret line
+    naming the file (never a value). A UTF-8 byte-order mark is read past (Windows editors write one).
+    ``private``: refuse a file group/others can read (``known_values`` reads it regardless, to scrub)."""
+    from components.files import Unreadable, read_bounded
+
+    p = Path(path)
+    why = f"{p} ({FILE_ENV})"
+    try:
+        raw = read_bounded(p, MAX_FILE_BYTES)
+    except Unreadable as exc:
+        raise MissingSecret(f"{why}: {exc}") from None
+    mode = p.stat().st_mode
+    if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise MissingSecret(f"{why} is readable by group/others (mode {oct(mode & 0o777)}); chmod 600 it")
+    try:
+        values = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise MissingSecret(f"{why}: not UTF-8 text") from None
+    except ValueError as exc:  # the message and position only: JSONDecodeError's doc holds the secrets
+        where = f" ({exc.msg} at line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise MissingSecret(f"{why}: not valid JSON{where}") from None
+    if not isinstance(values, dict):
+        raise MissingSecret(f'{why}: must hold a JSON object like {{"vllmApiKey": "..."}}, not {type(values).__name__}')
+    for key, value in values.items():
+        if not isinstance(value, str):
+            raise MissingSecret(f"{why}: the value of {key[:64]!r} must be a string, not {type(value).__name__}")
+    return values
+
+
 @lru_cache(maxsize=1)
 def _file_values() -> dict[str, str]:
-    path = os.environ.get("LLM_PLATFORM_SECRETS_FILE")
-    if not path:
-        return {}
-    p = Path(path)
-    mode = p.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise MissingSecret(f"{p} is readable by group/others (mode {oct(mode & 0o777)}); chmod 600 it")
-    return json.loads(p.read_text())
+    path = os.environ.get(FILE_ENV)
+    return read_file(path) if path else {}
 
 
 def get(key: str) -> str:
@@ -73,12 +101,12 @@ def known_values(env: Mapping[str, str] | None = None) -> list[str]:
     variables or the ``LLM_PLATFORM_SECRETS_FILE`` file, longest first: what ``scrub`` hides."""
     env = os.environ if env is None else env
     values = {v for k, v in env.items() if k.startswith("LLM_SECRET_") and v}
-    path = env.get("LLM_PLATFORM_SECRETS_FILE")
+    path = env.get(FILE_ENV)
     if path:
         try:
-            values |= {v for v in json.loads(Path(path).read_text()).values() if isinstance(v, str) and v}
-        except (OSError, ValueError, AttributeError):
-            pass
+            values |= {v for v in read_file(path, private=False).values() if v}
+        except MissingSecret:
+            pass  # the deploy that reads it refuses it with the reason
     return sorted(values, key=len, reverse=True)
 
 

@@ -6,6 +6,9 @@ default; ``--source URL`` or ``LLM_PLATFORM_OLLAMA_RELEASES`` for a mirror laid 
 (``components.upstream.ollama_archive``) and writes ``host.ollama.version`` and
 ``host.ollama.sha256`` into ``stacks/Pulumi.STACK.yaml``, keeping the file's comments and order.
 
+The checksum is what the deploy trusts the archive by, so its source must be https: an ``http://`` or
+``file://`` source is refused unless ``--insecure`` is given (then a warning says it was not checked).
+
 Exit codes: 0 pinned (or already pinned), 2 it could not (one line on stderr says why).
 """
 
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from components import upstream
 from components.offline import STACKS_DIR
-from components.settings import NAMESPACE
+from components.settings import NAMESPACE, RELEASE_VERSION, URL
 
 SOURCE_ENV = "LLM_PLATFORM_OLLAMA_RELEASES"
 MAX_CHECKSUM_FILE = 1 << 20
@@ -29,6 +32,21 @@ MAX_CHECKSUM_FILE = 1 << 20
 
 class PinError(Exception):
     pass
+
+
+def check_source(source: str, insecure: bool) -> str:
+    """The artifact source, if it is an https URL (or, with ``insecure``, an http or file one)."""
+    scheme = source.split("://", 1)[0] if "://" in source else ""
+    if scheme == "file" and re.match(r"^file:///[A-Za-z0-9._~%/+:@=-]*\Z", source):
+        plain = True
+    elif scheme in ("https", "http") and URL.match(source):
+        plain = scheme == "http"
+    else:
+        raise PinError(f"--source {source[:200]!r} is not an https:// URL like {upstream.OLLAMA_RELEASES}")
+    if plain and not insecure:
+        raise PinError(f"--source {source[:200]!r} is {scheme}://: the checksum the deploy trusts would come "
+                       "unauthenticated; use https, or pass --insecure for a mirror you trust")
+    return source
 
 
 def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, str, str]:
@@ -40,10 +58,13 @@ def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, s
             text = resp.read(MAX_CHECKSUM_FILE).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         raise PinError(f"{url}: HTTP {exc.code} (is {version} an Ollama release?)") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise PinError(f"{url}: {reason}") from None
-    sums = upstream.parse_sha256sums(text)
+    try:
+        sums = upstream.parse_sha256sums(text)
+    except ValueError as exc:
+        raise PinError(f"{url}: {exc}") from None
     if name not in sums:
         raise PinError(f"{url} lists no {name} (Ollama {version} publishes {name}; found: {', '.join(sorted(sums)) or 'nothing'})")
     return name, sums[name], url
@@ -83,21 +104,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("version", help="release version, e.g. 0.13.5")
     ap.add_argument("--source", default=os.environ.get(SOURCE_ENV) or upstream.OLLAMA_RELEASES,
                     help=f"artifact source laid out as SOURCE/v<version>/<file> (default: ${SOURCE_ENV} or the vendor)")
+    ap.add_argument("--insecure", action="store_true", help="accept an http:// or file:// source (a mirror you trust)")
     args = ap.parse_args(argv)
     version = args.version.removeprefix("v")
     try:
-        if not re.match(r"^\d+\.\d+\.\d+$", version):
-            raise PinError(f"{args.version!r} is not a release version like 0.13.5")
-        if not re.match(r"^[A-Za-z0-9_.-]+$", args.stack):
-            raise PinError(f"{args.stack!r} is not a stack name")
+        if not RELEASE_VERSION.match(version):
+            raise PinError(f"{args.version[:40]!r} is not a release version like 0.13.5")
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}\Z", args.stack):
+            raise PinError(f"{args.stack[:80]!r} is not a stack name")
+        source = check_source(args.source, args.insecure)
         stack_file = STACKS_DIR / f"Pulumi.{args.stack}.yaml"
         if not stack_file.is_file():
             raise PinError(f"no stack file {stack_file}")
-        name, sha, url = fetch_sha256(args.source, version)
+        name, sha, url = fetch_sha256(source, version)
         changed = write_pin(stack_file, version, sha)
     except PinError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not source.startswith("https://"):
+        print(f"warning: read from {source} (--insecure): the checksum was not checked in transit", file=sys.stderr)
     what = "pinned" if changed else "already pinned"
     print(f"{what}: Ollama {version} in {stack_file.name}: sha256 {sha} of {name} (from {url})")
     return 0

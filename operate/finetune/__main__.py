@@ -134,17 +134,41 @@ def cmd_validate(a: argparse.Namespace) -> int:
     if a.write_split:
         from pathlib import Path
 
-        for part, idx in (("train", rep.train), ("eval", rep.eval)):
-            out = Path(f"{a.write_split}.{part}.json")
+        parts = {Path(f"{a.write_split}.{part}.json"): idx for part, idx in (("train", rep.train), ("eval", rep.eval))}
+        for out in parts:
             if not out.parent.is_dir():
                 raise Failure(f"--write-split {a.write_split}: no directory {out.parent}")
-            try:
-                out.write_text(dataset.dumps_rows([rep.rows[i] for i in idx]), encoding="utf-8")
-            except OSError as e:
-                raise Failure(f"cannot write {out}: {e.strerror or e}") from None
+        _write_all({out: lambda idx=idx: dataset.dumps_rows([rep.rows[i] for i in idx]) for out, idx in parts.items()})
+        for out, idx in parts.items():
             print(f"wrote {out} ({len(idx)} rows)")
     print("dataset OK")
     return 0
+
+
+def _write_all(files: dict) -> None:
+    """Write every file (path → a function giving its text) or none: each to a temporary file beside
+    it, all renamed into place once all are written, so a crash or a full disk leaves no partial split."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    umask = os.umask(0)
+    os.umask(umask)
+    written: dict[Path, Path] = {}
+    try:
+        for out, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+            written[out] = Path(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), 0o666 & ~umask)  # as a plain open() would create it
+                f.write(text())
+        for out, tmp in written.items():
+            os.replace(tmp, out)
+    except (OSError, UnicodeError) as e:
+        raise Failure(f"cannot write {out}: {getattr(e, 'strerror', None) or e}") from None
+    finally:
+        for tmp in written.values():
+            tmp.unlink(missing_ok=True)
 
 
 # --- run / status ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import math
 import os
 import random
 import stat
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,7 @@ class Row:
 class Problem:
     index: int
     line: int
-    kind: str  # json | schema | empty | duplicate | too_long
+    kind: str  # json | schema | encoding | empty | duplicate | too_long
     message: str
     container: str = "jsonl"
 
@@ -172,6 +173,9 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+TOO_MANY_DIGITS = f"invalid JSON: a number of more than {sys.get_int_max_str_digits()} digits"
+
+
 def read_rows(path: str | Path, text: str | None = None) -> tuple[str, list[Row], list[Problem]]:
     """(container, rows, problems). A JSON array must parse as a whole (else DatasetError with
     line/col); JSON Lines are parsed line by line and an invalid line is a problem of that line."""
@@ -200,6 +204,10 @@ def read_rows(path: str | Path, text: str | None = None) -> tuple[str, list[Row]
             continue
         except RecursionError:
             problems.append(Problem(index, lineno, "json", "nested too deeply"))
+            index += 1
+            continue
+        except ValueError:  # after JSONDecodeError, its subclass: int() refuses a number this long
+            problems.append(Problem(index, lineno, "json", TOO_MANY_DIGITS))
             index += 1
             continue
         rows.append(Row(index, lineno, obj))
@@ -232,6 +240,8 @@ def _read_array(path: Path, text: str, decoder: json.JSONDecoder) -> list[Row]:
             raise fail(e.msg, e.pos) from None
         except RecursionError:
             raise fail("nested too deeply", pos) from None
+        except ValueError:  # after JSONDecodeError, its subclass: int() refuses a number this long
+            raise fail(TOO_MANY_DIGITS.removeprefix("invalid JSON: "), pos) from None
         rows.append(Row(len(rows), _line_of(text, pos), obj))
         pos = ws(end)
         if pos >= len(text):
@@ -272,6 +282,22 @@ def detect_format(rows: list[Row]) -> str:
         "cannot tell the dataset format: no row has instruction/output (alpaca) or conversations/messages "
         "(sharegpt); pass --format alpaca|sharegpt"
     )
+
+
+def _shown(name: str) -> str:
+    """A name from the file as it may be printed: quoted, control and invisible characters escaped
+    (repr: an ESC would drive the terminal, a CR or U+202E disguise the line), at most 80 characters."""
+    text = repr(name)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _lone_surrogate(row: dict) -> bool:
+    """JSON's \\ud800 escapes decode to a lone UTF-16 surrogate, which no UTF-8 file can hold."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _norm(s: str) -> str:
@@ -459,6 +485,10 @@ def validate(
             rep.problems.append(Problem(r.index, r.line, kind, msg, container))
         if norm is None:
             continue
+        if _lone_surrogate(norm):
+            rep.problems.append(Problem(r.index, r.line, "encoding", "text holds a lone surrogate (a \\ud800-\\udfff "
+                                        "escape without its pair): not valid Unicode", container))
+            continue
         tokens = estimate_tokens(chars)
         if tokens > max_tokens:
             rep.problems.append(Problem(r.index, r.line, "too_long", f"too long: ~{tokens} tokens (estimate) > {max_tokens}", container))
@@ -474,7 +504,7 @@ def validate(
         good.append((r, norm, tokens))
     rep.problems.sort(key=lambda p: (p.index, p.line))
     for k, n in sorted(unknown.items()):
-        rep.warnings.append(f"unknown field '{k}' in {n} row(s): ignored by LLaMA-Factory")
+        rep.warnings.append(f"unknown field {_shown(k)} in {n} row(s): ignored by LLaMA-Factory")
     if fmt == "alpaca" and good:
         # LLaMA-Factory maps columns for the whole file: keep system/history only if some row uses them.
         has_system = any(n["system"] for _, n, _ in good)

@@ -131,13 +131,16 @@ def known_stacks() -> list[str]:
 
 
 def _read_secrets_file(path: str | None) -> dict[str, str]:
-    if not path:
+    """The host secrets the stack's tooling wrote (none where it wrote no file), read as the deploy
+    reads them (hosts.secret_values)."""
+    from hosts.secret_values import MissingSecret, read_file
+
+    if not path or not Path(path).exists():
         return {}
     try:
-        values = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in values.items() if isinstance(v, str)} if isinstance(values, dict) else {}
+        return read_file(path)
+    except MissingSecret as exc:
+        raise RemoteError(str(exc)) from None
 
 
 def resolve(stack: str, host: str | None, *, local_settings: Any = None) -> Host:

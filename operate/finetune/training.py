@@ -28,7 +28,7 @@ import yaml
 METHODS = ("auto", "lora", "qlora", "full")
 DEVICES = ("auto", "cuda", "cpu")
 FULL_MIN_GB = 24.0
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")  # \Z: `$` also matches before a trailing newline
 CONTAINER = "llm-llamafactory"
 CONTAINER_DATA = "/app/data"
 CONTAINER_OUTPUT = "/app/output"
@@ -42,7 +42,7 @@ class ConfigError(Exception):
 def check_name(name: str, what: str = "--name") -> str:
     if not NAME_RE.match(name or ""):
         raise ConfigError(
-            f"{what} {name!r}: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+            f"{what} {(name or '')[:80]!r}: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
         )
     return name
 

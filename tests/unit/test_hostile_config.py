@@ -240,3 +240,185 @@ def _ed25519() -> str:
 
     blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(32)
     return "ssh-ed25519 " + base64.b64encode(blob).decode() + " ops@example"
+
+
+# ---- Issue 18 §4: bad input that got through or ended in a traceback ----------------------------
+SECRET_VALUE = "hf_" + "Zq9" * 24  # 75 characters, as an operator's token would be
+
+
+def test_a_secret_under_a_misspelled_key_is_never_echoed(plan_file, prod):
+    line = one_line(plan_file(edited(prod, huggingfaceApikey=SECRET_VALUE)))
+    assert line.startswith(f"error: {NS}:huggingfaceApikey: unknown key"), line
+    assert SECRET_VALUE not in line and SECRET_VALUE[:12] not in line, line
+    assert "huggingfaceApiKey" in line  # the key it was meant to be
+
+
+@pytest.mark.parametrize(("key", "env"), [("digitalocean:token", "DIGITALOCEAN_TOKEN"), ("hcloud:token", "HCLOUD_TOKEN")])
+def test_a_provider_token_in_plain_text_is_refused(plan_file, prod, key, env):
+    doc = copy.deepcopy(prod)
+    doc["config"][key] = "dop_v1_" + "a1" * 32
+    line = one_line(plan_file(yaml.safe_dump(doc)))
+    assert line.startswith(f"error: {key}: "), line
+    assert f"pulumi config set --secret {key} <value> -s prod" in line and env in line, line
+    assert "a1a1a1" not in line
+    doc["config"][key] = {"secure": "AAABAMSfake"}  # as `pulumi config set --secret` writes it
+    assert plan_file(yaml.safe_dump(doc)).returncode == 0
+
+
+def _host_scalar(prod: dict, value: str) -> str:
+    """The stack file with ``value`` (YAML text) as the value of one env of ai-service."""
+    return edited(prod, app__aiService__envs={"FEATURE": "PLACEHOLDER"}).replace("PLACEHOLDER", value)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # a billion-laughs alias bomb: a few hundred bytes, 10**9 values once expanded
+        ("config:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+         + "".join(f"  a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]\n"
+                   for i in range(1, 9))
+         + f"  {NS}:budget: *a8\n", "aliases"),
+        ("config:\n  a: &a [*a]\n", "nested"),  # an alias inside itself
+        (f"config:\n  {NS}:app: " + "[" * 2000 + "]" * 2000 + "\n", "nested"),
+        (f"config:\n  {NS}:app: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", "nested"),
+        (f"config:\n  {NS}:budget: {'9' * 5000}\n", "number"),
+        ("config:\n" + "".join(f"  k{i}: [{', '.join(['1'] * 1000)}]\n" for i in range(30)), "values"),
+    ],
+    ids=["alias-bomb", "alias-cycle", "deep-list", "deep-map", "5000-digits", "30000-values"],
+)
+def test_a_stack_file_too_big_to_expand_is_one_line(plan_file, text, words):
+    line = one_line(plan_file(text))
+    assert "Pulumi.prod.yaml" in line and words in line, line
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [("!!timestamp 2001-12-14", "timestamp"), ("2001-12-14", "timestamp"), ("!!set {a, b}", "set"),
+     ("!!binary aGVsbG8=", "binary"), ("!!omap [{a: 1}]", "omap")],
+)
+def test_a_yaml_type_no_setting_takes_is_one_line_with_its_line(plan_file, prod, value, tag):
+    line = one_line(plan_file(_host_scalar(prod, value)))
+    assert "Pulumi.prod.yaml:" in line and tag in line and "quote" in line, line
+
+
+def test_quoted_dates_and_anchors_within_bounds_still_work(plan_file, prod):
+    assert plan_file(_host_scalar(prod, "'2001-12-14'")).returncode == 0
+    text = edited(prod).replace("adminCidrs: [203.0.113.0/24]", "adminCidrs: &office [203.0.113.0/24]")
+    assert plan_file(text).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"huggingface__requestsPerMonth": 10**400}, "huggingface.requestsPerMonth"),
+        ({"huggingface__usdPer1kRequests": 10**400}, "huggingface.usdPer1kRequests"),
+        ({"budget": 10**400}, "budget"),
+        ({"app__name": "llm-platform\n"}, "app.name"),
+        ({"host__ollama__version": "٠.١٣.٥"}, "host.ollama.version"),  # Arabic-Indic digits
+        ({"host__ollama__version": "0.13.5\n"}, "host.ollama.version"),
+        ({"host__ollama__keepAlive": "٢٤h"}, "host.ollama.keepAlive"),
+        ({"host__acmeDirectory": "https://acme.example:٤٤٣/dir"}, "host.acmeDirectory"),
+        ({"host__vllm__image": "registry.example:٥٠٠٠/vllm"}, "host.vllm.image"),
+        ({"host__image": "debian-12\x1b[8m"}, "host.image"),
+        ({"host__image": "debian\x0012"}, "host.image"),
+        ({"host__image": "debian-12\n"}, "host.image"),
+        ({"host__image": "debian-12-x64 --user-data x"}, "host.image"),
+        ({"host__image": "d" * 20000}, "host.image"),
+        ({"app__aiService__repo": "intelia/" + "x" * 5000}, "app.aiService.repo"),
+        ({"app__llm__repo": "o" * 40 + "/repo"}, "app.llm.repo"),
+        ({"host__vllm__image": "a/" * 200 + "b"}, "host.vllm.image"),
+        ({"host__llamafactory__image": "r" * 300}, "host.llamafactory.image"),
+        ({"host__ollama__models": ["m" * 5000]}, "host.ollama.models"),
+        ({"host__ollama__models": ["llama3.1:8b"] * 5000}, "host.ollama.models"),
+        ({"host__ollama__models": ["llama3.1:8b", "qwen2.5:1.5b", "llama3.1:8b"]}, "host.ollama.models"),
+        ({"host__ollama__models": [f"m{i}:1b" for i in range(100)]}, "host.ollama.models"),
+    ],
+    ids=lambda v: json.dumps(v)[:48] if isinstance(v, dict) else v,
+)
+def test_bad_value_is_refused_with_one_line(plan_file, prod, change, key):
+    line = one_line(plan_file(edited(prod, **change)))
+    assert line.startswith(f"error: {NS}:{key}"), line
+    assert len(line) < 1000, line
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"host__image": "debian-12-x64"},
+        {"host__image": "ubuntu-24.04"},
+        {"host__image": "123456789"},  # a snapshot id
+        {"huggingface__requestsPerMonth": 5_000_000},
+        {"app__name": "llm-platform-prod"},
+        {"host__ollama__models": ["llama3.1:8b", "hf.co/org/model-GGUF:Q4_K_M"]},
+    ],
+    ids=lambda v: json.dumps(v)[:48],
+)
+def test_valid_neighbours_of_section_4_are_accepted(plan_file, prod, change):
+    res = plan_file(edited(prod, **change))
+    assert res.returncode == 0, res.stderr
+
+
+# The homelab stack: its compose file is a path in this repository, read with a bound.
+HOMELAB = {"dockerHost": "unix:///var/run/docker.sock", "composeFile": "docker/homelab/compose.yml",
+           "models": ["llama3.2:3b"], "gpu": False}
+
+
+def homelab(**changes) -> str:
+    return yaml.safe_dump({"config": {f"{NS}:homelab": {**HOMELAB, **changes}}})
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"composeFile": "/dev/zero"}, "homelab.composeFile"),
+        ({"composeFile": "/etc/passwd"}, "homelab.composeFile"),
+        ({"composeFile": "docker/../../../etc/x.yml"}, "homelab.composeFile"),
+        ({"composeFile": "docker/homelab/compose.yml\n"}, "homelab.composeFile"),
+        ({"composeFile": "README.md"}, "homelab.composeFile"),
+        ({"composeFile": "docker/homelab/missing.yml"}, "homelab.composeFile"),
+        ({"dockerHost": "unix:///var/run/docker.sock\n"}, "homelab.dockerHost"),
+        ({"dockerHost": "ssh://user@host\x1b[8m"}, "homelab.dockerHost"),
+        ({"models": ["llama3.2:3b"] * 5000}, "homelab.models"),
+    ],
+    ids=lambda v: json.dumps(v)[:48] if isinstance(v, dict) else v,
+)
+def test_bad_homelab_value_is_refused_with_one_line(plan_file, change, key):
+    line = one_line(plan_file(homelab(**change)))
+    assert line.startswith(f"error: {NS}:{key}"), line
+
+
+def test_the_homelab_stack_still_plans(plan_file):
+    assert plan_file(homelab()).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["zero", "fifo", "passwd-like", "list"])
+def test_a_compose_file_is_read_with_a_bound_and_never_quoted(tmp_path, name):
+    import os
+
+    from components.homelab import ComposeError, load_compose
+
+    secret = "root:x:0:0:SECRET-LINE:/root:/bin/bash"
+    path = tmp_path / "compose.yml"
+    if name == "zero":
+        path.symlink_to("/dev/zero")
+    elif name == "fifo":
+        os.mkfifo(path)  # would block a plain read for ever
+    elif name == "passwd-like":
+        path.write_text(f"{secret}\n  bad: [indent\n")
+    else:
+        path.write_text(f"- {secret}\n")
+    with pytest.raises(ComposeError) as info:
+        load_compose(path)
+    text = str(info.value)
+    assert len(text.splitlines()) == 1 and "SECRET-LINE" not in text and "homelab.composeFile" in text, text
+
+
+def test_a_compose_file_linking_out_of_the_repository_is_refused(tmp_path, monkeypatch):
+    from components import homelab as lab
+
+    monkeypatch.setattr(lab, "ROOT", tmp_path)
+    (tmp_path / "compose.yml").symlink_to("/etc/hostname")
+    with pytest.raises(lab.ComposeError, match="leads out of the repository"):
+        lab.compose_path("compose.yml")
+    (tmp_path / "inside.yml").write_text("services: {}\n")
+    assert lab.compose_path("inside.yml") == tmp_path / "inside.yml"

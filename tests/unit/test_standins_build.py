@@ -257,13 +257,14 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
     try:
         env = dict(os.environ, LLM_PLATFORM_STACKS_DIR=str(stacks),
                    LLM_PLATFORM_OLLAMA_RELEASES=f"http://127.0.0.1:{srv.server_address[1]}/ollama")
-        pin = [str(REPO / "scripts" / "pin"), "ollama", "prod", "0.12.3"]
+        # a loopback http mirror: --insecure (scripts/pin refuses a source without TLS otherwise)
+        pin = [str(REPO / "scripts" / "pin"), "ollama", "prod", "0.12.3", "--insecure"]
         res = subprocess.run(pin, env=env, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr
         assert manifest["ollama"]["sha256"] in res.stdout and "ollama-linux-amd64.tgz" in res.stdout
         again = subprocess.run(pin, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and again.stdout.startswith("already pinned"), again.stdout + again.stderr
-        missing = subprocess.run(pin[:-1] + ["0.99.0"], env=env, capture_output=True, text=True, timeout=120)
+        missing = subprocess.run(pin[:-2] + ["0.99.0", "--insecure"], env=env, capture_output=True, text=True, timeout=120)
         assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "HTTP 404" in missing.stderr, missing.stderr
     finally:
         srv.shutdown()
