@@ -127,6 +127,12 @@ def llamafactory_tag_published(tag: str) -> bool:
         return False
 
 
+# QLoRA's 4-bit load: the value of ``quantization_method`` that means bitsandbytes at v0.9.4 (the enum
+# value, not the library's name). parse_dict checks no value: any other string loads the base model
+# in 16 bits without a word, and the QLoRA run (chosen because LoRA does not fit) runs out of memory.
+LLAMAFACTORY_QUANTIZATION_METHOD = "bnb"
+
+
 # --------------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------------
@@ -168,6 +174,12 @@ PINS: tuple[Pin, ...] = (
     Pin("llamafactory.cli", "llamafactory-cli webui|api|train|export; web UI 7860, API 8000",
         "hiyouga/LLaMA-Factory@v0.9.4:pyproject.toml ([project.scripts] llamafactory-cli), "
         "hiyouga/LLaMA-Factory@v0.9.4:docker/docker-cuda/Dockerfile (GRADIO_SERVER_PORT=7860, API_PORT=8000; no ENTRYPOINT)"),
+    Pin("llamafactory.qlora", f"quantization_bit: 4, quantization_method: {LLAMAFACTORY_QUANTIZATION_METHOD}",
+        "hiyouga/LLaMA-Factory@v0.9.4:src/llamafactory/extras/constants.py (class QuantizationMethod: `BNB = \"bnb\"`); "
+        "hiyouga/LLaMA-Factory@v0.9.4:src/llamafactory/model/model_utils/quantization.py (on-the-fly branches compare "
+        "with BNB/HQQ/EETQ; no else); hiyouga/LLaMA-Factory@v0.9.4:examples/train_qlora/qwen3_lora_sft_otfq.yaml "
+        "(`choices: [bnb, hqq, eetq]`)",
+        "operate/finetune/training.py writes it; the stand-in loads any other value in 16 bits, as v0.9.4 does"),
     # NVIDIA (GPU hosts)
     Pin("nvidia.driver", "Debian 12 non-free nvidia-driver + nvidia-smi + firmware-misc-nonfree + linux-headers-amd64; "
         "Ubuntu GPU images: ubuntu-drivers install --gpgpu",
