@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from components import prices
+from components import prices, upstream
 from components.settings import HomelabStackSettings, StackSettings
 
 
@@ -81,6 +81,9 @@ def _unverified(items: list[CostItem], settings: StackSettings) -> tuple[str, ..
     if host is not None and host.provider == "digitalocean" and host.gpu and host.region not in prices.DO_GPU_REGIONS_CONFIRMED:
         out.append(f"GPU droplets in region {host.region}: only {', '.join(prices.DO_GPU_REGIONS_CONFIRMED)} is confirmed "
                    "(third-party listings only); verify with `doctl compute size list` / GET /v2/sizes")
+    image = next(p for p in upstream.PINS if p.key == "do.debian_image")
+    if host is not None and host.provider == "digitalocean" and host.resolved_image == image.value and not image.verified:
+        out.append(f"droplet image {image.value}: {image.source}")
     if host is not None and host.provider == "hetzner" and host.region not in prices.HCLOUD_LOCATIONS_CONFIRMED:
         out.append(f"Hetzner location {host.region}: third-party only; verify with hcloud.get_locations()")
     return tuple(out)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.upstream import DO_DEBIAN_IMAGE
+
 HOURS_PER_MONTH = 730
 EUR_TO_USD = 1.10  # assumption used for Hetzner's EUR prices; adjust when it drifts
 
@@ -41,7 +43,7 @@ class Price:
 class DropletSize(Price):
     gpu: bool = False
     gpu_memory_gb: int = 0
-    default_image: str = "debian-12-x64"
+    default_image: str = DO_DEBIAN_IMAGE
     memory_gb: int = 0
 
 
@@ -91,9 +93,9 @@ DROPLET_SIZES: dict[str, DropletSize] = {
         DropletSize("gpu-l40sx1-48gb", _hourly(1.57), _SRC_GPU_NOSLUG, "$1.57/h", True, 48, "gpu-h100x1-base", 64),
         DropletSize("gpu-4000adax1-20gb", _hourly(0.76), _SRC_GPU_3P, "$0.76/h (RTX 4000 Ada)", True, 20, "gpu-h100x1-base", 32),
         DropletSize("gpu-6000adax1-48gb", _hourly(1.89), _SRC_GPU_3P, "$1.89/h (RTX 6000 Ada)", True, 48, "gpu-h100x1-base", 64),
-        DropletSize("s-2vcpu-4gb", 24, _SRC_CPU, "", False, 0, "debian-12-x64", 4),
-        DropletSize("s-4vcpu-8gb", 48, _SRC_CPU, "", False, 0, "debian-12-x64", 8),
-        DropletSize("s-8vcpu-16gb", 96, _SRC_CPU, "", False, 0, "debian-12-x64", 16),
+        DropletSize("s-2vcpu-4gb", 24, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 4),
+        DropletSize("s-4vcpu-8gb", 48, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 8),
+        DropletSize("s-8vcpu-16gb", 96, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 16),
     )
 }
 # Regions where DigitalOcean offers GPU droplets: tor1 confirmed (DO OpenAPI example), the others from

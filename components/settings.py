@@ -439,16 +439,6 @@ class LlamaFactorySettings(_Model):
     _image = field_validator("image")(_image_repo)
     _ui_user = field_validator("ui_user")(lambda v: _match(POSIX_USER, v, "a user name (lowercase letters, digits, '_', '-')"))
 
-    @model_validator(mode="after")
-    def _published(self) -> LlamaFactorySettings:
-        if self.image == upstream.LLAMAFACTORY_IMAGE and not upstream.llamafactory_tag_published(self.tag):
-            first = ".".join(map(str, upstream.LLAMAFACTORY_FIRST_VERSIONED_TAG))
-            raise _KeyedError(
-                "host.llamafactory.tag", self.tag,
-                f"{upstream.LLAMAFACTORY_IMAGE} has no such tag: versioned tags start at {first} (see components/upstream.py)",
-            )
-        return self
-
 
 class HostSettings(_Model):
     provider: Literal["digitalocean", "hetzner"]
