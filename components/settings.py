@@ -523,7 +523,7 @@ class HostSettings(_Model):
 class HuggingfaceSettings(_Model):
     requests_per_month: int = Field(0, ge=0, strict=True)
     usd_per_1k_requests: float = Field(prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month, ge=0, allow_inf_nan=False)
-    pro_subscription: bool = Field(True, strict=True)
+    pro_subscription: bool = Field(False, strict=True)  # optional in the seed plan: opt in per stack
 
 
 class HomelabSettings(_Model):
