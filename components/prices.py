@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.upstream import DO_DEBIAN_IMAGE
+
 HOURS_PER_MONTH = 730
 EUR_TO_USD = 1.10  # assumption used for Hetzner's EUR prices; adjust when it drifts
 
@@ -41,7 +43,7 @@ class Price:
 class DropletSize(Price):
     gpu: bool = False
     gpu_memory_gb: int = 0
-    default_image: str = "debian-12-x64"
+    default_image: str = DO_DEBIAN_IMAGE
     memory_gb: int = 0
 
 
@@ -91,9 +93,9 @@ DROPLET_SIZES: dict[str, DropletSize] = {
         DropletSize("gpu-l40sx1-48gb", _hourly(1.57), _SRC_GPU_NOSLUG, "$1.57/h", True, 48, "gpu-h100x1-base", 64),
         DropletSize("gpu-4000adax1-20gb", _hourly(0.76), _SRC_GPU_3P, "$0.76/h (RTX 4000 Ada)", True, 20, "gpu-h100x1-base", 32),
         DropletSize("gpu-6000adax1-48gb", _hourly(1.89), _SRC_GPU_3P, "$1.89/h (RTX 6000 Ada)", True, 48, "gpu-h100x1-base", 64),
-        DropletSize("s-2vcpu-4gb", 24, _SRC_CPU, "", False, 0, "debian-12-x64", 4),
-        DropletSize("s-4vcpu-8gb", 48, _SRC_CPU, "", False, 0, "debian-12-x64", 8),
-        DropletSize("s-8vcpu-16gb", 96, _SRC_CPU, "", False, 0, "debian-12-x64", 16),
+        DropletSize("s-2vcpu-4gb", 24, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 4),
+        DropletSize("s-4vcpu-8gb", 48, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 8),
+        DropletSize("s-8vcpu-16gb", 96, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 16),
     )
 }
 # Regions where DigitalOcean offers GPU droplets: tor1 confirmed (DO OpenAPI example), the others from
@@ -120,11 +122,22 @@ DO_RESERVED_IP = Price("do-reserved-ipv4", 0.0, "DO: reserved IPv4 free while as
 HCLOUD_VOLUME_USD_PER_GB = Price("hcloud-volume-gb", round(0.044 * EUR_TO_USD, 4), "UNVERIFIED: Hetzner volumes EUR 0.044/GB-month, third-party")
 HCLOUD_PRIMARY_IPV4 = Price("hcloud-primary-ipv4", round(0.50 * EUR_TO_USD, 2), "UNVERIFIED: Hetzner primary IPv4 EUR 0.50/month, third-party")
 
-# Hugging Face serverless (Inference Providers): usage-based, so the figure is an estimate.
+# Hugging Face serverless (Inference Providers): usage-based, so the figure is an estimate. The basis
+# is the seed plan's: a dev call is about 500 tokens, and 250 of them cost about $0.05 a month, i.e.
+# $0.40 per million tokens. Provider rates for an 8B model vary; the stack's invoice is the truth.
+HF_TOKENS_PER_REQUEST = 500
+HF_USD_PER_MILLION_TOKENS = 0.40
 HF_DEFAULT_USD_PER_1K_REQUESTS = Price(
     "hf-serverless-1k-requests",
-    0.20,
-    "estimate: ~1k tokens/request at ~$0.20 per 1M tokens for an 8B model via HF Inference Providers; set "
-    "huggingface.usdPer1kRequests in the stack file from your invoice",
+    round(HF_TOKENS_PER_REQUEST * HF_USD_PER_MILLION_TOKENS / 1000, 4),
+    f"UNVERIFIED: the seed plan's rate ({HF_TOKENS_PER_REQUEST} tokens/request at ${HF_USD_PER_MILLION_TOKENS:.2f} per 1M "
+    "tokens); read huggingface.co/docs/inference-providers/pricing or the invoice and set huggingface.usdPer1kRequests",
 )
 HF_PRO_SUBSCRIPTION = Price("hf-pro", 9.0, "huggingface.co/pricing: PRO account $9/month (includes monthly inference credits)")
+
+# Fine-tuning in phase 1 has no model host to train on; the seed plan prices one run, paid once.
+FINE_TUNING_ONE_OFF = Price(
+    "fine-tuning-run", 15.0,
+    "UNVERIFIED: the seed plan's one-off estimate for one fine-tuning run in phase 1 (no model host); "
+    "on a GPU droplet a run costs its hourly price × the hours it takes",
+)

@@ -467,16 +467,6 @@ class LlamaFactorySettings(_Model):
     _image = field_validator("image")(_image_repo)
     _ui_user = field_validator("ui_user")(lambda v: _match(POSIX_USER, v, "a user name (lowercase letters, digits, '_', '-')"))
 
-    @model_validator(mode="after")
-    def _published(self) -> LlamaFactorySettings:
-        if self.image == upstream.LLAMAFACTORY_IMAGE and not upstream.llamafactory_tag_published(self.tag):
-            first = ".".join(map(str, upstream.LLAMAFACTORY_FIRST_VERSIONED_TAG))
-            raise _KeyedError(
-                "host.llamafactory.tag", self.tag,
-                f"{upstream.LLAMAFACTORY_IMAGE} has no such tag: versioned tags start at {first} (see components/upstream.py)",
-            )
-        return self
-
 
 class HostSettings(_Model):
     provider: Literal["digitalocean", "hetzner"]
@@ -565,7 +555,7 @@ class HuggingfaceSettings(_Model):
     # bounded: the cost estimate multiplies it by a float (10**400 would overflow it)
     requests_per_month: int = Field(0, ge=0, le=10**12, strict=True)
     usd_per_1k_requests: float = Field(prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month, ge=0, allow_inf_nan=False)
-    pro_subscription: bool = Field(True, strict=True)
+    pro_subscription: bool = Field(False, strict=True)  # optional in the seed plan: opt in per stack
 
 
 class HomelabSettings(_Model):

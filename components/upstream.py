@@ -120,21 +120,25 @@ def vllm_entrypoint(tag: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------------
 LLAMAFACTORY_IMAGE = "hiyouga/llamafactory"
 LLAMAFACTORY_TAG = "0.9.4"
-# The project's Docker workflow pushed only ``:latest`` up to v0.9.3; versioned tags start here.
-LLAMAFACTORY_FIRST_VERSIONED_TAG = (0, 9, 4)
+# Which versioned tags exist is not established, so no tag is refused for it. docker.yml pushed only
+# `:latest` at v0.9.3; from ad345ec05 (2025-06-17) every push to main also pushed
+# `:<version without .dev0>` (that commit still said 0.9.3; from 3e392473d, 0.9.4.dev0 → `:0.9.4`),
+# until 3fe6f0feb (2025-10-05) limited versioned tags to releases. So `:0.9.4` was a moving dev build
+# for months before the v0.9.4 release re-pushed it: a tag is not a pin of content (pin a digest).
 
-
-def llamafactory_tag_published(tag: str) -> bool:
-    try:
-        return version_tuple(tag) >= LLAMAFACTORY_FIRST_VERSIONED_TAG
-    except ValueError:
-        return False
+# QLoRA's 4-bit load: the value of ``quantization_method`` that means bitsandbytes at v0.9.4 (the enum
+# value, not the library's name). parse_dict checks no value: any other string loads the base model
+# in 16 bits without a word, and the QLoRA run (chosen because LoRA does not fit) runs out of memory.
+LLAMAFACTORY_QUANTIZATION_METHOD = "bnb"
 
 
 # --------------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------------
-_DO_OAS = "digitalocean/openapi@7c1300c:specification/resources/apps/models/app_component_base.yml (shared/do-openapi)"
+_DO_APPS = "digitalocean/openapi@7c1300c:specification/resources/apps/models"  # copied into shared/do-openapi
+# The droplet image for CPU sizes. The slug itself is in no source read here: not in the OpenAPI
+# examples at 7c1300c (they show ubuntu-20-04-x64), not in pulumi-digitalocean 4.84.1.
+DO_DEBIAN_IMAGE = "debian-12-x64"
 
 PINS: tuple[Pin, ...] = (
     # Ollama
@@ -167,11 +171,21 @@ PINS: tuple[Pin, ...] = (
     # LLaMA-Factory
     Pin("llamafactory.image", f"{LLAMAFACTORY_IMAGE}:{LLAMAFACTORY_TAG}",
         "hiyouga/LLaMA-Factory@v0.9.4:.github/workflows/docker.yml (on `release: published`, tag = VERSION "
-        "from src/llamafactory/extras/env.py = \"0.9.4\"); hiyouga/LLaMA-Factory@v0.9.3:.github/workflows/docker.yml "
-        "pushes only `:latest`"),
+        "from src/llamafactory/extras/env.py = \"0.9.4\"); the same tag was pushed on every push to main before: "
+        "hiyouga/LLaMA-Factory@ad345ec05:.github/workflows/docker.yml (2025-06-17: `:latest` and "
+        "`:$(setup.py --version | sed 's/.dev0//')`) until hiyouga/LLaMA-Factory@3fe6f0feb:.github/workflows/docker.yml "
+        "(2025-10-05: versioned tags on releases only)",
+        "a tag, not a digest: `:0.9.4` was a moving dev build from 2025-06-17 to 2025-10-05; whether `:0.9.3` "
+        "exists is not established, so no tag is refused for it"),
     Pin("llamafactory.cli", "llamafactory-cli webui|api|train|export; web UI 7860, API 8000",
         "hiyouga/LLaMA-Factory@v0.9.4:pyproject.toml ([project.scripts] llamafactory-cli), "
         "hiyouga/LLaMA-Factory@v0.9.4:docker/docker-cuda/Dockerfile (GRADIO_SERVER_PORT=7860, API_PORT=8000; no ENTRYPOINT)"),
+    Pin("llamafactory.qlora", f"quantization_bit: 4, quantization_method: {LLAMAFACTORY_QUANTIZATION_METHOD}",
+        "hiyouga/LLaMA-Factory@v0.9.4:src/llamafactory/extras/constants.py (class QuantizationMethod: `BNB = \"bnb\"`); "
+        "hiyouga/LLaMA-Factory@v0.9.4:src/llamafactory/model/model_utils/quantization.py (on-the-fly branches compare "
+        "with BNB/HQQ/EETQ; no else); hiyouga/LLaMA-Factory@v0.9.4:examples/train_qlora/qwen3_lora_sft_otfq.yaml "
+        "(`choices: [bnb, hqq, eetq]`)",
+        "operate/finetune/training.py writes it; the stand-in loads any other value in 16 bits, as v0.9.4 does"),
     # NVIDIA (GPU hosts)
     Pin("nvidia.driver", "Debian 12 non-free nvidia-driver + nvidia-smi + firmware-misc-nonfree + linux-headers-amd64; "
         "Ubuntu GPU images: ubuntu-drivers install --gpgpu",
@@ -180,9 +194,14 @@ PINS: tuple[Pin, ...] = (
         f"{UNVERIFIED}: NVIDIA's install guide (docs.nvidia.com/datacenter/cloud-native/container-toolkit); "
         "needs a GPU host to verify"),
     # Images and providers
-    Pin("debian.image", "DigitalOcean debian-12-x64; Hetzner debian-12; local test host: Debian 12 (bookworm) mmdebstrap",
-        "digitalocean/openapi@7c1300c:specification/resources/droplets/responses/examples.yml; "
-        "pulumi/pulumi-hcloud@v1.43.3:sdk/python/pulumi_hcloud/server.py (docstring examples)"),
+    Pin("do.debian_image", DO_DEBIAN_IMAGE,
+        f"{UNVERIFIED}: docs.digitalocean.com/products/droplets/details/image-deprecation lists Debian 12 x64 and "
+        "says API slugs are named after the major version (its example: debian-9-x64); verify the slug with "
+        "`doctl compute image list-distribution --public`",
+        "CPU droplet sizes (components/prices.py DropletSize.default_image)"),
+    Pin("hcloud.debian_image", "debian-12",
+        "pulumi/pulumi-hcloud@v1.43.3:sdk/python/pulumi_hcloud/server.py (docstring examples: `image=\"debian-12\"`)",
+        "HostSettings.resolved_image for provider hetzner"),
     Pin("do.gpu_image", "gpu-h100x1-base (AI/ML ready, Ubuntu) for GPU sizes",
         "digitalocean/openapi@7c1300c:specification/resources/droplets/responses/examples.yml"),
     Pin("do.gpu_sizes", "gpu-h100x1-80gb, gpu-h100x8-640gb confirmed; L40S, RTX 4000/6000 Ada UNVERIFIED",
@@ -203,7 +222,9 @@ PINS: tuple[Pin, ...] = (
     Pin("pulumi.sdk_internals", "MockMonitor, rpc property helpers, run_pulumi_func, _sync_await (offline plan)",
         "components/pulumi_sdk.py (one module; tests/unit/test_pulumi_sdk.py checks each at the pinned SDK)"),
     Pin("app.internal_service", "llm: internal_ports [8081], no http_port, no route; health_check.port 8081",
-        f"{_DO_OAS} (internal_ports, health_check.port); components/app.py PUBLIC_SERVICES"),
+        f"{_DO_APPS}/app_service_spec.yml (`internal_ports`; `http_port` defaults to 8080), "
+        f"{_DO_APPS}/app_service_spec_health_check.yml (`port`: else the component's http_port); "
+        "components/app.py PUBLIC_SERVICES"),
     # The Pulumi program on a fresh clone
     Pin("pulumi.pip_toolchain", "requirements.txt (`-e .`) installed into .venv on the first `pulumi up`",
         "pulumi/pulumi@v3.259.0:sdk/python/toolchain/pip.go (InstallDependencies: `pip install -r requirements.txt` "

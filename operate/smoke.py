@@ -1,13 +1,18 @@
-"""``scripts/smoke STACK|local``: send a small set of poultry-health prompts (French, English,
-Spanish) to the stack's OpenAI-compatible endpoint and report the latency of each, with p50/p95
-against the platform's phase 1 goal of 3 s.
+"""``scripts/smoke STACK|local``: send poultry-health prompts (French, English, Spanish) to the
+stack's OpenAI-compatible endpoint and report the latency of each: the first request (the cold
+start) on its own line, then p50/p95 of the warm ones, against the platform's phase 1 goal of 3 s.
+
+How many: 40 prompts by default (the nine below in turn), so the warm p95 is taken over 39 samples.
+The nearest-rank p95 of fewer than 20 samples is simply their maximum (the nine prompts alone
+measured the single slowest answer); the cold start (a model loading, a scaled-to-zero provider
+waking) is one event, shown against the goal but not mixed into the percentiles.
 
 Endpoints: ``local`` → the local test host through nginx (HTTPS, pebble's CA, the generated key);
 a phase 2 stack → its model host (``host_base_url`` output, ``vllmApiKey`` secret); a phase 1 stack →
 Hugging Face's serverless router with the stack's ``huggingfaceApiKey`` and model, which is what the
-``llm`` gateway calls in phase 1. Exit 0 when every prompt was answered and p95 is within the target,
-1 otherwise (``--no-enforce`` only reports), 2 when the endpoint cannot be reached or credentials
-are missing.
+``llm`` gateway calls in phase 1. Exit 0 when every prompt was answered and the warm p95 is within the
+target, 1 otherwise (``--no-enforce`` only reports), 2 when the endpoint cannot be reached or
+credentials are missing.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any
 import urllib3
 
 TARGET_SECONDS = 3.0
+SAMPLE_SIZE = 40  # prompts per run: 1 cold + 39 warm
+P95_MIN_SAMPLES = 20  # below this, the nearest-rank p95 is the maximum
 HF_ROUTER = "https://router.huggingface.co/v1"
 
 PROMPTS: list[tuple[str, str]] = [
@@ -56,6 +63,7 @@ class Result:
     seconds: float
     ok: bool
     detail: str
+    cold: bool = False  # the run's first request: reported apart from the warm percentiles
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -98,32 +106,42 @@ def ask(ep: Endpoint, prompt: str, pool=None, prefix: str | None = None, max_tok
     return dt, text
 
 
-def run(ep: Endpoint, repeat: int = 1) -> list[Result]:
+def run(ep: Endpoint, count: int = SAMPLE_SIZE) -> list[Result]:
+    """``count`` prompts, the PROMPTS in turn, one after the other; the first is marked cold."""
     pool, prefix = _pool(ep)
     results = []
-    for _ in range(repeat):
-        for lang, prompt in PROMPTS:
-            t0 = time.monotonic()
-            try:
-                dt, text = ask(ep, prompt, pool, prefix)
-                results.append(Result(lang, prompt, dt, True, text.strip().replace("\n", " ")[:60]))
-            except (RuntimeError, urllib3.exceptions.HTTPError, KeyError, ValueError) as exc:
-                results.append(Result(lang, prompt, time.monotonic() - t0, False, str(exc)[:120]))
+    for i in range(count):
+        lang, prompt = PROMPTS[i % len(PROMPTS)]
+        t0 = time.monotonic()
+        try:
+            dt, text = ask(ep, prompt, pool, prefix)
+            results.append(Result(lang, prompt, dt, True, text.strip().replace("\n", " ")[:60], cold=i == 0))
+        except (RuntimeError, urllib3.exceptions.HTTPError, KeyError, ValueError) as exc:
+            results.append(Result(lang, prompt, time.monotonic() - t0, False, str(exc)[:120], cold=i == 0))
     return results
 
 
 def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, bool]:
     lines = [f"{'lang':<4} {'seconds':>7}  {'ok':<3} prompt → answer"]
     for r in results:
-        lines.append(f"{r.lang:<4} {r.seconds:7.3f}  {'yes' if r.ok else 'NO':<3} {r.prompt[:55]} → {r.detail}")
-    answered = [r.seconds for r in results if r.ok]
-    if answered:
-        p50, p95 = percentile(answered, 50), percentile(answered, 95)
+        lines.append(f"{r.lang:<4} {r.seconds:7.3f}  {'yes' if r.ok else 'NO':<3} {r.prompt[:55]} → {r.detail}"
+                     + ("  (cold start)" if r.cold else ""))
+    for r in (r for r in results if r.cold and r.ok):
+        verdict = "within" if r.seconds <= target else "over"
+        lines.append(f"cold start (first request) {r.seconds:.3f}s: {verdict} the {target:.1f}s target "
+                     "(reported apart; not in the percentiles)")
+    warm = [r.seconds for r in results if r.ok and not r.cold]
+    if warm:
+        p50, p95 = percentile(warm, 50), percentile(warm, 95)
         within = p95 <= target
-        lines.append(f"p50 {p50:.3f}s  p95 {p95:.3f}s  target {target:.1f}s: {'within target' if within else 'OVER TARGET'}")
+        lines.append(f"warm: p50 {p50:.3f}s  p95 {p95:.3f}s over {len(warm)} warm prompts  target {target:.1f}s: "
+                     f"{'within target' if within else 'OVER TARGET'}")
+        if len(warm) < P95_MIN_SAMPLES:
+            lines.append(f"note: the p95 of fewer than {P95_MIN_SAMPLES} prompts is their maximum; "
+                         f"send at least {P95_MIN_SAMPLES + 1} (--prompts)")
     else:
         within = False
-        lines.append("no prompt was answered")
+        lines.append("no prompt was answered" if not any(r.ok for r in results) else "no warm prompt was answered")
     all_ok = all(r.ok for r in results)
     lines.append(f"{sum(r.ok for r in results)}/{len(results)} answered")
     return "\n".join(lines), all_ok and within
@@ -168,10 +186,13 @@ def stack_endpoint(stack_name: str) -> Endpoint:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/smoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name, or 'local'")
-    parser.add_argument("--repeat", type=int, default=1, help="send the prompt set N times")
-    parser.add_argument("--target", type=float, default=TARGET_SECONDS, help="p95 latency goal in seconds")
+    parser.add_argument("--prompts", type=int, default=SAMPLE_SIZE,
+                        help=f"prompts to send, the nine in turn (default {SAMPLE_SIZE}: 1 cold + {SAMPLE_SIZE - 1} warm)")
+    parser.add_argument("--target", type=float, default=TARGET_SECONDS, help="warm p95 latency goal in seconds")
     parser.add_argument("--no-enforce", action="store_true", help="report only; exit 0 even over the target")
     args = parser.parse_args(argv)
+    if args.prompts < 1:
+        parser.error("--prompts must be at least 1")
     from components.automation import Unavailable
 
     try:
@@ -179,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     except (Unavailable, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"smoke: {len(PROMPTS) * args.repeat} prompts to {ep.base_url} (model {ep.model})")
+    print(f"smoke: {args.prompts} prompts to {ep.base_url} (model {ep.model}), the first one the cold start")
     try:
-        results = run(ep, args.repeat)
+        results = run(ep, args.prompts)
     except urllib3.exceptions.HTTPError as exc:
         print(f"error: cannot reach {ep.base_url}: {exc}", file=sys.stderr)
         return 2

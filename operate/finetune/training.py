@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from components import upstream
+
 METHODS = ("auto", "lora", "qlora", "full")
 DEVICES = ("auto", "cuda", "cpu")
 FULL_MIN_GB = 24.0
@@ -232,7 +234,7 @@ def train_config(p: TrainParams) -> dict[str, Any]:
     if p.method in ("lora", "qlora"):
         cfg.update({"lora_rank": p.lora_rank, "lora_alpha": 2 * p.lora_rank, "lora_dropout": 0.05, "lora_target": "all"})
     if p.method == "qlora":
-        cfg.update({"quantization_bit": 4, "quantization_method": "bitsandbytes"})
+        cfg.update({"quantization_bit": 4, "quantization_method": upstream.LLAMAFACTORY_QUANTIZATION_METHOD})
     cfg.update(
         {
             # dataset

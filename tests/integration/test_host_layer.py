@@ -70,7 +70,7 @@ def test_testinfra_suite_passes(s, timed):
 def test_https_endpoint_chat_completion_and_smoke_latency(s, timed, say):
     """What `scripts/local-host up` promises: a chat completion through nginx with the key, 401 without."""
     ep = smoke.local_endpoint(s)
-    with timed("smoke (9 prompts through nginx → vLLM)"):
+    with timed(f"smoke ({smoke.SAMPLE_SIZE} prompts through nginx → vLLM)"):
         results = smoke.run(ep)
     text, good = smoke.report(results)
     say(text)

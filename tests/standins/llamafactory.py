@@ -2,9 +2,11 @@
 role and scripts/finetune use them. Nothing is loaded or trained.
 
 * ``train CONFIG.yaml [key=value ...]``: checks the model, output directory and datasets (in
-  ``dataset_dir``/dataset_info.json), then writes ``trainer_log.jsonl`` step by step (steps from the
-  records, batch size, accumulation and epochs; STANDIN_STEP_DELAY_MS between steps) and a
-  placeholder LoRA adapter (or full model) into ``output_dir``.
+  ``dataset_dir``/dataset_info.json), "loads" the model as v0.9.4 would (on-the-fly quantization by
+  ``quantization_method``/``quantization_bit``; with STANDIN_GPU_MEMORY_GB set, a simulated GPU of
+  that size: weights that do not fit end in CUDA out-of-memory), then writes ``trainer_log.jsonl``
+  step by step (steps from the records, batch size, accumulation and epochs; STANDIN_STEP_DELAY_MS
+  between steps) and a placeholder LoRA adapter (or full model) into ``output_dir``.
 * ``export CONFIG.yaml``: placeholder merged weights and the Ollama ``Modelfile`` in ``export_dir``.
 * ``webui``: a page on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (7860); ``api [CONFIG.yaml]``: the
   OpenAI-compatible API on API_HOST:API_PORT (8000) with API_KEY; ``version``: the banner.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 import sys
 import time
@@ -34,6 +37,52 @@ TEMPLATES = {  # Ollama TEMPLATE and stop token per LLaMA-Factory template famil
 
 class Fail(Exception):
     pass
+
+
+# On-the-fly quantization at v0.9.4 (src/llamafactory/model/model_utils/quantization.py): the method
+# is compared with the QuantizationMethod values (extras/constants.py: BNB = "bnb", HQQ, EETQ, ...).
+# HfArgumentParser.parse_dict checks no value, so any other string falls through every branch and the
+# model loads unquantized, with no error and no "Quantizing" line. Bits accepted per method, its log
+# name and its error, as the branches say.
+QUANTIZERS = {
+    "bnb": ((8, 4), "bitsandbytes", "Bitsandbytes only accepts 4-bit or 8-bit quantization."),
+    "hqq": ((8, 6, 5, 4, 3, 2, 1), "HQQ", "HQQ only accepts 1/2/3/4/5/6/8-bit quantization."),
+    "eetq": ((8,), "EETQ", "EETQ only accepts 8-bit quantization."),
+}
+UNQUANTIZED_BITS = 16  # bf16/fp16 weights
+_SIZE_RE = re.compile(r"(?:^|[-_/.])(?:(\d+)x)?(\d+(?:\.\d+)?)([bBmM])(?![a-zA-Z0-9])")
+
+
+def load_model(cfg: dict) -> int:
+    """Bits per weight the model loads in, after v0.9.4's checks (hparams/parser.py, quantization.py)."""
+    if not cfg.get("quantization_bit"):
+        return UNQUANTIZED_BITS
+    bits = int(cfg["quantization_bit"])
+    if cfg.get("finetuning_type", "lora") not in ("lora", "oft"):
+        raise Fail("ValueError: Quantization is only compatible with the LoRA or OFT method.")
+    method = cfg.get("quantization_method") or "bnb"  # the field's default
+    if method not in QUANTIZERS:
+        return UNQUANTIZED_BITS
+    accepted, name, error = QUANTIZERS[method]
+    if bits not in accepted:
+        raise Fail(f"ValueError: {error}")
+    print(f"[INFO|quantization.py] Quantizing model to {bits} bit with {name}.", flush=True)
+    return bits
+
+
+def check_memory(model: str, bits: int) -> None:
+    """With STANDIN_GPU_MEMORY_GB, the weights must fit that simulated GPU. The stand-in has no
+    weights, so the parameter count comes from the model name (``...-14B-...`` → 14e9)."""
+    gpu = os.environ.get("STANDIN_GPU_MEMORY_GB")
+    found = list(_SIZE_RE.finditer(model))
+    if not gpu or not found:
+        return
+    experts, value, unit = found[-1].groups()
+    params_b = float(value) * int(experts or 1) / (1 if unit in "bB" else 1000)
+    need = params_b * bits / 8
+    if need > float(gpu):
+        raise Fail(f"torch.OutOfMemoryError: CUDA out of memory. Loading {model} in {bits} bit needs ~{need:.1f} GiB; "
+                   f"GPU 0 has a total capacity of {float(gpu):.2f} GiB (stand-in)")
 
 
 def load_config(args: list[str]) -> dict[str, str]:
@@ -101,6 +150,7 @@ def train(cfg: dict) -> None:
     if out.is_dir() and any(out.iterdir()) and cfg.get("overwrite_output_dir", "").lower() != "true":
         raise Fail("ValueError: Output directory already exists and is not empty. Please set `overwrite_output_dir`.")
     n = records(cfg)
+    check_memory(model, load_model(cfg))
     batch = max(1, int(cfg.get("per_device_train_batch_size") or 1)) * max(1, int(cfg.get("gradient_accumulation_steps") or 1))
     epochs, lr = float(cfg.get("num_train_epochs") or 3), float(cfg.get("learning_rate") or 5e-5)
     total = max(1, math.ceil(max(1, math.ceil(n / batch)) * epochs))

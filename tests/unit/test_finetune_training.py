@@ -219,3 +219,37 @@ def test_dataset_info_merge_from_nothing_and_refuses_garbage():
 def test_estimate_steps():
     assert training.estimate_steps(100, 0.1, 3, 1, 8) == 36  # 90 rows / 8 → 12 per epoch × 3
     assert training.estimate_steps(3, 0.1, 1, 1, 8) == 1
+
+
+# ---- the training YAML through the LLaMA-Factory stand-in (v0.9.4's quantization rules) ----------
+def _standin_train(tmp_path, cfg: dict, gpu_gb: float):
+    """Run the rendered config through ``llamafactory-cli train`` of the stand-in on a simulated GPU
+    of ``gpu_gb``, with the container paths pointed at ``tmp_path``."""
+    from tests.standins.runner import run_cli
+
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "support-bot.json").write_text(json.dumps([{"instruction": "q", "input": "", "output": "a"}] * 8))
+    (data / "dataset_info.json").write_text(json.dumps({"support-bot": ENTRY}))
+    path = tmp_path / "train.yaml"
+    path.write_text(training.render_yaml(cfg, "test"))
+    return run_cli(["llamafactory-cli", "train", str(path), f"dataset_dir={data}", f"output_dir={tmp_path / 'out'}"],
+                   env={"STANDIN_GPU_MEMORY_GB": str(gpu_gb)})
+
+
+def test_qlora_config_is_quantized_by_llamafactory(tmp_path):
+    """`auto` picks QLoRA exactly when LoRA does not fit (a 14B model on staging's 20 GB GPU); the
+    config must make v0.9.4 load the base in 4 bits, or the 16-bit load runs out of memory."""
+    model, gpu = "Qwen/Qwen2.5-14B-Instruct", 20
+    assert choose_method("auto", model, [Gpu(gpu, gpu)]).method == "qlora"
+    res = _standin_train(tmp_path, training.train_config(params("qlora", base_model=model)), gpu)
+    assert res.returncode == 0, res.stderr
+    assert "Quantizing model to 4 bit with bitsandbytes." in res.stdout
+
+
+def test_standin_loads_an_unknown_quantization_method_in_16_bits_as_v094_does(tmp_path):
+    """v0.9.4 checks no value in parse_dict; a method outside QuantizationMethod quantizes nothing."""
+    cfg = {**training.train_config(params("qlora", base_model="Qwen/Qwen2.5-14B-Instruct")), "quantization_method": "bitsandbytes"}
+    res = _standin_train(tmp_path, cfg, 20)
+    assert res.returncode == 1 and "Quantizing" not in res.stdout
+    assert "CUDA out of memory" in res.stderr

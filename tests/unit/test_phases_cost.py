@@ -8,7 +8,29 @@ import pytest
 
 from components import offline, prices
 from components.cost import BudgetExceeded, estimate
-from tests.unit.conftest import pin_overrides, plan_for
+from components.settings import SECRET_KEYS, parse_settings
+from tests.unit.conftest import STACKS, pin_overrides, plan_for
+
+# The plan the platform came from prices phase 1 at $21-36: `llm` Basic $12 + Hugging Face PRO $9
+# (optional) + about $0.05 of dev calls (250 requests × 500 tokens a month) + $15 one-off fine-tuning.
+# It puts `llm` in the region of the existing ai-service, "US East or Frankfurt".
+SEED_RANGE_USD = (21, 36)
+SEED_REGIONS = ("nyc", "fra")
+
+
+def fixture_settings(huggingface: dict | None = None, **top):
+    """A phase 1 stack as the seed describes it (a fixture, not a committed stack file)."""
+    values = {
+        "phase": 1, "region": "nyc", "budget": 150,
+        "app": {"aiService": {"repo": "org/app", "sourceDir": "/backend", "instanceSize": "apps-s-1vcpu-1gb"},
+                "llm": {"repo": "org/app"}},
+        "huggingface": {"requestsPerMonth": 250, **(huggingface or {})},
+        **top,
+    }
+    raw = {f"llm-platform:{k}": json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
+           for k, v in values.items()}
+    raw.update({f"llm-platform:{k}": offline.placeholder(k) for k in SECRET_KEYS})
+    return parse_settings(raw, "fixture")
 
 
 def llm_service(plan):
@@ -56,12 +78,10 @@ def test_host_can_be_enabled_in_phase_one():
 def test_cost_breakdown_matches_the_price_table(stack):
     plan = plan_for(stack)
     s = plan.settings
-    want = (
-        prices.APP_INSTANCE_SIZES[s.app.ai_service.instance_size].usd_month * s.app.ai_service.instance_count
-        + prices.APP_INSTANCE_SIZES[s.app.llm.instance_size].usd_month * s.app.llm.instance_count
-    )
+    want = prices.APP_INSTANCE_SIZES[s.app.llm.instance_size].usd_month * s.app.llm.instance_count  # not ai-service's
     if s.app.llm.provider == "huggingface":
-        want += s.huggingface.requests_per_month / 1000 * s.huggingface.usd_per_1k_requests + 9
+        want += s.huggingface.requests_per_month / 1000 * s.huggingface.usd_per_1k_requests
+        want += prices.HF_PRO_SUBSCRIPTION.usd_month if s.huggingface.pro_subscription else 0
     if s.host_enabled:
         if s.host.provider == "digitalocean":
             want += prices.DROPLET_SIZES[s.host.size].usd_month + 0.10 * s.host.volume_size_gb
@@ -96,6 +116,44 @@ def test_over_budget_allowed_explicitly():
 
 
 def test_hf_usage_scales_with_requests():
-    base = plan_for("dev").settings
-    more = plan_for("dev", (("huggingface", json.dumps({"requestsPerMonth": 200000})),)).settings
-    assert estimate(more).total - estimate(base).total == pytest.approx(20.0)
+    base, more = estimate(fixture_settings()), estimate(fixture_settings({"requestsPerMonth": 1250}))
+    assert more.total - base.total == pytest.approx(1000 / 1000 * prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month)
+
+
+def test_phase_one_cost_is_the_seed_plans_line_by_line():
+    """Each line is one of the seed's assumptions; the existing ai-service and the one-off run apart."""
+    report = estimate(fixture_settings())
+    by_kind = {kind: {i.item: i.usd_month for i in report.items if i.kind == kind} for kind in ("monthly", "existing", "one-off")}
+    assert by_kind == {
+        "monthly": {"app: llm": 12.0, "huggingface: serverless usage": 0.05},  # 250 requests × 500 tokens
+        "existing": {"app: ai-service": 12.0},
+        "one-off": {"fine-tuning run": 15.0},
+    }
+    assert (report.total, report.first_month, report.with_existing) == (12.05, 27.05, 24.05)
+    assert not report.over_budget
+    table = report.table()
+    assert "250 requests × 500 tokens" in table and "not added by this project" in table and "one-off" in table
+    assert "PRO" in table  # the option, named with its price, though it is off
+    doc = report.to_dict()
+    assert doc["total_usd_month"] == 12.05 and doc["first_month_usd"] == 27.05 and doc["existing_usd_month"] == 12.0
+
+
+def test_phase_one_with_pro_is_the_seed_range():
+    report = estimate(fixture_settings({"proSubscription": True}))
+    assert (report.total, report.first_month) == (21.05, 36.05) == tuple(x + 0.05 for x in SEED_RANGE_USD)
+
+
+def test_hugging_face_pro_is_off_unless_asked():
+    assert not fixture_settings().huggingface.pro_subscription
+
+
+def test_dev_plan_first_month_is_within_the_seed_range():
+    report = estimate(plan_for("dev").settings)
+    assert SEED_RANGE_USD[0] <= report.first_month <= SEED_RANGE_USD[1]
+    assert "app: ai-service" not in {i.item for i in report.items if i.kind == "monthly"}
+
+
+def test_every_stack_uses_the_existing_apps_region():
+    """`llm` runs in the app of the existing ai-service: one region for every stack, the seed's."""
+    regions = {plan_for(s).settings.region for s in STACKS}
+    assert len(regions) == 1 and regions <= set(SEED_REGIONS), regions

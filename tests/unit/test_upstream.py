@@ -122,16 +122,68 @@ def test_vllm_standin_api_server_ignores_a_positional_model():
     assert [(m["id"], m["root"]) for m in models] == [("wanted", "Qwen/Qwen3-0.6B")]
 
 
-# ---- LLaMA-Factory: a tag that was published ------------------------------------------------
-def test_llamafactory_tag_must_be_published():
-    assert not upstream.llamafactory_tag_published("0.9.3") and upstream.llamafactory_tag_published("0.9.4")
+# ---- LLaMA-Factory: the image tag ------------------------------------------------------------
+def test_llamafactory_tag_is_not_refused_by_an_unsourced_rule():
+    """No source says which versioned tags exist: docker.yml pushed `:<version>` on every push to
+    main from ad345ec05 (2025-06-17, VERSION still 0.9.3 in that commit) to 3fe6f0feb (2025-10-05),
+    so `:0.9.4` was a moving dev build until the release re-pushed it, and `:0.9.3` may exist. A
+    tag is the operator's choice; the settings refuse only `latest` (not a pin)."""
     assert upstream.LLAMAFACTORY_TAG == "0.9.4" and _host_data("prod").llamafactory.tag == "0.9.4"
     raw = offline.read_stack_config("prod", pin_overrides("prod"))
     host = json.loads(raw["llm-platform:host"])
-    host["llamafactory"] = {**(host.get("llamafactory") or {}), "tag": "0.9.3"}
-    with pytest.raises(SettingsError) as info:
+    for tag in ("0.9.3", "0.9.5"):
+        host["llamafactory"] = {**(host.get("llamafactory") or {}), "tag": tag}
+        assert parse_settings({**raw, "llm-platform:host": json.dumps(host)}, "prod").host.llamafactory.tag == tag
+    host["llamafactory"]["tag"] = "latest"
+    with pytest.raises(SettingsError, match="not 'latest'"):
         parse_settings({**raw, "llm-platform:host": json.dumps(host)}, "prod")
-    assert len(info.value.problems) == 1 and "host.llamafactory.tag = '0.9.3'" in info.value.problems[0]
+    assert not hasattr(upstream, "llamafactory_tag_published")
+
+
+# ---- Citations that can be read here -------------------------------------------------------------
+def _cited_openapi_files(pin) -> list[str]:
+    return re.findall(r"digitalocean/openapi@7c1300c:specification/resources/apps/models/([\w.]+\.yml)", pin.source)
+
+
+def test_app_spec_citations_name_the_files_that_hold_the_fields():
+    """app.internal_service: `internal_ports` is declared in app_service_spec.yml and the health
+    check's `port` in app_service_spec_health_check.yml (the copy in shared/do-openapi)."""
+    from tests.unit.do_schema import SCHEMA_DIR
+
+    if not SCHEMA_DIR.exists():
+        pytest.skip(f"DigitalOcean schema copy not found at {SCHEMA_DIR}")
+    pin = next(p for p in upstream.PINS if p.key == "app.internal_service")
+    files = _cited_openapi_files(pin)
+    assert files, pin.source
+    def declared(name: str) -> set[str]:  # the properties the file itself declares (its own and its allOf parts')
+        doc = yaml.safe_load((SCHEMA_DIR / name).read_text())
+        parts = [doc, *(p for p in doc.get("allOf", []) if isinstance(p, dict))]
+        return {k for part in parts for k in part.get("properties", {})}
+
+    declared = {f: declared(f) for f in files}
+    assert any("internal_ports" in keys for keys in declared.values()), declared
+    assert any(f.endswith("health_check.yml") and "port" in keys for f, keys in declared.items()), declared
+
+
+def test_debian_image_slugs_cite_what_says_them():
+    """Hetzner's `debian-12` is in pulumi-hcloud's docstring examples (the installed package is the
+    cited version); DigitalOcean's `debian-12-x64` is in no file we can read (not in the OpenAPI
+    examples at 7c1300c, not in pulumi-digitalocean 4.84.1): its row must say UNVERIFIED."""
+    import importlib.metadata as md
+
+    import pulumi_hcloud
+
+    pins = {p.key: p for p in upstream.PINS}
+    hc = pins["hcloud.debian_image"]
+    assert hc.verified and f"pulumi-hcloud@v{md.version('pulumi_hcloud')}" in hc.source
+    assert 'image="debian-12"' in (Path(pulumi_hcloud.__file__).parent / "server.py").read_text()
+    do = pins["do.debian_image"]
+    assert do.value == upstream.DO_DEBIAN_IMAGE == prices.DropletSize("x", 0, "").default_image
+    assert not do.verified and "doctl compute image list-distribution" in do.source
+    from components.cost import estimate
+
+    cpu_droplet = estimate(plan_for("dev", (("phase", 2),)).settings)  # a DO CPU droplet on the default image
+    assert any(u.startswith(f"droplet image {upstream.DO_DEBIAN_IMAGE}: UNVERIFIED") for u in cpu_droplet.unverified)
 
 
 # ---- Pulumi on a fresh clone --------------------------------------------------------------------
