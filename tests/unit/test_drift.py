@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -444,3 +445,63 @@ def test_help_lists_the_exit_codes(capsys):
     assert "exit codes:" in out
     for line in ("  0  clean", "  1  drift", "  2  incomplete"):
         assert line in out, out
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown: what came from a host stays text (issue 18 §4)
+# --------------------------------------------------------------------------------------------------
+CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+
+
+def fenced(md: str) -> tuple[list[str], list[list[str]]]:
+    """CommonMark's fenced code blocks, as a renderer sees them: the lines outside any block, and each
+    block's lines. A block opens with 3+ backticks and closes at a line of at least as many."""
+    outside: list[str] = []
+    blocks: list[list[str]] = []
+    fence = None
+    for line in md.splitlines():
+        stripped = line.lstrip(" ")
+        if fence is None:
+            m = re.match(r"(`{3,}|~{3,})", stripped)
+            if m:
+                fence = m.group(1)
+                blocks.append([])
+            else:
+                outside.append(line)
+        else:
+            m = re.match(r"(`{3,}|~{3,})[ \t]*$", stripped)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = None
+            else:
+                blocks[-1].append(line)
+    return outside, blocks
+
+
+def test_markdown_keeps_host_derived_text_inside_code(tmp_path):
+    hostile_diff = "```\n# Owned\n[click here](https://evil.example/steal)\n<img src=x onerror=alert(1)>\n````` five"
+    hostile_msg = "AssertionError: banner ~~~\n## Not a heading\n\x1b[8mhidden"
+    f = drift.Finding("hosts", "llm-prod", "proxy | nginx: API key map", "would change", role="proxy",
+                      kind="operation", commands=["echo ``` [x](https://evil.example)"], diffs=[hostile_diff])
+    check = drift.Finding("hosts", "llm-prod", "test_proxy::t[ssh://x] [y](https://evil.example)", "check failed",
+                          role="proxy", kind="check", message=hostile_msg)
+    why = "llm-prod: SSH to 203.0.113.10:22: banner `[z](https://evil.example)` | www.evil.example <b>"
+    hosts = drift.LayerResult("hosts", "not_checked", [f, check], reason=why,
+                              hosts=[drift.HostOutcome("llm-prod", "not_checked", why)])
+    md = drift.Report("prod", [drift.LayerResult("cloud", "clean"), hosts]).markdown()
+    outside, blocks = fenced(md)
+    # every host-derived line is inside a code block
+    inside = [line.strip() for b in blocks for line in b]
+    for line in (hostile_diff + "\n" + hostile_msg.replace("\x1b", "\\x1b")).splitlines():
+        assert line in inside, (line, md)
+    assert "$ echo ``` [x](https://evil.example)" in inside
+    # outside the blocks, only our own headings, and nothing that renders as a link or HTML
+    headings = [line for line in outside if line.lstrip().startswith("#")]
+    assert headings == ["## ❌ Drift: `prod` — incomplete: drift found; not checked: hosts",
+                        "### not checked (exit 2, whatever else was found)", "### hosts · llm-prod · proxy"], headings
+    text = "\n".join(CODE_SPAN.sub("", line) for line in outside)
+    for bad in ("](", "<img", "<b>", "www.", "https://"):
+        assert bad not in text, (bad, md)
+    # the reason is still there, whole, in the table and the list; the table keeps its four columns
+    [row] = [line for line in outside if line.startswith("| hosts |")]
+    assert row.replace("\\|", "").count("|") == 5, row
+    assert "\x1b" not in md and "\x1b" not in drift.Report("prod", [hosts]).summary()
