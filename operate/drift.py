@@ -549,7 +549,10 @@ def _scrub(findings: list[Finding], values: list[str]) -> None:
 # --------------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------------
-def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None) -> Report:
+def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None, runner_ip: str | None = None) -> Report:
+    """Both layers of ``stack`` (or the local test host). ``runner_ip``: this machine's egress address;
+    when given, it is compared with the stack's host.adminCidrs first (operate/reach.py), the verdict
+    printed in one line, and the hosts reported as not checked, without trying SSH, when it is outside."""
     from components import automation
     from operate import targets
 
@@ -558,8 +561,19 @@ def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None) ->
         layers.append(LayerResult("cloud", "skipped", reason="the local test host has no cloud layer"))
         layers.append(check_hosts(targets.local(local_settings), checks=checks))
         return Report(stack, layers)
+    unreachable = None
+    if runner_ip is not None:
+        from operate import reach
+
+        verdict = reach.check(stack, runner_ip)
+        print(f"reach: {verdict.line}", file=sys.stderr, flush=True)
+        if verdict.code == reach.OUTSIDE:
+            unreachable = verdict.line
     cloud = check_cloud(stack)
     layers.append(cloud)
+    if unreachable:
+        layers.append(LayerResult("hosts", NOT_CHECKED, reason=unreachable))
+        return Report(stack, layers)
     try:
         target = targets.from_stack(automation.select_stack(stack))
     except automation.Unavailable as exc:
@@ -588,8 +602,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", help="JSON report path (default .state/drift/STACK.json)")
     parser.add_argument("--markdown", help="also write the report as Markdown to this path")
     parser.add_argument("--no-checks", action="store_true", help="hosts: dry run only, skip the testinfra suite")
+    parser.add_argument("--runner-ip", metavar="IP",
+                        help="this machine's egress address: outside the stack's host.adminCidrs, the hosts are "
+                             "reported as not checked (one line why) without trying SSH (see scripts/reach)")
     args = parser.parse_args(argv)
-    report = run_drift(args.stack, checks=not args.no_checks)
+    extra = {"runner_ip": args.runner_ip} if args.runner_ip is not None else {}
+    report = run_drift(args.stack, checks=not args.no_checks, **extra)
     path = Path(args.report or ROOT / ".state" / "drift" / f"{args.stack}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
