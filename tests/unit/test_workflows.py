@@ -216,3 +216,16 @@ def test_pull_requests_run_the_readme_test_command():
     assert ".ci/run" in runs
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
     assert "scripts/test" in (ROOT / "README.md").read_text()
+
+
+def test_every_secret_and_variable_the_workflows_use_has_a_row_in_the_runbook():
+    used = set()
+    for wf in sorted(WF.glob("*.yml")):
+        used |= set(re.findall(r"\b(?:secrets|vars)\.([A-Z][A-Z0-9_]*)", wf.read_text()))
+    assert {"PULUMI_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN", "HCLOUD_TOKEN", "HOSTS_SSH_PRIVATE_KEY",
+            "HOSTS_KNOWN_HOSTS", "HOSTS_RUNNER"} <= used
+    oncall = (ROOT / "docs" / "oncall.md").read_text()
+    rows = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", oncall, flags=re.M))
+    missing = sorted(used - rows)
+    assert not missing, f"docs/oncall.md §7 has no row (name, what, workflow, how to rotate) for {missing}"
+    assert "rebuild-host.yml" in oncall
