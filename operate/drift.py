@@ -68,7 +68,8 @@ LABELS = {NOT_CHECKED: "not checked"}
 class HostOutcome:
     host: str
     status: str  # clean | drift | not_checked
-    reason: str = ""  # why not checked: one line naming the host ("llm-prod: SSH to 203.0.113.10:22 timed out after 10 s")
+    # why not checked: one line naming the host ("llm-prod: SSH to 203.0.113.10:22 timed out after 10 s")
+    reason: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in ("clean", "drift", NOT_CHECKED):
@@ -212,7 +213,11 @@ _BACKTICKS = re.compile(r"`+")
 
 def printable(text: str) -> str:
     """Control characters (an ESC that would hide the rest in a terminal, a NUL...) as visible escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+    def shown(m: re.Match) -> str:
+        c = ord(m.group())
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return _CONTROL.sub(shown, text)
 
 
 def _longest_backticks(text: str) -> int:
@@ -459,7 +464,8 @@ def lost_ssh(host: str, message: str) -> str | None:
         return None
     m = _SSH_STDERR.search(message)
     err = m["err"].replace("\\r", " ").replace("\\n", " ") if m else ""
-    return _clip(f"{host}: checks lost SSH: {err.strip()}" if err.strip() else f"{host}: checks lost SSH (ssh exited 255)")
+    err = err.strip()
+    return _clip(f"{host}: checks lost SSH: {err}" if err else f"{host}: checks lost SSH (ssh exited 255)")
 
 
 def check_hosts(target: Target, run: Runner = subprocess.run, checks: bool = True) -> LayerResult:
@@ -506,7 +512,8 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
                 capture_output=True, text=True, timeout=3600,
             )
             if not junit.exists():
-                not_checked[h.name] = f"{h.name}: testinfra did not run: {one_line(res.stdout + res.stderr) or f'exit {res.returncode}'}"
+                said = one_line(res.stdout + res.stderr) or f"exit {res.returncode}"
+                not_checked[h.name] = f"{h.name}: testinfra did not run: {said}"
                 continue
             for name, msg in parse_junit(junit.read_text()):
                 lost = lost_ssh(h.name, msg)
@@ -516,7 +523,9 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
                     findings.append(Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check",
                                             message=msg))
             junit.unlink()
-    _scrub(findings, secret_values.known_values(env))
+    values = secret_values.known_values(env)
+    _scrub(findings, values)
+    not_checked = {h: secret_values.scrub(why, values) for h, why in not_checked.items()}
     outcomes = [
         HostOutcome(h.name, NOT_CHECKED, not_checked[h.name]) if h.name in not_checked
         else HostOutcome(h.name, "drift" if any(f.host == h.name for f in findings) else "clean")
