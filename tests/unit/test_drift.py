@@ -505,3 +505,16 @@ def test_markdown_keeps_host_derived_text_inside_code(tmp_path):
     [row] = [line for line in outside if line.startswith("| hosts |")]
     assert row.replace("\\|", "").count("|") == 5, row
     assert "\x1b" not in md and "\x1b" not in drift.Report("prod", [hosts]).summary()
+
+
+def test_no_secret_value_in_a_not_checked_reason(tmp_path):
+    secret = "s3cr3t-value-0123456789abcdef"
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"vllmApiKey": secret}))
+    sec.chmod(0o600)
+    run, _ = fake_runner("", dry_rc=1, dry_stderr=f"--> pyinfra error: bad value {secret} in host data\n")
+    t = target(tmp_path)
+    t.env["LLM_PLATFORM_SECRETS_FILE"] = str(sec)
+    report = drift.Report("prod", [drift.check_hosts(t, run=run)])
+    for text in (report.summary(), report.markdown(), json.dumps(report.to_dict())):
+        assert secret not in text and "***" in text
