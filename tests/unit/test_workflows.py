@@ -66,10 +66,10 @@ def test_drift_runs_daily_for_every_cloud_stack_and_uploads_the_report():
         assert check["env"][var] == f"${{{{ secrets.{var} }}}}"
 
 
-def stacks_job_output(root: Path) -> list[str]:
-    """Run drift.yml's `stacks` job script, as the runner would, in ``root``; its `stacks` output."""
+def stacks_job_output(root: Path, out: Path) -> list[str]:
+    """Run drift.yml's `stacks` job script, as the runner would, in ``root``; its `stacks` output
+    (written to ``out``, the job's $GITHUB_OUTPUT)."""
     [step] = [s for s in load("drift.yml")["jobs"]["stacks"]["steps"] if "run" in s]
-    out = root / "github_output"
     out.write_text("")
     res = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "GITHUB_OUTPUT": str(out)})
@@ -84,11 +84,12 @@ def test_the_drift_matrix_is_every_cloud_stack_file_listed_by_a_job(tmp_path):
     assert job["needs"] == "stacks"
     assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
     assert doc["jobs"]["stacks"]["outputs"]["stacks"] == "${{ steps.list.outputs.stacks }}"
-    assert sorted(stacks_job_output(ROOT)) == sorted(cloud_stacks())
+    assert sorted(stacks_job_output(ROOT, tmp_path / "out1")) == sorted(cloud_stacks())
     # a stack file added is in the next run's matrix, with no edit to the workflow
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    shutil.copy(ROOT / "stacks" / "Pulumi.cpu.yaml", tmp_path / "stacks" / "Pulumi.demo.yaml")
-    assert sorted(stacks_job_output(tmp_path)) == sorted([*cloud_stacks(), "demo"])
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "stacks", copy / "stacks")
+    shutil.copy(ROOT / "stacks" / "Pulumi.cpu.yaml", copy / "stacks" / "Pulumi.demo.yaml")
+    assert sorted(stacks_job_output(copy, tmp_path / "out2")) == sorted([*cloud_stacks(), "demo"])
 
 
 REBUILD = ".github/workflows/rebuild-host.yml"
