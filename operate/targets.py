@@ -26,6 +26,7 @@ class HostTarget:
     name: str
     testinfra_args: list[str]
     host_data_file: Path
+    address: str = ""  # "ip:port" SSH goes to, for messages ("SSH to 203.0.113.10:22 timed out")
 
 
 @dataclass
@@ -80,7 +81,8 @@ def from_stack_outputs(stack_name: str, inventory: dict[str, Any], secrets: dict
     for h in inventory.get("hosts", []):
         data_file = _write_private(d / f"{h['name']}.json", json.dumps(h))
         spec = f"ssh://{h['ssh_user']}@{h['ssh_hostname']}?sudo=true"
-        hosts.append(HostTarget(h["name"], [f"--hosts={spec}"], data_file))
+        address = f"{h['ssh_hostname']}:{h.get('ssh_port', 22)}"
+        hosts.append(HostTarget(h["name"], [f"--hosts={spec}"], data_file, address))
     return Target(stack_name, ROOT / "hosts" / "inventory.py", env, hosts)
 
 
@@ -110,5 +112,5 @@ def local(s: Any = None) -> Target:
 
     s = s or local_host_config()
     env = {"LLM_PLATFORM_SECRETS_FILE": str(li.secrets_file(s))}
-    host = HostTarget("llm-local", li.testinfra_args(s), s.host_json)
+    host = HostTarget("llm-local", li.testinfra_args(s), s.host_json, f"127.0.0.1:{s.ssh_port}")
     return Target("local", s.inventory, env, [host], has_cloud=False)

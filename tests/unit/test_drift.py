@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from pulumi.automation import CommandError
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
@@ -70,9 +72,9 @@ def test_changed_resource_is_drift_naming_resource_and_property():
     assert f.detail == "update: inboundRules[3]"
 
 
-def test_failed_preview_without_changes_is_an_error_not_drift():
+def test_failed_preview_without_changes_is_not_checked_not_drift():
     result, _ = cloud([diag("error", "digitalocean: 401 Unable to authenticate you")], fail="error: update failed")
-    assert result.status == "error"
+    assert result.status == "not_checked"
     assert "401 Unable to authenticate you" in result.reason
 
 
@@ -99,7 +101,7 @@ def test_missing_cli_or_credentials_is_a_clear_error(tmp_path):
         raise automation.Unavailable(automation.credentials_problem("prod", {"PATH": str(tmp_path / "none")}))
 
     result = drift.check_cloud("prod", select=unavailable)
-    assert result.status == "error" and "no Pulumi CLI" in result.reason
+    assert result.status == "not_checked" and "no Pulumi CLI" in result.reason
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ PLAN = [{"name": "firewall | ufw: default deny, only 22 (admins), 80, 443",
 def target(tmp_path) -> Target:
     data = tmp_path / "llm-prod.json"
     data.write_text("{}")
-    return Target("prod", tmp_path / "inv.py", {}, [HostTarget("llm-prod", ["--hosts=ssh://x"], data)])
+    return Target("prod", tmp_path / "inv.py", {}, [HostTarget("llm-prod", ["--hosts=ssh://x"], data, address="203.0.113.10:22")])
 
 
 def fake_runner(dry_stdout: str, dry_rc: int = 0, junit: str | None = JUNIT_FAIL, dry_stderr: str = "",
@@ -213,19 +215,21 @@ def test_clean_host(tmp_path):
     assert drift.check_hosts(target(tmp_path), run=run).status == "clean"
 
 
-def test_unreachable_host_is_an_error_with_the_reason(tmp_path):
+def test_unreachable_host_is_not_checked_with_the_reason(tmp_path):
     run, _ = fake_runner("", dry_rc=1, dry_stderr="--> Could not connect to llm-prod: timed out")
     result = drift.check_hosts(target(tmp_path), run=run)
-    assert result.status == "error" and "Could not connect" in result.reason
+    assert result.status == "not_checked" and "Could not connect" in result.reason
 
 
 def test_report_exit_codes_and_json():
     clean = drift.LayerResult("cloud", "clean")
     dirty = drift.LayerResult("hosts", "drift", [drift.Finding("hosts", "h", "op", "would change")])
-    broken = drift.LayerResult("hosts", "error", reason="host unreachable")
+    broken = drift.LayerResult("hosts", "not_checked", reason="host unreachable")
     assert drift.Report("s", [clean]).exit_code == 0
     assert drift.Report("s", [clean, dirty]).exit_code == 1
     assert drift.Report("s", [clean, broken]).exit_code == 2
+    with pytest.raises(ValueError):  # a status nobody maps must not read as clean
+        drift.LayerResult("hosts", "error")
     doc = drift.Report("s", [clean, dirty]).to_dict()
     assert doc["findings"] == [{"layer": "hosts", "host": "h", "target": "op", "detail": "would change", "role": "",
                                 "kind": "", "commands": [], "diffs": [], "message": ""}]
@@ -281,3 +285,236 @@ def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():
         ("systemctl start nginx.service", None)
     long = dryplan.file_diff("/f", [str(i) for i in range(200)], [f"{i}x\n" for i in range(200)])
     assert len(long.splitlines()) == dryplan.MAX_DIFF_LINES + 1 and long.endswith("more diff lines")
+
+
+# --------------------------------------------------------------------------------------------------
+# Outcomes: clean (0), drift (1), not checked (2), per layer and per host; "not checked" never drift
+# --------------------------------------------------------------------------------------------------
+# pyinfra 3.10's stderr when the host's SSH port closes before the banner (captured against a local
+# listener that accepts and closes; paths shortened). paramiko logs its traceback from its transport
+# thread, so it can come before or after pyinfra's own line: both orders are tested.
+BANNER_TRACEBACK = """Exception (client): Error reading SSH protocol banner[Errno 104] Connection reset by peer
+Traceback (most recent call last):
+  File ".../paramiko/transport.py", line 2363, in _check_banner
+    buf = self.packetizer.readline(timeout)
+          ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+ConnectionResetError: [Errno 104] Connection reset by peer
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File ".../paramiko/transport.py", line 2179, in run
+    self._check_banner()
+  File ".../paramiko/transport.py", line 2367, in _check_banner
+    raise SSHException(
+paramiko.ssh_exception.SSHException: Error reading SSH protocol banner[Errno 104] Connection reset by peer
+"""
+BANNER_LINE = "    [llm-prod] SSH error (Error reading SSH protocol banner[Errno 104] Connection reset by peer)\n"
+PYINFRA_HEAD = "--> Loading config...\n--> Loading inventory...\n--> Connecting to hosts...\n"
+PYINFRA_TAIL = "\n--> Disconnecting from hosts...\n--> pyinfra error: No hosts remaining!"
+
+
+def unreachable(tmp_path, line: str, traceback: str = "", traceback_last: bool = False) -> drift.LayerResult:
+    stderr = PYINFRA_HEAD + (line + PYINFRA_TAIL + "\n" + traceback if traceback_last else traceback + line + PYINFRA_TAIL)
+    run, calls = fake_runner("", dry_rc=1, dry_stderr=stderr)
+    result = drift.check_hosts(target(tmp_path), run=run)
+    assert len(calls) == 1, "no testinfra run against a host the dry run could not reach"
+    return result
+
+
+def test_unreachable_host_reason_is_one_clean_line_never_a_traceback(tmp_path):
+    for last in (False, True):
+        result = unreachable(tmp_path, BANNER_LINE, BANNER_TRACEBACK, traceback_last=last)
+        assert result.status == "not_checked"
+        assert result.reason == ("llm-prod: SSH to 203.0.113.10:22: the connection closed before the SSH banner "
+                                 "(Connection reset by peer): a firewall in the way, or sshd not up yet"), result.reason
+        [host] = result.hosts
+        assert (host.host, host.status, host.reason) == ("llm-prod", "not_checked", result.reason)
+
+
+def test_each_ssh_failure_reads_as_one_line_naming_host_and_address(tmp_path):
+    cases = {
+        "Could not connect (timed out)": "llm-prod: SSH to 203.0.113.10:22 timed out after 10 s",
+        "Could not connect ([Errno None] Unable to connect to port 22 on 203.0.113.10)":
+            "llm-prod: SSH to 203.0.113.10:22 refused (nothing listening, or a firewall rejecting)",
+        "Could not connect ([Errno 113] No route to host)": "llm-prod: SSH to 203.0.113.10:22: no route to host",
+        "SSH host key error (Host key for 203.0.113.10 does not match.)":
+            "llm-prod: host key mismatch for 203.0.113.10:22: known_hosts holds another key "
+            "(the host was rebuilt, or someone is in between)",
+        "Authentication error (username=llmadmin)":
+            "llm-prod: SSH to 203.0.113.10:22: authentication failed as llmadmin (key not accepted)",
+        "Could not resolve hostname ([Errno -2] Name or service not known)":
+            "llm-prod: SSH to 203.0.113.10:22: cannot resolve the host name",
+        "Could not connect ([Errno 2] No such file or directory: '/home/runner/.ssh/known_hosts')":
+            "llm-prod: no known_hosts file (/home/runner/.ssh/known_hosts): the host key cannot be checked",
+    }
+    for pyinfra_says, reason in cases.items():
+        colour = "\x1b[31m" + pyinfra_says + "\x1b[0m"  # pyinfra colours the message on a terminal
+        result = unreachable(tmp_path, f"    [llm-prod] {colour}\n")
+        assert result.reason == reason, (pyinfra_says, result.reason)
+
+
+def test_a_failed_dry_run_without_a_connect_line_gives_pyinfras_error_not_a_traceback_tail(tmp_path):
+    stderr = PYINFRA_HEAD + BANNER_TRACEBACK + "--> pyinfra error: Invalid inventory: hosts/inventory.py\n" + BANNER_TRACEBACK
+    run, _ = fake_runner("", dry_rc=1, dry_stderr=stderr)
+    result = drift.check_hosts(target(tmp_path), run=run)
+    assert result.status == "not_checked"
+    assert result.reason == "dry run failed: pyinfra error: Invalid inventory: hosts/inventory.py", result.reason
+
+
+def two_hosts(tmp_path) -> Target:
+    t = target(tmp_path)
+    data = tmp_path / "llm-b.json"
+    data.write_text("{}")
+    t.hosts.append(HostTarget("llm-b", ["--hosts=ssh://y"], data, address="198.51.100.20:22"))
+    return t
+
+
+def test_one_host_unreachable_the_others_still_checked_and_the_layer_says_both(tmp_path):
+    # pyinfra carries on with the hosts it reached, prints its JSON plan, and exits 1
+    stderr = PYINFRA_HEAD + "    [llm-b] Could not connect (timed out)\n"
+    run, calls = fake_runner(json.dumps(DRY_RUN), dry_rc=1, dry_stderr=stderr, plan=PLAN)
+    result = drift.check_hosts(two_hosts(tmp_path), run=run)
+    assert [(h.host, h.status) for h in result.hosts] == [("llm-prod", "drift"), ("llm-b", "not_checked")]
+    assert result.status == "not_checked" and result.drift_found
+    assert result.reason == "llm-b: SSH to 198.51.100.20:22 timed out after 10 s"
+    assert {f.host for f in result.findings} == {"llm-prod"} and len(result.findings) == 2
+    assert [a for c in calls[1:] for a in c if a.startswith("--hosts=")] == ["--hosts=ssh://x"]  # testinfra: llm-prod only
+    report = drift.Report("prod", [drift.LayerResult("cloud", "clean"), result])
+    assert report.exit_code == 2 and report.status == "incomplete"
+    doc = report.to_dict()
+    assert doc["drift_found"] is True
+    assert doc["not_checked"] == [{"layer": "hosts", "host": "llm-b", "reason": result.reason}]
+    assert doc["layers"][1]["hosts"] == [
+        {"host": "llm-prod", "status": "drift", "exit_code": 1, "reason": ""},
+        {"host": "llm-b", "status": "not_checked", "exit_code": 2, "reason": result.reason},
+    ]
+
+
+def test_testinfra_losing_ssh_is_not_checked_not_a_failed_check(tmp_path):
+    lost = JUNIT_FAIL.replace(
+        "AssertionError: extra rule 11434/tcp ALLOW IN Anywhere&#10;assert [...] == [...]",
+        "RuntimeError: CommandResult(backend=&lt;SshBackend&gt;, exit_status=255, command=b'ssh llm-prod sudo ufw status', "
+        "_stdout=b'', _stderr=b'ssh: connect to host 203.0.113.10 port 22: Connection timed out\\r\\n')")
+    clean = {"plan": [{"name": "x", "hosts_with_change": [], "hosts_with_conditional_change": []}], "results": None}
+    run, _ = fake_runner(json.dumps(clean), junit=lost)
+    result = drift.check_hosts(target(tmp_path), run=run)
+    assert result.findings == []
+    assert result.status == "not_checked"
+    assert result.reason == "llm-prod: checks lost SSH: ssh: connect to host 203.0.113.10 port 22: Connection timed out"
+
+
+CREATE = drift.Finding("cloud", None, "digitalocean:index/droplet:Droplet llm-prod", "create", kind="resource")
+DOWN = "llm-prod: SSH to 203.0.113.10:22 timed out after 10 s"
+
+
+def cloud_drift_hosts_down() -> drift.Report:
+    hosts = drift.LayerResult("hosts", "not_checked", reason=DOWN,
+                              hosts=[drift.HostOutcome("llm-prod", "not_checked", DOWN)])
+    return drift.Report("prod", [drift.LayerResult("cloud", "drift", [CREATE]), hosts])
+
+
+def test_cloud_drift_with_hosts_not_checked_is_incomplete_exit_2_and_says_both():
+    report = cloud_drift_hosts_down()
+    assert report.exit_code == 2 and report.status == "incomplete"
+    text = report.summary()
+    first = text.splitlines()[0]
+    assert first == "drift report for prod: INCOMPLETE (exit 2): drift found; not checked: hosts", first
+    assert f"not checked: {DOWN}" in text
+    assert "digitalocean:index/droplet:Droplet llm-prod: create" in text
+    doc = report.to_dict()
+    assert (doc["status"], doc["exit_code"], doc["drift_found"]) == ("incomplete", 2, True)
+    assert doc["not_checked"] == [{"layer": "hosts", "host": "llm-prod", "reason": DOWN}]
+    assert [(l["layer"], l["status"], l["exit_code"]) for l in doc["layers"]] == [("cloud", "drift", 1), ("hosts", "not_checked", 2)]
+    md = report.markdown()
+    assert md.splitlines()[0] == "## ❌ Drift: `prod` — incomplete: drift found; not checked: hosts"
+    assert "| hosts | not checked |" in md and DOWN in md and "create" in md
+
+
+def test_not_checked_alone_is_incomplete_without_drift():
+    hosts = drift.LayerResult("hosts", "not_checked", reason=DOWN, hosts=[drift.HostOutcome("llm-prod", "not_checked", DOWN)])
+    report = drift.Report("prod", [drift.LayerResult("cloud", "clean"), hosts])
+    assert (report.status, report.exit_code, report.to_dict()["drift_found"]) == ("incomplete", 2, False)
+    assert report.summary().splitlines()[0] == "drift report for prod: INCOMPLETE (exit 2): no drift found; not checked: hosts"
+
+
+def test_help_lists_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        drift.main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit codes:" in out
+    for line in ("  0  clean", "  1  drift", "  2  incomplete"):
+        assert line in out, out
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown: what came from a host stays text (issue 18 §4)
+# --------------------------------------------------------------------------------------------------
+CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+
+
+def fenced(md: str) -> tuple[list[str], list[list[str]]]:
+    """CommonMark's fenced code blocks, as a renderer sees them: the lines outside any block, and each
+    block's lines. A block opens with 3+ backticks and closes at a line of at least as many."""
+    outside: list[str] = []
+    blocks: list[list[str]] = []
+    fence = None
+    for line in md.splitlines():
+        stripped = line.lstrip(" ")
+        if fence is None:
+            m = re.match(r"(`{3,}|~{3,})", stripped)
+            if m:
+                fence = m.group(1)
+                blocks.append([])
+            else:
+                outside.append(line)
+        else:
+            m = re.match(r"(`{3,}|~{3,})[ \t]*$", stripped)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = None
+            else:
+                blocks[-1].append(line)
+    return outside, blocks
+
+
+def test_markdown_keeps_host_derived_text_inside_code(tmp_path):
+    hostile_diff = "```\n# Owned\n[click here](https://evil.example/steal)\n<img src=x onerror=alert(1)>\n````` five"
+    hostile_msg = "AssertionError: banner ~~~\n## Not a heading\n\x1b[8mhidden"
+    f = drift.Finding("hosts", "llm-prod", "proxy | nginx: API key map", "would change", role="proxy",
+                      kind="operation", commands=["echo ``` [x](https://evil.example)"], diffs=[hostile_diff])
+    check = drift.Finding("hosts", "llm-prod", "test_proxy::t[ssh://x] [y](https://evil.example)", "check failed",
+                          role="proxy", kind="check", message=hostile_msg)
+    why = "llm-prod: SSH to 203.0.113.10:22: banner `[z](https://evil.example)` | www.evil.example <b>"
+    hosts = drift.LayerResult("hosts", "not_checked", [f, check], reason=why,
+                              hosts=[drift.HostOutcome("llm-prod", "not_checked", why)])
+    md = drift.Report("prod", [drift.LayerResult("cloud", "clean"), hosts]).markdown()
+    outside, blocks = fenced(md)
+    # every host-derived line is inside a code block
+    inside = [line.strip() for b in blocks for line in b]
+    for line in (hostile_diff + "\n" + hostile_msg.replace("\x1b", "\\x1b")).splitlines():
+        assert line in inside, (line, md)
+    assert "$ echo ``` [x](https://evil.example)" in inside
+    # outside the blocks, only our own headings, and nothing that renders as a link or HTML
+    headings = [line for line in outside if line.lstrip().startswith("#")]
+    assert headings == ["## ❌ Drift: `prod` — incomplete: drift found; not checked: hosts",
+                        "### not checked (exit 2, whatever else was found)", "### hosts · llm-prod · proxy"], headings
+    text = "\n".join(CODE_SPAN.sub("", line) for line in outside)
+    for bad in ("](", "<img", "<b>", "www.", "https://"):
+        assert bad not in text, (bad, md)
+    # the reason is still there, whole, in the table and the list; the table keeps its four columns
+    [row] = [line for line in outside if line.startswith("| hosts |")]
+    assert row.replace("\\|", "").count("|") == 5, row
+    assert "\x1b" not in md and "\x1b" not in drift.Report("prod", [hosts]).summary()
+
+
+def test_no_secret_value_in_a_not_checked_reason(tmp_path):
+    secret = "s3cr3t-value-0123456789abcdef"
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"vllmApiKey": secret}))
+    sec.chmod(0o600)
+    run, _ = fake_runner("", dry_rc=1, dry_stderr=f"--> pyinfra error: bad value {secret} in host data\n")
+    t = target(tmp_path)
+    t.env["LLM_PLATFORM_SECRETS_FILE"] = str(sec)
+    report = drift.Report("prod", [drift.check_hosts(t, run=run)])
+    for text in (report.summary(), report.markdown(), json.dumps(report.to_dict())):
+        assert secret not in text and "***" in text
