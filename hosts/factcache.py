@@ -107,16 +107,20 @@ class FactCache:
         return self._real_put(*args, **kwargs)
 
     # -- internals ---------------------------------------------------------------------------------
-    def _executor(self, cls, kwargs: dict) -> dict:
-        """The connector arguments pyinfra would run this fact with (``_get_fact``'s own split)."""
+    def _split(self, cls, kwargs: dict) -> tuple[dict, dict]:
+        """(the fact's own arguments with its defaults, the connector arguments pyinfra would run it
+        with): ``_get_fact``'s own split."""
         from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
         from pyinfra.api.facts import _handle_fact_kwargs
 
+        fact_kwargs, global_kwargs = _handle_fact_kwargs(self.state, self.host, cls, None, dict(kwargs))
+        return fact_kwargs, {k: v for k, v in global_kwargs.items() if k in CONNECTOR_ARGUMENT_KEYS}
+
+    def _executor(self, cls, kwargs: dict) -> dict:
         try:
-            _, global_kwargs = _handle_fact_kwargs(self.state, self.host, cls, None, dict(kwargs))
+            return self._split(cls, kwargs)[1]
         except Exception:
             return {"_env": "unknown"}  # not cached
-        return {k: v for k, v in global_kwargs.items() if k in CONNECTOR_ARGUMENT_KEYS}
 
     def _read(self, cls, *args, **kwargs):
         self.reading = True
@@ -128,7 +132,7 @@ class FactCache:
     def _prefetch(self) -> None:
         """Ask every question of the last run at once; keep the answers that exited 0."""
         from pyinfra.api.command import StringCommand
-        from pyinfra.api.facts import _MISSING_COMMAND_MARKER, _handle_fact_kwargs, _make_command
+        from pyinfra.api.facts import _MISSING_COMMAND_MARKER, _make_command
 
         keys, self.to_prefetch = self.to_prefetch, []
         marker = f"__llm_fact_{secrets.token_hex(6)}"
@@ -136,12 +140,11 @@ class FactCache:
         for i, key in enumerate(keys):
             try:
                 cls, kwargs, run_as = _fact_of(key)
-                now = self._executor(cls, kwargs)
+                fact_kwargs, now = self._split(cls, kwargs)
                 if any(now.get(k) != v for k, v in run_as.items()) or any(now.get(k) for k in NEVER):
                     continue  # run otherwise now: asked live if asked
                 executor = executor or now
                 fact = cls()
-                fact_kwargs, _ = _handle_fact_kwargs(self.state, self.host, cls, None, dict(kwargs))
                 command = _make_command(fact.command, fact_kwargs)
                 requires = _make_command(fact.requires_command, fact_kwargs)
             except Exception:  # a fact renamed or removed since the last run: ask it live if asked

@@ -64,6 +64,16 @@ def parse_pyinfra_json(stdout: str) -> tuple[int, list[str], int]:
     return int(totals.get("success", len(names))), names, int(totals.get("error", 0))
 
 
+def operation_count(stdout: str) -> int:
+    """How many operations the run had (``results.totals.hosts``: one per operation and host)."""
+    start = stdout.rfind("\n{")
+    try:
+        doc = __import__("json").loads(stdout[start + 1:] if start >= 0 else stdout)
+        return int(doc["results"]["totals"].get("hosts", len(doc["results"]["operations"])))
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
 def pyinfra_argv(s: TestHostConfig, extra_args: list[str] | None = None) -> list[str]:
     """``pyinfra <inventory> hosts/deploy.py -y [extra_args]`` for the guest (run it in the repo
     root with ``_env(s)``). Raises LocalHostError if the deploy or the inventory is missing."""
@@ -74,12 +84,13 @@ def pyinfra_argv(s: TestHostConfig, extra_args: list[str] | None = None) -> list
     return [_venv_bin("pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
 
 
-def converge(json: bool = True, s: TestHostConfig | None = None, *, extra_args: list[str] | None = None) -> tuple[int, list[str]]:
+def converge(json: bool = True, s: TestHostConfig | None = None, *, extra_args: list[str] | None = None,
+             stats: dict | None = None) -> tuple[int, list[str]]:
     """Run ``pyinfra <inventory> hosts/deploy.py -y`` against the guest.
 
     With ``json=True`` (default) adds ``--json`` and returns (changed_count, changed_operation_names);
-    otherwise streams pyinfra's normal output and returns (-1, []). Raises LocalHostError if the
-    deploy is missing or pyinfra fails."""
+    otherwise streams pyinfra's normal output and returns (-1, []). ``stats``, when given, gets the
+    number of ``operations`` (JSON mode). Raises LocalHostError if the deploy is missing or pyinfra fails."""
     s = s or _config()
     argv = pyinfra_argv(s, extra_args)
     if json:
@@ -97,6 +108,8 @@ def converge(json: bool = True, s: TestHostConfig | None = None, *, extra_args: 
         detail(f"converge: done in {dt:.1f}s")
         return -1, []
     changed, names, errors = parse_pyinfra_json(proc.stdout)
+    if stats is not None:
+        stats["operations"] = operation_count(proc.stdout)
     if errors:
         raise LocalHostError(f"pyinfra reported {errors} failed operation(s)")
     detail(f"converge: {changed} operation(s) changed in {dt:.1f}s" + (f": {', '.join(names)}" if names else ""))

@@ -20,6 +20,7 @@ from testhost.config import config as local_host_config
 from testhost.util import free_port
 
 TIMINGS: dict[str, float] = {}
+COMMANDS: dict[str, int] = {}
 
 
 def sh(s, cmd: str) -> str:
@@ -42,17 +43,24 @@ def say(request):
 
 @pytest.fixture(scope="session")
 def timed(say):
-    """Context manager printing a stage's duration (and keeping it for the session summary)."""
+    """Context manager printing a stage's duration (and keeping it for the session summary); with
+    ``guest=`` also the remote commands the stage ran on that guest (sudo's journal lines)."""
 
     @contextlib.contextmanager
-    def _timed(name: str):
+    def _timed(name: str, guest=None):
         say(f"{name} ...")
+        since = vm.guest_clock(guest) if guest is not None else None
         t0 = time.monotonic()
         try:
             yield
         finally:
             TIMINGS[name] = time.monotonic() - t0
-            say(f"{name}: {TIMINGS[name]:.1f}s")
+            extra = ""
+            if since is not None:
+                with contextlib.suppress(Exception):
+                    COMMANDS[name] = vm.remote_commands_since(since, guest)
+                    extra = f", {COMMANDS[name]} remote commands"
+            say(f"{name}: {TIMINGS[name]:.1f}s{extra}")
 
     return _timed
 
@@ -80,7 +88,8 @@ def local_host(timed, say):
     yield st
     with timed("down"):
         lifecycle.down(st, purge=True)
-    say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+    say("timings: " + ", ".join(f"{k} {v:.1f}s" + (f" ({COMMANDS[k]} commands)" if k in COMMANDS else "")
+                                for k, v in TIMINGS.items()))
 
 
 INTERRUPT_AT = ("Starting operation: proxy", "certificate for")
@@ -109,9 +118,9 @@ def converged(local_host, timed):
     """The shared host after its first converge, which is interrupted midway and rerun (the rerun
     must finish the job): (settings, operations the interrupted run started, changed count of the
     rerun, changed operation names of the rerun)."""
-    with timed("converge (fresh host) until killed at the certificate step"):
+    with timed("converge (fresh host) until killed at the certificate step", guest=local_host):
         started = interrupted_converge(local_host)
-    with timed("converge after the interruption"):
+    with timed("converge after the interruption", guest=local_host):
         changed, names = runner.converge(json=True, s=local_host)
     return local_host, started, changed, names
 

@@ -25,7 +25,7 @@ from operate import drift, rebuild, smoke
 from testhost import access as li
 from testhost import netns, runner
 from testhost.config import DOMAIN
-from tests.integration.conftest import sh
+from tests.integration.conftest import COMMANDS, sh
 
 pytestmark = pytest.mark.vm
 
@@ -57,13 +57,18 @@ def test_second_converge_changes_nothing(s, timed):
     aged = int(time.time()) - 2 * APT_LISTS_MAX_AGE
     sh(s, f"find /var/lib/apt/lists /var/lib/apt/periodic /var/cache/apt -maxdepth 1 -type f "
           f"-exec touch -d @{aged} {{}} +")
-    with timed("converge (no-op, package lists aged past the refresh age)"):
-        changed, names = converge(s)
+    stats: dict = {}
+    stage = "converge (no-op, package lists aged past the refresh age)"
+    with timed(stage, guest=s):
+        changed, names = runner.converge(json=True, s=s, stats=stats)
     assert changed == 0, f"{changed} operations changed on the converge after the rerun: {names}"
+    # facts read once, the last run's in one command (hosts/factcache.py): at most one remote
+    # command per operation on a host that needs nothing
+    assert 0 < COMMANDS[stage] <= stats["operations"], (COMMANDS[stage], stats)
 
 
 def test_testinfra_suite_passes(s, timed):
-    with timed("verify (testinfra)"):
+    with timed("verify (testinfra)", guest=s):
         assert runner.verify(s) == 0
 
 
@@ -123,7 +128,7 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     sh(s, "echo '# tampered by hand' >> /etc/nginx/conf.d/llm-platform-auth.conf")
     sh(s, f"ollama rm {model}")
     sh(s, f"echo 'EXTRA_TOKEN={planted}' >> {SECRETS_DIR}/vllm.env")
-    with timed("drift check (five changes behind our back; dry run + testinfra)"):
+    with timed("drift check (five changes behind our back; dry run + testinfra)", guest=s):
         report = drift.run_drift("local", local_settings=s)
     text, doc = report.summary(), json.dumps(report.to_dict())
     assert report.exit_code == 1, text
@@ -141,11 +146,11 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     assert checks and all(f.message for f in checks), text
     assert any(f.role == "proxy" for f in checks), text
 
-    with timed("converge (repair)"):
+    with timed("converge (repair)", guest=s):
         changed, names = converge(s)
     assert changed > 0, names
     # the dry run proposing nothing is the repair; the checks' pass is shown by the rebuild's verify
-    with timed("drift check (after converge: dry run)"):
+    with timed("drift check (after converge: dry run)", guest=s):
         report = drift.run_drift("local", local_settings=s, checks=False)
     assert report.exit_code == 0, report.summary()
 
@@ -168,6 +173,6 @@ def test_rebuild_keeps_data(s, timed, say):
 
 
 def test_converge_after_rebuild_changes_nothing(s, timed):
-    with timed("converge (no-op, rebuilt host)"):
+    with timed("converge (no-op, rebuilt host)", guest=s):
         changed, names = converge(s)
     assert changed == 0, f"{changed} operations changed on the second converge of the rebuilt host: {names}"
