@@ -29,6 +29,7 @@ import json
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 import sys
 import tempfile
 import time
@@ -474,13 +475,31 @@ def check_hosts(target: Target, run: Runner = subprocess.run, checks: bool = Tru
 
 
 def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> LayerResult:
+    """The dry run and each host's testinfra suite, side by side (both only read the host): a drift
+    check takes as long as the longer of the two, not their sum."""
     t0 = time.monotonic()
     env = {**os.environ, **target.env, dryplan.ENV: plan_dir}
     pyinfra = str(Path(sys.executable).with_name("pyinfra"))
-    proc = run(
-        [pyinfra, str(target.inventory), "hosts/deploy.py", "--dry", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600,
-    )
+
+    def dry_run() -> subprocess.CompletedProcess:
+        return run([pyinfra, str(target.inventory), "hosts/deploy.py", "--dry", "--json"],
+                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+
+    def testinfra(h) -> tuple[subprocess.CompletedProcess, Path]:
+        junit = Path(str(h.host_data_file) + ".junit.xml")
+        junit.unlink(missing_ok=True)
+        res = run([sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider",
+                   f"--junitxml={junit}", *h.testinfra_args],
+                  cwd=ROOT, env={**env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
+                  capture_output=True, text=True, timeout=3600)
+        return res, junit
+
+    with ThreadPoolExecutor(max_workers=1 + len(target.hosts)) as pool:
+        dry = pool.submit(dry_run)
+        suites = {h.name: pool.submit(testinfra, h) for h in target.hosts} if checks else {}
+        proc = dry.result()
+        ran = {name: f.result() for name, f in suites.items()}
+
     # hosts pyinfra could not reach are not checked; pyinfra carries on with the others (and exits 1)
     not_checked = connect_failures(proc.stderr or "", target)
     try:
@@ -500,29 +519,25 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
             findings.append(Finding("hosts", h, op, "would change", role=role_of(op), kind="operation",
                                     commands=what.get("commands", []), diffs=what.get("diffs", [])))
 
-    if checks:
-        for h in target.hosts:
-            if h.name in not_checked:
-                continue  # no point running the checks against a host the dry run could not reach
-            junit = Path(str(h.host_data_file) + ".junit.xml")
-            res = run(
-                [sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider",
-                 f"--junitxml={junit}", *h.testinfra_args],
-                cwd=ROOT, env={**env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
-                capture_output=True, text=True, timeout=3600,
-            )
-            if not junit.exists():
-                said = one_line(res.stdout + res.stderr) or f"exit {res.returncode}"
-                not_checked[h.name] = f"{h.name}: testinfra did not run: {said}"
-                continue
-            for name, msg in parse_junit(junit.read_text()):
-                lost = lost_ssh(h.name, msg)
-                if lost:
-                    not_checked.setdefault(h.name, lost)
-                else:
-                    findings.append(Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check",
-                                            message=msg))
-            junit.unlink()
+    for h in target.hosts:
+        if h.name not in ran:
+            continue
+        res, junit = ran[h.name]
+        if h.name in not_checked:  # the dry run could not reach it: its checks say nothing more
+            junit.unlink(missing_ok=True)
+            continue
+        if not junit.exists():
+            said = one_line(res.stdout + res.stderr) or f"exit {res.returncode}"
+            not_checked[h.name] = f"{h.name}: testinfra did not run: {said}"
+            continue
+        for name, msg in parse_junit(junit.read_text()):
+            lost = lost_ssh(h.name, msg)
+            if lost:
+                not_checked.setdefault(h.name, lost)
+            else:
+                findings.append(Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check",
+                                        message=msg))
+        junit.unlink()
     values = secret_values.known_values(env)
     _scrub(findings, values)
     not_checked = {h: secret_values.scrub(why, values) for h, why in not_checked.items()}

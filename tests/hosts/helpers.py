@@ -1,5 +1,7 @@
 """Helpers shared by the host checks."""
 
+from shlex import quote
+
 
 def listeners(host) -> set[str]:
     """``address:port`` of every TCP listener (IPv6 brackets removed)."""
@@ -13,3 +15,44 @@ def assert_loopback_only(host, port: int) -> None:
     assert f"127.0.0.1:{port}" in socks, f"nothing on 127.0.0.1:{port}"
     others = {s for s in socks if s.rsplit(":", 1)[1] == str(port) and not s.startswith("127.")}
     assert not others, f"port {port} also listens on {others}"
+
+
+# Each remote command costs a round trip and a sudo (~0.4 s on an emulated guest): these answer
+# for many units, files or keys in one command where testinfra's modules ask once per attribute.
+ENABLED_STATES = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+
+
+def units(host, *names: str) -> dict[str, dict[str, bool]]:
+    """``{name: {"active": bool, "enabled": bool}}`` from one ``systemctl show``."""
+    ids = [n if "." in n else f"{n}.service" for n in names]
+    out = host.check_output("systemctl show -p Id -p ActiveState -p UnitFileState " + " ".join(quote(i) for i in ids))
+    found: dict[str, dict[str, str]] = {}
+    for block in out.split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in props:
+            found[props["Id"]] = props
+    return {
+        name: {"active": found.get(i, {}).get("ActiveState") == "active",
+               "enabled": found.get(i, {}).get("UnitFileState") in ENABLED_STATES}
+        for name, i in zip(names, ids)
+    }
+
+
+def stats(host, *paths: str) -> dict[str, dict | None]:
+    """``{path: {"mode": int, "user", "group", "type"} or None}`` from one command."""
+    script = "; ".join(f"stat -c '%a|%U|%G|%F' -- {quote(p)} 2>/dev/null || echo missing" for p in paths)
+    lines = host.check_output(script).splitlines()
+    out = {}
+    for path, line in zip(paths, lines):
+        if line == "missing":
+            out[path] = None
+            continue
+        mode, user, group, kind = line.split("|", 3)
+        out[path] = {"mode": int(mode, 8), "user": user, "group": group, "type": kind}
+    return out
+
+
+def sysctls(host, *keys: str) -> dict[str, str]:
+    """``{key: value}`` from one ``sysctl -n``."""
+    values = host.check_output("sysctl -n " + " ".join(quote(k) for k in keys)).splitlines()
+    return dict(zip(keys, values))

@@ -1,9 +1,9 @@
 from hosts.roles.docker import GUARD_UNIT
+from tests.hosts.helpers import units
 
 
 def test_docker_running(root):
-    svc = root.service("docker")
-    assert svc.is_running and svc.is_enabled
+    assert units(root, "docker")["docker"] == {"active": True, "enabled": True}
 
 
 def test_no_container_publishes_past_loopback(root):
@@ -17,5 +17,5 @@ def test_no_container_publishes_past_loopback(root):
 def test_loopback_guard_drops_loopback_addressed_packets_from_the_network(root):
     # the rule that keeps 127.0.0.1-published containers off the network (moby#45610); the
     # integration suite sends such a packet from outside the guest
-    assert root.service(GUARD_UNIT).is_enabled
+    assert units(root, GUARD_UNIT)[GUARD_UNIT]["enabled"]
     assert "-A PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP" in root.check_output("iptables -t raw -S PREROUTING")

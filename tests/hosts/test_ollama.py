@@ -1,12 +1,11 @@
 import json
 
 from components.catalogue import DATA_DIRS, service
-from tests.hosts.helpers import assert_loopback_only
+from tests.hosts.helpers import assert_loopback_only, units
 
 
 def test_ollama_service(root):
-    svc = root.service("ollama")
-    assert svc.is_running and svc.is_enabled
+    assert units(root, "ollama")["ollama"] == {"active": True, "enabled": True}
 
 
 def test_ollama_listens_on_loopback_only(root):

@@ -1,6 +1,6 @@
 from components.catalogue import HOST_SERVICES, SECRETS_DIR, service
 from hosts.roles.proxy import API_BURST, HTPASSWD, KEYS_MAP
-from tests.hosts.helpers import listeners
+from tests.hosts.helpers import listeners, stats, units
 
 HTTPS, HTTP = service("https").port, service("http").port
 
@@ -26,8 +26,7 @@ def with_key(data, path):
 
 
 def test_nginx_is_the_only_public_listener(root):
-    svc = root.service("nginx")
-    assert svc.is_running and svc.is_enabled
+    assert units(root, "nginx")["nginx"] == {"active": True, "enabled": True}
     socks = listeners(root)
     assert {f"0.0.0.0:{HTTP}", f"0.0.0.0:{HTTPS}"} <= socks
     public = {s for s in socks if not s.startswith(("127.", "::1:"))}
@@ -61,15 +60,24 @@ def test_http_redirects_to_https(root, data):
 
 def test_api_key_is_matched_exactly(root, data):
     """A map's plain keys are compared case-blind by nginx: the key in other case must get 401."""
-    assert root.check_output(with_key(data, "/v1/models")) == "200"
-    for case in ("U", "L"):
-        changed = f"{KEY_HEADER} | sed -E 's/^(Authorization: Bearer )(.*)$/\\1\\{case}\\2/' | "
-        differs = root.run(f'test "$({KEY_HEADER})" != "$({changed[:-3]})"')
-        assert differs.rc == 0, f"the key has no letters to change to \\{case}"
-        assert root.check_output(changed + curl(data, "/v1/models", "-H @-")) == "401", case
-    # a prefix or the key with something after it is not the key either
-    assert root.check_output(f"{KEY_HEADER} | sed 's/.$//' | " + curl(data, "/v1/models", "-H @-")) == "401"
-    assert root.check_output(f"{KEY_HEADER} | sed 's/$/x/' | " + curl(data, "/v1/models", "-H @-")) == "401"
+    variants = {  # the header line as sent: the key itself, in other case, cut short, extended
+        "key": "cat",
+        "upper": "sed -E 's/^(Authorization: Bearer )(.*)$/\\1\\U\\2/'",
+        "lower": "sed -E 's/^(Authorization: Bearer )(.*)$/\\1\\L\\2/'",
+        "prefix": "sed 's/.$//'",
+        "extended": "sed 's/$/x/'",
+    }
+    script = "; ".join(  # one remote command: each variant's header (hashed) and the answer it gets
+        f"h=$({KEY_HEADER} | {edit}); printf '{name} %s ' \"$(printf %s \"$h\" | sha256sum | cut -c1-16)\"; "
+        f"printf '%s\\n' \"$h\" | {curl(data, '/v1/models', '-H @-')}; echo"
+        for name, edit in variants.items()
+    )
+    got = {name: (digest, code) for name, digest, code in (line.split() for line in root.check_output(script).splitlines())}
+    assert got["key"][1] == "200", got
+    for name in ("upper", "lower"):
+        assert got[name][0] != got["key"][0], f"the key has no letters to change ({name})"
+    for name in ("upper", "lower", "prefix", "extended"):
+        assert got[name][1] == "401", (name, got[name])
 
 
 def test_guesses_without_the_key_are_rate_limited(root, data):
@@ -126,17 +134,17 @@ def test_llamafactory_ui_behind_admin_networks_and_basic_auth(root, data):
     # the host itself is not an admin network: refused before the password prompt (see the
     # integration test for an admin network, which gets the 401)
     assert root.check_output(curl(data, "/llamafactory/")) == "403"
-    ht = root.file(HTPASSWD)
-    assert ht.mode == 0o640 and ht.group == "www-data"
+    ht = stats(root, HTPASSWD)[HTPASSWD]
+    assert ht["mode"] == 0o640 and ht["group"] == "www-data"
 
 
 def test_secret_files_are_private(root):
-    for path in root.check_output(f"find {SECRETS_DIR} -type f").split():
-        f = root.file(path)
-        assert f.mode == 0o600 and f.user == "root", path
-    assert root.file(SECRETS_DIR).mode == 0o700
+    paths = root.check_output(f"find {SECRETS_DIR} -type f").split()
+    have = stats(root, SECRETS_DIR, *paths)
+    for path in paths:
+        assert have[path]["mode"] == 0o600 and have[path]["user"] == "root", path
+    assert have[SECRETS_DIR]["mode"] == 0o700
 
 
 def test_certbot_renewal_timer(root):
-    timer = root.service("certbot.timer")
-    assert timer.is_enabled and timer.is_running
+    assert units(root, "certbot.timer")["certbot.timer"] == {"active": True, "enabled": True}

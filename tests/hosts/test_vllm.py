@@ -1,14 +1,13 @@
 import json
 
 from components.catalogue import SECRETS_DIR, service
-from tests.hosts.helpers import assert_loopback_only
+from tests.hosts.helpers import assert_loopback_only, stats, units
 
 VLLM = service("vllm").url
 
 
 def test_vllm_service(root, data):
-    svc = root.service("llm-vllm")
-    assert svc.is_running and svc.is_enabled
+    assert units(root, "llm-vllm")["llm-vllm"] == {"active": True, "enabled": True}
     assert data.vllm.ref in root.check_output("docker ps --format '{{.Image}}'")
 
 
@@ -17,8 +16,8 @@ def test_vllm_on_loopback_only(root):
 
 
 def test_vllm_key_file_is_private_and_matches(root, api_key_sha256):
-    env = root.file(f"{SECRETS_DIR}/vllm.env")
-    assert env.mode == 0o600 and env.user == "root"
+    env = stats(root, f"{SECRETS_DIR}/vllm.env")[f"{SECRETS_DIR}/vllm.env"]
+    assert env["mode"] == 0o600 and env["user"] == "root"
     key_sha = root.check_output(f"sed -n 's/^VLLM_API_KEY=//p' {SECRETS_DIR}/vllm.env | tr -d '\\n' | sha256sum | cut -d' ' -f1")
     assert key_sha == api_key_sha256
 
