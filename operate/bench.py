@@ -1,10 +1,13 @@
 """``scripts/bench``: measure the host layer on the local test host and the test suite's time.
 
-Figures (wall clock, seconds): boot to SSH (cached image), fresh converge, no-op converge (and its
-change count, which must be 0), verify (testinfra), drift check (both layers' host part), rebuild
-(new VM from the base image + converge + verify), and the unit suite. ``--full-suite`` also times
-the README's whole test command. Runs in its own state dir, ports and namespace; ends with ``down``.
-Prints a Markdown table (for the README) and writes ``.state/bench.json``.
+Figures: wall clock seconds and, for each stage that talks to the host, the remote commands it ran
+(sudo's journal lines in the guest: a count that does not depend on the machine, and what a slow
+link or an emulated guest pays for). Stages: boot to SSH (cached image), fresh converge, no-op
+converge (its change count must be 0; commands per operation), verify (testinfra), drift check (the
+host part), rebuild (new VM from the base image + converge + verify), and the unit suite.
+``--full-suite`` also times the README's whole test command. Runs in its own state dir, ports and
+namespace; ends with ``down``. Prints a Markdown table (for the README) and writes
+``.state/bench.json``. Exit codes: 0 measured, 1 a stage failed.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _timed(figures: dict, name: str, fn):
+def _timed(figures: dict, name: str, fn, guest=None, commands: dict | None = None):
+    """Run ``fn`` and keep its seconds (and, with ``guest``, the remote commands it ran there)."""
+    from testhost import vm
+
     print(f"==> {name} ...", flush=True)
+    since = vm.guest_clock(guest) if guest is not None else None
     t0 = time.monotonic()
     result = fn()
     figures[name] = round(time.monotonic() - t0, 1)
-    print(f"==> {name}: {figures[name]}s", flush=True)
+    if since is not None and commands is not None:
+        commands[name] = vm.remote_commands_since(since, guest)
+    extra = f", {commands[name]} remote commands" if commands and name in commands else ""
+    print(f"==> {name}: {figures[name]}s{extra}", flush=True)
     return result
 
 
@@ -45,16 +55,23 @@ def main(argv: list[str] | None = None) -> int:
                  apt_proxy_port=free_port(), acme_port=free_port(), acme_mgmt_port=free_port(),
                  mirror_port=free_port())
     figures: dict[str, float] = {}
+    commands: dict[str, int] = {}
     notes: dict[str, str] = {}
     lifecycle.down(s, purge=True)
     try:
         _timed(figures, "boot to SSH (cached image)", lambda: lifecycle.ensure_running(s, fresh=True))
-        _timed(figures, "fresh converge", lambda: runner.converge(json=True, s=s))
-        changed, names = _timed(figures, "no-op converge", lambda: runner.converge(json=True, s=s))
-        notes["no-op converge"] = f"{changed} changes" + (f": {names}" if names else "")
-        rc = _timed(figures, "verify (testinfra)", lambda: runner.verify(s))
+        stats: dict = {}
+        _timed(figures, "fresh converge", lambda: runner.converge(json=True, s=s, stats=stats), s, commands)
+        notes["fresh converge"] = f"{stats.get('operations')} operations"
+        changed, names = _timed(figures, "no-op converge", lambda: runner.converge(json=True, s=s, stats=stats),
+                                s, commands)
+        ops = stats.get("operations") or 0
+        notes["no-op converge"] = (f"{changed} changes, {ops} operations, "
+                                   f"{commands['no-op converge'] / ops:.2f} commands per operation" if ops else
+                                   f"{changed} changes") + (f": {names}" if names else "")
+        rc = _timed(figures, "verify (testinfra)", lambda: runner.verify(s), s, commands)
         notes["verify (testinfra)"] = "passed" if rc == 0 else f"exit {rc}"
-        report = _timed(figures, "drift check (local)", lambda: drift.run_drift("local", local_settings=s))
+        report = _timed(figures, "drift check (local)", lambda: drift.run_drift("local", local_settings=s), s, commands)
         notes["drift check (local)"] = report.status
         _timed(figures, "rebuild-host local", lambda: rebuild.rebuild_local(s))
     finally:
@@ -72,14 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
         "accelerator": accel,
         "figures_seconds": figures,
+        "remote_commands": commands,
         "notes": notes,
     }
     out = ROOT / ".state" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\n| measure ({doc['date']}, {doc['machine']}, qemu {accel}) | seconds | note |\n|---|---|---|")
+    print(f"\n| measure ({doc['date']}, {doc['machine']}, qemu {accel}) | seconds | remote commands | note |\n"
+          "|---|---|---|---|")
     for k, v in figures.items():
-        print(f"| {k} | {v} | {notes.get(k, '')} |")
+        print(f"| {k} | {v} | {commands.get(k, '')} | {notes.get(k, '')} |")
     print(f"\n(written to {out})")
     return 0
 
