@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from . import netns, services, vm
 from .config import ADMIN_USER, DOMAIN, HOSTNAME, TestHostConfig, config as _config
@@ -18,8 +19,16 @@ def ensure_running(s: TestHostConfig | None = None, *, fresh: bool = True, timeo
     """Packages, image, host services, namespace, VM booted and reachable by SSH. True if booted now."""
     s = s or _config()
     ensure_host_packages()
-    image = ensure_image(s)
     with file_lock(state_lock(s)):
+        # the base image and the stand-in artifacts build side by side (both through the apt proxy,
+        # started first so that neither starts and stops its own): on an empty cache each is minutes
+        services.start_services(s, only=("apt-cacher-ng",))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            building = pool.submit(ensure_image, s)
+            standins = pool.submit(services.ensure_mirror_content, s) if services.mirror_available(s) else None
+            image = building.result()
+            if standins is not None:
+                standins.result()
         services.start_services(s)
         netns.ensure_netns(s)
         booted = vm.boot(s, image=image, fresh=fresh)

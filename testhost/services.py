@@ -271,14 +271,21 @@ def mirror_manifest(s: TestHostConfig) -> dict | None:
         return None
 
 
+_ENSURED: set[str] = set()  # mirror dirs brought up to date by this process
+
+
 def ensure_mirror_content(s: TestHostConfig) -> dict | None:
     """Build the stand-in artifacts into the mirror dir unless up to date (cheap when they are).
-    Run at every ``up`` so a changed stand-in source reaches the guest. Returns the manifest."""
+    Run at every ``up`` so a changed stand-in source reaches the guest (once per process). Returns
+    the manifest."""
+    if str(s.mirror_dir) in _ENSURED:
+        return mirror_manifest(s)
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with stage(f"stand-in artifacts in {s.mirror_dir}", expect="seconds when up to date, minutes to build", tick=30):
         run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir],
             quiet=True, env=env, cwd=s.repo_root, timeout=900)  # fmt: skip
+    _ENSURED.add(str(s.mirror_dir))
     return mirror_manifest(s)
 
 
@@ -303,13 +310,14 @@ def _start_mirror(s: TestHostConfig) -> None:
 _STARTERS = {"apt-cacher-ng": _start_acng, "pebble": _start_pebble, "mirror": _start_mirror}
 
 
-def start_services(s: TestHostConfig | None = None) -> dict[str, str]:
-    """Start what is not running yet. Returns {name: 'started'|'running'|'skipped: why'}."""
+def start_services(s: TestHostConfig | None = None, only: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Start what is not running yet (``only``: these services). Returns {name: 'started'|'running'|'skipped: why'}."""
     s = s or _config()
     s.state_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, str] = {}
-    with stage("host services (apt-cacher-ng, pebble, artifact mirror)"):
-        for svc in _services(s):
+    chosen = [svc for svc in _services(s) if only is None or svc.name in only]
+    with stage(f"host services ({', '.join(svc.name for svc in chosen)})"):
+        for svc in chosen:
             if svc.name == "mirror" and not mirror_available(s):
                 result[svc.name] = "skipped: tests/standins/mirror.py not present"
                 detail(f"artifact mirror: skipped (no tests/standins/mirror.py); {s.artifact_base_url} will not answer")
