@@ -10,11 +10,14 @@ sudo), so a no-op converge of ~95 operations was ~155 commands. The deploy insta
   as nothing has changed the host since. Any command an operation runs, and any upload, empties
   the memo (facts are only ever gathered by reading), so an operation never sees a value from
   before a change it or another operation made. A dry run changes nothing: every fact is read once.
-* **prefetch**: the questions the previous run on this host asked (names and arguments only, no
-  values, in ``~/.cache/llm-platform/fact-keys/<host>.json``) are asked again at the first fact of
-  this run, all in one remote command, using pyinfra's own fact classes for the commands and the
-  parsing. Answers that exit non-zero or lack their command are left out (asked live later, with
-  pyinfra's own handling). A host this machine has not converged before is asked fact by fact.
+* **prefetch**: the questions the previous run on this host asked, in their order (names and
+  arguments only, no values, in ``~/.cache/llm-platform/fact-keys/<host>.json``), are asked ahead in
+  one remote command per window, using pyinfra's own fact classes for the commands and the parsing.
+  The window grows while its answers get used (a converged host: the whole run in a handful of
+  commands) and shrinks when a change throws unused answers away (a fresh host, where nearly every
+  operation changes something: about one command per fact, as without the cache). Answers that
+  exit non-zero or lack their command are left out (asked live, with pyinfra's own handling). A host
+  this machine has not converged before is asked fact by fact.
 
 Values never leave the process; the keys file holds fact names and arguments (paths, unit names).
 """
@@ -32,6 +35,7 @@ from typing import Any
 
 KEYS_DIR_ENV = "LLM_PLATFORM_FACT_KEYS_DIR"
 KEEP_RUNS = 5  # a question not asked in this many runs is dropped from the keys file
+FIRST_WINDOW, MAX_WINDOW = 8, 64  # facts asked ahead in one command: at first, at most
 
 
 def keys_dir() -> Path:
@@ -68,15 +72,19 @@ class FactCache:
 
         self.host, self.state, self._short = host, state, ShortFactBase
         self.memo: dict[str, Any] = {}
-        self.asked: set[str] = set()
+        self.asked: list[str] = []  # this run's questions, in order
         self.reading = False
         self.stats = {"asked": 0, "memo": 0, "prefetched": 0, "live": 0, "batch_commands": 0}
         self.path = keys_dir() / f"{host.name}.json"
         try:
-            self.history: dict[str, int] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.history = {}
-        self.to_prefetch = [k for k in self.history if k != "__runs__"]
+            doc = json.loads(self.path.read_text())
+            self.runs, self.seen, order = int(doc["runs"]), dict(doc["seen"]), list(doc["order"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.runs, self.seen, order = 0, {}, []
+        self.order = order  # the last run's questions, in the order it asked them
+        self.position = {k: i for i, k in enumerate(order)}
+        self.window, self.outstanding, self.wasted = FIRST_WINDOW, set(), False
+        self.seen_now = set()
         self._real_get_fact = host.get_fact
         self._real_run, self._real_put = host.run_shell_command, host.put_file
 
@@ -86,24 +94,44 @@ class FactCache:
         if key is None:
             return self._read(cls, *args, **kwargs)
         self.stats["asked"] += 1
-        self.asked.add(key)
-        if self.to_prefetch:
-            self._prefetch()
+        if key not in self.seen_now:
+            self.seen_now.add(key)
+            self.asked.append(key)
+        if key not in self.memo and key in self.position:
+            self._ahead(key)
         if key in self.memo:
             self.stats["memo"] += 1
+            self.outstanding.discard(key)
             return copy.deepcopy(self.memo[key])
         self.stats["live"] += 1
         value = self._read(cls, **kwargs)
         self.memo[key] = copy.deepcopy(value)
         return value
 
+    def _ahead(self, key: str) -> None:
+        """Ask ``key`` and the last run's next questions after it in one command (one window)."""
+        if not self.outstanding and not self.wasted:
+            self.window = min(2 * self.window, MAX_WINDOW) if self.stats["batch_commands"] else self.window
+        self.wasted = False
+        start = self.position[key]
+        chunk = [k for k in self.order[start:start + self.window] if k not in self.memo]
+        if len(chunk) > 1:
+            self._prefetch(chunk)
+            self.outstanding = {k for k in chunk if k in self.memo} - {key}
+
+    def _invalidate(self) -> None:
+        if self.outstanding:  # answers fetched ahead and thrown away: ask fewer ahead
+            self.window, self.wasted = max(1, self.window // 2), True
+        self.outstanding.clear()
+        self.memo.clear()
+
     def run_shell_command(self, *args, **kwargs):
         if not self.reading:
-            self.memo.clear()  # an operation's command: the host may have changed
+            self._invalidate()  # an operation's command: the host may have changed
         return self._real_run(*args, **kwargs)
 
     def put_file(self, *args, **kwargs):
-        self.memo.clear()
+        self._invalidate()
         return self._real_put(*args, **kwargs)
 
     # -- internals ---------------------------------------------------------------------------------
@@ -129,12 +157,11 @@ class FactCache:
         finally:
             self.reading = False
 
-    def _prefetch(self) -> None:
-        """Ask every question of the last run at once; keep the answers that exited 0."""
+    def _prefetch(self, keys: list[str]) -> None:
+        """Ask these questions in one command; keep the answers that exited 0."""
         from pyinfra.api.command import StringCommand
         from pyinfra.api.facts import _MISSING_COMMAND_MARKER, _make_command
 
-        keys, self.to_prefetch = self.to_prefetch, []
         marker = f"__llm_fact_{secrets.token_hex(6)}"
         parts, facts, executor = [], {}, None
         for i, key in enumerate(keys):
@@ -184,15 +211,16 @@ class FactCache:
                 lines.append(line)
 
     def save(self) -> None:
-        """Remember this run's questions (dropping those not asked in KEEP_RUNS runs)."""
-        runs = int(self.history.get("__runs__", 0)) + 1
-        keep = {k: v for k, v in self.history.items() if k != "__runs__" and runs - int(v) < KEEP_RUNS}
-        keep.update({k: runs for k in self.asked})
-        keep["__runs__"] = runs
+        """Remember this run's questions in their order, then the older ones still recent (a dry
+        run asks fewer); a question not asked in KEEP_RUNS runs is dropped."""
+        runs = self.runs + 1
+        seen = {k: v for k, v in self.seen.items() if runs - int(v) < KEEP_RUNS}
+        seen.update({k: runs for k in self.asked})
+        order = self.asked + [k for k in self.order if k in seen and k not in self.seen_now]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(keep, indent=0, sort_keys=True))
+            tmp.write_text(json.dumps({"runs": runs, "order": order, "seen": seen}, indent=0))
             os.replace(tmp, self.path)
         except OSError:
             pass  # a cache: the next run asks fact by fact

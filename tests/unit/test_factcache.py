@@ -97,11 +97,13 @@ def test_last_runs_questions_come_back_in_one_command(cache, tmp_path):
 
 def test_a_prefetched_question_that_fails_is_asked_live(cache, tmp_path):
     host, c = cache()
+    fact(c, File, path=str(tmp_path))
     fact(c, Command, command="echo partial; exit 3")
     c.save()
     host, c = cache()
+    fact(c, File, path=str(tmp_path))  # asks both ahead
     assert fact(c, Command, command="echo partial; exit 3") is None  # pyinfra's default on failure
-    assert c.stats["prefetched"] == 0 and len(host.commands) == 2  # the batch, then the fact live
+    assert c.stats["prefetched"] == 1 and len(host.commands) == 2  # the batch, then the failed one live
 
 
 def test_calls_with_secrets_or_positional_args_are_not_cached():
@@ -109,3 +111,32 @@ def test_calls_with_secrets_or_positional_args_are_not_cached():
     assert factcache._key(File, {"path": "/x"}, {"_env": {"TOKEN": "t"}}) is None
     assert factcache._key(File, {"_sudo": True}, {}) is None
     assert json.loads(factcache._key(File, {"path": "/x"}, {"_sudo": True}).split("|")[2])["_sudo"] is True
+
+
+def _run_twice(cache, tmp_path, n: int, change_every: int | None) -> tuple[int, int]:
+    """A first run asking n facts (recorded), then a second run asking the same, with an
+    operation's command after every ``change_every`` facts. (commands of the second run, n)"""
+    files = [tmp_path / f"g{i}" for i in range(n)]
+    for f in files:
+        f.write_text("x\n")
+    host, c = cache()
+    for f in files:
+        fact(c, Sha1File, path=str(f))
+    c.save()
+    host, c = cache()
+    for i, f in enumerate(files):
+        fact(c, Sha1File, path=str(f))
+        if change_every and i % change_every == change_every - 1:
+            c.run_shell_command(StringCommand("true"))
+    return len(host.commands) - (n // change_every if change_every else 0), n
+
+
+def test_a_converged_host_is_read_in_a_handful_of_commands(cache, tmp_path):
+    commands, n = _run_twice(cache, tmp_path, 150, None)
+    assert commands <= 5, commands  # windows of 8, 16, 32, 64, 64
+
+
+def test_a_host_that_changes_all_the_time_costs_about_one_command_per_fact(cache, tmp_path):
+    """Answers asked ahead are thrown away at each change: the window shrinks to one (no batch)."""
+    commands, n = _run_twice(cache, tmp_path, 60, 1)
+    assert commands <= n + 4, (commands, n)
