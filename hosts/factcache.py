@@ -180,19 +180,31 @@ class FactCache:
             if requires:
                 text = (f"if command -v {requires} >/dev/null 2>&1; then ( {text} ); "
                         f"else echo '{_MISSING_COMMAND_MARKER}'; fi")
-            parts.append(f"echo {marker}:{i}; ( {text} ) 2>/dev/null; echo {marker}:{i}:$?")
+            # side by side in the host's shell (each reads only), each answer to its own file
+            parts.append(f'{{ ( {text} ) >"$d/{i}" 2>/dev/null; echo $? >"$d/{i}.rc"; }} &')
             facts[i] = (key, fact)
         if not parts:
             return
+        order = " ".join(str(i) for i in facts)
+        script = (
+            'd=$(mktemp -d) || exit 1; ' + " ".join(parts) + " wait; "
+            f'for i in {order}; do echo {marker}:$i; cat "$d/$i"; echo {marker}:$i:$(cat "$d/$i.rc"); done; '
+            'rm -rf "$d"'
+        )
         self.reading = True
         try:
-            ok, output = self._real_run(StringCommand("; ".join(parts)), print_output=False, print_input=False,
+            ok, output = self._real_run(StringCommand(script), print_output=False, print_input=False,
                                         **(executor or {}))
         finally:
             self.reading = False
         self.stats["batch_commands"] += 1
         current, lines = None, []
         for line in output.stdout_lines:
+            if marker in line and not line.startswith(marker):  # an answer without its last newline
+                head, _, tail = line.partition(marker)
+                if current is not None:
+                    lines.append(head)
+                line = marker + tail
             if line.startswith(marker + ":"):
                 fields = line.split(":")
                 if len(fields) == 2:

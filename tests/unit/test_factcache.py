@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from pyinfra.api.command import StringCommand
 from pyinfra.connectors.util import CommandOutput, OutputLine
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.facts.server import Command
 
 from hosts import factcache
@@ -79,10 +79,12 @@ def test_last_runs_questions_come_back_in_one_command(cache, tmp_path):
     files = [tmp_path / f"f{i}" for i in range(5)]
     for i, f in enumerate(files):
         f.write_text(f"content {i}\n")
+    (tmp_path / "no-newline").write_text("last line")
     host, c = cache()
     want = {str(f): fact(c, Sha1File, path=str(f)) for f in files}
     want_stat = fact(c, File, path=str(files[0]))
     assert fact(c, File, path=str(tmp_path / "missing")) is None
+    assert fact(c, FileContents, path=str(tmp_path / "no-newline")) == ["last line"]
     c.save()
     keys = (tmp_path / "keys" / "unit-host.json").read_text()
     assert "content" not in keys and want[str(files[0])] not in keys  # names and paths, no values
@@ -91,8 +93,9 @@ def test_last_runs_questions_come_back_in_one_command(cache, tmp_path):
     got = {str(f): fact(c, Sha1File, path=str(f)) for f in files}
     assert got == want and fact(c, File, path=str(files[0]))["size"] == want_stat["size"]
     assert fact(c, File, path=str(tmp_path / "missing")) is None
-    assert len(host.commands) == 1, host.commands  # all seven in one
-    assert c.stats["prefetched"] == 7 and c.stats["live"] == 0
+    assert fact(c, FileContents, path=str(tmp_path / "no-newline")) == ["last line"]
+    assert len(host.commands) == 1, host.commands  # all eight in one
+    assert c.stats["prefetched"] == 8 and c.stats["live"] == 0
 
 
 def test_a_prefetched_question_that_fails_is_asked_live(cache, tmp_path):
