@@ -29,6 +29,11 @@ VOLUMES = {
 }
 
 
+def container_env() -> dict[str, str]:
+    """The container's environment apart from its secrets."""
+    return {"GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND}
+
+
 @deploy("llamafactory")
 def apply(data: HostData) -> None:
     for path in (f"{FT}/output", f"{FT}/saves"):
@@ -36,7 +41,7 @@ def apply(data: HostData) -> None:
     info = f"{DATA_DIRS['datasets']}/dataset_info.json"
     if not host.get_fact(File, path=info):
         server.shell(name="datasets: empty dataset_info.json", commands=[f"echo '{{}}' > {info}"])
-    env = {"API_KEY": secret_values.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND}
+    env = {"API_KEY": secret_values.get("llamafactoryApiKey"), **container_env()}
     hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf

@@ -28,9 +28,14 @@ def vllm_args(data: HostData) -> list[str]:
     return args
 
 
+def container_env(data: HostData) -> dict[str, str]:
+    """The container's environment apart from its secrets."""
+    return {}
+
+
 @deploy("vllm")
 def apply(data: HostData) -> None:
-    env = {"VLLM_API_KEY": secret_values.get("vllmApiKey")}
+    env = {"VLLM_API_KEY": secret_values.get("vllmApiKey"), **container_env(data)}
     hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf
