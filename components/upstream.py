@@ -115,6 +115,27 @@ def vllm_entrypoint(tag: str) -> tuple[str, ...]:
     return VLLM_SERVE_ENTRYPOINT if version >= VLLM_SERVE_ENTRYPOINT_SINCE else VLLM_API_SERVER_ENTRYPOINT
 
 
+# The CPU release image is built with AVX512 kernels: on a CPU without ``avx512f`` it dies with SIGILL
+# (vllm-project/vllm#18660, 2025-05-24, still so for v0.10.1 on 2025-09-08; the docs' advice is to build
+# an image with VLLM_CPU_DISABLE_AVX512=true, vllm-project/vllm#22707). One release that dispatches
+# AVX2 or AVX512 came with vllm-project/vllm#35466 (merged 2026-02-27); the first tag with it is not
+# read here, so every tag of the CPU release repository counts as needing avx512f. Another image (a
+# stack's own AVX2 build in host.vllm.image) is the operator's choice: nothing is required of it.
+VLLM_CPU_REQUIRED_FLAGS = ("avx512f",)
+# What the CPU docs run the image with: shared memory for the engine's processes and an explicit KV
+# cache (GiB); the deploy sets both from settings (host.vllm.cpuShmSizeGb, host.vllm.cpuKvcacheSpaceGb).
+
+
+def vllm_cpu_flags_required(ref: str) -> tuple[str, ...]:
+    """CPU flags the image ``ref`` (``repo:tag``) cannot run without: the CPU release image's AVX512."""
+    return VLLM_CPU_REQUIRED_FLAGS if ref.rsplit(":", 1)[0] == VLLM_CPU_IMAGE else ()
+
+
+# vLLM on a GPU at startup (v0.11.0, vllm/v1/worker/gpu_worker.py ``init_device``): it asks for
+# ``gpu_memory_utilization`` x the device's *total* memory and raises ValueError when the device's
+# free memory is below that. Whatever else holds GPU memory then (Ollama's loaded model) must leave it.
+
+
 # --------------------------------------------------------------------------------------------------
 # LLaMA-Factory
 # --------------------------------------------------------------------------------------------------
@@ -130,6 +151,13 @@ LLAMAFACTORY_TAG = "0.9.4"
 # value, not the library's name). parse_dict checks no value: any other string loads the base model
 # in 16 bits without a word, and the QLoRA run (chosen because LoRA does not fit) runs out of memory.
 LLAMAFACTORY_QUANTIZATION_METHOD = "bnb"
+
+# The web UI behind nginx at a sub-path. v0.9.4's webui/interface.py launches Gradio without root_path
+# (``create_ui().queue().launch(share=..., server_name=..., inbrowser=True)``); Gradio reads it from
+# GRADIO_ROOT_PATH then, and builds the page's public URL (its ``root``: the theme, the API calls,
+# files) from X-Forwarded-Host / X-Forwarded-Proto and that root path (gradio/route_utils.py
+# get_root_url). Gradio's own routes stay at its server's /, so nginx strips the prefix.
+LLAMAFACTORY_UI_PATH = "/llamafactory"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from components import upstream
 from components.catalogue import CONTAINER_BIND, CONTAINER_PORTS, DATA_DIRS, service
 from components.hostdata import HostData
 from hosts import secret_values
@@ -30,8 +31,11 @@ VOLUMES = {
 
 
 def container_env() -> dict[str, str]:
-    """The container's environment apart from its secrets."""
-    return {"GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND}
+    """The container's environment apart from its secrets. GRADIO_ROOT_PATH: the web UI is served by
+    nginx at /llamafactory/ (v0.9.4 launches Gradio without root_path, so Gradio reads it from the
+    environment); with nginx's X-Forwarded-Host/-Proto it builds its public URL from it
+    (components/upstream.py, llamafactory.webui_root_path)."""
+    return {"GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND, "GRADIO_ROOT_PATH": upstream.LLAMAFACTORY_UI_PATH}
 
 
 @deploy("llamafactory")
