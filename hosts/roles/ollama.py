@@ -24,6 +24,20 @@ MARKER = f"{PREFIX}/lib/ollama/.llm-platform-release"
 CACHE = "/var/cache/llm-platform"
 
 
+MODELS_DIR = f"{DATA_DIRS['ollama']}/models"
+
+
+def unit_env(data: HostData) -> dict[str, str]:
+    """The Ollama server's environment (its systemd unit), in order."""
+    o = data.ollama
+    return {
+        "OLLAMA_HOST": service("ollama").listen,
+        "OLLAMA_MODELS": MODELS_DIR,
+        "OLLAMA_KEEP_ALIVE": o.keep_alive,
+        "OLLAMA_NUM_PARALLEL": str(o.num_parallel),
+    }
+
+
 @deploy("ollama")
 def apply(data: HostData) -> None:
     o = data.ollama
@@ -55,7 +69,7 @@ def apply(data: HostData) -> None:
         ))
 
     # configure
-    models_dir = f"{DATA_DIRS['ollama']}/models"
+    models_dir = MODELS_DIR
     files.directory(name="ollama data directory", path=DATA_DIRS["ollama"], user="ollama", group="ollama", mode="750")
     files.directory(name="ollama models directory", path=models_dir, user="ollama", group="ollama", mode="750")
     ollama.watch(files.template(
@@ -63,10 +77,8 @@ def apply(data: HostData) -> None:
         src=str(TEMPLATES / "ollama.service.j2"),
         dest="/etc/systemd/system/ollama.service",
         bin=BIN,
-        listen=service("ollama").listen,
         models_dir=models_dir,
-        keep_alive=o.keep_alive,
-        num_parallel=o.num_parallel,
+        env=unit_env(data),
     ))
 
     # activate: restart only when the binary or the unit changed
