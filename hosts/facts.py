@@ -111,3 +111,17 @@ class Account(FactBase):
             "shell": fields[6],
             "groups": lines[1].split() if len(lines) > 1 else [],
         }
+
+
+class CpuFlags(FactBase):
+    """The CPU's feature flags (``flags`` of the first processor in /proc/cpuinfo), sorted."""
+
+    def command(self) -> str:
+        return "grep -m1 '^flags' /proc/cpuinfo || true"
+
+    def process(self, output):
+        text = " ".join(output)
+        return sorted(set(text.split(":", 1)[1].split())) if ":" in text else []
+
+    def default(self):
+        return []
