@@ -83,6 +83,8 @@ class HostData(_Data):
     # server, trusted system-wide on the host so certbot verifies it. Production leaves both unset.
     apt_proxy: str | None = None
     acme_ca_cert_src: str | None = None
+    # GiB of one GPU (GPU hosts; the ollama role reserves vLLM's share of it)
+    gpu_memory_gb: int | None = None
 
     # The deploy does not trust its input: host data that did not come through the stack settings
     # (a hand-edited inventory, a stale stack output) is refused by the settings' own checks.
@@ -137,6 +139,7 @@ def from_settings(host: HostSettings) -> HostData:
         acme_email=host.acme_email,
         acme_directory=host.acme_directory,
         proxy_backend=host.proxy_backend,
+        gpu_memory_gb=host.gpu_memory_gb,
     )
 
 

@@ -4,6 +4,7 @@ through Ollama's API only when missing."""
 
 from __future__ import annotations
 
+import math
 import shlex
 from pathlib import Path
 
@@ -27,15 +28,27 @@ CACHE = "/var/cache/llm-platform"
 MODELS_DIR = f"{DATA_DIRS['ollama']}/models"
 
 
+GIB = 1 << 30
+
+
 def unit_env(data: HostData) -> dict[str, str]:
-    """The Ollama server's environment (its systemd unit), in order."""
+    """The Ollama server's environment (its systemd unit), in order. On a GPU host with vLLM, Ollama
+    reserves vLLM's share of each GPU (OLLAMA_GPU_OVERHEAD, bytes: Ollama's scheduler takes the free
+    memory less this): vLLM refuses to start with less than its share free, and Ollama keeps what
+    it loaded for keep_alive (components/settings.py, VllmSettings.gpu_memory_utilization)."""
     o = data.ollama
-    return {
+    env = {
         "OLLAMA_HOST": service("ollama").listen,
         "OLLAMA_MODELS": MODELS_DIR,
         "OLLAMA_KEEP_ALIVE": o.keep_alive,
         "OLLAMA_NUM_PARALLEL": str(o.num_parallel),
+        "OLLAMA_MAX_LOADED_MODELS": str(o.max_loaded_models),
     }
+    if data.vllm.device == "cuda" and "vllm" in data.roles:
+        if not data.gpu_memory_gb:
+            raise RuntimeError("ollama: the GPU's memory is unknown (host data gpu_memory_gb): cannot leave vLLM its share")
+        env["OLLAMA_GPU_OVERHEAD"] = str(math.ceil(data.vllm.gpu_memory_utilization * data.gpu_memory_gb * GIB))
+    return env
 
 
 @deploy("ollama")
