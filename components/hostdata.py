@@ -83,6 +83,12 @@ class HostData(_Data):
     # server, trusted system-wide on the host so certbot verifies it. Production leaves both unset.
     apt_proxy: str | None = None
     acme_ca_cert_src: str | None = None
+    # GiB of one GPU (GPU hosts; the ollama role reserves vLLM's share of it)
+    gpu_memory_gb: int | None = None
+    # The data volume's device as the provider names it (/dev/disk/by-id/scsi-0HC_Volume_<id>, ...):
+    # the volume role formats it when cloud-init did not (it was attached after first boot) and it
+    # is provably blank.
+    data_device: str | None = None
 
     # The deploy does not trust its input: host data that did not come through the stack settings
     # (a hand-edited inventory, a stale stack output) is refused by the settings' own checks.
@@ -137,6 +143,7 @@ def from_settings(host: HostSettings) -> HostData:
         acme_email=host.acme_email,
         acme_directory=host.acme_directory,
         proxy_backend=host.proxy_backend,
+        gpu_memory_gb=host.gpu_memory_gb,
     )
 
 
@@ -146,8 +153,10 @@ def from_host(host: Any) -> HostData:
     return HostData.model_validate({k: raw[k] for k in HostData.model_fields if k in raw})
 
 
-def inventory(host_name: str, address: Any, host: HostSettings) -> dict[str, Any]:
+def inventory(host_name: str, address: Any, host: HostSettings, data_device: Any = None) -> dict[str, Any]:
     """The ``inventory`` stack output: ``{"hosts": [{name, ssh_hostname, ssh_user, data}]}``
-    (``address`` may be a Pulumi Output)."""
+    (``address`` and ``data_device`` may be Pulumi Outputs)."""
     data = from_settings(host).model_dump(mode="json")
+    if data_device is not None:
+        data["data_device"] = data_device
     return {"hosts": [{"name": host_name, "ssh_hostname": address, "ssh_user": host.admin_user, "data": data}]}

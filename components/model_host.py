@@ -100,7 +100,8 @@ class ModelHost(pulumi.ComponentResource):
             description=f"{name}: models, datasets, fine-tuning output (survives server rebuilds)",
             opts=keep,
         )
-        user_data = _user_data(host, name, do_volume_device(volume_name))
+        self.data_device = do_volume_device(volume_name)
+        user_data = _user_data(host, name, self.data_device)
         server = do.Droplet(
             f"{name}-server",
             name=name,
@@ -167,6 +168,7 @@ class ModelHost(pulumi.ComponentResource):
             f"{name}-firewall", name=f"{name}-firewall", rules=hcloud_firewall_rules(host.admin_cidrs),
             labels=labels, opts=child,
         )
+        self.data_device = volume.id.apply(hcloud_volume_device)
         user_data = volume.id.apply(lambda vid: _user_data(host, name, hcloud_volume_device(vid)))
         server = hcloud.Server(
             f"{name}-server",

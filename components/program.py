@@ -60,7 +60,7 @@ def build(settings: StackSettings | HomelabStackSettings) -> dict[str, Any]:
         "host_ip": host.address if host else None,
         "host_domain": settings.host.domain if host and settings.host else None,
         "host_base_url": host.base_url if host else None,
-        "inventory": inventory(host.host_name, host.address, settings.host) if host and settings.host else {"hosts": []},
+        "inventory": inventory(host.host_name, host.address, settings.host, host.data_device) if host and settings.host else {"hosts": []},
         "monthly_cost": report.total,
         "cost_breakdown": report.to_dict(),
     }

@@ -425,6 +425,9 @@ class OllamaSettings(_Model):
     models: list[str] = ["llama3.1:8b"]
     keep_alive: str = "24h"
     num_parallel: int = Field(2, ge=1, le=64, strict=True)
+    # Models loaded at once (OLLAMA_MAX_LOADED_MODELS). On a GPU host with vLLM, Ollama also reserves
+    # vLLM's share of each GPU (OLLAMA_GPU_OVERHEAD; see VllmSettings.gpu_memory_utilization).
+    max_loaded_models: int = Field(1, ge=1, le=16, strict=True)
 
     _version = field_validator("version")(lambda v: _match(RELEASE_VERSION, v, "a release version like 0.13.5"))
     _models = field_validator("models")(lambda v: check_ollama_models(v))
@@ -443,7 +446,17 @@ class VllmSettings(_Model):
     model: str = "meta-llama/Llama-3.1-8B-Instruct"
     served_model_name: str = "llama-3.1-8b-instruct"
     max_model_len: int = Field(8192, ge=256, le=1_048_576, strict=True)
+    # GPU hosts: the share of the GPU's *total* memory vLLM takes. v0.11.0 refuses to start when less
+    # than that is free (vllm/v1/worker/gpu_worker.py init_device). Ollama shares the GPU: the ollama
+    # role reserves this share from it (OLLAMA_GPU_OVERHEAD, bytes per GPU) and lets it load one model
+    # at a time (OLLAMA_MAX_LOADED_MODELS=1), so whatever Ollama holds, even for keep_alive after
+    # a request that came while vLLM was down, leaves vLLM its share at a restart. Ollama gets the rest
+    # of the GPU (and the CPU for what does not fit): 10% of it at 0.90.
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1, allow_inf_nan=False)
+    # CPU hosts: what vLLM's CPU docs run the image with: --shm-size (GiB) and VLLM_CPU_KVCACHE_SPACE
+    # (GiB of RAM for the KV cache), see components/upstream.py vllm.cpu_flags.
+    cpu_shm_size_gb: int = Field(4, ge=1, le=1024, strict=True)
+    cpu_kvcache_space_gb: int = Field(4, ge=1, le=4096, strict=True)
 
     _tag = field_validator("tag")(_pinned_tag)
     _image = field_validator("image")(_image_repo)
@@ -533,6 +546,14 @@ class HostSettings(_Model):
     @property
     def gpu(self) -> bool:
         return self.provider == "digitalocean" and prices.DROPLET_SIZES[self.size].gpu
+
+    @property
+    def gpu_memory_gb(self) -> int | None:
+        """Memory of one of the host's GPUs (the size's GPU memory over its GPU count, ``x8`` in the slug)."""
+        if not self.gpu:
+            return None
+        count = re.search(r"x([0-9]+)-", self.size)
+        return prices.DROPLET_SIZES[self.size].gpu_memory_gb // (int(count.group(1)) if count else 1)
 
     @property
     def resolved_image(self) -> str:

@@ -115,6 +115,27 @@ def vllm_entrypoint(tag: str) -> tuple[str, ...]:
     return VLLM_SERVE_ENTRYPOINT if version >= VLLM_SERVE_ENTRYPOINT_SINCE else VLLM_API_SERVER_ENTRYPOINT
 
 
+# The CPU release image is built with AVX512 kernels: on a CPU without ``avx512f`` it dies with SIGILL
+# (vllm-project/vllm#18660, 2025-05-24, still so for v0.10.1 on 2025-09-08; the docs' advice is to build
+# an image with VLLM_CPU_DISABLE_AVX512=true, vllm-project/vllm#22707). One release that dispatches
+# AVX2 or AVX512 came with vllm-project/vllm#35466 (merged 2026-02-27); the first tag with it is not
+# read here, so every tag of the CPU release repository counts as needing avx512f. Another image (a
+# stack's own AVX2 build in host.vllm.image) is the operator's choice: nothing is required of it.
+VLLM_CPU_REQUIRED_FLAGS = ("avx512f",)
+# What the CPU docs run the image with: shared memory for the engine's processes and an explicit KV
+# cache (GiB); the deploy sets both from settings (host.vllm.cpuShmSizeGb, host.vllm.cpuKvcacheSpaceGb).
+
+
+def vllm_cpu_flags_required(ref: str) -> tuple[str, ...]:
+    """CPU flags the image ``ref`` (``repo:tag``) cannot run without: the CPU release image's AVX512."""
+    return VLLM_CPU_REQUIRED_FLAGS if ref.rsplit(":", 1)[0] == VLLM_CPU_IMAGE else ()
+
+
+# vLLM on a GPU at startup (v0.11.0, vllm/v1/worker/gpu_worker.py ``init_device``): it asks for
+# ``gpu_memory_utilization`` x the device's *total* memory and raises ValueError when the device's
+# free memory is below that. Whatever else holds GPU memory then (Ollama's loaded model) must leave it.
+
+
 # --------------------------------------------------------------------------------------------------
 # LLaMA-Factory
 # --------------------------------------------------------------------------------------------------
@@ -130,6 +151,13 @@ LLAMAFACTORY_TAG = "0.9.4"
 # value, not the library's name). parse_dict checks no value: any other string loads the base model
 # in 16 bits without a word, and the QLoRA run (chosen because LoRA does not fit) runs out of memory.
 LLAMAFACTORY_QUANTIZATION_METHOD = "bnb"
+
+# The web UI behind nginx at a sub-path. v0.9.4's webui/interface.py launches Gradio without root_path
+# (``create_ui().queue().launch(share=..., server_name=..., inbrowser=True)``); Gradio reads it from
+# GRADIO_ROOT_PATH then, and builds the page's public URL (its ``root``: the theme, the API calls,
+# files) from X-Forwarded-Host / X-Forwarded-Proto and that root path (gradio/route_utils.py
+# get_root_url). Gradio's own routes stay at its server's /, so nginx strips the prefix.
+LLAMAFACTORY_UI_PATH = "/llamafactory"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -168,6 +196,32 @@ PINS: tuple[Pin, ...] = (
         "vllm-project/vllm#32292 (--model works with both entrypoints); /v1/models reports the loaded model as `root`",
         "tests/hosts/test_vllm.py checks id and root"),
     Pin("vllm.cpu_image", f"{VLLM_CPU_IMAGE}:{VLLM_TAG}", f"{UNVERIFIED}: vLLM's CPU installation docs at v0.11.0"),
+    Pin("vllm.cpu_avx512", "the CPU release image needs avx512f (SIGILL without it); the deploy reads /proc/cpuinfo and "
+        "refuses a CPU host without it in one line (another image in host.vllm.image: the operator's call)",
+        "vllm-project/vllm#18660 (2025-05-24: vllm-cpu-release-repo:v0.8.5.post1 dies with SIGILL on `vinserti64x4`; "
+        "2025-09-08: still so at v0.10.1); vllm-project/vllm#22707 (AVX512 optional only in an image built with "
+        "VLLM_CPU_DISABLE_AVX512=true); vllm-project/vllm#35466 (2026-02-27: one release for AVX2 and AVX512, first tag "
+        f"not read); {UNVERIFIED} at v0.11.0 itself: run the image on a CPU without avx512f",
+        "hosts/roles/vllm.py check_cpu; the CPU-image stand-in dies with SIGILL without avx512f"),
+    Pin("vllm.cpu_flags", "CPU hosts: --shm-size <cpuShmSizeGb>g (4), VLLM_CPU_KVCACHE_SPACE=<cpuKvcacheSpaceGb> (4), "
+        "--cap-add SYS_NICE (not --privileged, not seccomp=unconfined)",
+        "vllm-project/vllm@063345c:docs/getting_started/installation/cpu/x86.inc.md (`docker run --privileged=true "
+        "--shm-size=4g -e VLLM_CPU_KVCACHE_SPACE=...`); vllm-project/vllm@0231979:docs/getting_started/installation/"
+        "cpu.x86.inc.md (`--security-opt seccomp=unconfined --cap-add SYS_NICE --shm-size=4g -e VLLM_CPU_KVCACHE_SPACE`); "
+        f"{UNVERIFIED}: the same file at v0.11.0 (the repository is too large to clone here); that CAP_SYS_NICE alone "
+        "unlocks the NUMA memory-policy calls under Docker's default seccomp profile is not checked on a host",
+        "hosts/roles/vllm.py docker_args, container_env"),
+    Pin("vllm.gpu_startup_memory", "vLLM refuses to start when free GPU memory < gpu_memory_utilization x total "
+        "(ValueError `Free memory on device (F/T GiB) on startup is less than desired GPU memory utilization (U, R GiB)`)",
+        f"{UNVERIFIED} at v0.11.0 itself: read vllm/v1/worker/gpu_worker.py init_device at the tag. Read: that function "
+        "in a 2025 derivative (`if self.init_snapshot.free_memory < self.requested_memory: raise ValueError(...)`) and "
+        "the same message in reports against 0.10-0.11",
+        "the vLLM stand-in applies it with STANDIN_GPU_TOTAL_GB/STANDIN_GPU_FREE_GB; tests/unit/test_gpu_split.py"),
+    Pin("ollama.gpu_reserve", "on GPU hosts with vLLM: OLLAMA_GPU_OVERHEAD = vLLM's share in bytes, OLLAMA_MAX_LOADED_MODELS=1",
+        "ollama/ollama@v0.13.5:envconfig/config.go (`GpuOverhead = Uint64(\"OLLAMA_GPU_OVERHEAD\", 0)`, \"Reserve a portion "
+        "of VRAM per GPU (bytes)\"; `MaxRunners = Uint(\"OLLAMA_MAX_LOADED_MODELS\", 0)`); ollama/ollama@v0.13.5:"
+        "server/sched.go (`available := gpu.FreeMemory - envconfig.GpuOverhead() - gpu.MinimumMemory()`)",
+        "hosts/roles/ollama.py unit_env"),
     # LLaMA-Factory
     Pin("llamafactory.image", f"{LLAMAFACTORY_IMAGE}:{LLAMAFACTORY_TAG}",
         "hiyouga/LLaMA-Factory@v0.9.4:.github/workflows/docker.yml (on `release: published`, tag = VERSION "
@@ -186,6 +240,21 @@ PINS: tuple[Pin, ...] = (
         "with BNB/HQQ/EETQ; no else); hiyouga/LLaMA-Factory@v0.9.4:examples/train_qlora/qwen3_lora_sft_otfq.yaml "
         "(`choices: [bnb, hqq, eetq]`)",
         "operate/finetune/training.py writes it; the stand-in loads any other value in 16 bits, as v0.9.4 does"),
+    Pin("llamafactory.webui_root_path", f"GRADIO_ROOT_PATH={LLAMAFACTORY_UI_PATH}; nginx: proxy_pass .../, "
+        "X-Forwarded-Host $host, X-Forwarded-Proto https, Authorization \"\"",
+        "hiyouga/LLaMA-Factory@v0.9.4:src/llamafactory/webui/interface.py (run_web_ui: `create_ui().queue().launch(share=..., "
+        "server_name=..., inbrowser=True)`, no root_path); pyproject.toml at v0.9.4: `gradio>=4.38.0,<=5.50.0`; "
+        "gradio-app/gradio@v5.50.1 (branch; 5.50.0 untagged in the clone) and gradio@5.49.1:gradio/blocks.py (launch: "
+        "`self.root_path = os.environ.get(\"GRADIO_ROOT_PATH\", \"\")` without root_path), gradio/route_utils.py "
+        "(get_root_url from X-Forwarded-Host/-Proto and root_path), js/spa/src/Index.svelte (`config.root + \"/theme.css\"`), "
+        "guides/11_other-tutorials/running-gradio-on-your-web-server-with-nginx.md (the location block and the headers)",
+        "the web UI stand-in builds its URLs the same way; tests/hosts/test_proxy.py loads the page and its asset through nginx"),
+    Pin("cloudinit.disk_setup", "cloud-init formats the data volume only if attached at first boot; else the volume role "
+        "formats the provider's device when provably blank (blkid -p, wipefs -n, no partition)",
+        "canonical/cloud-init@22.4.2:cloudinit/config/cc_disk_setup.py (frequency PER_INSTANCE; mkfs → "
+        "assert_and_settle_device raises `Device ... did not exist and was not created with a udevadm settle`, handle "
+        "logs `Failed during filesystem operation` and goes on); Debian 12: cloud-init 22.4.2-1+deb12u4",
+        "hosts/ops.py format_blank_volume; host data data_device (scsi-0HC_Volume_<id>, scsi-0DO_Volume_<name>)"),
     # NVIDIA (GPU hosts)
     Pin("nvidia.driver", "Debian 12 non-free nvidia-driver + nvidia-smi + firmware-misc-nonfree + linux-headers-amd64; "
         "Ubuntu GPU images: ubuntu-drivers install --gpgpu",

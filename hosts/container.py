@@ -35,6 +35,7 @@ def container_service(
     args: list[str],
     gpu: bool,
     mounts: list[str],
+    docker_args: list[str] | None = None,
 ) -> None:
     for p in publish_ports:
         if not p.startswith(LOOPBACK + ":"):
@@ -67,7 +68,7 @@ def container_service(
         publish=publish_ports,
         volumes=volumes,
         env_file=env_file,
-        docker_args=HARDENING + (["--gpus", "all", "--ipc=host"] if gpu else []),
+        docker_args=HARDENING + (["--gpus", "all", "--ipc=host"] if gpu else []) + list(docker_args or []),
         args=args,
         mounts=mounts,
     ))

@@ -111,3 +111,53 @@ class Account(FactBase):
             "shell": fields[6],
             "groups": lines[1].split() if len(lines) > 1 else [],
         }
+
+
+class CpuFlags(FactBase):
+    """The CPU's feature flags (``flags`` of the first processor in /proc/cpuinfo), sorted."""
+
+    def command(self) -> str:
+        return "grep -m1 '^flags' /proc/cpuinfo || true"
+
+    def process(self, output):
+        text = " ".join(output)
+        return sorted(set(text.split(":", 1)[1].split())) if ":" in text else []
+
+    def default(self):
+        return []
+
+
+class BlockDeviceProbe(FactBase):
+    """What is on a block device, read without writing: ``{"real": /dev/..., "children": n,
+    "signatures": [...], "label": ...}`` (``blkid -p``: the superblocks themselves, not the cache;
+    ``wipefs -n``: every signature it knows, partition tables included), or None when absent."""
+
+    def command(self, device: str) -> str:
+        d = shlex.quote(device)
+        return (f"if [ -b {d} ]; then echo real=$(readlink -f {d}); echo children=$(($(lsblk -nro NAME {d} | wc -l) - 1)); "
+                f"blkid -p -o export {d} 2>/dev/null | sed -n 's/^\\(TYPE\\|PTTYPE\\|LABEL\\)=/blkid_&/p'; "
+                f"wipefs -n -p {d} 2>/dev/null | grep -v '^#' | sed 's/^/wipefs=/'; else echo absent; fi")
+
+    def process(self, output):
+        lines = [ln.strip() for ln in output if ln.strip()]
+        if not lines or lines == ["absent"]:
+            return None
+        out = {"real": None, "children": 0, "signatures": [], "label": None}
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key == "real":
+                out["real"] = value
+            elif key == "children":
+                out["children"] = int(value or 0)
+            elif key in ("blkid_TYPE", "blkid_PTTYPE"):
+                out["signatures"].append(value)
+            elif key == "blkid_LABEL":
+                out["label"] = value
+            elif key == "wipefs":
+                fields = value.split(",")  # offset,uuid,label,type
+                if len(fields) >= 4 and fields[3] not in out["signatures"]:
+                    out["signatures"].append(fields[3])
+        return out
+
+    def default(self):
+        return None

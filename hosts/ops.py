@@ -13,12 +13,13 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
 from pyinfra.operations import apt, server, systemd
 
 from components.catalogue import ANYWHERE_V4, ANYWHERE_V6, service
-from hosts.facts import Account, DockerImageId, OllamaModels, UfwState
+from hosts.facts import Account, BlockDeviceProbe, DockerImageId, OllamaModels, UfwState
 
 OLLAMA_URL = service("ollama").url
 
@@ -203,6 +204,33 @@ def docker_image(ref: str, archive_url: str | None = None, sha256: str | None = 
         yield f"docker image inspect {shlex.quote(ref)} >/dev/null"
     else:
         yield f"docker pull {shlex.quote(ref)}"
+
+
+@operation()
+def format_blank_volume(device: str, label: str, filesystem: str):
+    """
+    Format the data volume when, and only when, it is provably blank.
+
+    + device: the volume as the provider names it (/dev/disk/by-id/scsi-0HC_Volume_<id>,
+      /dev/disk/by-id/scsi-0DO_Volume_<name>; /dev/vdb on the local test host)
+    + label, filesystem: what cloud-init's fs_setup would have made of it
+
+    cloud-init (22.4.2, cc_disk_setup) formats it on first boot only if it is attached by then: a
+    device that is missing is logged once, never retried. Here: absent → an error; carrying the label
+    → nothing to do; any signature (a filesystem, a partition table, RAID, LVM: ``blkid -p`` and
+    ``wipefs -n``) or a partition → an error, never a format; else mkfs.
+    """
+    probe = host.get_fact(BlockDeviceProbe, device=device)
+    if probe is None:
+        raise OperationError(f"data volume {device} is not attached: attach it (the volume role formats it only when blank)")
+    if probe["label"] == label and probe["signatures"] == [filesystem]:
+        host.noop(f"{device} is {filesystem} labelled {label}")
+        return
+    if probe["signatures"] or probe["children"]:
+        what = ", ".join(probe["signatures"]) or f"{probe['children']} partition(s)"
+        raise OperationError(f"data volume {device} ({probe['real']}) is not blank ({what}, label {probe['label']!r}): "
+                             f"not formatting it; label its filesystem {label!r} if it is the data volume")
+    yield StringCommand(f"mkfs.{filesystem}", "-q", "-L", label, device)
 
 
 class Restart:

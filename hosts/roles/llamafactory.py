@@ -15,6 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from components import upstream
 from components.catalogue import CONTAINER_BIND, CONTAINER_PORTS, DATA_DIRS, service
 from components.hostdata import HostData
 from hosts import secret_values
@@ -29,6 +30,14 @@ VOLUMES = {
 }
 
 
+def container_env() -> dict[str, str]:
+    """The container's environment apart from its secrets. GRADIO_ROOT_PATH: the web UI is served by
+    nginx at /llamafactory/ (v0.9.4 launches Gradio without root_path, so Gradio reads it from the
+    environment); with nginx's X-Forwarded-Host/-Proto it builds its public URL from it
+    (components/upstream.py, llamafactory.webui_root_path)."""
+    return {"GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND, "GRADIO_ROOT_PATH": upstream.LLAMAFACTORY_UI_PATH}
+
+
 @deploy("llamafactory")
 def apply(data: HostData) -> None:
     for path in (f"{FT}/output", f"{FT}/saves"):
@@ -36,7 +45,7 @@ def apply(data: HostData) -> None:
     info = f"{DATA_DIRS['datasets']}/dataset_info.json"
     if not host.get_fact(File, path=info):
         server.shell(name="datasets: empty dataset_info.json", commands=[f"echo '{{}}' > {info}"])
-    env = {"API_KEY": secret_values.get("llamafactoryApiKey"), "GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND}
+    env = {"API_KEY": secret_values.get("llamafactoryApiKey"), **container_env()}
     hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf

@@ -4,6 +4,7 @@ through Ollama's API only when missing."""
 
 from __future__ import annotations
 
+import math
 import shlex
 from pathlib import Path
 
@@ -22,6 +23,32 @@ PREFIX = "/usr/local"
 BIN = f"{PREFIX}/bin/ollama"
 MARKER = f"{PREFIX}/lib/ollama/.llm-platform-release"
 CACHE = "/var/cache/llm-platform"
+
+
+MODELS_DIR = f"{DATA_DIRS['ollama']}/models"
+
+
+GIB = 1 << 30
+
+
+def unit_env(data: HostData) -> dict[str, str]:
+    """The Ollama server's environment (its systemd unit), in order. On a GPU host with vLLM, Ollama
+    reserves vLLM's share of each GPU (OLLAMA_GPU_OVERHEAD, bytes: Ollama's scheduler takes the free
+    memory less this): vLLM refuses to start with less than its share free, and Ollama keeps what
+    it loaded for keep_alive (components/settings.py, VllmSettings.gpu_memory_utilization)."""
+    o = data.ollama
+    env = {
+        "OLLAMA_HOST": service("ollama").listen,
+        "OLLAMA_MODELS": MODELS_DIR,
+        "OLLAMA_KEEP_ALIVE": o.keep_alive,
+        "OLLAMA_NUM_PARALLEL": str(o.num_parallel),
+        "OLLAMA_MAX_LOADED_MODELS": str(o.max_loaded_models),
+    }
+    if data.vllm.device == "cuda" and "vllm" in data.roles:
+        if not data.gpu_memory_gb:
+            raise RuntimeError("ollama: the GPU's memory is unknown (host data gpu_memory_gb): cannot leave vLLM its share")
+        env["OLLAMA_GPU_OVERHEAD"] = str(math.ceil(data.vllm.gpu_memory_utilization * data.gpu_memory_gb * GIB))
+    return env
 
 
 @deploy("ollama")
@@ -55,7 +82,7 @@ def apply(data: HostData) -> None:
         ))
 
     # configure
-    models_dir = f"{DATA_DIRS['ollama']}/models"
+    models_dir = MODELS_DIR
     files.directory(name="ollama data directory", path=DATA_DIRS["ollama"], user="ollama", group="ollama", mode="750")
     files.directory(name="ollama models directory", path=models_dir, user="ollama", group="ollama", mode="750")
     ollama.watch(files.template(
@@ -63,10 +90,8 @@ def apply(data: HostData) -> None:
         src=str(TEMPLATES / "ollama.service.j2"),
         dest="/etc/systemd/system/ollama.service",
         bin=BIN,
-        listen=service("ollama").listen,
         models_dir=models_dir,
-        keep_alive=o.keep_alive,
-        num_parallel=o.num_parallel,
+        env=unit_env(data),
     ))
 
     # activate: restart only when the binary or the unit changed

@@ -1,12 +1,20 @@
 """vllm: the vllm/vllm-openai container (the CPU build on CPU hosts) at a pinned tag, the model and
-served name from settings, ``--api-key`` from a secret, published on the catalogue's loopback port."""
+served name from settings, ``--api-key`` from a secret, published on the catalogue's loopback port.
+
+On CPU hosts: the CPU release image needs avx512f (it dies with SIGILL without it), so a host whose
+CPU lacks a flag its image needs is refused with one line before anything is changed; the image
+runs with the shared memory and KV cache its docs give (components/upstream.py, vllm.cpu_*)."""
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
+
+from components import upstream
 
 from components.catalogue import CONTAINER_BIND, CONTAINER_PORTS, DATA_DIRS, service
 from hosts import secret_values
+from hosts.facts import CpuFlags
 from hosts.container import container_service, publish
 from components.hostdata import HostData
 
@@ -28,9 +36,38 @@ def vllm_args(data: HostData) -> list[str]:
     return args
 
 
+def check_cpu(data: HostData, flags: list[str]) -> None:
+    """Refuse (one line) a CPU host whose CPU lacks a flag its vLLM image cannot run without."""
+    if data.vllm.device != "cpu":
+        return
+    missing = [f for f in upstream.vllm_cpu_flags_required(data.vllm.ref) if f not in flags]
+    if missing:
+        raise RuntimeError(
+            f"vllm: this CPU has no {', '.join(missing)}; {data.vllm.ref} dies with SIGILL without it "
+            "(vllm-project/vllm#18660): set host.vllm.image to an image built with VLLM_CPU_DISABLE_AVX512=true, "
+            "or serve with Ollama (host.proxyBackend: ollama) on a host without the vllm role"
+        )
+
+
+def docker_args(data: HostData) -> list[str]:
+    """CPU hosts: shared memory for the engine's processes and CAP_SYS_NICE for its NUMA memory
+    binding, as vLLM's CPU docs run the image (with --privileged in earlier ones)."""
+    if data.vllm.device != "cpu":
+        return []
+    return ["--shm-size", f"{data.vllm.cpu_shm_size_gb}g", "--cap-add", "SYS_NICE"]
+
+
+def container_env(data: HostData) -> dict[str, str]:
+    """The container's environment apart from its secrets (CPU hosts: the KV cache's GiB of RAM)."""
+    if data.vllm.device != "cpu":
+        return {}
+    return {"VLLM_CPU_KVCACHE_SPACE": str(data.vllm.cpu_kvcache_space_gb)}
+
+
 @deploy("vllm")
 def apply(data: HostData) -> None:
-    env = {"VLLM_API_KEY": secret_values.get("vllmApiKey")}
+    check_cpu(data, host.get_fact(CpuFlags))
+    env = {"VLLM_API_KEY": secret_values.get("vllmApiKey"), **container_env(data)}
     hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf
@@ -44,4 +81,5 @@ def apply(data: HostData) -> None:
         args=vllm_args(data),
         gpu=data.vllm.device == "cuda",
         mounts=[DATA_DIRS["huggingface"]],
+        docker_args=docker_args(data),
     )

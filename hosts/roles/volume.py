@@ -1,5 +1,10 @@
 """volume: the data volume mounted at /data by label (cloud-init put it in fstab and formatted it only
-if blank), and the directories for models, datasets and fine-tuning output."""
+if blank), and the directories for models, datasets and fine-tuning output.
+
+cloud-init formats it only if it is attached at first boot (22.4.2's cc_disk_setup logs a missing
+device once and never retries; Hetzner's VolumeAttachment comes after the server). So when no device
+carries the label, the role formats the provider's device (host data ``data_device``) itself, and
+only when it is provably blank (hosts.ops.format_blank_volume)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pyinfra.operations import files, server
 
 from components.catalogue import DATA_DIRS, DATA_FS, DATA_LABEL, DATA_MOUNT, DATA_MOUNT_OPTIONS
 from components.hostdata import HostData
+from hosts.ops import format_blank_volume
 
 FSTAB_LINE = f"LABEL={DATA_LABEL} {DATA_MOUNT} {DATA_FS} {DATA_MOUNT_OPTIONS} 0 2"
 
@@ -17,7 +23,10 @@ FSTAB_LINE = f"LABEL={DATA_LABEL} {DATA_MOUNT} {DATA_FS} {DATA_MOUNT_OPTIONS} 0 
 @deploy("volume")
 def apply(data: HostData) -> None:
     device = host.get_fact(Command, command=f"blkid -L {DATA_LABEL} || true")
-    if not device:
+    if not device and data.data_device:
+        format_blank_volume(name=f"data volume {data.data_device}: format if blank", device=data.data_device,
+                            label=DATA_LABEL, filesystem=DATA_FS)
+    elif not device:
         raise RuntimeError(
             f"no block device labelled {DATA_LABEL!r}: is the data volume attached? "
             "(cloud-init labels a blank volume on first boot; see components/cloud_init.py)"

@@ -56,3 +56,36 @@ def sysctls(host, *keys: str) -> dict[str, str]:
     """``{key: value}`` from one ``sysctl -n``."""
     values = host.check_output("sysctl -n " + " ".join(quote(k) for k in keys)).splitlines()
     return dict(zip(keys, values))
+
+
+def admin_address(host, admin_cidrs: list[str]) -> str | None:
+    """An address of the host itself inside one of the admin networks (a request it sends from there
+    to itself is an admin's request to nginx), or None."""
+    import ipaddress
+
+    nets = [ipaddress.ip_network(c) for c in admin_cidrs]
+    for word in host.check_output("ip -o addr show scope global | awk '{print $4}'").split():
+        addr = ipaddress.ip_interface(word).ip
+        if any(addr in n for n in nets if n.version == addr.version):
+            return str(addr)
+    return None
+
+
+def run_with_stdin(host, command: str, stdin: str) -> str:
+    """``command`` on the host through the checks' own SSH access, ``stdin`` fed to it: a secret sent
+    this way is never on a command line (testinfra's run has no stdin). Its stdout; fails on exit != 0."""
+    import subprocess
+
+    b = host.backend
+    cmd = ["ssh", "-o", "BatchMode=yes"]
+    if getattr(b, "ssh_config", None):
+        cmd += ["-F", b.ssh_config]
+    if getattr(b.host, "user", None):
+        cmd += ["-o", f"User={b.host.user}"]
+    if getattr(b.host, "port", None):
+        cmd += ["-o", f"Port={b.host.port}"]
+    if getattr(b, "ssh_identity_file", None):
+        cmd += ["-i", b.ssh_identity_file]
+    proc = subprocess.run([*cmd, b.host.name, command], input=stdin, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{command}: exit {proc.returncode}: {proc.stderr[-500:]}"
+    return proc.stdout

@@ -1,6 +1,11 @@
+import re
+
+import pytest
+
 from components.catalogue import HOST_SERVICES, SECRETS_DIR, service
+from hosts import secret_values
 from hosts.roles.proxy import API_BURST, HTPASSWD, KEYS_MAP
-from tests.hosts.helpers import listeners, stats, units
+from tests.hosts.helpers import admin_address, listeners, run_with_stdin, stats, units
 
 HTTPS, HTTP = service("https").port, service("http").port
 
@@ -136,6 +141,36 @@ def test_llamafactory_ui_behind_admin_networks_and_basic_auth(root, data):
     assert root.check_output(curl(data, "/llamafactory/")) == "403"
     ht = stats(root, HTPASSWD)[HTPASSWD]
     assert ht["mode"] == 0o640 and ht["group"] == "www-data"
+
+
+def test_llamafactory_ui_page_and_its_asset_through_nginx_from_an_admin_network(root, data):
+    """An admin's browser: the UI page through nginx with the UI's password, then the asset it
+    references. Gradio puts the asset under https://<domain>/llamafactory/ only with GRADIO_ROOT_PATH
+    and nginx's X-Forwarded-Host/-Proto; else it points at the domain's root (nginx: 404) or at http.
+    curl runs on the host from one of its addresses inside an admin network (to that address); the
+    password reaches it on stdin (curl -K -), never on a command line."""
+    if "llamafactory" not in data.roles:
+        pytest.skip("no LLaMA-Factory on this host")
+    source = admin_address(root, data.admin_cidrs)
+    if source is None:
+        pytest.skip("no address of this host lies in its admin networks (the local test host has one)")
+    password = secret_values.get("llamafactoryUiPassword")
+    login = 'user = "' + f"{data.llamafactory.ui_user}:{password}".replace("\\", "\\\\").replace('"', '\\"') + '"\n'
+
+    def fetch(path: str) -> tuple[str, str]:
+        """(status and content type, body) of GET https://<domain><path> from ``source``."""
+        out = run_with_stdin(root, f"curl -s -K - --max-time 20 --interface {source} --resolve {data.domain}:{HTTPS}:{source} "
+                             f"-w '\\n%{{http_code}} %{{content_type}}' https://{data.domain}:{HTTPS}{path}", login)
+        body, _, status = out.rpartition("\n")
+        return status, body
+
+    base = f"https://{data.domain}/llamafactory/"
+    status, page = fetch("/llamafactory/")
+    assert status.startswith("200 "), (status, page[:300])
+    hrefs = re.findall(r'<link rel="stylesheet" href="([^"]+)"', page)
+    assert hrefs and hrefs[0].startswith(base), f"the page references {hrefs[:1]}, not under {base}"
+    status, _ = fetch("/" + hrefs[0].removeprefix(f"https://{data.domain}/"))
+    assert status.startswith("200 text/css"), (hrefs[0], status)
 
 
 def test_secret_files_are_private(root):

@@ -7,10 +7,11 @@ DIR has the real download paths, so only the base URL differs from production:
     ollama/v<version>/ollama-linux-amd64.tgz      before 0.14.0, ``.tar.zst`` from it (components/upstream.py)
     ollama/v<version>/sha256sum.txt               its checksum in the release's format (scripts/pin reads it)
     images/vllm-openai-<tag>.tar                  docker-archives the guest loads with ``docker load -i``
+    images/vllm-cpu-release-repo-<tag>.tar        (the CPU release image: dies with SIGILL without avx512f)
     images/llamafactory-<tag>.tar
     manifest.json                                 every artifact with its path and sha256 (written last)
 
-Both images have two layers. The first, shared (Docker stores it once), is a Debian 12 rootfs of
+Every image has two layers. The first, shared (Docker stores it once), is a Debian 12 rootfs of
 python3 and busybox-static (``mmdebstrap --variant=extract``, docs/locales/unused modules and libraries
 removed, byte code compiled): built once per recipe into ``<cache>/base-<hash>.tar``. The second holds
 this package under /opt/standin and the image's commands. Defaults are the platform's pins. The
@@ -229,11 +230,15 @@ def build(out: str | os.PathLike, ollama_version: str = DEFAULT_OLLAMA_VERSION, 
     for key, repo, tag, app, config in (
         ("vllm", upstream.VLLM_GPU_IMAGE, vllm_tag, vllm_app(), {"Entrypoint": list(upstream.vllm_entrypoint(vllm_tag)),
                                                                 "WorkingDir": "/vllm-workspace"}),
+        # the CPU release image: the same server, built with AVX512 kernels (SIGILL without them)
+        ("vllm-cpu", upstream.VLLM_CPU_IMAGE, vllm_tag, vllm_app(), {
+            "Entrypoint": list(upstream.vllm_entrypoint(vllm_tag)), "WorkingDir": "/vllm-workspace",
+            "env": [f"STANDIN_REQUIRED_CPU_FLAGS={' '.join(upstream.vllm_cpu_flags_required(f'{upstream.VLLM_CPU_IMAGE}:{vllm_tag}'))}"]}),
         ("llamafactory", upstream.LLAMAFACTORY_IMAGE, llamafactory_tag, llamafactory_app(), {
             "Cmd": ["llamafactory-cli", "webui"], "WorkingDir": "/app", "env": ["GRADIO_SERVER_PORT=7860", "API_PORT=8000"]}),
     ):
         ref = f"{repo}:{tag}"
-        ports = [8000] if key == "vllm" else [7860, 8000]
+        ports = [7860, 8000] if key == "llamafactory" else [8000]
         data = docker_archive([ref], [base_bytes, deterministic_tar(app)], image_config(ref, tag.removeprefix("v"), ports, **config),
                               comment=f"stand-in for {ref} (tests)")
         path = f"images/{repo.rsplit('/', 1)[-1]}-{tag}.tar"

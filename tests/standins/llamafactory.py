@@ -8,7 +8,8 @@ role and scripts/finetune use them. Nothing is loaded or trained.
   step by step (steps from the records, batch size, accumulation and epochs; STANDIN_STEP_DELAY_MS
   between steps) and a placeholder LoRA adapter (or full model) into ``output_dir``.
 * ``export CONFIG.yaml``: placeholder merged weights and the Ollama ``Modelfile`` in ``export_dir``.
-* ``webui``: a page on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (7860); ``api [CONFIG.yaml]``: the
+* ``webui``: Gradio's page and assets on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (7860), their public URLs
+  built from GRADIO_ROOT_PATH and the X-Forwarded-Host/-Proto headers as Gradio builds them; ``api [CONFIG.yaml]``: the
   OpenAI-compatible API on API_HOST:API_PORT (8000) with API_KEY; ``version``: the banner.
 """
 
@@ -196,16 +197,64 @@ def export(cfg: dict) -> None:
     print(f"[INFO|tuner.py] Model weights saved in {out} (stand-in placeholders); Ollama modelfile saved in {out}/Modelfile", flush=True)
 
 
+def first_header(value: str | None) -> str:
+    """The first of a comma-separated header's values (Gradio: route_utils.get_first_header_value)."""
+    return (value or "").split(",")[0].strip()
+
+
+def root_url(headers, route_path: str, root_path: str) -> str:
+    """The page's public URL as Gradio (4.38 - 5.50, gradio/route_utils.py get_root_url) builds it: a
+    full URL in root_path as it is; else X-Forwarded-Host when sent (else the Host of the request
+    itself), https only when X-Forwarded-Proto says so, and the root path as the URL's path."""
+    if root_path.startswith(("http://", "https://")):
+        return root_path.rstrip("/")
+    forwarded = first_header(headers.get("X-Forwarded-Host"))
+    url = f"http://{forwarded}" if forwarded else f"http://{headers.get('Host', '')}{route_path}"
+    url = url.split("?", 1)[0].rstrip("/")
+    if first_header(headers.get("X-Forwarded-Proto")) == "https":
+        url = url.replace("http://", "https://", 1)
+    route = route_path.rstrip("/")
+    if route and not forwarded:
+        url = url[: -len(route)]
+    url = url.rstrip("/")
+    scheme, _, rest = url.partition("://")
+    netloc, _, path = rest.partition("/")
+    if root_path and "/" + path != root_path:
+        url = f"{scheme}://{netloc}{root_path}"
+    return url.rstrip("/")
+
+
 class WebUi(Handler):
+    """Gradio's routes, at its server's own ``/`` whatever the root path (the proxy strips its prefix):
+    the page, which references the theme at the ``root`` of its config (as Gradio's Index.svelte loads
+    ``config.root + "/theme.css"``) and its script relative to the page; ``/theme.css``, ``/assets/*``,
+    ``/config``. Behind a proxy at a sub-path the references are right only with GRADIO_ROOT_PATH and
+    the X-Forwarded-Host/-Proto headers: without them they point outside the sub-path (or to http)."""
+
     label = "LLaMA-Factory web UI"
+    ASSETS = {"/theme.css": ("text/css", b":root { --standin: 1; }\n"),
+              "/assets/index-standin.js": ("text/javascript", b"/* LLaMA-Factory web UI stand-in */\n")}
 
     def route(self, method: str, path: str) -> bool:
-        if method not in ("GET", "HEAD") or path not in ("/", "/index.html"):
+        if method not in ("GET", "HEAD"):
             return False
-        body = (f"<!doctype html><title>LLaMA Board (stand-in)</title><h1>LLaMA-Factory {VERSION} stand-in</h1>"
-                "<p>The web UI stand-in of the platform's tests: nothing can be trained or served here.</p>\n").encode()
+        root = root_url(self.headers, path, os.environ.get("GRADIO_ROOT_PATH", ""))
+        if path == "/":
+            config = json.dumps({"root": root, "version": VERSION, "standin": True})
+            body = (f"<!doctype html><title>LLaMA Board (stand-in)</title>"
+                    f'<link rel="stylesheet" href="{root}/theme.css?v=standin">'
+                    '<script type="module" crossorigin src="./assets/index-standin.js"></script>'
+                    f"<script>window.gradio_config = {config};</script><h1>LLaMA-Factory {VERSION} stand-in</h1>"
+                    "<p>The web UI stand-in of the platform's tests: nothing can be trained or served here.</p>\n").encode()
+            kind = "text/html; charset=utf-8"
+        elif path == "/config":
+            body, kind = json.dumps({"root": root, "version": VERSION, "standin": True}).encode(), "application/json"
+        elif path in self.ASSETS:
+            kind, body = self.ASSETS[path]
+        else:
+            return False
         self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body if method == "GET" else b"")

@@ -2,7 +2,8 @@
 
 Each JSON file under ``fixtures/ops/<operation>/`` gives the operation's arguments, the facts the host
 reports (keyed by the fact class's name; a fact asked with arguments by ``Name:arg=value``) and the
-commands the operation must yield, or the reason it gives for doing nothing (``noop``). Fact
+commands the operation must yield, or the reason it gives for doing nothing (``noop``), or the error it
+stops with (``error``). Fact
 fixtures under ``fixtures/facts/<Fact>/`` give a command's output lines and the value it parses to.
 No host, no SSH: the operation's generator runs against these facts.
 """
@@ -67,6 +68,11 @@ def cases(kind: str):
 
 @pytest.mark.parametrize(("op_name", "case"), list(cases("ops")))
 def test_operation(op_name, case):
+    if "error" in case:
+        with pytest.raises(Exception) as e:
+            run(op_name, case.get("args", {}), case.get("facts", {}))
+        assert str(e.value) == case["error"]
+        return
     commands, noops = run(op_name, case.get("args", {}), case.get("facts", {}))
     assert commands == case.get("commands", []), json.dumps(commands, indent=1)
     if "noop" in case:

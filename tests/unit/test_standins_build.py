@@ -77,8 +77,9 @@ def test_manifest_lists_every_artifact_with_its_checksum(built):
     out, manifest = built
     assert json.loads((out / "manifest.json").read_text()) == manifest and manifest["standin"] is True
     assert manifest["ollama"]["path"] == "ollama/v0.12.3/ollama-linux-amd64.tgz"
-    assert {k: v["ref"] for k, v in manifest["images"].items()} == {"vllm": "vllm/vllm-openai:v0.11.0",
-                                                                     "llamafactory": "hiyouga/llamafactory:0.9.4"}
+    assert {k: v["ref"] for k, v in manifest["images"].items()} == {
+        "vllm": "vllm/vllm-openai:v0.11.0", "llamafactory": "hiyouga/llamafactory:0.9.4",
+        "vllm-cpu": "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.11.0"}
     assert manifest["images"]["vllm"]["path"] == "images/vllm-openai-v0.11.0.tar"
     for item in [manifest["ollama"], *manifest["images"].values()]:
         assert _sha(out / item["path"]) == item["sha256"]
