@@ -38,14 +38,14 @@ NAMESPACE = "llm-platform"
 class SecretSpec:
     """One secret: where it is needed and when the stack must hold it.
 
-    ``required``: "always", "host" (a stack with a model host) or "llamafactory" (a host with
-    LLaMA-Factory). ``env``/``services``: its SECRET env name and the App Platform services that get
+    ``required``: "always", "host" (a stack with a model host), "llamafactory" (a host with
+    LLaMA-Factory) or "never" (set only while something is under way, e.g. a key rotation). ``env``/``services``: its SECRET env name and the App Platform services that get
     it. ``roles``: the host roles that read it (the host layer fetches exactly these for a host);
     ``host_optional``: the roles work without it (e.g. gated model downloads only)."""
 
     key: str
     description: str
-    required: Literal["always", "host", "llamafactory"]
+    required: Literal["always", "host", "llamafactory", "never"]
     env: str | None = None
     services: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
@@ -61,8 +61,16 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
                env="LANGFUSE_SECRET_KEY", services=("llm",)),
     SecretSpec("openaiApiKey", "GPT-4o fallback key of ai-service", "always",
                env="OPENAI_API_KEY", services=("ai-service",)),
-    SecretSpec("vllmApiKey", "bearer key of the model host's /v1 API (phase 2)", "host",
-               env="VLLM_API_KEY", services=("llm",), roles=("vllm", "proxy")),
+    SecretSpec("vllmApiKey", "bearer key of the model host's /v1 API (phase 2), enforced by nginx", "host",
+               env="VLLM_API_KEY", services=("llm",), roles=("proxy",)),
+    # scripts/rotate-key: the key being replaced, accepted by nginx beside vllmApiKey until App
+    # Platform runs with the new one; removed when the rotation ends.
+    SecretSpec("vllmApiKeyPrevious", "the /v1 key being rotated out (set by scripts/rotate-key only)", "never",
+               roles=("proxy",), host_optional=True),
+    # vLLM's own --api-key: host-local (nginx sends it to vLLM on loopback), never on App Platform
+    # and never rotated with vllmApiKey, so a rotation does not restart vLLM.
+    SecretSpec("vllmLocalKey", "vLLM's own --api-key, between nginx and vLLM on the host only", "host",
+               roles=("vllm", "proxy")),
     SecretSpec("llamafactoryApiKey", "bearer key of LLaMA-Factory's API on the model host", "llamafactory",
                roles=("llamafactory",)),
     SecretSpec("llamafactoryUiPassword", "basic-auth password of the LLaMA-Factory web UI", "llamafactory",
@@ -665,6 +673,7 @@ class StackSettings(_Model):
             "always": True,
             "host": self.host_enabled,
             "llamafactory": self.host_enabled and self.host is not None and self.host.llamafactory_enabled,
+            "never": False,
         }
         return [s for s in SECRET_SPECS if when[s.required]]
 

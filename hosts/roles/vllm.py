@@ -1,5 +1,7 @@
 """vllm: the vllm/vllm-openai container (the CPU build on CPU hosts) at a pinned tag, the model and
-served name from settings, ``--api-key`` from a secret, published on the catalogue's loopback port."""
+served name from settings, ``--api-key`` from the host-local key (``vllmLocalKey``: nginx enforces the
+public keys and sends this one on loopback, so rotating the public key never restarts vLLM),
+published on the catalogue's loopback port."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def vllm_args(data: HostData) -> list[str]:
 
 @deploy("vllm")
 def apply(data: HostData) -> None:
-    env = {"VLLM_API_KEY": secret_values.get("vllmApiKey")}
+    env = {"VLLM_API_KEY": secret_values.get("vllmLocalKey")}
     hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf
