@@ -93,6 +93,21 @@ def pinned_stacks(tmp_path_factory) -> Path:
     return d
 
 
+def automation_config(stack: str, overrides: dict | None = None, secrets: dict | None = None) -> dict:
+    """What the Automation API's ``get_all_config`` returns for the ready fixture of ``stack``:
+    ``{"ns:key": ConfigValue-like}`` (placeholder secrets unless ``secrets`` gives values)."""
+    from types import SimpleNamespace
+
+    raw, secure = offline.read_stack_file(stack, {**pin_overrides(stack), **(overrides or {})})
+    from components.settings import SECRET_SPECS
+
+    never = {f"{offline.NAMESPACE}:{s.key}" for s in SECRET_SPECS if s.required == "never"}  # a rotation's, not set
+    out = {k: SimpleNamespace(value=v, secret=k in secure) for k, v in raw.items() if k not in never}
+    for k, v in (secrets or {}).items():
+        out[f"{offline.NAMESPACE}:{k}"] = SimpleNamespace(value=v, secret=True)
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def plan_for(stack: str, overrides: tuple = ()) -> offline.Plan:
     return offline.run(stack, {**pin_overrides(stack), **dict(overrides)})
