@@ -35,11 +35,43 @@ def credentials_problem(stack: str, env: dict[str, str] | None = None) -> str | 
     )
     if not logged_in:
         return "no Pulumi backend credentials (set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL, or pulumi login)"
-    if not env.get("DIGITALOCEAN_TOKEN"):
-        return "no DigitalOcean credentials (set DIGITALOCEAN_TOKEN)"
-    if stack == "cpu" and not env.get("HCLOUD_TOKEN"):
-        return "no Hetzner credentials (set HCLOUD_TOKEN)"
+    config, needs = _stack_providers(stack)
+    for provider in needs:
+        key, name, var = PROVIDER_TOKENS[provider]
+        if not env.get(var) and key not in config:
+            return (f"no {name} credentials for stack {stack} (set {var}, or pulumi config set --secret {key} <token> "
+                    f"-s {stack})")
     return None
+
+
+# provider -> (stack config key, name, env variable)
+PROVIDER_TOKENS = {"digitalocean": ("digitalocean:token", "DigitalOcean", "DIGITALOCEAN_TOKEN"),
+                   "hetzner": ("hcloud:token", "Hetzner", "HCLOUD_TOKEN")}
+
+
+def _stack_providers(stack: str) -> tuple[dict[str, Any], list[str]]:
+    """The stack file's config and the clouds it uses: DigitalOcean for App Platform, and the model
+    host's provider when the stack creates one (by its settings, not its name)."""
+    import json
+
+    from components import offline
+    from components.phases import PHASES
+
+    try:
+        config = {k if ":" in str(k) else f"llm-platform:{k}": v
+                  for k, v in offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml").items()}
+    except Exception:  # noqa: BLE001 (a missing or bad file: the CLI says so later, in its own words)
+        return {}, ["digitalocean"]
+    if "llm-platform:homelab" in config:
+        return config, []
+    host = config.get("llm-platform:host")
+    host = json.loads(host) if isinstance(host, str) else host
+    phase = config.get("llm-platform:phase")
+    enabled = config.get("llm-platform:hostEnabled", PHASES.get(phase, {}).get("hostEnabled", False))
+    needs = ["digitalocean"]
+    if enabled and isinstance(host, dict) and host.get("provider") == "hetzner":
+        needs.append("hetzner")
+    return config, needs
 
 
 def _cli_problem() -> str | None:

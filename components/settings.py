@@ -555,7 +555,9 @@ class HostSettings(_Model):
             _check(self.region, prices.HCLOUD_LOCATIONS, "host.region")
             _check(self.size, tuple(prices.HCLOUD_SERVER_TYPES), "host.size")
         if self.dns_zone and self.provider != "digitalocean":
-            raise _KeyedError("host.dnsZone", self.dns_zone, "is only supported with provider 'digitalocean'")
+            raise _KeyedError("host.dnsZone", self.dns_zone, "is only supported with provider 'digitalocean': for a "
+                              "Hetzner host, remove it and create the A record host.domain -> the host_ip output "
+                              "yourself at your DNS provider (this project makes none)")
         if self.dns_zone and not (self.domain == self.dns_zone or self.domain.endswith("." + self.dns_zone)):
             raise _KeyedError("host.dnsZone", self.dns_zone, f"must be the zone of host.domain {self.domain!r}")
         return self
