@@ -55,7 +55,7 @@ def _secret_envs(service: str, settings: StackSettings, secrets: Mapping[str, pu
     """SECRET envs of a service: the secrets table's entries for it that this stack needs, in the
     table's order (a secret kept for the model host reaches ``llm`` only when it calls the host)."""
     needed = {s.key for s in settings.required_secrets()}
-    uses_host = settings.app.llm.provider in ("vllm", "ollama")
+    uses_host = settings.app.llm.provider in ("vllm", "ollama")  # the key is there before the gateway moves
     return [
         Env(s.env, secrets[s.key], secret=True)
         for s in SECRET_SPECS
@@ -69,19 +69,20 @@ def service_envs(
     """Env lists of both services: SECRET envs first (canonical order), then plain envs."""
     llm = settings.app.llm
     ai = settings.app.ai_service
+    provider = settings.gateway_provider  # Hugging Face until the model host is verified
 
     llm_plain = [
-        Env("LLM_PROVIDER", llm.provider),
+        Env("LLM_PROVIDER", provider),
         Env("HUGGINGFACE_MODEL", llm.huggingface_model),
         Env("PORT", str(APP_PORTS["llm"])),
         Env("LOG_LEVEL", llm.log_level),
         Env("ENABLE_METRICS", "true" if llm.enable_metrics else "false"),
     ]
-    if llm.provider in ("vllm", "ollama"):
+    if provider in ("vllm", "ollama"):
         assert settings.host is not None and host_base_url is not None
-        prefix = "VLLM" if llm.provider == "vllm" else "OLLAMA"
+        prefix = "VLLM" if provider == "vllm" else "OLLAMA"
         llm_plain += [Env(f"{prefix}_BASE_URL", host_base_url)]
-        if llm.provider == "vllm":
+        if provider == "vllm":
             llm_plain += [Env("VLLM_MODEL", settings.host.vllm.served_model_name)]
 
     ai_plain = [

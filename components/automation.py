@@ -35,11 +35,43 @@ def credentials_problem(stack: str, env: dict[str, str] | None = None) -> str | 
     )
     if not logged_in:
         return "no Pulumi backend credentials (set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL, or pulumi login)"
-    if not env.get("DIGITALOCEAN_TOKEN"):
-        return "no DigitalOcean credentials (set DIGITALOCEAN_TOKEN)"
-    if stack == "cpu" and not env.get("HCLOUD_TOKEN"):
-        return "no Hetzner credentials (set HCLOUD_TOKEN)"
+    config, needs = _stack_providers(stack)
+    for provider in needs:
+        key, name, var = PROVIDER_TOKENS[provider]
+        if not env.get(var) and key not in config:
+            return (f"no {name} credentials for stack {stack} (set {var}, or pulumi config set --secret {key} <token> "
+                    f"-s {stack})")
     return None
+
+
+# provider -> (stack config key, name, env variable)
+PROVIDER_TOKENS = {"digitalocean": ("digitalocean:token", "DigitalOcean", "DIGITALOCEAN_TOKEN"),
+                   "hetzner": ("hcloud:token", "Hetzner", "HCLOUD_TOKEN")}
+
+
+def _stack_providers(stack: str) -> tuple[dict[str, Any], list[str]]:
+    """The stack file's config and the clouds it uses: DigitalOcean for App Platform, and the model
+    host's provider when the stack creates one (by its settings, not its name)."""
+    import json
+
+    from components import offline
+    from components.phases import PHASES
+
+    try:
+        config = {k if ":" in str(k) else f"llm-platform:{k}": v
+                  for k, v in offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml").items()}
+    except Exception:  # noqa: BLE001 (a missing or bad file: the CLI says so later, in its own words)
+        return {}, ["digitalocean"]
+    if "llm-platform:homelab" in config:
+        return config, []
+    host = config.get("llm-platform:host")
+    host = json.loads(host) if isinstance(host, str) else host
+    phase = config.get("llm-platform:phase")
+    enabled = config.get("llm-platform:hostEnabled", PHASES.get(phase, {}).get("hostEnabled", False))
+    needs = ["digitalocean"]
+    if enabled and isinstance(host, dict) and host.get("provider") == "hetzner":
+        needs.append("hetzner")
+    return config, needs
 
 
 def _cli_problem() -> str | None:
@@ -177,3 +209,82 @@ def replace_server(stack: Any, urn: str, on_output: Callable[[str], None] = prin
         return stack.up(replace=[urn], target=[urn], target_dependents=True, color="never", on_output=on_output)
     except auto.CommandError as exc:
         raise RuntimeError(f"pulumi up --replace {urn} failed: {_last_line(str(exc))}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Key rotation (operate/rotate_key.py): stack secrets, the secret-applying update, the app's deployment
+# --------------------------------------------------------------------------------------------------
+def config_secret(stack: Any, key: str) -> str | None:
+    """The decrypted value of ``llm-platform:KEY`` in the stack's config, or None."""
+    item = stack.get_all_config().get(f"llm-platform:{key}")
+    return item.value if item is not None and item.value else None
+
+
+def set_config_secret(stack: Any, key: str, value: str) -> None:
+    """``pulumi config set --secret llm-platform:KEY`` (written, encrypted, into the stack file)."""
+    from pulumi import automation as auto
+
+    stack.set_config(f"llm-platform:{key}", auto.ConfigValue(value=value, secret=True))
+
+
+def remove_config(stack: Any, key: str) -> None:
+    stack.remove_config(f"llm-platform:{key}")
+
+
+def up_applying_secrets(stack: Any, on_output: Callable[[str], None] = print) -> Any:
+    """``LLM_PLATFORM_APPLY_SECRETS=1 pulumi up``: the one update that pushes every secret value to
+    App Platform (components/app.py ignores their changes otherwise)."""
+    from pulumi import automation as auto
+
+    from components.app import APPLY_SECRETS_ENV
+
+    ws = stack.workspace
+    ws.env_vars = {**(ws.env_vars or {}), APPLY_SECRETS_ENV: "1"}
+    try:
+        return stack.up(color="never", on_output=on_output)
+    except auto.CommandError as exc:
+        raise RuntimeError(f"pulumi up (applying secrets) failed: {_last_line(str(exc))}") from None
+    finally:
+        ws.env_vars = {k: v for k, v in ws.env_vars.items() if k != APPLY_SECRETS_ENV}
+
+
+def provider_token(stack: Any, config_key: str, env_name: str, env: dict[str, str] | None = None) -> str | None:
+    """A provider's token: its env variable, else the stack's ``config_key`` Pulumi secret."""
+    env = dict(os.environ if env is None else env)
+    if env.get(env_name):
+        return env[env_name]
+    item = stack.get_all_config().get(config_key)
+    return item.value if item is not None and item.value else None
+
+
+def app_id(stack: Any) -> str:
+    """The App Platform app's id, from the stack's state."""
+    for res in (stack.export_stack().deployment or {}).get("resources", []):
+        if res.get("type") == "digitalocean:index/app:App" and res.get("id"):
+            return res["id"]
+    raise Unavailable(f"no App Platform app in stack {stack.name!r}")
+
+
+def app_deployment(app: str, token: str, timeout: float = 30) -> dict[str, Any]:
+    """DigitalOcean's view of the app (``GET /v2/apps/ID``): its active, in-progress and pending
+    deployments."""
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"https://api.digitalocean.com/v2/apps/{app}",
+                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as res:  # noqa: S310 (fixed https URL)
+        return json.loads(res.read())["app"]
+
+
+def deployment_live(app: dict[str, Any], since: str) -> tuple[bool, str]:
+    """Whether the app runs a deployment made at or after ``since`` (RFC 3339) with nothing still in
+    progress, and what it is doing (for the progress line)."""
+    busy = app.get("in_progress_deployment") or app.get("pending_deployment")
+    if busy:
+        return False, f"deployment {busy.get('id', '?')} {busy.get('phase', 'PENDING')}"
+    active = app.get("active_deployment") or {}
+    created = active.get("created_at") or ""
+    if active.get("phase") == "ACTIVE" and created >= since:
+        return True, f"deployment {active.get('id', '?')} ACTIVE"
+    return False, f"active deployment {active.get('id', '?')} is from before the update ({created or 'unknown'})"

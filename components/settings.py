@@ -38,14 +38,14 @@ NAMESPACE = "llm-platform"
 class SecretSpec:
     """One secret: where it is needed and when the stack must hold it.
 
-    ``required``: "always", "host" (a stack with a model host) or "llamafactory" (a host with
-    LLaMA-Factory). ``env``/``services``: its SECRET env name and the App Platform services that get
+    ``required``: "always", "host" (a stack with a model host), "llamafactory" (a host with
+    LLaMA-Factory) or "never" (set only while something is under way, e.g. a key rotation). ``env``/``services``: its SECRET env name and the App Platform services that get
     it. ``roles``: the host roles that read it (the host layer fetches exactly these for a host);
     ``host_optional``: the roles work without it (e.g. gated model downloads only)."""
 
     key: str
     description: str
-    required: Literal["always", "host", "llamafactory"]
+    required: Literal["always", "host", "llamafactory", "never"]
     env: str | None = None
     services: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
@@ -61,8 +61,16 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
                env="LANGFUSE_SECRET_KEY", services=("llm",)),
     SecretSpec("openaiApiKey", "GPT-4o fallback key of ai-service", "always",
                env="OPENAI_API_KEY", services=("ai-service",)),
-    SecretSpec("vllmApiKey", "bearer key of the model host's /v1 API (phase 2)", "host",
-               env="VLLM_API_KEY", services=("llm",), roles=("vllm", "proxy")),
+    SecretSpec("vllmApiKey", "bearer key of the model host's /v1 API (phase 2), enforced by nginx", "host",
+               env="VLLM_API_KEY", services=("llm",), roles=("proxy",)),
+    # scripts/rotate-key: the key being replaced, accepted by nginx beside vllmApiKey until App
+    # Platform runs with the new one; removed when the rotation ends.
+    SecretSpec("vllmApiKeyPrevious", "the /v1 key being rotated out (set by scripts/rotate-key only)", "never",
+               roles=("proxy",), host_optional=True),
+    # vLLM's own --api-key: host-local (nginx sends it to vLLM on loopback), never on App Platform
+    # and never rotated with vllmApiKey, so a rotation does not restart vLLM.
+    SecretSpec("vllmLocalKey", "vLLM's own --api-key, between nginx and vLLM on the host only", "host",
+               roles=("vllm", "proxy")),
     SecretSpec("llamafactoryApiKey", "bearer key of LLaMA-Factory's API on the model host", "llamafactory",
                roles=("llamafactory",)),
     SecretSpec("llamafactoryUiPassword", "basic-auth password of the LLaMA-Factory web UI", "llamafactory",
@@ -421,7 +429,9 @@ class OllamaSettings(_Model):
     # sha256 of that release's Linux archive (upstream.ollama_archive: .tgz before 0.14.0, .tar.zst
     # from it), from the release's sha256sum.txt; `scripts/pin ollama STACK VERSION` writes both.
     # Required wherever the host is created: the deploy refuses to install an unpinned archive.
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    # In a stack file it carries its version ("0.13.5@<hex>", one pin): a version edited without
+    # its checksum (or the reverse) is refused at plan. The host data may hold the bare hex.
+    sha256: str | None = Field(None, pattern=r"^([0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}@)?[0-9a-f]{64}$")
     models: list[str] = ["llama3.1:8b"]
     keep_alive: str = "24h"
     num_parallel: int = Field(2, ge=1, le=64, strict=True)
@@ -434,6 +444,27 @@ class OllamaSettings(_Model):
 
     _keep_alive = field_validator("keep_alive")(
         lambda v: _match(DURATION, v, "a duration like 24h, 30m, 90s or -1 (forever)"))
+
+    @property
+    def pinned_version(self) -> str | None:
+        """The version the pin carries ("0.13.5@<hex>"), or None (no pin, or a bare hex)."""
+        return self.sha256.partition("@")[0] if self.sha256 and "@" in self.sha256 else None
+
+    @property
+    def archive_sha256(self) -> str | None:
+        """The archive's sha256 (hex), without the version the pin carries."""
+        return self.sha256.rpartition("@")[2] if self.sha256 else None
+
+    @model_validator(mode="after")
+    def _one_pin(self) -> OllamaSettings:
+        pinned = self.pinned_version
+        if pinned is not None and pinned != self.version:
+            raise _KeyedError(
+                "host.ollama.sha256", f"{pinned}@...",
+                f"pins Ollama {pinned} but host.ollama.version is {self.version}: change both together with: "
+                f"scripts/pin ollama STACK {self.version}",
+            )
+        return self
 
 
 VLLM_GPU_IMAGE = upstream.VLLM_GPU_IMAGE
@@ -537,7 +568,9 @@ class HostSettings(_Model):
             _check(self.region, prices.HCLOUD_LOCATIONS, "host.region")
             _check(self.size, tuple(prices.HCLOUD_SERVER_TYPES), "host.size")
         if self.dns_zone and self.provider != "digitalocean":
-            raise _KeyedError("host.dnsZone", self.dns_zone, "is only supported with provider 'digitalocean'")
+            raise _KeyedError("host.dnsZone", self.dns_zone, "is only supported with provider 'digitalocean': for a "
+                              "Hetzner host, remove it and create the A record host.domain -> the host_ip output "
+                              "yourself at your DNS provider (this project makes none)")
         if self.dns_zone and not (self.domain == self.dns_zone or self.domain.endswith("." + self.dns_zone)):
             raise _KeyedError("host.dnsZone", self.dns_zone, f"must be the zone of host.domain {self.domain!r}")
         return self
@@ -613,6 +646,9 @@ class StackSettings(_Model):
     budget: float = Field(ge=0, allow_inf_nan=False)
     allow_over_budget: bool = Field(False, strict=True)
     host_enabled: bool = Field(strict=True)
+    # The host's domain once `scripts/converge STACK --verify` passed on it: until then the gateway
+    # stays on Hugging Face (components/readiness.py).
+    host_verified: str | None = None
     app: AppSettings
     host: HostSettings | None = None
     huggingface: HuggingfaceSettings = HuggingfaceSettings()
@@ -621,6 +657,8 @@ class StackSettings(_Model):
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, arbitrary_types_allowed=True
     )
+
+    _host_verified = field_validator("host_verified")(_dns_name)
 
     @field_validator("phase")
     @classmethod
@@ -636,13 +674,6 @@ class StackSettings(_Model):
     def _cross(self) -> StackSettings:
         if self.host_enabled and self.host is None:
             raise _KeyedError("host", None, f"is required: phase {self.phase} (or hostEnabled) creates a model host")
-        if self.host_enabled and self.host is not None and not self.host.ollama.sha256:
-            o = self.host.ollama
-            raise _KeyedError(
-                "host.ollama.sha256", None,
-                f"required: the sha256 of {upstream.ollama_archive(o.version)} of Ollama {o.version}, from the "
-                f"release's {upstream.OLLAMA_CHECKSUMS}; pin it with: scripts/pin ollama {self.stack} {o.version}",
-            )
         if self.app.llm.provider in ("vllm", "ollama") and not self.host_enabled:
             raise _KeyedError(
                 "app.llm.provider", self.app.llm.provider, "needs a model host: set phase: 2 (or hostEnabled: true)"
@@ -665,11 +696,19 @@ class StackSettings(_Model):
             "always": True,
             "host": self.host_enabled,
             "llamafactory": self.host_enabled and self.host is not None and self.host.llamafactory_enabled,
+            "never": False,
         }
         return [s for s in SECRET_SPECS if when[s.required]]
 
     def secret(self, key: str) -> Secret | None:
         return self.secrets.get(key)
+
+    @property
+    def gateway_provider(self) -> str:
+        """Where the gateway calls now (Hugging Face until the host is verified: components/readiness.py)."""
+        from components import readiness
+
+        return readiness.gateway_provider(self)
 
 
 class _KeyedError(ValueError):
@@ -821,7 +860,13 @@ def parse_settings(
     try:
         settings = StackSettings.model_validate({**merged, "stack": stack, "secrets": secrets})
     except ValidationError as exc:
-        raise SettingsError(_format_errors(exc)) from None
+        raise SettingsError([line.replace("scripts/pin ollama STACK ", f"scripts/pin ollama {stack} ")
+                             for line in _format_errors(exc)]) from None
+    from components import readiness
+
+    not_ready = readiness.problems(settings)
+    if not_ready:
+        raise SettingsError(not_ready)
 
     unsafe = [s.key for s in SECRET_SPECS if s.roles and s.key in secrets and settings.host_enabled
               and not HOST_SECRET.fullmatch(secrets[s.key].reveal())]

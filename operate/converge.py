@@ -1,6 +1,13 @@
-"""``scripts/converge STACK|local [--dry] [--limit HOST]``: run the host layer's deploy against a
+"""``scripts/converge STACK|local [--dry] [--limit HOST] [--verify]``: run the host layer's deploy against a
 stack's hosts (inventory from the stack's output, secrets from its config, through the Automation
-API) or against the local test host."""
+API) or against the local test host.
+
+The stack file is the source: when it differs from the last ``pulumi up`` (the inventory output),
+the converge is refused with one line naming the keys and ``pulumi up -s STACK``.
+
+``--verify``: after the converge, the host checks (tests/hosts, testinfra); when they pass, the
+stack's ``llm-platform:hostVerified`` is set to the host's domain (written into the stack file:
+commit it), and the next ``pulumi up`` moves the gateway to the host (the phase 1 → 2 two-step)."""
 
 from __future__ import annotations
 
@@ -14,16 +21,24 @@ from operate.targets import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/converge", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="scripts/converge", description=__doc__.split("\n\n")[0],
+                                     epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack")
     parser.add_argument("--dry", action="store_true", help="show what would change, change nothing")
     parser.add_argument("--limit", help="only this host")
+    parser.add_argument("--verify", action="store_true",
+                        help="then run the host checks; when they pass, set llm-platform:hostVerified (phase 2 step 2)")
     args = parser.parse_args(argv)
     from components.automation import Unavailable, select_stack
     from operate import targets
 
+    stack = None
     try:
-        target = targets.local() if args.stack == "local" else targets.from_stack(select_stack(args.stack))
+        if args.stack == "local":
+            target = targets.local()
+        else:
+            stack = select_stack(args.stack)
+            target = targets.from_stack(stack)
     except Unavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -34,7 +49,42 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--dry"] if args.dry else ["-y"]
     if args.limit:
         cmd += ["--limit", args.limit]
-    return subprocess.run(cmd, cwd=ROOT, env={**os.environ, **target.env}).returncode
+    rc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **target.env}).returncode
+    if rc != 0 or not args.verify or args.dry:
+        return rc
+    return verify(args.stack, stack, target)
+
+
+EXIT_HELP = """exit codes:
+  0  converged (and with --verify: the checks passed and hostVerified is set)
+  1  the deploy failed (pyinfra's exit code), or with --verify a host check failed
+  2  could not start: no credentials, no stack output, or the stack file differs from the last
+     pulumi up (one line naming the keys and the command)"""
+
+
+def verify(stack_name: str, stack, target, run=subprocess.run) -> int:
+    """The host checks on each host; all passed: hostVerified = the host's domain (cloud stacks)."""
+    import json
+
+    domains = set()
+    for h in target.hosts:
+        res = run([sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider", *h.testinfra_args],
+                  cwd=ROOT, env={**os.environ, **target.env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)})
+        if res.returncode != 0:
+            print(f"error: host checks failed on {h.name} (exit {res.returncode}): hostVerified not set", file=sys.stderr)
+            return 1
+        doc = json.loads(Path(h.host_data_file).read_text())
+        domains.add((doc.get("data") or doc)["domain"])
+    if stack is None:
+        print("verified (the local test host has no gateway to move)")
+        return 0
+    (domain,) = domains
+    from pulumi import automation as auto
+
+    stack.set_config("llm-platform:hostVerified", auto.ConfigValue(value=domain))
+    print(f"verified: llm-platform:hostVerified = {domain} (in stacks/Pulumi.{stack_name}.yaml: commit it); "
+          f"now pulumi up -s {stack_name} moves the gateway to the host")
+    return 0
 
 
 if __name__ == "__main__":

@@ -71,7 +71,8 @@ def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, s
 
 
 def write_pin(stack_file: Path, version: str, sha256: str) -> bool:
-    """Set host.ollama.version/sha256 in the stack file; False when they were already so."""
+    """Set host.ollama.version and host.ollama.sha256 (``VERSION@SHA256``) in the stack file; False when
+    they were already so."""
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round trip: comments, order and quotes stay
@@ -86,10 +87,11 @@ def write_pin(stack_file: Path, version: str, sha256: str) -> bool:
     if not isinstance(host.get("ollama"), dict):
         host["ollama"] = {}
     ollama = host["ollama"]
-    if str(ollama.get("version", "")) == version and ollama.get("sha256") == sha256:
+    pin = f"{version}@{sha256}"  # one pin: the checksum carries its version (the plan refuses a mismatch)
+    if str(ollama.get("version", "")) == version and ollama.get("sha256") == pin:
         return False
     ollama["version"] = version
-    ollama["sha256"] = sha256
+    ollama["sha256"] = pin
     tmp = stack_file.with_name(f".{stack_file.name}.pin")
     with open(tmp, "w", encoding="utf-8") as f:
         yaml.dump(doc, f)

@@ -86,15 +86,62 @@ def from_stack_outputs(stack_name: str, inventory: dict[str, Any], secrets: dict
     return Target(stack_name, ROOT / "hosts" / "inventory.py", env, hosts)
 
 
+def _flat(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{path}.{k}" if path else k))
+        return out
+    return {path: value}
+
+
+def _stack_key(path: str) -> str:
+    from pydantic.alias_generators import to_camel
+
+    return "host." + ".".join(to_camel(p) for p in path.split("."))
+
+
+def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str, Any]) -> list[str]:
+    """The host keys in which the stack file (``config``: the Automation API's view of it) differs
+    from what the last ``pulumi up`` recorded in the ``inventory`` output; [] when they agree.
+    Converge and drift use the recorded one, so a stack-file edit is never silently not deployed."""
+    from components import hostdata
+    from components.automation import Unavailable
+    from components.settings import SettingsError, parse_settings
+
+    raw = {k: getattr(v, "value", v) for k, v in config.items()}
+    secure = {k for k, v in config.items() if getattr(v, "secret", False)}
+    try:
+        settings = parse_settings(raw, stack_name, secure_keys=secure)
+    except SettingsError as exc:
+        raise Unavailable(f"stacks/Pulumi.{stack_name}.yaml is refused: {exc.problems[0]}") from None
+    recorded = inventory.get("hosts", [])
+    if not getattr(settings, "host_enabled", False) or settings.host is None:
+        return ["phase/hostEnabled (the file creates no host)"] if recorded else []
+    if not recorded:
+        return ["phase/hostEnabled (the file creates a host)"]
+    want = _flat(hostdata.from_settings(settings.host).model_dump(mode="json"))
+    have = _flat(recorded[0].get("data", {}))
+    return [_stack_key(k) for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+
+
 def from_stack(stack: Any) -> Target:
-    """Read a stack's inventory output and host secrets through the Automation API."""
+    """Read a stack's inventory output and host secrets through the Automation API. Refused (one line
+    naming the keys and the command) when the stack file differs from the last ``pulumi up``."""
+    from components.automation import Unavailable
+
     outputs = stack.outputs()
     if "inventory" not in outputs:
-        from components.automation import Unavailable
-
         raise Unavailable(f"stack {stack.name!r} has no 'inventory' output yet (run pulumi up first)")
     config = stack.get_all_config()
     inventory = outputs["inventory"].value
+    differ = unapplied_keys(stack.name, config, inventory)
+    if differ:
+        raise Unavailable(
+            f"stacks/Pulumi.{stack.name}.yaml differs from the last pulumi up in {', '.join(differ[:8])}"
+            f"{' and more' if len(differ) > 8 else ''}: run pulumi up -s {stack.name} first (scripts/plan "
+            f"{stack.name} --diff shows what it changes); converge and drift deploy what it recorded"
+        )
     # the secrets the hosts need, as the cloud layer's inventory names them (components/hostdata.py)
     wanted = sorted({key for h in inventory.get("hosts", []) for key in h["data"].get("secrets", [])})
     secrets = {}

@@ -54,7 +54,7 @@ def unit_env(data: HostData) -> dict[str, str]:
 @deploy("ollama")
 def apply(data: HostData) -> None:
     o = data.ollama
-    sha = data.ollama.sha256
+    sha = data.ollama.archive_sha256  # the pin is VERSION@HEX in a stack file, the bare hex on the local host
     name = upstream.ollama_archive(o.version)
     if not sha:
         raise RuntimeError(

@@ -29,6 +29,7 @@ from hosts.packages import packages
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WEBROOT = "/var/www/acme"
 KEYS_MAP = f"{SECRETS_DIR}/nginx-api-keys.map"
+UPSTREAM_AUTH = f"{SECRETS_DIR}/nginx-upstream-auth.conf"
 HTPASSWD = "/etc/nginx/llm-platform.htpasswd"
 NGINX_RELOAD = ["nginx -t -q", "systemctl reload nginx"]
 CA_DEST = "/usr/local/share/ca-certificates/llm-platform-acme.crt"
@@ -64,6 +65,20 @@ def keys_map(keys: list[str]) -> str:
     return "".join('"~^Bearer\\ ' + re.sub(r"([^A-Za-z0-9])", r"\\\1", k) + '$" 1;\n' for k in keys)
 
 
+def accepted_keys() -> list[str]:
+    """The public /v1 keys nginx accepts: the current one, and during a rotation (scripts/rotate-key)
+    the one being replaced."""
+    keys = [secret_values.get("vllmApiKey")]  # hosts.secret_values checks characters and length
+    previous = secret_values.get_optional("vllmApiKeyPrevious")
+    return keys + [previous] if previous and previous not in keys else keys
+
+
+def upstream_auth(local_key: str) -> str:
+    """What nginx sends to the backend instead of the client's key: the host-local key (a HOST_SECRET
+    value: no quote, backslash, space or ';' to break out of the string)."""
+    return f'proxy_set_header Authorization "Bearer {local_key}";\n'
+
+
 def backend(data: HostData) -> tuple[str, str]:
     if data.proxy_backend == "ollama":
         return "ollama", service("ollama").listen
@@ -72,7 +87,7 @@ def backend(data: HostData) -> tuple[str, str]:
 
 @deploy("proxy")
 def apply(data: HostData) -> None:
-    api_key = secret_values.get("vllmApiKey")  # hosts.secret_values checks its characters and length
+    keys = accepted_keys()
     cert_dir = f"/etc/letsencrypt/live/{data.domain}"
     # live/ holds symlinks into archive/: test -e follows them (pyinfra's File fact does not)
     have_cert = host.get_fact(Command, command=f"test -e {cert_dir}/fullchain.pem && echo yes || true") == "yes"
@@ -105,8 +120,10 @@ def apply(data: HostData) -> None:
                        dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP,
                        api_rate=API_RATE, login_rate=LOGIN_RATE),
         files.directory(name="secrets directory", path=SECRETS_DIR, mode="700"),
-        secret_file(name="nginx: API key (0600)", dest=KEYS_MAP, value=keys_map([api_key]),
+        secret_file(name="nginx: API keys (0600)", dest=KEYS_MAP, value=keys_map(keys),
                     uploader=data.admin_user),
+        secret_file(name="nginx: host-local backend key (0600)", dest=UPSTREAM_AUTH,
+                    value=upstream_auth(secret_values.get("vllmLocalKey")), uploader=data.admin_user),
     ):
         reload.watch(op)
     llamafactory = "llamafactory" in data.roles
@@ -150,6 +167,7 @@ def apply(data: HostData) -> None:
         backend_name=name,
         llamafactory=service("llamafactory-webui").listen if llamafactory else None,
         htpasswd=HTPASSWD,
+        upstream_auth=UPSTREAM_AUTH,
         admin_cidrs=data.admin_cidrs,
         node_exporter=service("node-exporter").listen,
         api_burst=API_BURST,

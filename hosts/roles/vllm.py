@@ -1,5 +1,7 @@
 """vllm: the vllm/vllm-openai container (the CPU build on CPU hosts) at a pinned tag, the model and
-served name from settings, ``--api-key`` from a secret, published on the catalogue's loopback port.
+served name from settings, ``--api-key`` from the host-local key (``vllmLocalKey``: nginx enforces the
+public keys and sends this one on loopback, so rotating the public key never restarts vLLM),
+published on the catalogue's loopback port.
 
 On CPU hosts: the CPU release image needs avx512f (it dies with SIGILL without it), so a host whose
 CPU lacks a flag its image needs is refused with one line before anything is changed; the image
@@ -67,7 +69,7 @@ def container_env(data: HostData) -> dict[str, str]:
 @deploy("vllm")
 def apply(data: HostData) -> None:
     check_cpu(data, host.get_fact(CpuFlags))
-    env = {"VLLM_API_KEY": secret_values.get("vllmApiKey"), **container_env(data)}
+    env = {"VLLM_API_KEY": secret_values.get("vllmLocalKey"), **container_env(data)}
     hf = secret_values.get_optional("huggingfaceApiKey")
     if hf:
         env["HF_TOKEN"] = hf

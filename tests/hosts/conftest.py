@@ -48,3 +48,9 @@ def root(host):
 def api_key_sha256() -> str:
     return hashlib.sha256(secret_values.get("vllmApiKey").encode()).hexdigest()
 
+
+@pytest.fixture(scope="session")
+def local_key_sha256() -> str:
+    """vLLM's own key: host-local, never the public /v1 key."""
+    return hashlib.sha256(secret_values.get("vllmLocalKey").encode()).hexdigest()
+

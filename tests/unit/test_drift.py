@@ -248,16 +248,18 @@ def test_stack_target_takes_only_the_secrets_the_inventory_names():
     from types import SimpleNamespace
 
     from operate.targets import from_stack
-    from tests.unit.conftest import plan_for
+    from tests.unit.conftest import automation_config, plan_for
 
     inventory = plan_for("prod").outputs["inventory"]
-    values = {f"llm-platform:{k}": SimpleNamespace(value=f"v-{k}")
-              for k in ("vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "huggingfaceApiKey",
-                        "openaiApiKey", "langfuseSecretKey")}
+    values = automation_config("prod", secrets={
+        k: f"v-{k}-0123456789abcdef" for k in ("vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword",
+                                                "huggingfaceApiKey", "openaiApiKey", "langfuseSecretKey")})
     stack = SimpleNamespace(name="prod", outputs=lambda: {"inventory": SimpleNamespace(value=inventory)},
                             get_all_config=lambda: values)
     written = json.loads(Path(from_stack(stack).env["LLM_PLATFORM_SECRETS_FILE"]).read_text())
-    assert sorted(written) == ["huggingfaceApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "vllmApiKey"]
+    assert sorted(written) == ["huggingfaceApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "vllmApiKey",
+                               "vllmLocalKey"]  # vllmApiKeyPrevious: not set outside a rotation, not written
+    assert written["vllmApiKey"] == "v-vllmApiKey-0123456789abcdef"
 
 
 def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():

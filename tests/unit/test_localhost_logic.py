@@ -215,7 +215,8 @@ def test_host_data_is_the_production_model_on_a_cpu_host(s):
     assert data.ssh_public_keys == [KEY]
     # the settings models' defaults, not a copy of them
     assert data.vllm.model == VllmSettings().model and data.ollama.models == OllamaSettings().models
-    assert data.secrets == ["huggingfaceApiKey", "vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword"]
+    assert data.secrets == ["huggingfaceApiKey", "vllmApiKey", "vllmApiKeyPrevious", "vllmLocalKey",
+                            "llamafactoryApiKey", "llamafactoryUiPassword"]
 
 
 def test_inventory_is_valid_pyinfra_inventory(s):
@@ -430,7 +431,7 @@ def test_secrets_generated_once_mode_0600(s):
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(access.api_key_file(s).stat().st_mode & 0o777) == "0o600"
     assert access.ensure_secrets(s).read_text() == first
-    assert set(json.loads(first)) == {"vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword"}
+    assert set(json.loads(first)) == {"vllmApiKey", "vllmLocalKey", "llamafactoryApiKey", "llamafactoryUiPassword"}
 
 
 def test_account_fact_parses_one_account_or_none():

@@ -107,7 +107,7 @@ def test_inventory_output_has_roles_and_no_secrets(host_plan):
     back = HostData.model_validate(data)
     assert back.model_dump(mode="json") == data
     assert back.ollama.sha256 == host_plan.settings.host.ollama.sha256
-    assert set(back.secrets) == {"huggingfaceApiKey", "vllmApiKey"} | (
+    assert set(back.secrets) == {"huggingfaceApiKey", "vllmApiKey", "vllmApiKeyPrevious", "vllmLocalKey"} | (
         {"llamafactoryApiKey", "llamafactoryUiPassword"} if "llamafactory" in data["roles"] else set())
     assert "offline-placeholder" not in str(inv)
 
@@ -115,7 +115,7 @@ def test_inventory_output_has_roles_and_no_secrets(host_plan):
 def test_phase_one_creates_no_host():
     from tests.unit.conftest import plan_for
 
-    plan = plan_for("dev")
+    plan = plan_for("dev", (("phase", 1),))  # a fixture: dev's committed phase may be 2
     assert plan.settings.phase == 1
     assert not [r for r in plan.resources if r.type.startswith("hcloud") or r.type.endswith("Droplet")]
     assert plan.outputs["inventory"] == {"hosts": []} and plan.outputs["host_ip"] is None

@@ -39,7 +39,7 @@ def llm_service(plan):
 
 
 def test_phase_one_preset():
-    plan = plan_for("dev")
+    plan = plan_for("dev", (("phase", 1),))  # a fixture: dev's committed phase may change
     svc = llm_service(plan)
     env = {e["key"]: e["value"] for e in svc["envs"]}
     assert env["LLM_PROVIDER"] == "huggingface"
@@ -49,7 +49,7 @@ def test_phase_one_preset():
 
 
 def test_editing_phase_line_upgrades_dev_to_phase_two():
-    before, after = plan_for("dev"), plan_for("dev", (("phase", 2),))
+    before, after = plan_for("dev", (("phase", 1),)), plan_for("dev", (("phase", 2),))
     svc = llm_service(after)
     env = {e["key"]: e for e in svc["envs"]}
     assert env["LLM_PROVIDER"]["value"] == "vllm"
@@ -71,7 +71,7 @@ def test_stack_file_overrides_a_preset_value():
 
 
 def test_host_can_be_enabled_in_phase_one():
-    plan = plan_for("dev", (("hostEnabled", True),))
+    plan = plan_for("dev", (("phase", 1), ("hostEnabled", True)))
     assert plan.outputs["inventory"]["hosts"] and plan.settings.app.llm.provider == "huggingface"
 
 
@@ -100,7 +100,7 @@ def test_gpu_prices_are_hourly_times_730():
 
 
 def test_phase_one_dev_stays_under_150():
-    assert plan_for("dev").outputs["monthly_cost"] < 150
+    assert plan_for("dev", (("phase", 1),)).outputs["monthly_cost"] < 150
 
 
 def test_over_budget_fails_with_the_breakdown_before_any_resource():
@@ -148,7 +148,7 @@ def test_hugging_face_pro_is_off_unless_asked():
 
 
 def test_dev_plan_first_month_is_within_the_seed_range():
-    report = estimate(plan_for("dev").settings)
+    report = estimate(plan_for("dev", (("phase", 1),)).settings)
     assert SEED_RANGE_USD[0] <= report.first_month <= SEED_RANGE_USD[1]
     assert "app: ai-service" not in {i.item for i in report.items if i.kind == "monthly"}
 

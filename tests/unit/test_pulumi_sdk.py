@@ -36,7 +36,7 @@ def test_load_reads_config_set_through_the_runtime(monkeypatch):
 
     monkeypatch.delenv("PULUMI_CONFIG", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_SECRET_KEYS", raising=False)
-    raw, secure = offline.read_stack_file("dev")
+    raw, secure = offline.read_stack_file("dev", {"phase": 1})  # a fixture: dev's committed phase may change
     pulumi.runtime.set_mocks(offline.OfflineMocks(), project="llm-platform", stack="dev", preview=False)
     pulumi.runtime.set_all_config(raw, sorted(secure))
     loaded = settings.load()

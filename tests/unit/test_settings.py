@@ -74,7 +74,7 @@ def test_gpu_size_outside_gpu_regions_is_refused():
 def test_unknown_nested_key_names_the_path_and_the_allowed_keys():
     app = json.loads(raw_for("dev")["llm-platform:app"])
     app["llm"]["healthPath"] = "/healthz"
-    err = error_for("dev", app=app)
+    err = error_for("dev", app=app, phase=1)
     assert err.problems == [
         "llm-platform:app.llm.healthPath: unknown key; allowed here: branch, enableMetrics, huggingfaceModel, "
         "instanceCount, instanceSize, logLevel, provider, repo, sourceDir"
@@ -90,7 +90,7 @@ def test_missing_required_secret_names_the_key_and_the_command(secret):
 
 
 def test_vllm_key_is_required_only_with_a_model_host():
-    parse_settings(raw_for("dev", vllmApiKey=None), "dev")  # phase 1: not needed
+    parse_settings(raw_for("dev", phase=1, vllmApiKey=None), "dev")  # phase 1: not needed
     err = error_for("prod", vllmApiKey=None)
     assert err.problems[0].startswith("llm-platform:vllmApiKey: required secret is missing")
 
@@ -98,7 +98,7 @@ def test_vllm_key_is_required_only_with_a_model_host():
 def test_self_hosted_provider_needs_a_host():
     app = json.loads(raw_for("dev")["llm-platform:app"])
     app["llm"]["provider"] = "vllm"
-    err = error_for("dev", app=app)
+    err = error_for("dev", app=app, phase=1)
     assert err.problems == [
         "llm-platform:app.llm.provider = 'vllm': needs a model host: set phase: 2 (or hostEnabled: true)"
     ]
@@ -135,4 +135,4 @@ def test_host_secret_format_is_checked_at_plan_time(value):
     err = error_for("prod", vllmApiKey=value)
     assert err.problems == [err.problems[0]] and err.problems[0].startswith("llm-platform:vllmApiKey: ")
     assert value not in str(err) and "16-512 characters" in str(err)
-    parse_settings(raw_for("dev", vllmApiKey=value), "dev")  # no host: not a host secret there
+    parse_settings(raw_for("dev", phase=1, vllmApiKey=value), "dev")  # no host: not a host secret there

@@ -18,6 +18,7 @@ import pytest
 
 from components import upstream
 from tests.standins import build as b
+from tests.unit.conftest import TEST_ADMIN_CIDR, test_ssh_key
 from tests.standins import mirror
 from tests.standins.image import File, deterministic_tar, docker_archive
 from tests.standins.runner import http
@@ -249,7 +250,10 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
     out, manifest = built
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    shutil.copy(REPO / "stacks" / "Pulumi.prod.yaml", stacks / "Pulumi.prod.yaml")
+    # the prod example with the environment's own values filled in (admin CIDRs, SSH keys), not yet pinned
+    text = (REPO / "stacks" / "Pulumi.prod.yaml").read_text().replace("[203.0.113.0/24]", f"[{TEST_ADMIN_CIDR}]")
+    key = next(line.strip()[2:].split("   #")[0] for line in text.splitlines() if "oncall-placeholder" in line)
+    (stacks / "Pulumi.prod.yaml").write_text(text.replace(key, test_ssh_key()))
     before = run_plan_subprocess("prod", stacks_dir=stacks)
     assert before.returncode == 1 and before.stderr.count("\n") == 1, before.stderr
     assert "host.ollama.sha256" in before.stderr and "scripts/pin ollama prod 0.13.5" in before.stderr
@@ -274,4 +278,4 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
     after = run_plan_subprocess("prod", "--json", stacks_dir=stacks)
     assert after.returncode == 0, after.stderr
     data = json.loads(after.stdout)["outputs"]["inventory"]["hosts"][0]["data"]
-    assert data["ollama"]["version"] == "0.12.3" and data["ollama"]["sha256"] == manifest["ollama"]["sha256"]
+    assert data["ollama"]["version"] == "0.12.3" and data["ollama"]["sha256"] == f"0.12.3@{manifest['ollama']['sha256']}"

@@ -58,14 +58,14 @@ def test_ollama_role_takes_name_url_and_unpack_from_the_table():
 # ---- Unpinned Ollama: refused at plan time, one line naming the command ---------------------
 @pytest.mark.parametrize("stack", [s for s in STACKS if pin_overrides(s)])
 def test_unpinned_host_stack_fails_at_plan_time_naming_the_command(stack):
-    raw, secure = offline.read_stack_file(stack)
-    settings_would_create_host = plan_for(stack).settings.host_enabled
-    if not settings_would_create_host:
-        parse_settings(raw, stack, secure_keys=secure)  # no host: no pin needed
-        return
+    """Each stack's host block, made ready but for the pin and creating its host (a fixture: not the
+    committed phase), is refused with the one line naming the command."""
+    host = json.loads(pin_overrides(stack)["host"])
+    del host["ollama"]["sha256"]
+    raw, secure = offline.read_stack_file(stack, {"host": json.dumps(host), "hostEnabled": True})
     with pytest.raises(SettingsError) as info:
         parse_settings(raw, stack, secure_keys=secure)
-    version = plan_for(stack).settings.host.ollama.version
+    version = host["ollama"].get("version") or upstream.OLLAMA_VERSION
     assert info.value.problems == [
         f"llm-platform:host.ollama.sha256: required: the sha256 of {upstream.ollama_archive(version)} of Ollama "
         f"{version}, from the release's sha256sum.txt; pin it with: scripts/pin ollama {stack} {version}"
