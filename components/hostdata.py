@@ -153,6 +153,10 @@ def from_host(host: Any) -> HostData:
     return HostData.model_validate({k: raw[k] for k in HostData.model_fields if k in raw})
 
 
+FROM_CLOUD = frozenset({"data_device"})
+"""Host data the cloud layer adds from its resources (not from the stack file's settings)."""
+
+
 def inventory(host_name: str, address: Any, host: HostSettings, data_device: Any = None) -> dict[str, Any]:
     """The ``inventory`` stack output: ``{"hosts": [{name, ssh_hostname, ssh_user, data}]}``
     (``address`` and ``data_device`` may be Pulumi Outputs)."""

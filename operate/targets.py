@@ -122,7 +122,8 @@ def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str,
         return ["phase/hostEnabled (the file creates a host)"]
     want = _flat(hostdata.from_settings(settings.host).model_dump(mode="json"))
     have = _flat(recorded[0].get("data", {}))
-    return [_stack_key(k) for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+    return [_stack_key(k) for k in sorted(set(want) | set(have))
+            if k not in hostdata.FROM_CLOUD and want.get(k) != have.get(k)]
 
 
 def from_stack(stack: Any) -> Target:
