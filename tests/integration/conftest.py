@@ -125,7 +125,7 @@ def converged(local_host, timed):
     return local_host, started, changed, names
 
 
-ORDER = ("test_localhost_vm.py", "test_host_layer.py", "test_finetune.py", "test_volume_blank.py")
+ORDER = ("test_localhost_vm.py", "test_host_layer.py", "test_rotate_key.py", "test_finetune.py", "test_volume_blank.py")
 
 
 def pytest_collection_modifyitems(items):
