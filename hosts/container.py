@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from components.catalogue import LOOPBACK, SECRETS_DIR
 from components.hostdata import HostData
-from hosts.ops import Restart, docker_image, secret_file
+from hosts.ops import Restart, docker_image, secret_file, service_running
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "container.service.j2"
 
@@ -73,4 +73,4 @@ def container_service(
         mounts=mounts,
     ))
     restart.apply()
-    systemd.service(name=f"{name}: running and enabled", service=container, running=True, enabled=True)
+    service_running(name=f"{name}: running and enabled", unit=container)

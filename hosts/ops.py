@@ -16,6 +16,7 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import apt, server, systemd
 
 from components.catalogue import ANYWHERE_V4, ANYWHERE_V6, service
@@ -64,6 +65,30 @@ def secret_file(dest: str, value: str, user: str = "root", group: str = "root", 
         yield StringCommand("chmod", mode, dest)
     if owner_ok and mode_ok:
         host.noop(f"secret {dest} is up to date")
+
+
+@operation()
+def service_running(unit: str, running: bool = True, enabled: bool = True):
+    """
+    A systemd unit running and enabled on boot.
+
+    + unit: the unit (``.service`` when it has no suffix)
+    + running/enabled: whether it must be started / enabled (False: left as it is)
+
+    Reads the state of every unit in one listing (pyinfra's ``SystemdStatus``/``SystemdEnabled``
+    without a unit filter: the same question for every unit, which the deploy's fact cache answers
+    once) where ``systemd.service`` asks per unit: ~1 s of ``systemctl`` each on an emulated host.
+    A unit missing from the listing is not loaded: neither running nor enabled.
+    """
+    name = unit if "." in unit else f"{unit}.service"
+    active = host.get_fact(SystemdStatus).get(name, False)
+    on_boot = host.get_fact(SystemdEnabled).get(name, False)
+    if running and not active:
+        yield StringCommand("systemctl", "start", name)
+    if enabled and not on_boot:
+        yield StringCommand("systemctl", "enable", name)
+    if (active or not running) and (on_boot or not enabled):
+        host.noop(f"{name} is {'running' if active else 'as it is'} and {'enabled' if on_boot else 'as it is'}")
 
 
 APT_LISTS_MAX_AGE = 3600  # seconds: package lists older than this are refreshed before an install

@@ -14,10 +14,10 @@ from __future__ import annotations
 import io
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from components.hostdata import HostData
-from hosts.ops import Restart, apt_install
+from hosts.ops import Restart, apt_install, service_running
 from hosts.packages import packages
 
 GUARD_UNIT = "llm-loopback-guard"
@@ -56,5 +56,5 @@ def apply(data: HostData) -> None:
     guard.watch(files.put(name="loopback guard unit", src=io.StringIO(guard_unit()),
                           dest=f"/etc/systemd/system/{GUARD_UNIT}.service", mode="644"))
     guard.apply()
-    systemd.service(name="loopback guard active and enabled", service=GUARD_UNIT, running=True, enabled=True)
-    systemd.service(name="docker running", service="docker", running=True, enabled=True)
+    service_running(name="loopback guard active and enabled", unit=GUARD_UNIT)
+    service_running(name="docker running", unit="docker")

@@ -11,12 +11,12 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from components import upstream
 from components.catalogue import DATA_DIRS, service
 from components.hostdata import HostData
-from hosts.ops import Restart, account, ollama_models
+from hosts.ops import Restart, account, ollama_models, service_running
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/usr/local"
@@ -96,5 +96,5 @@ def apply(data: HostData) -> None:
 
     # activate: restart only when the binary or the unit changed
     ollama.apply()
-    systemd.service(name="ollama running and enabled", service="ollama", running=True, enabled=True)
+    service_running(name="ollama running and enabled", unit="ollama")
     ollama_models(name=f"ollama models: {', '.join(o.models) or 'none'}", models=o.models)

@@ -18,12 +18,12 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from components.catalogue import SECRETS_DIR, service
 from components.hostdata import HostData
 from hosts import secret_values, sha512crypt
-from hosts.ops import Restart, apt_install, secret_file
+from hosts.ops import Restart, apt_install, secret_file, service_running
 from hosts.packages import packages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -103,7 +103,7 @@ def apply(data: HostData) -> None:
         dest="/etc/default/prometheus-node-exporter",
     ))
     exporter.apply()
-    systemd.service(name="node exporter running", service="prometheus-node-exporter", running=True, enabled=True)
+    service_running(name="node exporter running", unit="prometheus-node-exporter")
 
     if data.acme_ca_cert_src:
         ca = files.put(name="trust the private ACME server's CA", src=data.acme_ca_cert_src, dest=CA_DEST, mode="644")
@@ -139,7 +139,7 @@ def apply(data: HostData) -> None:
         reload.watch(files.file(name="nginx: HTTPS server waits for its certificate", path=https_conf, present=False))
 
     # activate (port 80)
-    systemd.service(name="nginx running and enabled", service="nginx", running=True, enabled=True)
+    service_running(name="nginx running and enabled", unit="nginx")
     reload.apply()
 
     # certificate
@@ -151,7 +151,7 @@ def apply(data: HostData) -> None:
         ]
         server.shell(name=f"certificate for {data.domain} ({data.acme_directory})",
                      commands=[" ".join(shlex.quote(c) for c in cmd)])
-    systemd.service(name="certbot renewal timer", service="certbot.timer", running=True, enabled=True)
+    service_running(name="certbot renewal timer", unit="certbot.timer")
 
     # HTTPS server
     name, address = backend(data)
