@@ -88,7 +88,6 @@ class TestHostConfig:
     cpus: int = 2
     data_disk_size: str = "20G"
     accel: str = "auto"  # auto | kvm | tcg
-    tcg_cpu: str = "max"  # the CPU model qemu emulates under TCG
     preinstall: bool = True  # image carries the roles' Debian packages (image.preinstalled)
     netns: str = "llmtest"
     tap: str = "llmtap0"
@@ -219,7 +218,6 @@ def config(**overrides) -> TestHostConfig:
         cpus=_int_env("LLM_LOCAL_CPUS", 2),
         data_disk_size=os.environ.get("LLM_LOCAL_DATA_DISK_SIZE", "20G"),
         accel=os.environ.get("LLM_LOCAL_ACCEL", "auto").lower(),
-        tcg_cpu=os.environ.get("LLM_LOCAL_TCG_CPU", "max"),
         preinstall=os.environ.get("LLM_LOCAL_PREINSTALL", "1") not in ("0", "no", "false"),
         netns=os.environ.get("LLM_LOCAL_NETNS", "llmtest"),
         tap=os.environ.get("LLM_LOCAL_TAP", "llmtap0"),

@@ -184,7 +184,7 @@ def qemu_argv(s: TestHostConfig, image: Image, accel: str) -> list[str]:
         for host, guest in ((s.ssh_port, 22), (s.http_port, 80), (s.https_port, 443))
     )
     accel_args = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else [
-        "-accel", "tcg,thread=multi,tb-size=512", "-cpu", s.tcg_cpu]  # fmt: skip
+        "-accel", "tcg,thread=multi,tb-size=512", "-cpu", "max"]  # fmt: skip
     return [
         QEMU,
         "-name", f"{HOSTNAME},process={HOSTNAME}-qemu",
