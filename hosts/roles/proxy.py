@@ -18,7 +18,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
-from pyinfra.operations import files, server
+from pyinfra.operations import files, server, systemd
 
 from components.catalogue import SECRETS_DIR, service
 from components.hostdata import HostData
@@ -32,7 +32,11 @@ KEYS_MAP = f"{SECRETS_DIR}/nginx-api-keys.map"
 UPSTREAM_AUTH = f"{SECRETS_DIR}/nginx-upstream-auth.conf"
 HTPASSWD = "/etc/nginx/llm-platform.htpasswd"
 NGINX_RELOAD = ["nginx -t -q", "systemctl reload nginx"]
-CA_DEST = "/usr/local/share/ca-certificates/llm-platform-acme.crt"
+ACME_CA = "/etc/llm-platform/acme-ca.pem"
+"""A private ACME directory's CA bundle (host data ``acme_ca_cert_src``; the local test host's pebble),
+trusted by certbot alone (``REQUESTS_CA_BUNDLE``, also in its renewal service) rather than system-wide:
+``update-ca-certificates`` walks every CA of the system store (45-60 s on the emulated local host)."""
+CERTBOT_DROPIN = "/etc/systemd/system/certbot.service.d/50-llm-platform-acme-ca.conf"
 API_RATE, API_BURST, API_CONN = "10r/s", 40, 32
 """Per client address on /v1/: sustained request rate, burst above it, concurrent connections."""
 LOGIN_RATE = "30r/m"
@@ -106,8 +110,13 @@ def apply(data: HostData) -> None:
     service_running(name="node exporter running", unit="prometheus-node-exporter")
 
     if data.acme_ca_cert_src:
-        ca = files.put(name="trust the private ACME server's CA", src=data.acme_ca_cert_src, dest=CA_DEST, mode="644")
-        server.shell(name="update CA certificates", commands=["update-ca-certificates"], _if=ca.did_change)
+        files.put(name="the private ACME server's CA (for certbot)", src=data.acme_ca_cert_src, dest=ACME_CA, mode="644")
+        dropin = files.put(name="certbot renewals trust the private ACME server's CA", dest=CERTBOT_DROPIN, mode="644",
+                           src=io.StringIO(f"[Service]\nEnvironment=REQUESTS_CA_BUNDLE={ACME_CA}\n"))
+    else:
+        files.file(name="no private ACME CA", path=ACME_CA, present=False)
+        dropin = files.file(name="certbot renewals: no private ACME CA", path=CERTBOT_DROPIN, present=False)
+    systemd.daemon_reload(name="certbot: reload units on change", _if=dropin.did_change)
 
     reload = Restart("nginx", name="nginx: check and reload", command=NGINX_RELOAD)
     for op in (
@@ -144,8 +153,9 @@ def apply(data: HostData) -> None:
 
     # certificate
     if not have_cert:
+        trust = ["env", f"REQUESTS_CA_BUNDLE={ACME_CA}"] if data.acme_ca_cert_src else []
         cmd = [
-            "certbot", "certonly", "--webroot", "-w", WEBROOT, "-d", data.domain,
+            *trust, "certbot", "certonly", "--webroot", "-w", WEBROOT, "-d", data.domain,
             "--non-interactive", "--agree-tos", "-m", data.acme_email, "--no-eff-email",
             "--server", data.acme_directory, "--deploy-hook", "systemctl reload nginx",
         ]

@@ -4,16 +4,21 @@ import pytest
 
 from components.catalogue import HOST_SERVICES, SECRETS_DIR, service
 from hosts import secret_values
-from hosts.roles.proxy import API_BURST, HTPASSWD, KEYS_MAP
+from hosts.roles.proxy import ACME_CA, API_BURST, HTPASSWD, KEYS_MAP
 from tests.hosts.helpers import admin_address, listeners, run_with_stdin, stats, units
 
 HTTPS, HTTP = service("https").port, service("http").port
 
 
+def trust(data) -> str:
+    """curl's CA option: the system store, or a private ACME directory's CA (hosts/roles/proxy.py)."""
+    return f"--cacert {ACME_CA} " if data.acme_ca_cert_src else ""
+
+
 def curl(data, path, *extra, scheme="https", port=HTTPS, out="-o /dev/null -w '%{http_code}'"):
-    """curl on the host itself, through nginx, with the system CA store verifying the certificate."""
+    """curl on the host itself, through nginx, with the host's CA store verifying the certificate."""
     return (
-        f"curl -s {out} --max-time 20 --resolve {data.domain}:{port}:127.0.0.1 "
+        f"curl -s {trust(data)}{out} --max-time 20 --resolve {data.domain}:{port}:127.0.0.1 "
         f"{' '.join(extra)} {scheme}://{data.domain}:{port}{path}"
     )
 
@@ -45,7 +50,8 @@ def test_certificate_valid_for_the_host_name(root, data):
     assert names.rc == 0 and "does match certificate" in names.stdout, names.stdout + names.stderr
     assert root.run(f"openssl x509 -in {cert} -noout -checkend 86400").rc == 0, "expires within a day"
     # and the chain verifies against the host's trust store (as every client of the endpoint will)
-    chain = root.run(f"openssl verify -untrusted {cert} {cert}")
+    ca = f"-CAfile {ACME_CA} " if data.acme_ca_cert_src else ""
+    chain = root.run(f"openssl verify {ca}-untrusted {cert} {cert}")
     assert chain.rc == 0, chain.stdout + chain.stderr
 
 
@@ -89,7 +95,7 @@ def test_guesses_without_the_key_are_rate_limited(root, data):
     """The key is checked after nginx's limits: a guesser gets 429s like any client over the rate."""
     n = API_BURST + 30
     codes = root.check_output(
-        f"curl -s -Z --parallel-max 50 --max-time 60 -H 'Authorization: Bearer wrong-key-0123456789' "
+        f"curl -s {trust(data)}-Z --parallel-max 50 --max-time 60 -H 'Authorization: Bearer wrong-key-0123456789' "
         f"--resolve {data.domain}:{HTTPS}:127.0.0.1 -w '%{{http_code}}\\n' "
         + " ".join([f"-o /dev/null https://{data.domain}/v1/models"] * n)
     ).split()
@@ -117,7 +123,7 @@ def test_api_is_rate_limited_per_client(root, data):
     # reaching the backend.
     n = API_BURST + 30
     codes = root.check_output(
-        f"{KEY_HEADER} | curl -s -Z --parallel-max 50 --max-time 60 -H @- "
+        f"{KEY_HEADER} | curl -s {trust(data)}-Z --parallel-max 50 --max-time 60 -H @- "
         f"--resolve {data.domain}:{HTTPS}:127.0.0.1 -w '%{{http_code}}\\n' "
         + " ".join([f"-o /dev/null https://{data.domain}/v1/models"] * n)
     ).split()
@@ -159,7 +165,7 @@ def test_llamafactory_ui_page_and_its_asset_through_nginx_from_an_admin_network(
 
     def fetch(path: str) -> tuple[str, str]:
         """(status and content type, body) of GET https://<domain><path> from ``source``."""
-        out = run_with_stdin(root, f"curl -s -K - --max-time 20 --interface {source} --resolve {data.domain}:{HTTPS}:{source} "
+        out = run_with_stdin(root, f"curl -s {trust(data)}-K - --max-time 20 --interface {source} --resolve {data.domain}:{HTTPS}:{source} "
                              f"-w '\\n%{{http_code}} %{{content_type}}' https://{data.domain}:{HTTPS}{path}", login)
         body, _, status = out.rpartition("\n")
         return status, body
