@@ -11,6 +11,7 @@ exactly the code ``pulumi up`` runs.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -258,7 +259,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["imageId"] = f"sha256:{int(rid):064x}"
             state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{int(rid):064x}"
         elif t == "digitalocean:index/sshKey:SshKey":
-            state["fingerprint"] = ":".join(f"{(int(rid) * 7 + i) % 256:02x}" for i in range(16))
+            # from the key itself, as DigitalOcean's (MD5 of the key): a counter would depend on the
+            # order the engine registers resources in, so two plans of one stack would differ
+            digest = hashlib.md5(str(args.inputs.get("publicKey", args.name)).encode(), usedforsecurity=False).hexdigest()
+            state["fingerprint"] = ":".join(digest[i:i + 2] for i in range(0, 32, 2))
         elif t == "digitalocean:index/app:App":
             name = _unwrap(args.inputs).get("spec", {}).get("name", args.name)
             state.update(
