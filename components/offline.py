@@ -12,7 +12,6 @@ exactly the code ``pulumi up`` runs.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -241,26 +240,23 @@ def secret_paths(value: Any, path: str = "") -> list[str]:
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers each resource with its inputs plus the computed outputs the program reads."""
 
-    def __init__(self) -> None:
-        self._ids = itertools.count(1001)
-        self._ips = itertools.count(10)
-
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
-        rid = str(next(self._ids))
+        # ids and addresses from the resource's type and name: a counter would depend on the order
+        # the engine registers resources in, so two plans of one stack could differ
+        rid = str(1001 + int(hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:6], 16) % 900000)
         t = args.typ
         if t in ("digitalocean:index/reservedIp:ReservedIp", "hcloud:index/primaryIp:PrimaryIp"):
-            state["ipAddress"] = f"203.0.113.{next(self._ips)}"  # TEST-NET-3 documentation range
+            state["ipAddress"] = f"203.0.113.{10 + int(rid) % 200}"  # TEST-NET-3 documentation range
         elif t == "digitalocean:index/droplet:Droplet":
-            state.update(ipv4Address=f"198.51.100.{next(self._ips)}", status="active")
+            state.update(ipv4Address=f"198.51.100.{10 + int(rid) % 200}", status="active")
         elif t == "hcloud:index/server:Server":
-            state.update(ipv4Address=f"198.51.100.{next(self._ips)}", status="running")
+            state.update(ipv4Address=f"198.51.100.{10 + int(rid) % 200}", status="running")
         elif t == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{int(rid):064x}"
             state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{int(rid):064x}"
         elif t == "digitalocean:index/sshKey:SshKey":
-            # from the key itself, as DigitalOcean's (MD5 of the key): a counter would depend on the
-            # order the engine registers resources in, so two plans of one stack would differ
+            # from the key itself, as DigitalOcean's (MD5 of the key)
             digest = hashlib.md5(str(args.inputs.get("publicKey", args.name)).encode(), usedforsecurity=False).hexdigest()
             state["fingerprint"] = ":".join(digest[i:i + 2] for i in range(0, 32, 2))
         elif t == "digitalocean:index/app:App":
