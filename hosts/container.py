@@ -9,6 +9,7 @@ from pathlib import Path
 from pyinfra.operations import files
 
 from components.catalogue import LOOPBACK, SECRETS_DIR
+from components import roles
 from components.hostdata import HostData
 from hosts.ops import Restart, docker_image, secret_file, service_running
 
@@ -73,4 +74,4 @@ def container_service(
         mounts=mounts,
     ))
     restart.apply()
-    service_running(name=f"{name}: running and enabled", unit=container)
+    service_running(name=f"{name}: running and enabled", unit=container, units=roles.units(data.roles))

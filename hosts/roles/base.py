@@ -14,6 +14,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
 
+from components import roles
 from components.hostdata import HostData
 from hosts.ops import Restart, UPLOAD_DIR, account, apt_install, service_running
 from hosts.packages import packages
@@ -209,23 +210,23 @@ def apply(data: HostData) -> None:
     auditd = Restart("auditd", name="auditd: load rules on change", command=["augenrules --load"])
     auditd.watch(files.put(name="auditd rules", src=io.StringIO(AUDIT_RULES),
                            dest="/etc/audit/rules.d/60-llm-platform.rules", mode="640"))
-    service_running(name="auditd running and enabled", unit="auditd")
+    service_running(name="auditd running and enabled", unit="auditd", units=roles.units(data.roles))
     auditd.apply()
     sysstat = Restart("sysstat")
     sysstat.watch(files.line(name="sysstat: collect", path="/etc/default/sysstat",
                              line=r"^ENABLED=.*$", replace='ENABLED="true"'))
     sysstat.apply()
-    service_running(name="sysstat running and enabled", unit="sysstat")
-    service_running(name="process accounting", unit="acct")
+    service_running(name="sysstat running and enabled", unit="sysstat", units=roles.units(data.roles))
+    service_running(name="process accounting", unit="acct", units=roles.units(data.roles))
 
     # brute force: fail2ban for SSH and the UI's basic auth; admins are never banned
     fail2ban = Restart("fail2ban")
     fail2ban.watch(files.put(name="fail2ban: SSH jail", dest="/etc/fail2ban/jail.d/60-llm-platform.local",
                              mode="644", src=io.StringIO(FAIL2BAN.format(ignore=" ".join(data.admin_cidrs)))))
     fail2ban.apply()
-    service_running(name="fail2ban running and enabled", unit="fail2ban")
+    service_running(name="fail2ban running and enabled", unit="fail2ban", units=roles.units(data.roles))
 
     files.put(name="unattended security upgrades", src=io.StringIO(AUTO_UPGRADES),
               dest="/etc/apt/apt.conf.d/20auto-upgrades", mode="644")
-    service_running(name="unattended-upgrades enabled", unit="unattended-upgrades")
-    service_running(name="time sync", unit="systemd-timesyncd")
+    service_running(name="unattended-upgrades enabled", unit="unattended-upgrades", units=roles.units(data.roles))
+    service_running(name="time sync", unit="systemd-timesyncd", units=roles.units(data.roles))

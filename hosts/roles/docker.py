@@ -16,6 +16,7 @@ import io
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
+from components import roles
 from components.hostdata import HostData
 from hosts.ops import Restart, apt_install, service_running
 from hosts.packages import packages
@@ -56,5 +57,5 @@ def apply(data: HostData) -> None:
     guard.watch(files.put(name="loopback guard unit", src=io.StringIO(guard_unit()),
                           dest=f"/etc/systemd/system/{GUARD_UNIT}.service", mode="644"))
     guard.apply()
-    service_running(name="loopback guard active and enabled", unit=GUARD_UNIT)
-    service_running(name="docker running", unit="docker")
+    service_running(name="loopback guard active and enabled", unit=GUARD_UNIT, units=roles.units(data.roles))
+    service_running(name="docker running", unit="docker", units=roles.units(data.roles))

@@ -13,7 +13,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 
-from components import upstream
+from components import roles, upstream
 from components.catalogue import DATA_DIRS, service
 from components.hostdata import HostData
 from hosts.ops import Restart, account, ollama_models, service_running
@@ -96,5 +96,5 @@ def apply(data: HostData) -> None:
 
     # activate: restart only when the binary or the unit changed
     ollama.apply()
-    service_running(name="ollama running and enabled", unit="ollama")
+    service_running(name="ollama running and enabled", unit="ollama", units=roles.units(data.roles))
     ollama_models(name=f"ollama models: {', '.join(o.models) or 'none'}", models=o.models)

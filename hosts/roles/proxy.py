@@ -21,6 +21,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
 from components.catalogue import SECRETS_DIR, service
+from components import roles
 from components.hostdata import HostData
 from hosts import secret_values, sha512crypt
 from hosts.ops import Restart, apt_install, secret_file, service_running
@@ -107,7 +108,7 @@ def apply(data: HostData) -> None:
         dest="/etc/default/prometheus-node-exporter",
     ))
     exporter.apply()
-    service_running(name="node exporter running", unit="prometheus-node-exporter")
+    service_running(name="node exporter running", unit="prometheus-node-exporter", units=roles.units(data.roles))
 
     if data.acme_ca_cert_src:
         files.put(name="the private ACME server's CA (for certbot)", src=data.acme_ca_cert_src, dest=ACME_CA, mode="644")
@@ -148,7 +149,7 @@ def apply(data: HostData) -> None:
         reload.watch(files.file(name="nginx: HTTPS server waits for its certificate", path=https_conf, present=False))
 
     # activate (port 80)
-    service_running(name="nginx running and enabled", unit="nginx")
+    service_running(name="nginx running and enabled", unit="nginx", units=roles.units(data.roles))
     reload.apply()
 
     # certificate
@@ -161,7 +162,7 @@ def apply(data: HostData) -> None:
         ]
         server.shell(name=f"certificate for {data.domain} ({data.acme_directory})",
                      commands=[" ".join(shlex.quote(c) for c in cmd)])
-    service_running(name="certbot renewal timer", unit="certbot.timer")
+    service_running(name="certbot renewal timer", unit="certbot.timer", units=roles.units(data.roles))
 
     # HTTPS server
     name, address = backend(data)

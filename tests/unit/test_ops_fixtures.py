@@ -87,3 +87,21 @@ def test_fact(fact_name, case):
     if "args" in case:
         assert fact.command(**case["args"]) == case["command"]
     assert fact.process(case["output"]) == case["value"]
+
+
+def test_a_unit_outside_the_roles_registry_is_refused():
+    """service_running asks about the roles' units at once (components/roles.py): a unit a role
+    forgot to list there would be asked about alone, so it is refused."""
+    with pytest.raises(ValueError, match="components/roles.py"):
+        run("service_running", {"unit": "stray", "units": ["nginx.service"]}, {})
+
+
+def test_every_role_unit_is_in_the_registry():
+    import re
+
+    from components import roles
+
+    sources = "".join(p.read_text() for p in (Path(ops.__file__).parent / "roles").glob("*.py"))
+    sources += (Path(ops.__file__).parent / "container.py").read_text()
+    named = set(re.findall(r'service_running\(name=[^\n]*?unit="([^"]+)"', sources))
+    assert named and {u if "." in u else f"{u}.service" for u in named} <= set(roles.units(list(roles.NAMES)))
