@@ -84,6 +84,7 @@ class FactCache:
         self.order = order  # the last run's questions, in the order it asked them
         self.position = {k: i for i, k in enumerate(order)}
         self.window, self.outstanding, self.wasted = FIRST_WINDOW, set(), False
+        self.building = False  # a fact's command() may ask another fact (the OS, the kernel): asked live
         self.seen_now = set()
         self._real_get_fact = host.get_fact
         self._real_run, self._real_put = host.run_shell_command, host.put_file
@@ -97,7 +98,7 @@ class FactCache:
         if key not in self.seen_now:
             self.seen_now.add(key)
             self.asked.append(key)
-        if key not in self.memo and key in self.position:
+        if key not in self.memo and key in self.position and not self.building:
             self._ahead(key)
         if key in self.memo:
             self.stats["memo"] += 1
@@ -116,7 +117,11 @@ class FactCache:
         start = self.position[key]
         chunk = [k for k in self.order[start:start + self.window] if k not in self.memo]
         if len(chunk) > 1:
-            self._prefetch(chunk)
+            self.building = True
+            try:
+                self._prefetch(chunk)
+            finally:
+                self.building = False
             self.outstanding = {k for k in chunk if k in self.memo} - {key}
 
     def _invalidate(self) -> None:

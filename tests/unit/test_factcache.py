@@ -143,3 +143,36 @@ def test_a_host_that_changes_all_the_time_costs_about_one_command_per_fact(cache
     """Answers asked ahead are thrown away at each change: the window shrinks to one (no batch)."""
     commands, n = _run_twice(cache, tmp_path, 60, 1)
     assert commands <= n + 4, (commands, n)
+
+
+class AsksKernelFirst:  # noqa: D101
+    """A fact whose command() asks another fact first, as some of pyinfra's do (the kernel, the OS)."""
+
+    cache = None
+
+    def requires_command(self, **kwargs):
+        return None
+
+    def command(self, path):
+        type(self).cache.get_fact(Command, command="uname -s")
+        return f"cat {path}"
+
+    def process(self, output):
+        return output
+
+    def default(self):
+        return None
+
+
+def test_a_fact_asking_another_while_its_window_is_built_does_not_loop(cache, tmp_path):
+    (tmp_path / "x").write_text("x\n")
+    host, c = cache()
+    AsksKernelFirst.cache = c
+    fact(c, Command, command="uname -s")
+    fact(c, AsksKernelFirst, path=str(tmp_path / "x"))
+    c.save()
+    host, c = cache()
+    AsksKernelFirst.cache = c
+    assert fact(c, AsksKernelFirst, path=str(tmp_path / "x")) == ["x"]
+    assert fact(c, Command, command="uname -s") == "Linux"
+    assert len(host.commands) <= 3, host.commands
