@@ -146,8 +146,12 @@ def from_host(host: Any) -> HostData:
     return HostData.model_validate({k: raw[k] for k in HostData.model_fields if k in raw})
 
 
-def inventory(host_name: str, address: Any, host: HostSettings) -> dict[str, Any]:
-    """The ``inventory`` stack output: ``{"hosts": [{name, ssh_hostname, ssh_user, data}]}``
-    (``address`` may be a Pulumi Output)."""
+def inventory(host_name: str, address: Any, host: HostSettings, host_key: Any = None) -> dict[str, Any]:
+    """The ``inventory`` stack output: ``{"hosts": [{name, ssh_hostname, ssh_user, host_key, data}]}``
+    (``address`` and ``host_key`` may be Pulumi Outputs). ``host_key``: the public SSH host key
+    (``ssh-ed25519 AAAA...``) the host answers with; the host layer pins it (``operate.targets``)."""
     data = from_settings(host).model_dump(mode="json")
-    return {"hosts": [{"name": host_name, "ssh_hostname": address, "ssh_user": host.admin_user, "data": data}]}
+    entry = {"name": host_name, "ssh_hostname": address, "ssh_user": host.admin_user}
+    if host_key is not None:
+        entry["host_key"] = host_key
+    return {"hosts": [{**entry, "data": data}]}
