@@ -5,6 +5,10 @@ for the admin CIDRs only.
 
 Order matters for a first (or interrupted) converge: port 80 and the ACME webroot first, then the
 certificate, then the HTTPS server, which is only ever present together with its certificate.
+
+Certificates and the ACME account live on the data volume (``/etc/letsencrypt`` → ``/data/letsencrypt``,
+the volume role mounts it first), so a rebuilt server finds them: no new certificate while the old
+one is valid (Let's Encrypt allows 5 duplicate certificates a week).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
-from components.catalogue import SECRETS_DIR, service
+from components.catalogue import DATA_MOUNT, SECRETS_DIR, service
 from components.hostdata import HostData
 from hosts import secret_values, sha512crypt
 from hosts.ops import Restart, apt_install, secret_file
@@ -32,6 +36,9 @@ KEYS_MAP = f"{SECRETS_DIR}/nginx-api-keys.map"
 HTPASSWD = "/etc/nginx/llm-platform.htpasswd"
 NGINX_RELOAD = ["nginx -t -q", "systemctl reload nginx"]
 CA_DEST = "/usr/local/share/ca-certificates/llm-platform-acme.crt"
+LETSENCRYPT, LETSENCRYPT_DATA = "/etc/letsencrypt", f"{DATA_MOUNT}/letsencrypt"
+RENEW_WITHIN_S = 30 * 86400
+"""A certificate this close to its end is renewed anyway (certbot's own renewal window): not kept."""
 API_RATE, API_BURST, API_CONN = "10r/s", 40, 32
 """Per client address on /v1/: sustained request rate, burst above it, concurrent connections."""
 LOGIN_RATE = "30r/m"
@@ -70,15 +77,51 @@ def backend(data: HostData) -> tuple[str, str]:
     return "vllm", service("vllm").listen
 
 
+def letsencrypt_on_volume(etc: str = LETSENCRYPT, data: str = LETSENCRYPT_DATA) -> str:
+    """Shell: make ``etc`` a link to ``data``. A host converged before has its certificates in
+    ``etc``: they move to the empty volume. A rebuilt host's ``etc`` is the certbot package's
+    skeleton (cli.ini) beside a volume that has them: the skeleton goes; certificates found on both
+    (never expected) are kept aside as ``etc.root-disk-<time>``, never deleted."""
+    e, d = shlex.quote(etc), shlex.quote(data)
+    return (
+        f"set -e; mkdir -p {d}; chmod 755 {d}; "
+        f"if [ -d {e} ] && [ ! -L {e} ]; then "
+        f"if [ -z \"$(ls -A {d})\" ]; then cp -a {e}/. {d}/; rm -rf {e}; "
+        f"elif [ -n \"$(ls -A {e}/live 2>/dev/null)\" ]; then mv {e} {e}.root-disk-$(date +%s); "
+        f"else rm -rf {e}; fi; "
+        f"fi; ln -sfn {d} {e}"
+    )
+
+
+def cert_valid_command(domain: str, ca_pem: str | None = None, etc: str = LETSENCRYPT,
+                       data: str = LETSENCRYPT_DATA) -> str:
+    """Shell printing ``yes`` when the host holds a certificate for ``domain`` (on the volume, or
+    in /etc/letsencrypt before its move) that is not due for renewal and chains to a trusted root:
+    the system's, plus ``ca_pem`` (the private ACME server's CA the deploy installs, not yet
+    installed on a new server when this is asked)."""
+    ca = f"ca=$(mktemp); printf '%s' {shlex.quote(ca_pem)} > \"$ca\"; " if ca_pem else "ca=; "
+    live = f"live/{domain}/fullchain.pem"
+    return (
+        f"{ca}c={data}/{live}; [ -e \"$c\" ] || c={etc}/{live}; "
+        f"test -e \"$c\" && openssl x509 -in \"$c\" -noout -checkend {RENEW_WITHIN_S} >/dev/null "
+        f"&& openssl x509 -in \"$c\" -noout -checkhost {shlex.quote(domain)} | grep -q 'does match' "
+        f"&& openssl verify ${{ca:+-CAfile \"$ca\"}} -untrusted \"$c\" \"$c\" >/dev/null 2>&1 && echo yes; "
+        f"[ -z \"$ca\" ] || rm -f \"$ca\"; true"
+    )
+
+
 @deploy("proxy")
 def apply(data: HostData) -> None:
     api_key = secret_values.get("vllmApiKey")  # hosts.secret_values checks its characters and length
-    cert_dir = f"/etc/letsencrypt/live/{data.domain}"
-    # live/ holds symlinks into archive/: test -e follows them (pyinfra's File fact does not)
-    have_cert = host.get_fact(Command, command=f"test -e {cert_dir}/fullchain.pem && echo yes || true") == "yes"
+    cert_dir = f"{LETSENCRYPT}/live/{data.domain}"
+    ca_pem = Path(data.acme_ca_cert_src).read_text() if data.acme_ca_cert_src else None
+    have_cert = host.get_fact(Command, command=cert_valid_command(data.domain, ca_pem)) == "yes"
 
     # install
     apt_install("nginx, certbot, node exporter", packages("proxy"))
+    if host.get_fact(Command, command=f"readlink {LETSENCRYPT} || true") != LETSENCRYPT_DATA:
+        server.shell(name=f"certificates and ACME account on the data volume ({LETSENCRYPT} → {LETSENCRYPT_DATA})",
+                     commands=[letsencrypt_on_volume()])
 
     # configure: node exporter on loopback only
     exporter = Restart("prometheus-node-exporter", name="node exporter: restart on change")
@@ -131,6 +174,7 @@ def apply(data: HostData) -> None:
             "certbot", "certonly", "--webroot", "-w", WEBROOT, "-d", data.domain,
             "--non-interactive", "--agree-tos", "-m", data.acme_email, "--no-eff-email",
             "--server", data.acme_directory, "--deploy-hook", "systemctl reload nginx",
+            "--force-renewal",  # only here when none is valid: one kept but untrusted or expiring is replaced
         ]
         server.shell(name=f"certificate for {data.domain} ({data.acme_directory})",
                      commands=[" ".join(shlex.quote(c) for c in cmd)])
