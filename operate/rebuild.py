@@ -103,6 +103,7 @@ class Platform:
 
     what = "server"
     rerun = ""  # the command that resumes
+    gone = "there was none: deleted in the cloud or missing from the state"
 
     def observe(self) -> Observed: ...
     def begin(self, replaces: str | None) -> None: ...  # record the rebuild before acting
@@ -156,7 +157,7 @@ def run_rebuild(p: Platform) -> Stages:
                 p.begin(obs.server)
             if action == "create":
                 new = p.create(replaces)
-                return f"created {p.what} {new} (there was none: deleted in the cloud or missing from the state)"
+                return f"created {p.what} {new} ({p.gone})"
             new = p.replace(obs.server, replaces)  # type: ignore[arg-type]
             return f"replaced {p.what} {obs.server} → {new}"
 
@@ -352,6 +353,7 @@ class LocalHost(Platform):
     """The local test host: the VM is the server (its disk and instance id), the state dir the cloud."""
 
     what = "VM"
+    gone = "there was none: its disk was deleted"
     stack = "local"
     rerun = "scripts/rebuild-host local"
 
