@@ -407,6 +407,7 @@ class LocalHost(Platform):
         from testhost import vm
 
         if vm.is_running(self.s):
+            vm.refresh_access_files(self.s)  # host data from the mirror as it is now, as `up` does
             return f"kept VM {server}: an earlier run of this rebuild made it"
         self._boot(vm.vm_info(self.s).get("rebuild_of") or "none", fresh=False)
         return f"kept VM {server} (started again): an earlier run of this rebuild made it"

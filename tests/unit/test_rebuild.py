@@ -350,6 +350,7 @@ def local(tmp_path, monkeypatch):
     monkeypatch.setattr(vm, "boot", boot)
     monkeypatch.setattr(vm, "stop", lambda s_, **kw: setattr(world, "running", False))
     monkeypatch.setattr(vm, "is_running", lambda s_=None: world.running)
+    monkeypatch.setattr(vm, "refresh_access_files", lambda s_, image=None: world.boots.append(("refresh", "")))
     monkeypatch.setattr(rebuild.LocalHost, "_prepare", lambda self: world.services.update({"mirror", "pebble", "apt"}))
 
     class Local(rebuild.LocalHost):
@@ -404,7 +405,7 @@ def test_local_rerun_after_a_failed_converge_keeps_the_vm(local):
                                     "(it keeps this VM: converge and verify only)")
     stages = rebuild.run_rebuild(local.make())
     assert replace_note(stages) == "kept VM llm-local-1: an earlier run of this rebuild made it"
-    assert local.boots == [("fresh", "llm-local-1")]
+    assert local.boots == [("fresh", "llm-local-1"), ("refresh", "")]  # host data as the mirror has it now
 
 
 @pytest.mark.parametrize("kill", ["ssh", "converge", "verify"])
