@@ -37,6 +37,7 @@ HTPASSWD = "/etc/nginx/llm-platform.htpasswd"
 NGINX_RELOAD = ["nginx -t -q", "systemctl reload nginx"]
 CA_DEST = "/usr/local/share/ca-certificates/llm-platform-acme.crt"
 LETSENCRYPT, LETSENCRYPT_DATA = "/etc/letsencrypt", f"{DATA_MOUNT}/letsencrypt"
+CERTBOT_LOG = "/var/log/letsencrypt/letsencrypt.log"  # the last run's (certbot rotates it per run)
 RENEW_WITHIN_S = 30 * 86400
 """A certificate this close to its end is renewed anyway (certbot's own renewal window): not kept."""
 API_RATE, API_BURST, API_CONN = "10r/s", 40, 32
@@ -110,6 +111,26 @@ def cert_valid_command(domain: str, ca_pem: str | None = None, etc: str = LETSEN
     )
 
 
+def certificate_command(domain: str, email: str, directory: str, certbot: str = "certbot", etc: str = LETSENCRYPT,
+                        log: str = CERTBOT_LOG) -> str:
+    """Shell: ask the ACME server for a certificate (only run when none valid is kept:
+    ``--force-renewal`` replaces one kept but untrusted or expiring). The account kept on the volume
+    may be unknown to the server (deactivated; the local test host's pebble forgets its accounts
+    when it restarts): then it is moved aside (``<dir>.unknown-<time>``) and certbot registers a
+    new one, once."""
+    from urllib.parse import urlparse
+
+    u = urlparse(directory)
+    account_dir = shlex.quote(f"{etc}/accounts/{u.netloc}{u.path}")
+    run = " ".join(shlex.quote(c) for c in [
+        certbot, "certonly", "--webroot", "-w", WEBROOT, "-d", domain,
+        "--non-interactive", "--agree-tos", "-m", email, "--no-eff-email",
+        "--server", directory, "--deploy-hook", "systemctl reload nginx", "--force-renewal",
+    ])
+    return (f"{run} || {{ grep -q accountDoesNotExist {shlex.quote(log)} && "
+            f"mv {account_dir} {account_dir}.unknown-$(date +%s) && {run}; }}")
+
+
 @deploy("proxy")
 def apply(data: HostData) -> None:
     api_key = secret_values.get("vllmApiKey")  # hosts.secret_values checks its characters and length
@@ -170,14 +191,8 @@ def apply(data: HostData) -> None:
 
     # certificate
     if not have_cert:
-        cmd = [
-            "certbot", "certonly", "--webroot", "-w", WEBROOT, "-d", data.domain,
-            "--non-interactive", "--agree-tos", "-m", data.acme_email, "--no-eff-email",
-            "--server", data.acme_directory, "--deploy-hook", "systemctl reload nginx",
-            "--force-renewal",  # only here when none is valid: one kept but untrusted or expiring is replaced
-        ]
         server.shell(name=f"certificate for {data.domain} ({data.acme_directory})",
-                     commands=[" ".join(shlex.quote(c) for c in cmd)])
+                     commands=[certificate_command(data.domain, data.acme_email, data.acme_directory)])
     systemd.service(name="certbot renewal timer", service="certbot.timer", running=True, enabled=True)
 
     # HTTPS server

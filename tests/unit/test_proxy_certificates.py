@@ -112,3 +112,43 @@ def test_certificate_still_in_etc_before_its_move_counts(dirs, pki):
     etc, data = dirs
     place(etc, pki / "year.pem")
     assert sh(cert_valid_command(DOMAIN, (pki / "ca.pem").read_text(), str(etc), str(data))) == "yes"
+
+
+FAKE_CERTBOT = """#!/bin/sh
+# a certbot whose ACME server knows only accounts registered after it started
+echo "$@" >> "$FAKE/calls"
+acct="$FAKE/etc/accounts/acme.example:14000/dir"
+if [ -d "$acct" ] && [ ! -f "$acct/known" ]; then
+  echo "acme.messages.Error: urn:ietf:params:acme:error:accountDoesNotExist" > "$FAKE/letsencrypt.log"
+  echo "An unexpected error occurred:" >&2; exit 1
+fi
+mkdir -p "$acct" && touch "$acct/known" && echo ok > "$FAKE/letsencrypt.log"
+"""
+
+
+def _certbot(tmp_path, fail_otherwise=False):
+    fake = tmp_path / "certbot"
+    fake.write_text(FAKE_CERTBOT.replace("mkdir -p", "exit 1; mkdir -p") if fail_otherwise else FAKE_CERTBOT)
+    fake.chmod(0o755)
+    from hosts.roles.proxy import certificate_command
+
+    cmd = certificate_command(DOMAIN, "ops@example.test", "https://acme.example:14000/dir", certbot=str(fake),
+                              etc=str(tmp_path / "etc"), log=str(tmp_path / "letsencrypt.log"))
+    return subprocess.run(["sh", "-c", cmd], env={"FAKE": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True)
+
+
+def test_an_account_the_acme_server_no_longer_knows_is_set_aside_and_a_new_one_registered(tmp_path):
+    (tmp_path / "etc/accounts/acme.example:14000/dir/old-account").mkdir(parents=True)  # kept on the volume
+    res = _certbot(tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert len((tmp_path / "calls").read_text().splitlines()) == 2  # the failing run, then one more
+    [aside] = (tmp_path / "etc/accounts/acme.example:14000").glob("dir.unknown-*")
+    assert (aside / "old-account").is_dir()
+    assert "--force-renewal" in (tmp_path / "calls").read_text()
+
+
+def test_any_other_certbot_failure_fails_the_operation(tmp_path):
+    res = _certbot(tmp_path, fail_otherwise=True)
+    assert res.returncode != 0
+    assert len((tmp_path / "calls").read_text().splitlines()) == 1
