@@ -188,16 +188,79 @@ def preview_changes(stack: Any) -> PreviewOutcome:
     return PreviewOutcome(changes, errors, ran=True)
 
 
+SERVER_TYPES = {"digitalocean": "digitalocean:index/droplet:Droplet", "hcloud": "hcloud:index/server:Server",
+                "hetzner": "hcloud:index/server:Server"}
+PROJECT = "llm-platform"
+REBUILD_TAG = "llm-platform:rebuild:{host}"
+"""Stack tag (kept by the Pulumi backend, not on the machine that runs the rebuild) naming the server
+an unfinished rebuild of that host replaces (``none`` when there was none): a rerun, from any
+machine, resumes instead of replacing again. Removed when the rebuild verifies."""
+
+
+def _state(stack: Any) -> dict[str, Any]:
+    return stack.export_stack().deployment or {}
+
+
+def find_server(stack: Any, host_name: str) -> tuple[str, str] | None:
+    """(URN, id) of a model host's server in the stack's state, or None when the state has none."""
+    for res in _state(stack).get("resources", []):
+        urn = res.get("urn", "")
+        if urn.endswith(f"::{host_name}-server") and res.get("type") in SERVER_TYPES.values():
+            return urn, str(res.get("id") or "")
+    return None
+
+
 def server_urn(stack: Any, host_name: str) -> str:
     """The URN of a model host's server resource, from the stack's state."""
-    state = stack.export_stack().deployment or {}
-    for res in state.get("resources", []):
-        urn = res.get("urn", "")
-        if urn.endswith(f"::{host_name}-server") and res.get("type") in (
-            "digitalocean:index/droplet:Droplet", "hcloud:index/server:Server"
-        ):
-            return urn
-    raise Unavailable(f"no server resource for host {host_name!r} in stack {stack.name!r}")
+    found = find_server(stack, host_name)
+    if found is None:
+        raise Unavailable(f"no server resource for host {host_name!r} in stack {stack.name!r}")
+    return found[0]
+
+
+def expected_server_urn(stack: Any, host_name: str, provider: str) -> str:
+    """The URN the program gives a host's server (``ModelHost``'s child), also when the state has none."""
+    return (f"urn:pulumi:{stack.name}::{PROJECT}::llm-platform:host:ModelHost${SERVER_TYPES[provider]}"
+            f"::{host_name}-server")
+
+
+def pending_operations(stack: Any) -> int:
+    """Operations an interrupted ``pulumi up`` left in the state (e.g. a server being created)."""
+    return len(_state(stack).get("pending_operations") or [])
+
+
+def refresh_server(stack: Any, urn: str, on_output: Callable[[str], None] = print) -> None:
+    """``pulumi refresh --target URN``: a server deleted in the cloud leaves the state."""
+    from pulumi import automation as auto
+
+    try:
+        stack.refresh(target=[urn], color="never", on_output=on_output)
+    except auto.CommandError as exc:
+        raise RuntimeError(f"pulumi refresh --target {urn} failed: {_last_line(str(exc))}") from None
+
+
+def create_server(stack: Any, urn: str, on_output: Callable[[str], None] = print) -> Any:
+    """``pulumi up --target URN --target-dependents``: a server the state lacks (deleted in the cloud,
+    or dropped from the state), attached to the same volume and IP."""
+    from pulumi import automation as auto
+
+    try:
+        return stack.up(target=[urn], target_dependents=True, color="never", on_output=on_output)
+    except auto.CommandError as exc:
+        raise RuntimeError(f"pulumi up --target {urn} failed: {_last_line(str(exc))}") from None
+
+
+def rebuild_tag(stack: Any, host_name: str) -> str | None:
+    """The unfinished rebuild's record for ``host_name`` (see ``REBUILD_TAG``), or None."""
+    return (stack.list_tags() or {}).get(REBUILD_TAG.format(host=host_name))
+
+
+def set_rebuild_tag(stack: Any, host_name: str, old_server: str | None) -> None:
+    stack.set_tag(REBUILD_TAG.format(host=host_name), old_server or "none")
+
+
+def clear_rebuild_tag(stack: Any, host_name: str) -> None:
+    stack.remove_tag(REBUILD_TAG.format(host=host_name))
 
 
 def replace_server(stack: Any, urn: str, on_output: Callable[[str], None] = print) -> Any:

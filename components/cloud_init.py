@@ -10,13 +10,21 @@ What the first boot does:
 - formats the data volume **only if it carries no filesystem yet** (``overwrite: false``), labelling
   it ``llm-data``; an existing volume (a rebuilt server re-attached to its old volume) is never
   touched;
-- mounts it at ``/data`` by label through fstab (``nofail`` so a missing volume cannot brick boot).
+- mounts it at ``/data`` by label through fstab (``nofail`` so a missing volume cannot brick boot);
+- with ``host_key`` (the host's own ed25519 key, ``components.hostkeys``): installs it as the SSH host
+  key (cloud-init's ``ssh_keys``), after deleting whatever keys the image carries
+  (``ssh_deletekeys``) and generating none (``ssh_genkeytypes: []``), so every server built for
+  this host answers with the same, and only this, host key. Semantics as cloud-init 22.4.2's
+  ``cc_ssh`` (Debian 12): with ``ssh_keys`` present it writes them and generates nothing; the
+  public half is given too, so no ``ssh-keygen -y`` runs. The rendered document then holds a
+  private key: the caller keeps it secret (a Pulumi secret; a 0600 seed on the local host).
 """
 
 from __future__ import annotations
 
 import yaml
 
+from components import hostkeys
 from components.catalogue import DATA_FS, DATA_LABEL, DATA_MOUNT, DATA_MOUNT_OPTIONS
 
 # Prepended to the YAML document: cloud-init only reads user-data that starts with this line.
@@ -30,6 +38,7 @@ def render_user_data(
     data_device: str,
     hostname: str | None = None,
     filesystem: str = DATA_FS,
+    host_key: str | None = None,
 ) -> str:
     """Return the ``#cloud-config`` document for a model host.
 
@@ -72,6 +81,13 @@ def render_user_data(
         ],
         "package_update": False,
     }
+    if host_key is not None:
+        doc["ssh_deletekeys"] = True
+        doc["ssh_genkeytypes"] = []
+        doc["ssh_keys"] = {
+            "ed25519_private": hostkeys.normalize(host_key),
+            "ed25519_public": hostkeys.public_of(host_key) + "\n",
+        }
     if hostname:
         doc["hostname"] = hostname
         doc["preserve_hostname"] = False

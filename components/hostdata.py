@@ -157,10 +157,16 @@ FROM_CLOUD = frozenset({"data_device"})
 """Host data the cloud layer adds from its resources (not from the stack file's settings)."""
 
 
-def inventory(host_name: str, address: Any, host: HostSettings, data_device: Any = None) -> dict[str, Any]:
-    """The ``inventory`` stack output: ``{"hosts": [{name, ssh_hostname, ssh_user, data}]}``
-    (``address`` and ``data_device`` may be Pulumi Outputs)."""
+def inventory(host_name: str, address: Any, host: HostSettings, data_device: Any = None,
+              host_key: Any = None) -> dict[str, Any]:
+    """The ``inventory`` stack output: ``{"hosts": [{name, ssh_hostname, ssh_user, host_key, data}]}``
+    (``address``, ``data_device`` and ``host_key`` may be Pulumi Outputs). ``host_key``: the public
+    SSH host key (``ssh-ed25519 AAAA...``) the host answers with; the host layer pins it
+    (``operate.targets``)."""
     data = from_settings(host).model_dump(mode="json")
     if data_device is not None:
         data["data_device"] = data_device
-    return {"hosts": [{"name": host_name, "ssh_hostname": address, "ssh_user": host.admin_user, "data": data}]}
+    entry = {"name": host_name, "ssh_hostname": address, "ssh_user": host.admin_user}
+    if host_key is not None:
+        entry["host_key"] = host_key
+    return {"hosts": [{**entry, "data": data}]}

@@ -8,8 +8,10 @@ Children (all parented to the component, names derived from its name):
   server by a separate resource so it outlives the server too;
 - the cloud firewall: 22 from the admin CIDRs, 80/443 from anywhere, nothing else (rules from
   ``components.catalogue``, the same rules ufw applies on the host);
-- the server itself, whose cloud-init user-data (``components.cloud_init``) creates the admin user and
-  mounts the volume by label;
+- the server itself, whose cloud-init user-data (``components.cloud_init``) creates the admin user,
+  mounts the volume by label and installs the host's own SSH host key (``host_key``: the stack secret
+  ``hostSshKey``, so every server built for this host answers with the same key; the user-data is a
+  Pulumi secret, only the public half is an output: ``host_public_key``);
 - optionally an A record for the host's domain (DigitalOcean DNS).
 
 Rebuilding the server (``pulumi up --replace <server urn>``, see scripts/rebuild-host) replaces only
@@ -22,7 +24,7 @@ import pulumi
 import pulumi_digitalocean as do
 import pulumi_hcloud as hcloud
 
-from components import catalogue
+from components import catalogue, hostkeys
 from components.cloud_init import render_user_data
 from components.settings import HostSettings
 
@@ -39,9 +41,9 @@ def hcloud_volume_device(volume_id: str) -> str:
     return f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}"
 
 
-def _user_data(host: HostSettings, name: str, data_device: str) -> str:
+def _user_data(host: HostSettings, name: str, data_device: str, host_key: str) -> str:
     return render_user_data(admin_user=host.admin_user, ssh_public_keys=host.ssh_public_keys,
-                            data_device=data_device, hostname=name)
+                            data_device=data_device, hostname=name, host_key=host_key)
 
 
 def do_firewall_rules(admin_cidrs: list[str]) -> list[do.FirewallInboundRuleArgs]:
@@ -68,9 +70,12 @@ DO_OUTBOUND = [
 
 
 class ModelHost(pulumi.ComponentResource):
-    def __init__(self, name: str, host: HostSettings, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, host: HostSettings, host_key: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-platform:host:ModelHost", name, None, opts)
         self.host_name = name
+        self.host_key = pulumi.Output.secret(host_key)  # the private key: only ever inside the user-data
+        self.host_public_key = pulumi.Output.unsecret(self.host_key.apply(hostkeys.public_of))
         child = pulumi.ResourceOptions(parent=self)
         keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
         if host.provider == "digitalocean":
@@ -80,7 +85,8 @@ class ModelHost(pulumi.ComponentResource):
         self.domain = pulumi.Output.from_input(host.domain)
         self.base_url = pulumi.Output.from_input(f"https://{host.domain}/v1")
         self.register_outputs(
-            {"address": self.address, "domain": self.domain, "base_url": self.base_url, "volume_id": self.volume_id}
+            {"address": self.address, "domain": self.domain, "base_url": self.base_url, "volume_id": self.volume_id,
+             "host_public_key": self.host_public_key}
         )
 
     # ------------------------------------------------------------------------------------------
@@ -101,7 +107,7 @@ class ModelHost(pulumi.ComponentResource):
             opts=keep,
         )
         self.data_device = do_volume_device(volume_name)
-        user_data = _user_data(host, name, self.data_device)
+        user_data = self.host_key.apply(lambda k: _user_data(host, name, self.data_device, k))
         server = do.Droplet(
             f"{name}-server",
             name=name,
@@ -169,7 +175,8 @@ class ModelHost(pulumi.ComponentResource):
             labels=labels, opts=child,
         )
         self.data_device = volume.id.apply(hcloud_volume_device)
-        user_data = volume.id.apply(lambda vid: _user_data(host, name, hcloud_volume_device(vid)))
+        user_data = pulumi.Output.all(volume.id, self.host_key).apply(
+            lambda a: _user_data(host, name, hcloud_volume_device(a[0]), a[1]))
         server = hcloud.Server(
             f"{name}-server",
             name=name,

@@ -11,6 +11,7 @@ exactly the code ``pulumi up`` runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,8 +33,17 @@ PROJECT = "llm-platform"
 
 
 def placeholder(key: str) -> str:
-    """The value a secret gets offline: recognisable, so tests can prove it never leaks."""
-    return f"offline-placeholder-{key}-3f9c1e"
+    """The value a secret gets offline: recognisable, so tests can prove it never leaks. The host
+    key must parse (the program derives its public half): a fixed key, derived from the text."""
+    text = f"offline-placeholder-{key}-3f9c1e"
+    return _placeholder_host_key(text) if key == "hostSshKey" else text
+
+
+@functools.lru_cache(maxsize=None)
+def _placeholder_host_key(seed: str) -> str:
+    from components import hostkeys
+
+    return hostkeys.from_seed(seed.encode())
 
 
 def stack_names() -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi
 
-from components import cost
+from components import cost, hostkeys
 from components.app import LlmApp
 from components.catalogue import LLM_INTERNAL_URL
 from components.hostdata import inventory
@@ -25,6 +25,12 @@ def secret_inputs(settings: StackSettings) -> dict[str, pulumi.Output[str]]:
 
 def host_name(settings: StackSettings) -> str:
     return f"llm-{settings.stack}"
+
+
+def known_hosts(host: ModelHost) -> pulumi.Output[str]:
+    """The model host's known_hosts line (its fixed IP, its own host key): what SSH trusts, the same
+    after every rebuild (``HOSTS_KNOWN_HOSTS`` in CI)."""
+    return pulumi.Output.all(host.address, host.host_public_key).apply(lambda a: hostkeys.known_hosts_line(a[0], a[1]))
 
 
 def build_homelab(settings: HomelabStackSettings) -> dict[str, Any]:
@@ -48,10 +54,11 @@ def build(settings: StackSettings | HomelabStackSettings) -> dict[str, Any]:
         return build_homelab(settings)
     report = cost.guard(settings)  # before any resource exists
     host = None
+    secrets = secret_inputs(settings)
     if settings.host_enabled:
         assert settings.host is not None
-        host = ModelHost(host_name(settings), settings.host)
-    app = LlmApp("llm", settings, secret_inputs(settings), host.base_url if host else None)
+        host = ModelHost(host_name(settings), settings.host, secrets["hostSshKey"])
+    app = LlmApp("llm", settings, secrets, host.base_url if host else None)
     return {
         "phase": settings.phase,
         "app_url": app.live_url,
@@ -60,7 +67,9 @@ def build(settings: StackSettings | HomelabStackSettings) -> dict[str, Any]:
         "host_ip": host.address if host else None,
         "host_domain": settings.host.domain if host and settings.host else None,
         "host_base_url": host.base_url if host else None,
-        "inventory": inventory(host.host_name, host.address, settings.host, host.data_device) if host and settings.host else {"hosts": []},
+        "host_known_hosts": known_hosts(host) if host else None,
+        "inventory": (inventory(host.host_name, host.address, settings.host, host.data_device, host.host_public_key)
+                      if host and settings.host else {"hosts": []}),
         "monthly_cost": report.total,
         "cost_breakdown": report.to_dict(),
     }

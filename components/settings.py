@@ -50,6 +50,7 @@ class SecretSpec:
     services: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     host_optional: bool = False
+    set_with: str = ""  # the command that sets it, when not `pulumi config set --secret KEY <value>`
 
 
 SECRET_SPECS: tuple[SecretSpec, ...] = (
@@ -75,6 +76,8 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
                roles=("llamafactory",)),
     SecretSpec("llamafactoryUiPassword", "basic-auth password of the LLaMA-Factory web UI", "llamafactory",
                roles=("llamafactory",)),
+    SecretSpec("hostSshKey", "the model host's SSH host key (ed25519, OpenSSH format; the same on every rebuild)",
+               "host", set_with="scripts/host-keys {stack}"),
 )
 SECRET_KEYS: frozenset[str] = frozenset(s.key for s in SECRET_SPECS)
 # Secrets a host reads end up inside nginx's key map, env files and htpasswd: one token of printable,
@@ -878,10 +881,18 @@ def parse_settings(
         raise SettingsError(
             [
                 f"{NAMESPACE}:{s.key}: required secret is missing ({s.description}); "
-                f"set it with: pulumi config set --secret {s.key} <value> -s {stack}"
+                f"set it with: {s.set_with.format(stack=stack) or f'pulumi config set --secret {s.key} <value> -s {stack}'}"
                 for s in missing
             ]
         )
+    if settings.host_enabled and "hostSshKey" in secrets:
+        from components import hostkeys
+
+        try:
+            hostkeys.check(secrets["hostSshKey"].reveal())
+        except hostkeys.BadHostKey as exc:
+            raise SettingsError([f"{NAMESPACE}:hostSshKey: the secret is {exc}; make one with: scripts/host-keys "
+                                 f"{stack} --rotate"]) from None
     return settings
 
 

@@ -1,17 +1,26 @@
 """Rebuild a model host without losing data: ``scripts/rebuild-host STACK HOST`` (or ``local``).
 
 Stages, each timed and printed:
-1. replace — a new server (``pulumi up --replace <server> --target <server> --target-dependents``):
-   the protected data volume and the fixed IP are not replaced; their attachments follow the new
-   server. ``local``: a new VM from the base image with the same data disk.
-2. ssh      — wait until the new server answers SSH (its host key is new: the old one is dropped
-   from known_hosts for that address).
-3. converge — the pyinfra deploy.
+1. replace  — a new server, decided from what exists (``decide``):
+   - the server exists: replace it (``pulumi up --replace <server> --target <server>
+     --target-dependents``): the protected data volume and fixed IP are kept, their attachments
+     follow the new server;
+   - it was deleted in the cloud (a targeted refresh drops it from the state) or is missing from
+     the state: create it (``pulumi up --target <server> --target-dependents``), same volume and IP;
+   - an earlier run of this rebuild already made the server (the stack tag ``REBUILD_TAG``, kept by
+     the Pulumi backend, names the server it replaced and the state holds another): keep it.
+   ``local``: the same decisions on the local test host's VM (its disk and instance id; the
+   instance id the rebuild replaced is kept in the VM's record, ``vm.json``), after starting the
+   host services the guest uses (artifact mirror, pebble, apt proxy).
+2. ssh      — wait until the server answers SSH **with the host's own key** (the public half of the
+   stack's ``hostSshKey``, which every new server gets from its user-data): nothing is trusted on
+   first use and known_hosts never changes.
+3. converge — the pyinfra deploy (host key pinned).
 4. verify   — the testinfra suite.
 
-Rerunning after an interruption completes the rebuild: a marker in ``.state/rebuild/`` records the
-server id that was being replaced, and the replace stage is skipped once the stack's server id has
-changed; the other stages are idempotent.
+Every exit prints one ``next:`` line. A rerun after any failure (from any machine: the record is
+in the stack's backend, not in ``.state/``) resumes: the replacement is not repeated, the later stages
+are idempotent; the record is removed when verify passes.
 """
 
 from __future__ import annotations
@@ -29,7 +38,17 @@ from typing import Any, Callable
 
 from operate.targets import ROOT
 
-STATE = ROOT / ".state" / "rebuild"
+
+class Stop(Exception):
+    """The rebuild stops: ``message`` says why, ``next`` what to do (one line each)."""
+
+    def __init__(self, message: str, next_step: str, code: int = 1):
+        super().__init__(message)
+        self.next_step, self.code = next_step, code
+
+
+class HostKeyMismatch(RuntimeError):
+    pass
 
 
 @dataclass
@@ -58,54 +77,148 @@ class Stages:
         return "\n".join(lines)
 
 
-def _server_id(stack: Any, urn: str) -> str | None:
-    for res in (stack.export_stack().deployment or {}).get("resources", []):
-        if res.get("urn") == urn:
-            return res.get("id")
-    return None
+# --- the decision ------------------------------------------------------------------------------
 
 
-def replace_stage(stack: Any, host: str, marker_dir: Path = STATE) -> str:
-    """Replace the server once, even across reruns."""
-    from components import automation
+@dataclass(frozen=True)
+class Observed:
+    """What exists, as the cloud (or the local VM) says after a refresh."""
 
-    urn = automation.server_urn(stack, host)
-    marker_dir.mkdir(parents=True, exist_ok=True)
-    marker = marker_dir / f"{stack.name}-{host}.json"
-    current = _server_id(stack, urn)
-    if marker.exists():
-        old = json.loads(marker.read_text())["old_server_id"]
-        if current and current != old:
-            return f"already replaced (server {old} → {current})"
-    else:
-        marker.write_text(json.dumps({"old_server_id": current, "urn": urn}))
-    automation.replace_server(stack, urn)
-    return f"replaced server {current} → {_server_id(stack, urn)}"
+    server: str | None  # the server's id; None: deleted in the cloud, or missing from the state
+    rebuild_of: str | None = None  # an unfinished rebuild's record: the server it replaces ("none")
+    pending: int = 0  # operations an interrupted `pulumi up` left in the state
 
 
-def wait_for_ssh(address: str, port: int = 22, timeout: float = 900, known_hosts: Path | None = None) -> str:
-    known_hosts = known_hosts or Path.home() / ".ssh" / "known_hosts"
-    if known_hosts.exists():
-        subprocess.run(["ssh-keygen", "-R", address, "-f", str(known_hosts)], capture_output=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def decide(obs: Observed) -> str:
+    """``replace``, ``create`` or ``resume`` (keep the server an earlier run of this rebuild made)."""
+    if obs.server is None:
+        return "create"  # gone, or the earlier run stopped before its server existed
+    if obs.rebuild_of is not None and obs.server != obs.rebuild_of:
+        return "resume"
+    return "replace"  # no rebuild under way, or the earlier run stopped before replacing
+
+
+class Platform:
+    """Where the rebuild acts: a cloud stack (Pulumi) or the local test host (qemu)."""
+
+    what = "server"
+    rerun = ""  # the command that resumes
+    gone = "there was none: deleted in the cloud or missing from the state"
+
+    def observe(self) -> Observed: ...
+    def begin(self, replaces: str | None) -> None: ...  # record the rebuild before acting
+    def replace(self, old: str, replaces: str) -> str: ...  # -> the new server's id
+    def create(self, replaces: str) -> str: ...
+    def resume(self, server: str) -> str: ...  # make sure that server runs; a note
+    def finish(self) -> None: ...  # the rebuild is complete: drop the record
+    def wait_ssh(self) -> str: ...
+    def converge(self) -> str: ...
+    def verify(self) -> str: ...
+
+
+def _next_for(stage: str, exc: BaseException, p: Platform) -> str:
+    rerun = f"rerun `{p.rerun}`"
+    if isinstance(exc, HostKeyMismatch):
+        return ("do not trust it: compare the fingerprint above with the server's own on the provider's console "
+                f"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); its user-data carries the key, so a mismatch "
+                f"is someone in between or a console-made server; then {rerun}")
+    if stage == "replace":
+        text = str(exc)
+        if "currently in progress" in text or "conflict" in text.lower():
+            return (f"if no other update of the stack runs (Pulumi Cloud: the stack's activity), `pulumi cancel -s "
+                    f"{p.stack} --yes`, then {rerun}")
+        return f"fix the cause above, then {rerun} (it looks at the cloud again: nothing is replaced twice)"
+    if stage == "ssh":
+        return (f"check the new {p.what} on the provider's console (running? its boot log), then {rerun} "
+                f"(it keeps this {p.what})")
+    return f"fix the cause above, then {rerun} (it keeps this {p.what}: converge and verify only)"
+
+
+def run_rebuild(p: Platform) -> Stages:
+    """The four stages on ``p``; a failure raises ``Stop`` with the next step."""
+    stages = Stages()
+    stage = "replace"
+    try:
+        obs = p.observe()
+        if obs.pending:
+            raise Stop(
+                f"an interrupted `pulumi up` left {obs.pending} pending operation(s) in the state of {p.stack} "
+                "(a server may exist that the state does not know)",
+                f"`pulumi refresh -s {p.stack}` (it asks about each: import the server it names, or clear it and "
+                f"delete that server in the console), then rerun `{p.rerun}`",
+            )
+        action = decide(obs)
+
+        def replace_stage() -> str:
+            if action == "resume":
+                return p.resume(obs.server)  # type: ignore[arg-type]
+            replaces = obs.rebuild_of or obs.server or "none"
+            if obs.rebuild_of is None:
+                p.begin(obs.server)
+            if action == "create":
+                new = p.create(replaces)
+                return f"created {p.what} {new} ({p.gone})"
+            new = p.replace(obs.server, replaces)  # type: ignore[arg-type]
+            return f"replaced {p.what} {obs.server} → {new}"
+
+        stages.run("replace", replace_stage)
+        for stage, fn in (("ssh", p.wait_ssh), ("converge", p.converge), ("verify", p.verify)):
+            stages.run(stage, fn)
+        p.finish()
+    except Stop:
+        raise
+    except Exception as exc:
+        from components.automation import Unavailable
+
+        if isinstance(exc, Unavailable):
+            raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun `{p.rerun}`", 2) from None
+        raise Stop(f"{stage}: {exc}", _next_for(stage, exc, p)) from None
+    return stages
+
+
+# --- SSH with the pinned key -------------------------------------------------------------------
+
+
+def server_host_key(address: str, port: int = 22, timeout: float = 15) -> str:
+    """The ed25519 host key the server at ``address`` offers (``ssh-ed25519 AAAA...``): the SSH
+    handshake only, no login, nothing sent."""
+    import paramiko
+
+    with socket.create_connection((address, port), timeout=timeout) as sock:
+        t = paramiko.Transport(sock)
         try:
-            with socket.create_connection((address, port), timeout=5) as sock:
-                if sock.recv(64).startswith(b"SSH-"):
-                    return f"{address}:{port} answers SSH"
-        except OSError:
+            t.get_security_options().key_types = ["ssh-ed25519"]
+            t.start_client(timeout=timeout)
+            key = t.get_remote_server_key()
+            return f"{key.get_name()} {key.get_base64()}"
+        finally:
+            t.close()
+
+
+def wait_for_ssh(address: str, expected: str, port: int = 22, timeout: float = 900, interval: float = 5,
+                 probe: Callable[[str, int], str] = server_host_key) -> str:
+    """Wait until ``address`` answers SSH with the host key ``expected``. Another key is never
+    accepted (a server whose cloud-init has not run yet may offer one for a moment: keep waiting;
+    still another at the end: ``HostKeyMismatch``)."""
+    from components.hostkeys import fingerprint
+
+    want = " ".join(expected.split()[:2])
+    seen = None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = probe(address, port)
+            if got == want:
+                return f"{address}:{port} answers with its host key {fingerprint(want)}"
+            seen = got
+        except Exception:  # not up yet: refused, timed out, no ed25519 key offered
             pass
-        time.sleep(5)
-    raise TimeoutError(f"{address}:{port} did not answer SSH within {timeout:.0f}s")
-
-
-def _pyinfra(target, extra: list[str]) -> str:
-    env = {**os.environ, **target.env}
-    pyinfra = str(Path(sys.executable).with_name("pyinfra"))
-    res = subprocess.run([pyinfra, str(target.inventory), "hosts/deploy.py", "-y", *extra], cwd=ROOT, env=env)
-    if res.returncode != 0:
-        raise RuntimeError(f"converge failed (pyinfra exit {res.returncode})")
-    return "converged"
+        if time.monotonic() >= deadline:
+            if seen:
+                raise HostKeyMismatch(f"{address}:{port} answers with host key {fingerprint(seen)}, "
+                                      f"not the host's own {fingerprint(want)}")
+            raise TimeoutError(f"{address}:{port} did not answer SSH within {timeout:.0f}s")
+        time.sleep(interval)
 
 
 def _verify(target, host_name: str) -> str:
@@ -123,42 +236,223 @@ def _verify(target, host_name: str) -> str:
     raise RuntimeError(f"no host {host_name!r} in the stack's inventory")
 
 
+# --- a cloud stack -----------------------------------------------------------------------------
+
+
+class CloudHost(Platform):
+    """A stack's model host through the Automation API (``components.automation``: the boundary)."""
+
+    def __init__(self, stack: Any, host: str):
+        self.stack_obj, self.stack, self.host = stack, stack.name, host
+        self.rerun = f"scripts/rebuild-host {stack.name} {host}"
+        self.urn: str | None = None
+        self._tags = True
+
+    def _config(self) -> dict[str, str]:
+        return {k: v.value for k, v in self.stack_obj.get_all_config().items()}
+
+    def host_key(self) -> str:
+        """The public half of the stack's ``hostSshKey``: what every new server answers with."""
+        from components import hostkeys
+
+        key = self._config().get("llm-platform:hostSshKey")
+        if not key:
+            raise Stop(f"stack {self.stack} has no host key (llm-platform:hostSshKey): a new server would answer "
+                       "with a key nobody can check",
+                       f"`scripts/host-keys {self.stack}`, commit the stack file, then rerun `{self.rerun}`", 2)
+        return hostkeys.public_of(key)
+
+    def observe(self) -> Observed:
+        from components import automation
+
+        self.host_key()  # before anything changes
+        found = automation.find_server(self.stack_obj, self.host)
+        pending = automation.pending_operations(self.stack_obj)
+        if found and not pending:
+            self.urn = found[0]
+            automation.refresh_server(self.stack_obj, self.urn)  # deleted in the cloud → gone from the state
+            found = automation.find_server(self.stack_obj, self.host)
+        if self.urn is None:
+            host = self._config().get("llm-platform:host") or "{}"
+            provider = (json.loads(host) if host.startswith("{") else {}).get("provider", "digitalocean")
+            self.urn = automation.expected_server_urn(self.stack_obj, self.host, provider)
+        try:
+            tag = automation.rebuild_tag(self.stack_obj, self.host)
+        except automation.Unavailable as exc:
+            print(f"warning: stack tags unavailable ({exc}): a rerun after a failure replaces the server again",
+                  file=sys.stderr)
+            self._tags, tag = False, None
+        return Observed(found[1] if found else None, tag, pending)
+
+    def begin(self, replaces: str | None) -> None:
+        from components import automation
+
+        if self._tags:
+            automation.set_rebuild_tag(self.stack_obj, self.host, replaces)
+
+    def _server(self) -> str:
+        from components import automation
+
+        found = automation.find_server(self.stack_obj, self.host)
+        return found[1] if found else "?"
+
+    def replace(self, old: str, replaces: str) -> str:
+        from components import automation
+
+        automation.replace_server(self.stack_obj, self.urn)
+        return self._server()
+
+    def create(self, replaces: str) -> str:
+        from components import automation
+
+        automation.create_server(self.stack_obj, self.urn)
+        return self._server()
+
+    def resume(self, server: str) -> str:
+        return f"kept {self.what} {server}: an earlier run of this rebuild made it"
+
+    def finish(self) -> None:
+        from components import automation
+
+        if self._tags:
+            automation.clear_rebuild_tag(self.stack_obj, self.host)
+
+    def _entry(self) -> dict[str, Any]:
+        entry = next((h for h in self.stack_obj.outputs()["inventory"].value["hosts"] if h["name"] == self.host), None)
+        if entry is None:
+            raise RuntimeError(f"host {self.host!r} is not in stack {self.stack}'s inventory")
+        return entry
+
+    def wait_ssh(self) -> str:
+        entry = self._entry()
+        return wait_for_ssh(entry["ssh_hostname"], self.host_key(), int(entry.get("ssh_port", 22)))
+
+    def _target(self):
+        from operate import targets
+
+        return targets.from_stack(self.stack_obj, host_key=self.host_key())
+
+    def converge(self) -> str:
+        target = self._target()
+        env = {**os.environ, **target.env}
+        pyinfra = str(Path(sys.executable).with_name("pyinfra"))
+        res = subprocess.run([pyinfra, str(target.inventory), "hosts/deploy.py", "-y", "--limit", self.host],
+                             cwd=ROOT, env=env)
+        if res.returncode != 0:
+            raise RuntimeError(f"converge failed (pyinfra exit {res.returncode})")
+        return "converged"
+
+    def verify(self) -> str:
+        return _verify(self._target(), self.host)
+
+
+# --- the local test host -----------------------------------------------------------------------
+
+
+class LocalHost(Platform):
+    """The local test host: the VM is the server (its disk and instance id), the state dir the cloud."""
+
+    what = "VM"
+    gone = "there was none: its disk was deleted"
+    stack = "local"
+    rerun = "scripts/rebuild-host local"
+
+    def __init__(self, s: Any):
+        self.s = s
+        self.image = None
+
+    def _prepare(self) -> None:
+        """What the guest needs from this machine, started if it is not running (after `down`)."""
+        from testhost import image, netns, services
+        from testhost.util import ensure_host_packages
+
+        ensure_host_packages()
+        self.image = image.ensure_image(self.s)
+        services.start_services(self.s)
+        netns.ensure_netns(self.s)
+
+    def observe(self) -> Observed:
+        from testhost import vm
+
+        self._prepare()
+        info = vm.vm_info(self.s)
+        if not self.s.overlay.exists() or not info.get("instance_id"):
+            return Observed(None)  # deleted outright (its disk is gone)
+        return Observed(info["instance_id"], info.get("rebuild_of"))
+
+    def begin(self, replaces: str | None) -> None:
+        pass  # recorded with the new VM (vm.json), by boot
+
+    def _boot(self, replaces: str, fresh: bool) -> str:
+        from testhost import lifecycle, vm
+        from testhost.util import file_lock
+
+        with file_lock(lifecycle.state_lock(self.s)):
+            vm.boot(self.s, image=self.image, fresh=fresh, record={"rebuild_of": replaces})
+        return vm.vm_info(self.s)["instance_id"]
+
+    def replace(self, old: str, replaces: str) -> str:
+        from testhost import vm
+
+        vm.stop(self.s)
+        return self._boot(replaces, fresh=True)
+
+    def create(self, replaces: str) -> str:
+        from testhost import vm
+
+        vm.stop(self.s)  # a qemu left running on a deleted disk
+        return self._boot(replaces, fresh=True)
+
+    def resume(self, server: str) -> str:
+        from testhost import vm
+
+        if vm.is_running(self.s):
+            vm.refresh_access_files(self.s)  # host data from the mirror as it is now, as `up` does
+            return f"kept VM {server}: an earlier run of this rebuild made it"
+        self._boot(vm.vm_info(self.s).get("rebuild_of") or "none", fresh=False)
+        return f"kept VM {server} (started again): an earlier run of this rebuild made it"
+
+    def finish(self) -> None:
+        from testhost import vm
+        from testhost.util import atomic_write
+
+        info = vm.vm_info(self.s)
+        info.pop("rebuild_of", None)
+        atomic_write(self.s.vm_json, json.dumps(info, indent=2) + "\n")
+
+    def wait_ssh(self) -> str:
+        from testhost import vm
+
+        vm.wait_for_ssh(self.s, timeout=900)
+        return "SSH answers with the host's own key"
+
+    def converge(self) -> str:
+        from testhost import runner
+
+        changed, _ops = runner.converge(json=True, s=self.s)
+        return f"{changed} operations changed"
+
+    def verify(self) -> str:
+        from operate import targets
+
+        return _verify(targets.local(self.s), "llm-local")
+
+
 def rebuild_cloud(stack_name: str, host: str) -> Stages:
     from components import automation
-    from operate import targets
 
-    stages = Stages()
-    stack = automation.select_stack(stack_name)
-    stages.run("replace", lambda: replace_stage(stack, host))
-    target = targets.from_stack(stack)
-    entry = next((h for h in stack.outputs()["inventory"].value["hosts"] if h["name"] == host), None)
-    if entry is None:
-        raise automation.Unavailable(f"host {host!r} is not in stack {stack_name}'s inventory")
-    stages.run("ssh", lambda: wait_for_ssh(entry["ssh_hostname"]))
-    stages.run("converge", lambda: _pyinfra(target, ["--limit", host]))
-    stages.run("verify", lambda: _verify(target, host))
-    (STATE / f"{stack_name}-{host}.json").unlink(missing_ok=True)
-    return stages
+    try:
+        stack = automation.select_stack(stack_name)
+    except automation.Unavailable as exc:
+        raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun "
+                             f"`scripts/rebuild-host {stack_name} {host}`", 2) from None
+    return run_rebuild(CloudHost(stack, host))
 
 
 def rebuild_local(s: Any = None) -> Stages:
-    from operate import targets
-    from testhost import runner, vm
     from testhost.config import config as local_host_config
 
-    s = s or local_host_config()
-    stages = Stages()
-    stages.run("replace", lambda: f"new VM from the base image, same data disk ({vm.recreate(s, timeout=900):.0f}s to SSH)")
-    stages.run("ssh", lambda: f"SSH answers ({vm.wait_for_ssh(s, timeout=900):.1f}s)")
-
-    def converge() -> str:
-        changed, _ops = runner.converge(json=True, s=s)
-        return f"{changed} operations changed"
-
-    stages.run("converge", converge)
-    target = targets.local(s)
-    stages.run("verify", lambda: _verify(target, "llm-local"))
-    return stages
+    return run_rebuild(LocalHost(s or local_host_config()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,8 +460,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name, or 'local' for the local test host")
     parser.add_argument("host", nargs="?", help="host name from the stack's inventory output (e.g. llm-prod)")
     args = parser.parse_args(argv)
-    from components.automation import Unavailable
-
     try:
         if args.stack == "local":
             stages = rebuild_local()
@@ -175,13 +467,16 @@ def main(argv: list[str] | None = None) -> int:
             if not args.host:
                 parser.error("HOST is required for a cloud stack (see `pulumi stack output inventory`)")
             stages = rebuild_cloud(args.stack, args.host)
-    except Unavailable as exc:
+    except Stop as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"error: {exc}; rerun the same command to complete the rebuild", file=sys.stderr)
-        return 1
+        print(f"next: {exc.next_step}", file=sys.stderr)
+        return exc.code
     print(stages.summary())
+    if args.stack == "local":
+        print("next: nothing; known_hosts is unchanged (`scripts/local-host ssh` connects as before)")
+    else:
+        print(f"next: nothing; the host answers with its usual host key (HOSTS_KNOWN_HOSTS unchanged): "
+              f"`scripts/drift {args.stack}` should be clean")
     return 0
 
 

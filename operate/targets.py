@@ -2,7 +2,10 @@
 
 A ``Target`` bundles what pyinfra and testinfra need for one stack: the inventory file and its
 environment (inventory JSON, secrets file of mode 0600), and per host the testinfra arguments and the
-host data file the checks read. For a cloud stack everything comes from the stack's outputs and
+host data file the checks read. SSH host keys are pinned for every command: a stack's hosts by the
+key its ``inventory`` output names (``host_key``, the public half of the stack's ``hostSshKey``),
+written to a known_hosts file that pyinfra (``LLM_PLATFORM_KNOWN_HOSTS``) and testinfra (an ssh_config
+with ``StrictHostKeyChecking yes``) read; nothing is trusted on first use. For a cloud stack everything comes from the stack's outputs and
 secrets through the Automation API; nothing is written outside a private temporary directory.
 """
 
@@ -77,12 +80,19 @@ def from_stack_outputs(stack_name: str, inventory: dict[str, Any], secrets: dict
     inv_json = _write_private(d / "inventory.json", json.dumps(inventory))
     sec = _write_private(d / "secrets.json", json.dumps(secrets))
     env = {"LLM_PLATFORM_INVENTORY": str(inv_json), "LLM_PLATFORM_SECRETS_FILE": str(sec)}
+    pinned = [h for h in inventory.get("hosts", []) if h.get("host_key")]
+    ssh_config = None
+    if pinned:
+        known = _write_private(d / "known_hosts", known_hosts(pinned))
+        ssh_config = _write_private(d / "ssh_config", render_ssh_config(pinned, known))
+        env["LLM_PLATFORM_KNOWN_HOSTS"] = str(known)
     hosts = []
     for h in inventory.get("hosts", []):
         data_file = _write_private(d / f"{h['name']}.json", json.dumps(h))
         spec = f"ssh://{h['ssh_user']}@{h['ssh_hostname']}?sudo=true"
         address = f"{h['ssh_hostname']}:{h.get('ssh_port', 22)}"
-        hosts.append(HostTarget(h["name"], [f"--hosts={spec}"], data_file, address))
+        args = [f"--hosts={spec}"] + ([f"--ssh-config={ssh_config}"] if ssh_config else [])
+        hosts.append(HostTarget(h["name"], args, data_file, address))
     return Target(stack_name, ROOT / "hosts" / "inventory.py", env, hosts)
 
 
@@ -131,6 +141,26 @@ def from_stack(stack: Any) -> Target:
     naming the keys and the command) when the stack file differs from the last ``pulumi up``."""
     from components.automation import Unavailable
 
+def known_hosts(hosts: list[dict[str, Any]]) -> str:
+    """known_hosts lines of the hosts whose inventory entry pins a host key."""
+    from components.hostkeys import known_hosts_line
+
+    return "".join(known_hosts_line(h["ssh_hostname"], h["host_key"], int(h.get("ssh_port", 22)))
+                   for h in hosts if h.get("host_key"))
+
+
+def render_ssh_config(hosts: list[dict[str, Any]], known: Path) -> str:
+    """The ssh_config testinfra's ssh backend reads: the pinned key only, strictly checked."""
+    blocks = "".join(
+        f"Host {h['ssh_hostname']}\n  UserKnownHostsFile {known}\n  GlobalKnownHostsFile /dev/null\n" for h in hosts
+    )
+    return blocks + "Host *\n  StrictHostKeyChecking yes\n  BatchMode yes\n"
+
+
+def from_stack(stack: Any, host_key: str | None = None) -> Target:
+    """Read a stack's inventory output and host secrets through the Automation API. ``host_key``
+    (a rebuild: the public half of the stack's ``hostSshKey``, which the new server got) is pinned
+    instead of the output's."""
     outputs = stack.outputs()
     if "inventory" not in outputs:
         raise Unavailable(f"stack {stack.name!r} has no 'inventory' output yet (run pulumi up first)")
@@ -143,6 +173,8 @@ def from_stack(stack: Any) -> Target:
             f"{' and more' if len(differ) > 8 else ''}: run pulumi up -s {stack.name} first (scripts/plan "
             f"{stack.name} --diff shows what it changes); converge and drift deploy what it recorded"
         )
+    if host_key:
+        inventory = {**inventory, "hosts": [{**h, "host_key": host_key} for h in inventory.get("hosts", [])]}
     # the secrets the hosts need, as the cloud layer's inventory names them (components/hostdata.py)
     wanted = sorted({key for h in inventory.get("hosts", []) for key in h["data"].get("secrets", [])})
     secrets = {}

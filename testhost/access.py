@@ -1,5 +1,6 @@
 """Access files of the local test host, all generated into the state dir: the project SSH key,
-known_hosts (pinned host keys of the base image), an ssh_config for testinfra/ssh, the pyinfra
+the host's own SSH host key (made once per state dir, handed to each new VM in its user-data, as a
+stack hands its host key to each new server), known_hosts (that key's public half), an ssh_config for testinfra/ssh, the pyinfra
 inventory and host.json (the host data the deploy reads).
 
 The ``render_*`` functions are pure (unit-tested); ``write_access_files`` writes them."""
@@ -12,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from components import hostkeys
 from components.hostdata import Artifacts, HostData, ImageArchive, required_host_secrets
 from components.settings import OllamaSettings
 from operate.finetune.models import read_local_models
@@ -33,6 +35,34 @@ def ensure_ssh_key(s: TestHostConfig) -> str:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"llm-platform-local@{HOSTNAME}", "-f", s.ssh_key], quiet=True)
     os.chmod(s.ssh_key, 0o600)
     return s.ssh_pubkey.read_text().strip()
+
+
+def host_key_file(s: TestHostConfig) -> Path:
+    """The local host's SSH host key (ed25519, OpenSSH format, 0600): its ``hostSshKey``."""
+    return s.state_dir / "ssh_host_ed25519_key"
+
+
+def ensure_host_key(s: TestHostConfig) -> str:
+    """The local host's SSH host key, generated once per state dir (kept across ``down``,
+    ``recreate`` and a deleted VM disk; ``down --purge`` removes it with the state dir)."""
+    path = host_key_file(s)
+    s.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        key = path.read_text()
+        hostkeys.check(key)
+    except (FileNotFoundError, hostkeys.BadHostKey):
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(hostkeys.generate())
+        key = path.read_text()
+    os.chmod(path, 0o600)
+    return key
+
+
+def render_known_hosts(s: TestHostConfig, host_key: str) -> str:
+    """The one known_hosts line: the guest's names (``known_hosts_patterns``) and its host key."""
+    return f"{','.join(known_hosts_patterns(s))} {hostkeys.public_of(host_key)}\n"
 
 
 def control_path(s: TestHostConfig) -> str:
@@ -173,13 +203,12 @@ def testinfra_args(s: TestHostConfig, sudo: bool = True) -> list[str]:
     return [f"--hosts={testinfra_host_spec(sudo)}", f"--ssh-config={s.ssh_config}"]
 
 
-def write_access_files(
-    s: TestHostConfig, host_keys_known_hosts: str, acme_ca_bundle_src: Path | str, manifest: dict | None = None
-) -> dict:
-    """Write known_hosts, ssh_config, secrets, inventory.py and host.json; return the host data."""
+def write_access_files(s: TestHostConfig, acme_ca_bundle_src: Path | str, manifest: dict | None = None) -> dict:
+    """Write known_hosts (the host key's public half), ssh_config, secrets, inventory.py and
+    host.json; return the host data."""
     pub = ensure_ssh_key(s)
     ensure_secrets(s)
-    atomic_write(s.known_hosts, host_keys_known_hosts, 0o644)
+    atomic_write(s.known_hosts, render_known_hosts(s, ensure_host_key(s)), 0o644)
     atomic_write(s.ssh_config, render_ssh_config(s), 0o644)
     data = host_data(s, pub, acme_ca_bundle_src, manifest).model_dump(mode="json")
     atomic_write(s.inventory, render_inventory(s, data), 0o644)

@@ -4,8 +4,8 @@
 
   mmdebstrap bookworm with the packages below and the roles' packages, through the apt-cacher-ng
   proxy (which caches the .debs) → configure the rootfs (network through ifupdown + cloud-init
-  NoCloud, host keys kept, ``update_initramfs=no`` set after the kernel's initramfs is built) →
-  copy vmlinuz + initrd out of /boot → ``mkfs.ext4 -d`` → qcow2.
+  NoCloud, no SSH host keys: each VM gets its own from its user-data or cloud-init,
+  ``update_initramfs=no`` set after the kernel's initramfs is built) → copy vmlinuz + initrd out of /boot → ``mkfs.ext4 -d`` → qcow2.
 
 The result lives in ``<cache>/images/<sha256 of the recipe>/`` (outside the clone, shared by CI
 runs and checkouts). It is built in a temp dir next to it and renamed into place under an flock, so
@@ -29,7 +29,7 @@ from . import services
 from .util import LocalHostError, detail, file_lock, log, run, stage, which
 
 # Bump when the build procedure changes in a way the recipe below does not capture.
-BUILD_VERSION = 7  # 7: mmdebstrap instead of debootstrap
+BUILD_VERSION = 8  # 7: mmdebstrap instead of debootstrap; 8: no host keys in the image
 SUITE = "bookworm"
 ARCH = "amd64"
 VARIANT = "minbase"
@@ -95,9 +95,9 @@ ROOTFS_FILES: dict[str, str] = {
     "etc/cloud/cloud.cfg.d/90-llm-local.cfg": (
         "# local test host image (testhost/image.py)\n"
         "datasource_list: [NoCloud, None]\n"
-        "# host keys are generated at image build time and pinned in known_hosts: keep them\n"
-        "ssh_deletekeys: false\n"
-        "ssh_genkeytypes: []\n"
+        "# no host keys in the image: a VM whose user-data brings none (ssh_keys) gets fresh ones, as a\n"
+        "# new cloud server does; ed25519 only, so the first boot under emulation stays fast\n"
+        "ssh_genkeytypes: [ed25519]\n"
         "system_info:\n"
         "  network:\n"
         "    renderers: [eni]\n"
@@ -165,11 +165,6 @@ class Image:
         return self.dir / "initrd.img"
 
     @property
-    def host_keys(self) -> Path:
-        """Public host keys of the image, one ``<type> <base64>`` per line (known_hosts material)."""
-        return self.dir / "host_keys.pub"
-
-    @property
     def recipe_file(self) -> Path:
         return self.dir / "recipe.json"
 
@@ -178,13 +173,7 @@ class Image:
         return self.dir / "build.json"
 
     def complete(self) -> bool:
-        return all(p.is_file() for p in (self.qcow2, self.kernel, self.initrd, self.host_keys, self.recipe_file))
-
-    def known_hosts_lines(self, names: list[str]) -> str:
-        """known_hosts content for the given host patterns (e.g. ``[127.0.0.1]:2222``)."""
-        keys = [ln.split()[:2] for ln in self.host_keys.read_text().splitlines() if ln.strip()]
-        pattern = ",".join(names)
-        return "".join(f"{pattern} {k[0]} {k[1]}\n" for k in keys)
+        return all(p.is_file() for p in (self.qcow2, self.kernel, self.initrd, self.recipe_file))
 
 
 def image_for(s: TestHostConfig | None = None) -> Image:
@@ -254,7 +243,7 @@ def _build(s: TestHostConfig, r: dict, img: Image) -> None:
         timings["configure"] = time.monotonic() - t
 
         t = time.monotonic()
-        with stage("extract kernel, initrd and host keys"):
+        with stage("extract kernel and initrd"):
             _extract_boot(rootfs, tmp)
         timings["extract"] = time.monotonic() - t
 
@@ -312,12 +301,19 @@ def _configure_rootfs(root: Path, s: TestHostConfig) -> None:
     _write(root, "etc/machine-id", "")
     # Root login only through the admin user + sudo.
     _chroot(root, "passwd", "-l", "root")
-    # Host keys: openssh-server's postinst generated them at build time. Drop DSA if present; the
-    # rest are pinned into known_hosts by _extract_boot.
-    for p in (root / "etc/ssh").glob("ssh_host_dsa_key*"):
+    drop_host_keys(root)
+
+
+def drop_host_keys(root: Path) -> list[str]:
+    """Remove the host keys openssh-server's postinst generated at build time: every VM made from
+    the image would share them. A VM gets its host key from its user-data (the local host's own,
+    kept in its state dir, as a stack's host gets the stack's) or, without one, a fresh one from
+    cloud-init. Returns the names removed."""
+    removed = []
+    for p in sorted((root / "etc/ssh").glob("ssh_host_*key*")):
         p.unlink()
-    if not list((root / "etc/ssh").glob("ssh_host_*_key.pub")):
-        _chroot(root, "ssh-keygen", "-A")
+        removed.append(p.name)
+    return removed
 
 
 def _extract_boot(root: Path, out: Path) -> None:
@@ -328,12 +324,7 @@ def _extract_boot(root: Path, out: Path) -> None:
     shutil.copyfile(kernels[-1], out / "vmlinuz")
     shutil.copyfile(initrds[-1], out / "initrd.img")
     (out / "kernel-version").write_text(kernels[-1].name.removeprefix("vmlinuz-") + "\n")
-    keys = []
-    for pub in sorted((root / "etc/ssh").glob("ssh_host_*_key.pub")):
-        parts = pub.read_text().split()
-        keys.append(f"{parts[0]} {parts[1]}\n")
-    (out / "host_keys.pub").write_text("".join(keys))
-    detail(f"kernel {kernels[-1].name}, {len(keys)} host keys pinned")
+    detail(f"kernel {kernels[-1].name}")
 
 
 def list_images(s: TestHostConfig | None = None) -> list[Path]:

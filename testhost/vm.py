@@ -4,7 +4,7 @@ State (per checkout) lives in ``.state/local-host/``:
   disk.qcow2   throwaway overlay over the cached base image (new on every boot from "down")
   data.qcow2   the data volume (/dev/vdb in the guest, label llm-data, mounted at /data): kept
                across down / recreate; only ``down --purge`` deletes it
-  seed.iso     NoCloud seed (meta-data, user-data, network-config)
+  seed.iso     NoCloud seed (meta-data, user-data with the host key, network-config), 0600
   console.log  the guest's serial console
   qemu.pid, qmp.sock, vm.json
 """
@@ -30,7 +30,7 @@ from components.cloud_init import render_user_data
 from . import netns
 from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, TestHostConfig, config as _config
 from .image import Image, ensure_image, image_for
-from .access import ensure_ssh_key, known_hosts_patterns, write_access_files
+from .access import ensure_host_key, ensure_ssh_key, write_access_files
 from .util import (
     LocalHostError,
     atomic_write,
@@ -137,12 +137,14 @@ def render_network_config(s: TestHostConfig) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def render_seed_user_data(public_key: str) -> str:
+def render_seed_user_data(public_key: str, host_key: str) -> str:
+    """As a stack's server gets it: the admin key, the data volume, and the host's own host key."""
     return render_user_data(
         admin_user=ADMIN_USER,
         ssh_public_keys=[public_key],
         data_device=DATA_DEVICE,
         hostname=HOSTNAME,
+        host_key=host_key,
     )
 
 
@@ -150,12 +152,16 @@ def make_seed(s: TestHostConfig, instance_id: str) -> Path:
     pub = ensure_ssh_key(s)
     src = s.state_dir / "seed"
     src.mkdir(parents=True, exist_ok=True)
+    os.chmod(src, 0o700)  # the user-data holds the host's private key
     atomic_write(src / "meta-data", render_meta_data(instance_id))
-    atomic_write(src / "user-data", render_seed_user_data(pub))
+    atomic_write(src / "user-data", render_seed_user_data(pub, ensure_host_key(s)), 0o600)
     atomic_write(src / "network-config", render_network_config(s))
     tmp = s.seed.with_suffix(".iso.tmp")
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     run(["cloud-localds", "--network-config", src / "network-config", tmp, src / "user-data", src / "meta-data"],
         quiet=True)  # fmt: skip
+    os.chmod(tmp, 0o600)
     os.replace(tmp, s.seed)
     return s.seed
 
@@ -225,19 +231,20 @@ def vm_info(s: TestHostConfig | None = None) -> dict:
         return {}
 
 
-def refresh_access_files(s: TestHostConfig, image: Image) -> dict:
-    """known_hosts (from the image's pinned host keys), ssh_config, inventory.py, host.json."""
+def refresh_access_files(s: TestHostConfig, image: Image | None = None) -> dict:
+    """known_hosts (the host's own host key, as its user-data installs it), ssh_config, inventory.py, host.json."""
     from .services import acme_ca_bundle_src, mirror_manifest
 
-    known = image.known_hosts_lines(known_hosts_patterns(s))
-    return write_access_files(s, known, acme_ca_bundle_src(s), mirror_manifest(s))
+    return write_access_files(s, acme_ca_bundle_src(s), mirror_manifest(s))
 
 
-def boot(s: TestHostConfig | None = None, *, image: Image | None = None, fresh: bool = True) -> bool:
+def boot(s: TestHostConfig | None = None, *, image: Image | None = None, fresh: bool = True,
+         record: dict | None = None) -> bool:
     """Start the VM unless it already runs. Returns True if it was started.
 
     ``fresh=True`` (default) boots a new overlay over the base image, i.e. a clean host that runs
-    cloud-init's first boot again; the data disk is reused (created blank if absent)."""
+    cloud-init's first boot again; the data disk is reused (created blank if absent). ``record``:
+    more keys for the VM's record (``vm.json``), e.g. the instance a rebuild replaces."""
     s = s or _config()
     if is_running(s):
         detail(f"VM already running (pid {qemu_pid(s)})")
@@ -290,6 +297,7 @@ def boot(s: TestHostConfig | None = None, *, image: Image | None = None, fresh: 
                     "pid": qemu_pid(s),
                     "started_at": time.time(),
                     "ports": {"ssh": s.ssh_port, "http": s.http_port, "https": s.https_port},
+                    **(record or {}),
                 },
                 indent=2,
             )

@@ -5,6 +5,10 @@ for the admin CIDRs only.
 
 Order matters for a first (or interrupted) converge: port 80 and the ACME webroot first, then the
 certificate, then the HTTPS server, which is only ever present together with its certificate.
+
+Certificates and the ACME account live on the data volume (``/etc/letsencrypt`` → ``/data/letsencrypt``,
+the volume role mounts it first), so a rebuilt server finds them: no new certificate while the old
+one is valid (Let's Encrypt allows 5 duplicate certificates a week).
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 
-from components.catalogue import SECRETS_DIR, service
 from components import roles
+from components.catalogue import DATA_MOUNT, SECRETS_DIR, service
 from components.hostdata import HostData
 from hosts import secret_values, sha512crypt
 from hosts.ops import Restart, apt_install, secret_file, service_running
@@ -38,6 +42,10 @@ ACME_CA = "/etc/llm-platform/acme-ca.pem"
 trusted by certbot alone (``REQUESTS_CA_BUNDLE``, also in its renewal service) rather than system-wide:
 ``update-ca-certificates`` walks every CA of the system store (45-60 s on the emulated local host)."""
 CERTBOT_DROPIN = "/etc/systemd/system/certbot.service.d/50-llm-platform-acme-ca.conf"
+LETSENCRYPT, LETSENCRYPT_DATA = "/etc/letsencrypt", f"{DATA_MOUNT}/letsencrypt"
+CERTBOT_LOG = "/var/log/letsencrypt/letsencrypt.log"  # the last run's (certbot rotates it per run)
+RENEW_WITHIN_S = 30 * 86400
+"""A certificate this close to its end is renewed anyway (certbot's own renewal window): not kept."""
 API_RATE, API_BURST, API_CONN = "10r/s", 40, 32
 """Per client address on /v1/: sustained request rate, burst above it, concurrent connections."""
 LOGIN_RATE = "30r/m"
@@ -90,15 +98,72 @@ def backend(data: HostData) -> tuple[str, str]:
     return "vllm", service("vllm").listen
 
 
+def letsencrypt_on_volume(etc: str = LETSENCRYPT, data: str = LETSENCRYPT_DATA) -> str:
+    """Shell: make ``etc`` a link to ``data``. A host converged before has its certificates in
+    ``etc``: they move to the empty volume. A rebuilt host's ``etc`` is the certbot package's
+    skeleton (cli.ini) beside a volume that has them: the skeleton goes; certificates found on both
+    (never expected) are kept aside as ``etc.root-disk-<time>``, never deleted."""
+    e, d = shlex.quote(etc), shlex.quote(data)
+    return (
+        f"set -e; mkdir -p {d}; chmod 755 {d}; "
+        f"if [ -d {e} ] && [ ! -L {e} ]; then "
+        f"if [ -z \"$(ls -A {d})\" ]; then cp -a {e}/. {d}/; rm -rf {e}; "
+        f"elif [ -n \"$(ls -A {e}/live 2>/dev/null)\" ]; then mv {e} {e}.root-disk-$(date +%s); "
+        f"else rm -rf {e}; fi; "
+        f"fi; ln -sfn {d} {e}"
+    )
+
+
+def cert_valid_command(domain: str, ca_pem: str | None = None, etc: str = LETSENCRYPT,
+                       data: str = LETSENCRYPT_DATA) -> str:
+    """Shell printing ``yes`` when the host holds a certificate for ``domain`` (on the volume, or
+    in /etc/letsencrypt before its move) that is not due for renewal and chains to a trusted root:
+    the system's, plus ``ca_pem`` (the private ACME server's CA the deploy installs, not yet
+    installed on a new server when this is asked)."""
+    ca = f"ca=$(mktemp); printf '%s' {shlex.quote(ca_pem)} > \"$ca\"; " if ca_pem else "ca=; "
+    live = f"live/{domain}/fullchain.pem"
+    return (
+        f"{ca}c={data}/{live}; [ -e \"$c\" ] || c={etc}/{live}; "
+        f"test -e \"$c\" && openssl x509 -in \"$c\" -noout -checkend {RENEW_WITHIN_S} >/dev/null "
+        f"&& openssl x509 -in \"$c\" -noout -checkhost {shlex.quote(domain)} | grep -q 'does match' "
+        f"&& openssl verify ${{ca:+-CAfile \"$ca\"}} -untrusted \"$c\" \"$c\" >/dev/null 2>&1 && echo yes; "
+        f"[ -z \"$ca\" ] || rm -f \"$ca\"; true"
+    )
+
+
+def certificate_command(domain: str, email: str, directory: str, certbot: str = "certbot", etc: str = LETSENCRYPT,
+                        log: str = CERTBOT_LOG, ca_bundle: str | None = None) -> str:
+    """Shell: ask the ACME server for a certificate (only run when none valid is kept:
+    ``--force-renewal`` replaces one kept but untrusted or expiring). The account kept on the volume
+    may be unknown to the server (deactivated; the local test host's pebble forgets its accounts
+    when it restarts): then it is moved aside (``<dir>.unknown-<time>``) and certbot registers a
+    new one, once."""
+    from urllib.parse import urlparse
+
+    u = urlparse(directory)
+    account_dir = shlex.quote(f"{etc}/accounts/{u.netloc}{u.path}")
+    trust = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_bundle)} " if ca_bundle else ""  # a private ACME server
+    run = trust + " ".join(shlex.quote(c) for c in [
+        certbot, "certonly", "--webroot", "-w", WEBROOT, "-d", domain,
+        "--non-interactive", "--agree-tos", "-m", email, "--no-eff-email",
+        "--server", directory, "--deploy-hook", "systemctl reload nginx", "--force-renewal",
+    ])
+    return (f"{run} || {{ grep -q accountDoesNotExist {shlex.quote(log)} && "
+            f"mv {account_dir} {account_dir}.unknown-$(date +%s) && {run}; }}")
+
+
 @deploy("proxy")
 def apply(data: HostData) -> None:
     keys = accepted_keys()
-    cert_dir = f"/etc/letsencrypt/live/{data.domain}"
-    # live/ holds symlinks into archive/: test -e follows them (pyinfra's File fact does not)
-    have_cert = host.get_fact(Command, command=f"test -e {cert_dir}/fullchain.pem && echo yes || true") == "yes"
+    cert_dir = f"{LETSENCRYPT}/live/{data.domain}"
+    ca_pem = Path(data.acme_ca_cert_src).read_text() if data.acme_ca_cert_src else None
+    have_cert = host.get_fact(Command, command=cert_valid_command(data.domain, ca_pem)) == "yes"
 
     # install
     apt_install("nginx, certbot, node exporter", packages("proxy"))
+    if host.get_fact(Command, command=f"readlink {LETSENCRYPT} || true") != LETSENCRYPT_DATA:
+        server.shell(name=f"certificates and ACME account on the data volume ({LETSENCRYPT} → {LETSENCRYPT_DATA})",
+                     commands=[letsencrypt_on_volume()])
 
     # configure: node exporter on loopback only
     exporter = Restart("prometheus-node-exporter", name="node exporter: restart on change")
@@ -154,14 +219,9 @@ def apply(data: HostData) -> None:
 
     # certificate
     if not have_cert:
-        trust = ["env", f"REQUESTS_CA_BUNDLE={ACME_CA}"] if data.acme_ca_cert_src else []
-        cmd = [
-            *trust, "certbot", "certonly", "--webroot", "-w", WEBROOT, "-d", data.domain,
-            "--non-interactive", "--agree-tos", "-m", data.acme_email, "--no-eff-email",
-            "--server", data.acme_directory, "--deploy-hook", "systemctl reload nginx",
-        ]
         server.shell(name=f"certificate for {data.domain} ({data.acme_directory})",
-                     commands=[" ".join(shlex.quote(c) for c in cmd)])
+                     commands=[certificate_command(data.domain, data.acme_email, data.acme_directory,
+                                                   ca_bundle=ACME_CA if data.acme_ca_cert_src else None)])
     service_running(name="certbot renewal timer", unit="certbot.timer", units=roles.units(data.roles))
 
     # HTTPS server

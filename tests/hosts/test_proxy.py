@@ -189,3 +189,12 @@ def test_secret_files_are_private(root):
 
 def test_certbot_renewal_timer(root):
     assert units(root, "certbot.timer")["certbot.timer"] == {"active": True, "enabled": True}
+
+
+def test_certificates_and_acme_account_on_the_data_volume(root, data):
+    """A rebuilt server finds them there (no new certificate while the old one is valid)."""
+    from hosts.roles.proxy import LETSENCRYPT, LETSENCRYPT_DATA
+
+    assert root.file(LETSENCRYPT).is_symlink and root.file(LETSENCRYPT).linked_to == LETSENCRYPT_DATA
+    assert root.run(f"findmnt -n -o TARGET -T {LETSENCRYPT_DATA}").stdout.strip() == "/data"
+    assert root.file(f"{LETSENCRYPT_DATA}/live/{data.domain}/fullchain.pem").exists

@@ -3,8 +3,8 @@
 cached image → boot → a first converge killed midway and rerun to completion → a converge with zero
 changes (the rerun finished clean) → the testinfra suite → a TCP scan from outside the guest
 finding only 22/80/443 (and proving it can fail) → drift detection (three changes behind the
-project's back, then clean after a converge) → rebuild from the base image keeping /data (an
-uninterrupted fresh converge on a new root) → a converge with zero changes → down.
+project's back, then clean after a converge) → the VM deleted outright and rebuilt from the base
+image keeping /data, its host key and its certificate (an uninterrupted fresh converge on a new root) → a converge with zero changes → down.
 
 Each stage prints its duration. The tests run in file order on the session's shared VM
 (tests/integration/conftest.py).
@@ -13,6 +13,8 @@ Each stage prints its duration. The tests run in file order on the session's sha
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -23,8 +25,8 @@ from hosts.ops import APT_LISTS_MAX_AGE
 from hosts.roles.docker import GUARD_UNIT
 from operate import drift, rebuild, smoke
 from testhost import access as li
-from testhost import netns, runner
-from testhost.config import DOMAIN
+from testhost import netns, runner, vm
+from testhost.config import DOMAIN, HOSTNAME
 from tests.integration.conftest import COMMANDS, sh
 
 pytestmark = pytest.mark.vm
@@ -155,21 +157,45 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     assert report.exit_code == 0, report.summary()
 
 
-def test_rebuild_keeps_data(s, timed, say):
+def pebble_issued(s) -> int:
+    """Certificates the running pebble issued: its log's lines since its last start."""
+    log = (s.state_dir / "pebble.log").read_text(errors="replace")
+    return log.rsplit("Generated new root issuer", 1)[-1].count("Issued certificate serial")
+
+
+def test_rebuild_keeps_data(s, timed, say, tmp_path):
+    """The server deleted outright (stopped, its disk gone; the data disk stays, as a cloud volume
+    does), then `rebuild-host local`: the same host key (a client with the old known_hosts connects
+    with strict checking), no new certificate from pebble, /data's bytes kept."""
     sh(s, "head -c 16M /dev/urandom > /data/models/keep-me.bin && sync")
     before = sh(s, "sha256sum /data/models/keep-me.bin").split()[0]
     old_instance = sh(s, "cat /var/lib/cloud/data/instance-id")
     sh(s, "touch /root/only-on-the-old-root")
-    with timed("rebuild-host local"):
+    cert = f"/etc/letsencrypt/live/{DOMAIN}/cert.pem"
+    old_cert = sh(s, f"openssl x509 -in {cert} -noout -fingerprint -sha256")
+    old_known = tmp_path / "known_hosts.before"
+    shutil.copy(s.known_hosts, old_known)
+    issued = pebble_issued(s)
+    assert issued >= 1
+    vm.stop(s)
+    s.overlay.unlink()
+    with timed("rebuild-host local (VM deleted outright)"):
         stages = rebuild.rebuild_local(s)
     say(stages.summary())
-    assert [name for name, _, _ in stages.timings] == ["replace", "ssh", "converge", "verify"]
+    notes = dict((name, note) for name, _, note in stages.timings)
+    assert list(notes) == ["replace", "ssh", "converge", "verify"]
+    assert notes["replace"].startswith("created VM"), notes
     assert sh(s, "cat /var/lib/cloud/data/instance-id") != old_instance  # really a new host
     assert sh(s, "test -e /root/only-on-the-old-root && echo yes || echo no") == "no"
     assert sh(s, "findmnt -n -o SOURCE,LABEL /data").split() == ["/dev/vdb", "llm-data"]
     assert sh(s, "sha256sum /data/models/keep-me.bin").split()[0] == before
-    fresh = dict((name, note) for name, _, note in stages.timings)["converge"]
-    assert int(fresh.split()[0]) > 0, fresh  # a fresh converge on the new root
+    assert int(notes["converge"].split()[0]) > 0, notes  # a fresh converge on the new root
+    strict = subprocess.run(["ssh", "-F", str(s.ssh_config), "-o", f"UserKnownHostsFile={old_known}",
+                             "-o", "StrictHostKeyChecking=yes", "-o", "ControlPath=none", HOSTNAME, "true"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert strict.returncode == 0, strict.stderr
+    assert pebble_issued(s) == issued, "the rebuild asked pebble for a new certificate"
+    assert sh(s, f"openssl x509 -in {cert} -noout -fingerprint -sha256") == old_cert
 
 
 def test_converge_after_rebuild_changes_nothing(s, timed):

@@ -32,3 +32,21 @@ def test_volume_formatted_only_when_blank_and_mounted_by_label():
 def test_requires_a_key():
     with pytest.raises(ValueError):
         render(ssh_public_keys=[])
+
+
+def test_host_key_installed_as_the_only_host_key():
+    """cloud-init 22.4.2 cc_ssh: ssh_deletekeys removes the image's keys, ssh_keys writes ours, and
+    with ssh_keys present nothing is generated (ssh_genkeytypes [] says so where ssh_keys is dropped)."""
+    from components import hostkeys
+
+    key = hostkeys.from_seed(b"test")
+    doc = render(host_key=key.strip())  # as `pulumi config get` hands it back: no trailing newline
+    assert doc["ssh_deletekeys"] is True and doc["ssh_genkeytypes"] == []
+    assert doc["ssh_keys"] == {"ed25519_private": key, "ed25519_public": hostkeys.public_of(key) + "\n"}
+    assert set(doc["ssh_keys"]) <= {f"{t}_{k}" for t in ("rsa", "dsa", "ecdsa", "ed25519")
+                                    for k in ("private", "public", "certificate")}  # cc_ssh's CONFIG_KEY_TO_FILE
+
+
+def test_no_host_key_no_key_settings():
+    doc = render()
+    assert not {"ssh_keys", "ssh_deletekeys", "ssh_genkeytypes"} & set(doc)

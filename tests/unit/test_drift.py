@@ -536,3 +536,29 @@ def test_dry_run_and_checks_run_side_by_side(tmp_path):
 
     result = drift.check_hosts(target(tmp_path), run=side_by_side)
     assert result.status == "drift" and len(calls) == 2
+
+
+def test_stack_targets_pin_the_host_key_for_pyinfra_and_testinfra(tmp_path):
+    """Nothing trusted on first use: the stack's host key is the only one SSH accepts, for the
+    converge and dry run (pyinfra, the inventory) and the checks (testinfra's ssh backend)."""
+    import os
+    import subprocess
+
+    from components import hostkeys
+    from hosts.inventory import hosts_from_output
+
+    pub = hostkeys.public_of(hostkeys.from_seed(b"prod"))
+    inv = {"hosts": [{"name": "llm-prod", "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin",
+                      "host_key": pub, "data": {}}]}
+    t = from_stack_outputs("prod", inv, {})
+    known = Path(t.env["LLM_PLATFORM_KNOWN_HOSTS"])
+    assert known.read_text() == f"203.0.113.10 {pub}\n"
+    [(name, data)] = hosts_from_output(inv, str(known))
+    assert data["ssh_known_hosts_file"] == str(known) and data["ssh_strict_host_key_checking"] == "yes"
+    cfg = next(a for a in t.hosts[0].testinfra_args if a.startswith("--ssh-config="))[len("--ssh-config="):]
+    ssh = subprocess.run(["ssh", "-G", "-F", cfg, "llmadmin@203.0.113.10"], capture_output=True, text=True,
+                         env={**os.environ, "HOME": str(tmp_path)}).stdout
+    assert f"userknownhostsfile {known}" in ssh and "stricthostkeychecking true" in ssh
+    # a host the output pins no key for (an old output): still strict, against the operator's known_hosts
+    [(_, old)] = hosts_from_output({"hosts": [{**inv["hosts"][0], "host_key": None}]}, str(known))
+    assert old["ssh_strict_host_key_checking"] == "yes" and "ssh_known_hosts_file" not in old

@@ -98,17 +98,30 @@ def test_recipe_has_required_packages_and_no_initramfs_updates():
         assert pkg in image.PACKAGES
     assert "update_initramfs=no" in image.ROOTFS_FILES["etc/initramfs-tools/update-initramfs.conf"]
     cfg = yaml.safe_load(image.ROOTFS_FILES["etc/cloud/cloud.cfg.d/90-llm-local.cfg"])
-    assert cfg["ssh_deletekeys"] is False  # host keys pinned at build time must survive first boot
+    # a new VM gets fresh host keys unless its user-data brings some, as a new cloud server does
+    assert cfg.get("ssh_deletekeys", True) is True and cfg["ssh_genkeytypes"] == ["ed25519"]
     assert cfg["datasource_list"][0] == "NoCloud"
 
 
-def test_known_hosts_lines(tmp_path):
-    img = image.Image(tmp_path)
-    (tmp_path / "host_keys.pub").write_text("ssh-ed25519 AAAAC3Nza\necdsa-sha2-nistp256 AAAAE2V\n")
-    out = img.known_hosts_lines(["[127.0.0.1]:2222", "198.18.0.2"])
-    assert out == (
-        "[127.0.0.1]:2222,198.18.0.2 ssh-ed25519 AAAAC3Nza\n[127.0.0.1]:2222,198.18.0.2 ecdsa-sha2-nistp256 AAAAE2V\n"
-    )
+def test_image_carries_no_host_keys(tmp_path):
+    """openssh-server's postinst makes host keys at build time; every VM of the image would share
+    them (and a rebuilt VM would keep them where a new cloud server would not)."""
+    ssh = tmp_path / "etc/ssh"
+    ssh.mkdir(parents=True)
+    for name in ("ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "ssh_host_rsa_key", "ssh_host_rsa_key.pub",
+                 "ssh_host_ecdsa_key", "ssh_host_ecdsa_key.pub", "sshd_config"):
+        (ssh / name).write_text("x")
+    assert len(image.drop_host_keys(tmp_path)) == 6
+    assert [p.name for p in ssh.iterdir()] == ["sshd_config"]
+
+
+def test_host_key_made_once_per_state_dir_and_pinned(s):
+    from components import hostkeys
+
+    key = access.ensure_host_key(s)
+    assert access.ensure_host_key(s) == key  # kept: a new VM of this host gets the same key
+    assert access.host_key_file(s).stat().st_mode & 0o777 == 0o600
+    assert access.render_known_hosts(s, key) == f"[127.0.0.1]:2222,198.18.0.2 {hostkeys.public_of(key)}\n"
 
 
 # --- mirror discovery ----------------------------------------------------------------------------
@@ -268,11 +281,14 @@ def test_seed_documents(s, monkeypatch):
     net = yaml.safe_load(vm.render_network_config(s))
     assert net["ethernets"]["eth0"] == {"dhcp4": True}
     assert net["ethernets"]["eth1"] == {"addresses": ["198.18.0.2/24"]}
-    ud = vm.render_seed_user_data(KEY)
+    host_key = access.ensure_host_key(s)
+    ud = vm.render_seed_user_data(KEY, host_key)
     assert ud.startswith("#cloud-config\n")
     doc = yaml.safe_load(ud)
     assert doc["users"][0]["name"] == "llmadmin"
     assert doc["fs_setup"][0]["device"] == "/dev/vdb"
+    # the host's own key, as a stack's server gets the stack's (components.cloud_init)
+    assert doc["ssh_keys"]["ed25519_private"] == host_key and doc["ssh_deletekeys"] is True
 
 
 def test_qemu_argv(s, tmp_path):

@@ -128,3 +128,39 @@ def test_dns_record_points_at_the_fixed_ip():
     rec = plan.one("digitalocean:index/dnsRecord:DnsRecord").plain_inputs
     assert rec["type"] == "A" and rec["domain"] == "intelia.example" and rec["name"] == "llm"
     assert rec["value"] == plan.outputs["host_ip"]
+
+
+def test_server_gets_the_stack_host_key_and_only_its_public_half_is_an_output(host_plan):
+    """A rebuilt server answers with the same host key: the stack's hostSshKey secret is in the
+    user-data (cloud-init ssh_keys), the user-data is a Pulumi secret, and only the public half
+    reaches the outputs (known_hosts line, inventory)."""
+    import json
+
+    from components import hostkeys, offline
+
+    private = offline.placeholder("hostSshKey")
+    public = hostkeys.public_of(private)
+    server = next(r for r in host_plan.resources if r.name.endswith("-server"))
+    assert "userData" in offline.secret_paths(server.inputs)
+    doc = yaml.safe_load(server.plain_inputs["userData"])
+    assert doc["ssh_keys"]["ed25519_private"] == private and doc["ssh_deletekeys"] is True
+    assert host_plan.outputs["host_known_hosts"] == f"{host_plan.outputs['host_ip']} {public}\n"
+    assert host_plan.outputs["inventory"]["hosts"][0]["host_key"] == public
+    assert "host_known_hosts" not in host_plan.secret_outputs and "inventory" not in host_plan.secret_outputs
+    text = json.dumps(host_plan.outputs)
+    assert "PRIVATE KEY" not in text and private.splitlines()[1] not in text
+
+
+def test_a_host_stack_without_host_key_names_the_command():
+    import pytest
+
+    from components import offline
+    from components.settings import SettingsError
+    from tests.unit.conftest import pin_overrides
+
+    with pytest.raises(SettingsError, match=r"llm-platform:hostSshKey: required secret is missing .*"
+                                            r"set it with: scripts/host-keys prod$"):
+        offline.run("prod", {**pin_overrides("prod"), "hostSshKey": None})
+    with pytest.raises(SettingsError, match=r"hostSshKey: the secret is not an OpenSSH private key .*; make one "
+                                            r"with: scripts/host-keys prod --rotate"):
+        offline.run("prod", {**pin_overrides("prod"), "hostSshKey": "not-a-key-0123456789"})
