@@ -111,7 +111,9 @@ def diff(old: offline.Plan | None, new: offline.Plan) -> list[Change]:
         if key not in before:
             out.append(Change(r.type, r.name, "+"))
             continue
-        a, b = _flat(masked(before[key])), _flat(masked(r))
+        # compared unmasked (a secret that changes, e.g. user-data holding the host key, is a change;
+        # only the key names are kept, never a value)
+        a, b = _flat(before[key].plain_inputs), _flat(r.plain_inputs)
         keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if keys:
             replace = {k.split(".")[0].split("[")[0] for k in keys} & REPLACE_ON.get(r.type, set())

@@ -136,11 +136,6 @@ def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str,
             if k not in hostdata.FROM_CLOUD and want.get(k) != have.get(k)]
 
 
-def from_stack(stack: Any) -> Target:
-    """Read a stack's inventory output and host secrets through the Automation API. Refused (one line
-    naming the keys and the command) when the stack file differs from the last ``pulumi up``."""
-    from components.automation import Unavailable
-
 def known_hosts(hosts: list[dict[str, Any]]) -> str:
     """known_hosts lines of the hosts whose inventory entry pins a host key."""
     from components.hostkeys import known_hosts_line
@@ -158,9 +153,12 @@ def render_ssh_config(hosts: list[dict[str, Any]], known: Path) -> str:
 
 
 def from_stack(stack: Any, host_key: str | None = None) -> Target:
-    """Read a stack's inventory output and host secrets through the Automation API. ``host_key``
-    (a rebuild: the public half of the stack's ``hostSshKey``, which the new server got) is pinned
-    instead of the output's."""
+    """Read a stack's inventory output and host secrets through the Automation API. Refused (one line
+    naming the keys and the command) when the stack file differs from the last ``pulumi up``.
+    ``host_key`` (a rebuild: the public half of the stack's ``hostSshKey``, which the new server got)
+    is pinned instead of the output's."""
+    from components.automation import Unavailable
+
     outputs = stack.outputs()
     if "inventory" not in outputs:
         raise Unavailable(f"stack {stack.name!r} has no 'inventory' output yet (run pulumi up first)")
