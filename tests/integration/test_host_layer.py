@@ -202,3 +202,36 @@ def test_converge_after_rebuild_changes_nothing(s, timed):
     with timed("converge (no-op, rebuilt host)", guest=s):
         changed, names = converge(s)
     assert changed == 0, f"{changed} operations changed on the second converge of the rebuilt host: {names}"
+
+
+def test_drift_with_ssh_closed_to_the_operator_is_not_checked_never_drift(s, timed):
+    """The on-call at 3 a.m. with the host unreachable: qemu's forward of the guest's SSH to this
+    machine removed (QMP), so the operator's SSH is refused as a firewall in the way would. Drift
+    exits 2 with the hosts "not checked" and one line why, never 1 (drift), in text and JSON."""
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    from testhost import vm
+
+    def hmp(line: str) -> str:
+        q = QEMUMonitorProtocol(str(s.qmp_socket))
+        try:
+            q.connect()
+            q.settimeout(10)
+            return q.cmd("human-monitor-command", {"command-line": line}).get("return", "")
+        finally:
+            q.close()
+
+    vm.close_ssh_master(s)
+    said = hmp(f"hostfwd_remove n0 tcp:127.0.0.1:{s.ssh_port}")
+    assert "invalid" not in said.lower() and "could not" not in said.lower(), said
+    try:
+        with timed("drift check (SSH closed to the operator)"):
+            report = drift.run_drift("local", local_settings=s)
+    finally:
+        hmp(f"hostfwd_add n0 tcp:127.0.0.1:{s.ssh_port}-:22")
+    text, doc = report.summary(), report.to_dict()
+    assert report.exit_code == 2, text
+    assert doc["not_checked"] and "llm-local" in doc["not_checked"][0]["reason"], doc["not_checked"]
+    assert len(doc["not_checked"][0]["reason"].splitlines()) == 1 and "Traceback" not in text
+    assert "DRIFT (exit 1)" not in text
+    vm.wait_for_ssh(s, timeout=60)
