@@ -217,7 +217,7 @@ def test_drift_with_ssh_closed_to_the_operator_is_not_checked_never_drift(s, tim
         try:
             q.connect()
             q.settimeout(10)
-            return q.cmd("human-monitor-command", {"command-line": line}).get("return", "")
+            return str(q.cmd("human-monitor-command", **{"command-line": line}) or "")
         finally:
             q.close()
 

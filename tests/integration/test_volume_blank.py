@@ -36,7 +36,7 @@ def qmp(s, command: str, **args) -> dict:
     try:
         q.connect()
         q.settimeout(30)
-        return q.cmd(command, args or None)
+        return q.cmd(command, **args)
     finally:
         q.close()
 
