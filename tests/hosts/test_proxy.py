@@ -91,14 +91,20 @@ def test_api_key_is_matched_exactly(root, data):
         assert got[name][1] == "401", (name, got[name])
 
 
-def test_guesses_without_the_key_are_rate_limited(root, data):
-    """The key is checked after nginx's limits: a guesser gets 429s like any client over the rate."""
-    n = API_BURST + 30
-    codes = root.check_output(
-        f"curl -s {trust(data)}-Z --parallel-max 50 --max-time 60 -H 'Authorization: Bearer wrong-key-0123456789' "
+def burst(root, data, n: int, header: str, stdin: str = "") -> list[str]:
+    """The status codes of ``n`` parallel /v1/models requests from the host itself (one client
+    address), each with the Authorization header ``header`` (``@-``: read from ``stdin``, a pipe)."""
+    return root.check_output(
+        f"{stdin}curl -s {trust(data)}-Z --parallel-max 50 --max-time 60 -H {header} "
         f"--resolve {data.domain}:{HTTPS}:127.0.0.1 -w '%{{http_code}}\\n' "
         + " ".join([f"-o /dev/null https://{data.domain}/v1/models"] * n)
     ).split()
+
+
+def test_guesses_without_the_key_are_rate_limited(root, data):
+    """The key is checked after nginx's limits: a guesser gets 429s like any client over the rate."""
+    n = API_BURST + 30
+    codes = burst(root, data, n, "'Authorization: Bearer wrong-key-0123456789'")
     assert len(codes) == n and set(codes) <= {"401", "429"}, codes
     assert codes.count("429") > 0, "no unauthenticated request was limited"
 
@@ -122,11 +128,7 @@ def test_api_is_rate_limited_per_client(root, data):
     # More parallel requests from one address than the burst allows: the excess gets 429 without
     # reaching the backend.
     n = API_BURST + 30
-    codes = root.check_output(
-        f"{KEY_HEADER} | curl -s {trust(data)}-Z --parallel-max 50 --max-time 60 -H @- "
-        f"--resolve {data.domain}:{HTTPS}:127.0.0.1 -w '%{{http_code}}\\n' "
-        + " ".join([f"-o /dev/null https://{data.domain}/v1/models"] * n)
-    ).split()
+    codes = burst(root, data, n, "@-", stdin=f"{KEY_HEADER} | ")  # the key never on a command line
     assert len(codes) == n and set(codes) <= {"200", "429"}, codes
     assert codes.count("429") > 0, "no request was limited"
     assert codes.count("200") >= API_BURST // 2, "the burst should reach the backend"
