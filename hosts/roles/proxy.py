@@ -161,7 +161,9 @@ def apply(data: HostData) -> None:
 
     # install
     apt_install("nginx, certbot, node exporter", packages("proxy"))
-    if host.get_fact(Command, command=f"readlink {LETSENCRYPT} || true") != LETSENCRYPT_DATA:
+    # the link, and its target: a volume replaced by a blank one leaves the link dangling
+    linked = f"test -d {LETSENCRYPT_DATA} && readlink {LETSENCRYPT} || true"
+    if host.get_fact(Command, command=linked) != LETSENCRYPT_DATA:
         server.shell(name=f"certificates and ACME account on the data volume ({LETSENCRYPT} → {LETSENCRYPT_DATA})",
                      commands=[letsencrypt_on_volume()])
 
