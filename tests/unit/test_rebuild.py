@@ -97,20 +97,17 @@ class FakeStack:
             {"name": "llm-prod", "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin", "host_key": PUB, "data": {}}]})}
 
 
-class Host(rebuild.CloudHost):
-    """The real decisions and Pulumi calls; SSH, converge and verify scripted (the host's side)."""
+class ScriptedStages:
+    """SSH, converge and verify scripted (the host's side): each runs ``_stage``, which is killed or
+    fails where the test says."""
 
-    def __init__(self, cloud: FakeCloud, kill_at: str | None = None, fail_at: str | None = None, **stack_kw):
-        super().__init__(FakeStack(cloud, **stack_kw), "llm-prod")
-        self.kill_at, self.fail_at, self.ran = kill_at, fail_at, []
+    kill_at = fail_at = None
 
-    def _stage(self, name):
-        self.ran.append(name)
+    def _scripted(self, name):
         if self.kill_at == name:
             raise Killed()
         if self.fail_at == name:
             raise RuntimeError(f"{name} went wrong")
-        return "ok"
 
     def wait_ssh(self):
         return self._stage("ssh")
@@ -120,6 +117,19 @@ class Host(rebuild.CloudHost):
 
     def verify(self):
         return self._stage("verify")
+
+
+class Host(ScriptedStages, rebuild.CloudHost):
+    """The real decisions and Pulumi calls; SSH, converge and verify scripted (the host's side)."""
+
+    def __init__(self, cloud: FakeCloud, kill_at: str | None = None, fail_at: str | None = None, **stack_kw):
+        super().__init__(FakeStack(cloud, **stack_kw), "llm-prod")
+        self.kill_at, self.fail_at, self.ran = kill_at, fail_at, []
+
+    def _stage(self, name):
+        self.ran.append(name)
+        self._scripted(name)
+        return "ok"
 
 
 def finished(cloud: FakeCloud) -> None:
@@ -353,26 +363,12 @@ def local(tmp_path, monkeypatch):
     monkeypatch.setattr(vm, "refresh_access_files", lambda s_, image=None: world.boots.append(("refresh", "")))
     monkeypatch.setattr(rebuild.LocalHost, "_prepare", lambda self: world.services.update({"mirror", "pebble", "apt"}))
 
-    class Local(rebuild.LocalHost):
-        fail_at = kill_at = None
-
+    class Local(ScriptedStages, rebuild.LocalHost):
         def _stage(self, name):
             if not world.services >= {"mirror", "pebble", "apt"}:
                 raise RuntimeError("curl: (7) Failed to connect to 10.0.2.2 port 8099")
-            if self.kill_at == name:
-                raise Killed()
-            if self.fail_at == name:
-                raise RuntimeError(f"{name} went wrong")
+            self._scripted(name)
             return name
-
-        def wait_ssh(self):
-            return self._stage("ssh")
-
-        def converge(self):
-            return self._stage("converge")
-
-        def verify(self):
-            return self._stage("verify")
 
     def make(**kw):
         h = Local(s)
