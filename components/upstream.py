@@ -288,6 +288,11 @@ PINS: tuple[Pin, ...] = (
         "nginx/nginx@release-1.22.1:src/core/ngx_crypt.c (ngx_crypt: $apr1$, {PLAIN}, {SSHA}, {SHA}, else "
         "ngx_libc_crypt); Debian 12's libcrypt implements $6$ (Drepper's SHA-crypt)",
         "the integration suite logs in to the UI through nginx"),
+    Pin("certbot.ca_bundle", "certbot trusts a private ACME server's CA given as REQUESTS_CA_BUNDLE "
+        "(hosts/roles/proxy.py ACME_CA: the local test host's pebble, not the system store)",
+        f"{UNVERIFIED}: not read at Debian 12's certbot 2.1.0 (acme's ClientNetwork is a requests Session, and "
+        "requests reads REQUESTS_CA_BUNDLE); read acme/acme/client.py at certbot v2.1.0",
+        "the integration suite's first converge gets its certificate from pebble this way"),
     Pin("pulumi.sdk_internals", "MockMonitor, rpc property helpers, run_pulumi_func, _sync_await (offline plan)",
         "components/pulumi_sdk.py (one module; tests/unit/test_pulumi_sdk.py checks each at the pinned SDK)"),
     Pin("app.internal_service", "llm: internal_ports [8081], no http_port, no route; health_check.port 8081",
