@@ -4,6 +4,7 @@ environment variable so CI (or two checkouts on one machine) can move things aro
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -170,7 +171,10 @@ class TestHostConfig:
 
     @property
     def mirror_dir(self) -> Path:
-        return self.cache_dir / "mirror"
+        """The stand-ins this checkout serves: one folder per checkout (its path's hash), so two
+        checkouts on one machine (a second worktree, a CI clone) do not rebuild each other's."""
+        tag = hashlib.sha256(str(self.repo_root.resolve()).encode()).hexdigest()[:12]
+        return self.cache_dir / "mirror" / tag
 
     # -- URLs as the guest sees them --
     @property
