@@ -198,7 +198,7 @@ def test_ssh_config(s):
         f"UserKnownHostsFile {s.known_hosts}",
         "StrictHostKeyChecking yes",
         "ControlMaster auto",
-        f"ControlPath {s.state_dir}/cm-%C",
+        f"ControlPath {access.control_path(s)}",  # the state dir, or /tmp when its path is too long
         "ControlPersist",
     ):
         assert f"  {line}" in cfg
