@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
+from components import PROJECT, ROOT
+
 DRIFT_OPS = {"create", "update", "delete", "replace", "create-replacement", "delete-replaced", "import"}
 
 
@@ -190,7 +191,6 @@ def preview_changes(stack: Any) -> PreviewOutcome:
 
 SERVER_TYPES = {"digitalocean": "digitalocean:index/droplet:Droplet", "hcloud": "hcloud:index/server:Server",
                 "hetzner": "hcloud:index/server:Server"}
-PROJECT = "llm-platform"
 REBUILD_TAG = "llm-platform:rebuild:{host}"
 """Stack tag (kept by the Pulumi backend, not on the machine that runs the rebuild) naming the server
 an unfinished rebuild of that host replaces (``none`` when there was none): a rerun, from any

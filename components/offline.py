@@ -22,14 +22,13 @@ from typing import Any
 import pulumi
 import yaml
 
+from components import PROJECT, ROOT
 from components import pulumi_sdk as sdk
 from components.files import Unreadable, read_bounded
 from components.settings import NAMESPACE, SECRET_KEYS, SettingsError, StackSettings, load, parse_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 # Where the stack files live; LLM_PLATFORM_STACKS_DIR plans stack files from elsewhere (e.g. a proposed change).
 STACKS_DIR = Path(os.environ.get("LLM_PLATFORM_STACKS_DIR", ROOT / "stacks"))
-PROJECT = "llm-platform"
 
 
 def placeholder(key: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import offline
+from components import ROOT, offline
 from components.settings import SECRET_KEYS
 
 MASK = "[secret]"
@@ -125,7 +125,7 @@ def diff(old: offline.Plan | None, new: offline.Plan) -> list[Change]:
 def plan_at(stack: str, ref: str) -> tuple[offline.Plan | None, str | None]:
     """The plan of ``stacks/Pulumi.STACK.yaml`` as it is at git ``ref`` (None and why, when it has none)."""
     rel = f"stacks/Pulumi.{stack}.yaml"
-    res = subprocess.run(["git", "show", f"{ref}:{rel}"], cwd=offline.ROOT, capture_output=True, text=True)
+    res = subprocess.run(["git", "show", f"{ref}:{rel}"], cwd=ROOT, capture_output=True, text=True)
     if res.returncode != 0:
         return None, f"no {rel} at {ref}: every resource is new"
     saved = offline.STACKS_DIR

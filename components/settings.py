@@ -25,10 +25,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components import prices, roles, upstream
+from components import NAMESPACE, prices, roles, upstream
 from components.phases import PHASES, apply_preset
 
-NAMESPACE = "llm-platform"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from components import ROOT
+
 
 
 def _timed(figures: dict, name: str, fn, guest=None, commands: dict | None = None):

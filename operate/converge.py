@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from operate.targets import ROOT
+from components import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:

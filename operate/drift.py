@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hosts import dryplan, secret_values
-from operate.targets import ROOT, Target
+from components import ROOT
+from operate.targets import Target
 
 Runner = Callable[..., subprocess.CompletedProcess]
 

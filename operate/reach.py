@@ -37,11 +37,11 @@ class Verdict:
 
 def _host_block(stack: str) -> tuple[list[Any] | None, str]:
     """(adminCidrs as the stack file gives them, or None when the stack creates no model host; why none)."""
-    from components import offline
+    from components import NAMESPACE, offline
     from components.phases import PHASES
 
     doc = offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml")
-    values = {(k.split(":", 1)[1] if k.startswith(f"{offline.PROJECT}:") else k): v for k, v in doc.items()}
+    values = {(k.split(":", 1)[1] if k.startswith(f"{NAMESPACE}:") else k): v for k, v in doc.items()}
     if "homelab" in values:
         return None, "a homelab stack (no cloud host)"
     phase = values.get("phase")

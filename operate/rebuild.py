@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from operate.targets import ROOT
+from components import ROOT
 
 
 class Stop(Exception):

@@ -257,7 +257,7 @@ class ConvergeHosts:
     def converge(self) -> None:
         import subprocess
 
-        from operate.targets import ROOT
+        from components import ROOT
 
         rc = subprocess.run([str(ROOT / "scripts" / "converge"), self.stack], cwd=ROOT).returncode
         if rc != 0:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from operate.targets import ROOT
+from components import ROOT
 
 STACKS_DIR = ROOT / "stacks"
 
