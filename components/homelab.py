@@ -25,7 +25,9 @@ import yaml
 from components import ROOT
 from components.catalogue import service
 from components.files import Unreadable, read_bounded
-from components.settings import NAMESPACE, HomelabStackSettings, SettingsError
+from components import NAMESPACE
+from components.config import SettingsError
+from components.settings import HomelabStackSettings
 
 SUPPORTED = {"image", "ports", "environment", "volumes", "restart", "depends_on", "healthcheck", "deploy"}
 GPU_SERVICES = ("ollama",)

@@ -25,7 +25,10 @@ import yaml
 from components import PROJECT, ROOT
 from components import pulumi_sdk as sdk
 from components.files import Unreadable, read_bounded
-from components.settings import NAMESPACE, SECRET_KEYS, SettingsError, StackSettings, load, parse_settings
+from components import NAMESPACE
+from components.config import SettingsError, load, parse_settings
+from components.secrets import SECRET_KEYS
+from components.settings import StackSettings
 
 # Where the stack files live; LLM_PLATFORM_STACKS_DIR plans stack files from elsewhere (e.g. a proposed change).
 STACKS_DIR = Path(os.environ.get("LLM_PLATFORM_STACKS_DIR", ROOT / "stacks"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from components import ROOT, offline
-from components.settings import SECRET_KEYS
+from components.secrets import SECRET_KEYS
 
 MASK = "[secret]"
 # Input keys whose change makes the provider replace the resource (a droplet's user data is only read

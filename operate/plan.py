@@ -9,7 +9,7 @@ import sys
 
 from components import offline
 from components.cost import BudgetExceeded
-from components.settings import SettingsError
+from components.config import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:

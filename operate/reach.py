@@ -56,7 +56,8 @@ def _host_block(stack: str) -> tuple[list[Any] | None, str]:
 def check(stack: str, runner_ip: str) -> Verdict:
     """Is ``runner_ip`` inside the stack file's ``host.adminCidrs``? One line either way."""
     from components import offline
-    from components.settings import SettingsError, check_admin_cidrs
+    from components.config import SettingsError
+    from components.patterns import check_admin_cidrs
 
     if stack not in offline.stack_names():
         known = ", ".join(offline.stack_names()) or "none"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
-from components.settings import HOST_SECRET, HOST_SECRET_RULE
+from components.secrets import HOST_SECRET, HOST_SECRET_RULE
 
 KEYS = {"vllm": ("vllmApiKey", "vllmApiKeyPrevious")}
 GRACE_S = 30

@@ -118,7 +118,7 @@ def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str,
     Converge and drift use the recorded one, so a stack-file edit is never silently not deployed."""
     from components import hostdata
     from components.automation import Unavailable
-    from components.settings import SettingsError, parse_settings
+    from components.config import SettingsError, parse_settings
 
     raw = {k: getattr(v, "value", v) for k, v in config.items()}
     secure = {k for k, v in config.items() if getattr(v, "secret", False)}

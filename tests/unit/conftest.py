@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components import offline
+from components import NAMESPACE, offline
 
 ALL_STACKS = offline.stack_names()
 # The platform stacks (App Platform + model host); the homelab stack has its own tests.
@@ -44,7 +44,7 @@ def pin_overrides(stack: str) -> dict:
     from components import readiness, upstream
 
     doc = offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml")
-    host = doc.get(f"{offline.NAMESPACE}:host")
+    host = doc.get(f"{NAMESPACE}:host")
     if not isinstance(host, dict):
         return {}
     host = copy.deepcopy(host)
@@ -59,7 +59,7 @@ def pin_overrides(stack: str) -> dict:
     if readiness.placeholder_keys(keys):
         host["sshPublicKeys"] = [k for k in keys if k not in readiness.placeholder_keys(keys)] + [test_ssh_key()]
     out = {"host": json.dumps(host)}
-    if f"{offline.NAMESPACE}:hostVerified" not in doc and host.get("domain"):
+    if f"{NAMESPACE}:hostVerified" not in doc and host.get("domain"):
         out["hostVerified"] = host["domain"]
     return out
 
@@ -74,7 +74,7 @@ def pinned_stacks(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("stacks")
     for f in sorted(offline.STACKS_DIR.glob("Pulumi.*.yaml")):
         shutil.copy(f, d / f.name)
-        host = offline.load_stack_file(f).get(f"{offline.NAMESPACE}:host")
+        host = offline.load_stack_file(f).get(f"{NAMESPACE}:host")
         ready = pin_overrides(f.name[len("Pulumi."):-len(".yaml")])
         if ready:
             version = str((host.get("ollama") or {}).get("version") or upstream.OLLAMA_VERSION)
@@ -99,12 +99,12 @@ def automation_config(stack: str, overrides: dict | None = None, secrets: dict |
     from types import SimpleNamespace
 
     raw, secure = offline.read_stack_file(stack, {**pin_overrides(stack), **(overrides or {})})
-    from components.settings import SECRET_SPECS
+    from components.secrets import SECRET_SPECS
 
-    never = {f"{offline.NAMESPACE}:{s.key}" for s in SECRET_SPECS if s.required == "never"}  # a rotation's, not set
+    never = {f"{NAMESPACE}:{s.key}" for s in SECRET_SPECS if s.required == "never"}  # a rotation's, not set
     out = {k: SimpleNamespace(value=v, secret=k in secure) for k, v in raw.items() if k not in never}
     for k, v in (secrets or {}).items():
-        out[f"{offline.NAMESPACE}:{k}"] = SimpleNamespace(value=v, secret=True)
+        out[f"{NAMESPACE}:{k}"] = SimpleNamespace(value=v, secret=True)
     return out
 
 

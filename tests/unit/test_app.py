@@ -8,7 +8,7 @@ import pytest
 
 from components import offline
 from components.app import APPLY_SECRETS_ENV
-from components.settings import SECRET_SPECS
+from components.secrets import SECRET_SPECS
 from tests.unit.conftest import plan_for
 
 APP = "digitalocean:index/app:App"
@@ -134,7 +134,7 @@ def test_custom_env_cannot_override_platform_envs():
     stack = "prod"
     app = json.loads(offline.read_stack_config(stack)["llm-platform:app"])
     app["aiService"]["envs"] = {"LLM_SERVICE_URL": "http://elsewhere"}
-    from components.settings import SettingsError
+    from components.config import SettingsError
 
     with pytest.raises(SettingsError, match="LLM_SERVICE_URL are set by the platform"):
         offline.run(stack, {"app": app})

@@ -56,7 +56,7 @@ def test_a_phase_1_stack_with_a_dormant_hetzner_block_needs_no_hetzner_token(env
 
 
 def test_dns_zone_on_hetzner_says_who_makes_the_record():
-    from components.settings import SettingsError, parse_settings
+    from components.config import SettingsError, parse_settings
     from tests.unit.test_readiness import fixture_stack
 
     raw = fixture_stack(provider="hetzner", region="fsn1", size="cx53", dnsZone="example.com")

@@ -13,7 +13,7 @@ import yaml
 
 from components import offline
 from components.homelab import ComposeError, load_compose
-from components.settings import SettingsError
+from components.config import SettingsError
 from tests.unit.conftest import plan_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -155,7 +155,7 @@ def test_a_host_stack_without_host_key_names_the_command():
     import pytest
 
     from components import offline
-    from components.settings import SettingsError
+    from components.config import SettingsError
     from tests.unit.conftest import pin_overrides
 
     with pytest.raises(SettingsError, match=r"llm-platform:hostSshKey: required secret is missing .*"

@@ -8,7 +8,8 @@ import pytest
 
 from components import offline, prices
 from components.cost import BudgetExceeded, estimate
-from components.settings import SECRET_KEYS, parse_settings
+from components.config import parse_settings
+from components.secrets import SECRET_KEYS
 from tests.unit.conftest import STACKS, pin_overrides, plan_for
 
 # The plan the platform came from prices phase 1 at $21-36: `llm` Basic $12 + Hugging Face PRO $9

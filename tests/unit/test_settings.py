@@ -7,7 +7,8 @@ import json
 import pytest
 
 from components import offline
-from components.settings import Secret, SettingsError, parse_settings
+from components.config import SettingsError, parse_settings
+from components.secrets import Secret
 from tests.unit.conftest import pin_overrides
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components import offline, prices, upstream
-from components.settings import SettingsError, parse_settings
+from components.config import SettingsError, parse_settings
 from components.hostdata import HostData
 from hosts.roles.vllm import vllm_args
 from tests.unit.conftest import STACKS, pin_overrides, plan_for
