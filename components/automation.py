@@ -55,12 +55,12 @@ def _stack_providers(stack: str) -> tuple[dict[str, Any], list[str]]:
     host's provider when the stack creates one (by its settings, not its name)."""
     import json
 
-    from components import offline
+    from components import stackfile
     from components.phases import PHASES
 
     try:
         config = {k if ":" in str(k) else f"llm-platform:{k}": v
-                  for k, v in offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml").items()}
+                  for k, v in stackfile.load_stack_file(stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml").items()}
     except Exception:  # noqa: BLE001 (a missing or bad file: the CLI says so later, in its own words)
         return {}, ["digitalocean"]
     if "llm-platform:homelab" in config:

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from components import upstream
-from components.offline import STACKS_DIR
+from components.stackfile import STACKS_DIR
 from components import NAMESPACE
 from components.patterns import RELEASE_VERSION, URL
 

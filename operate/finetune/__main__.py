@@ -296,7 +296,7 @@ def _record_model(host, model: str) -> None:
         path, changed = models.add_local_model(host.local_state_dir, model)
         print(f"{'recorded' if changed else 'already recorded'} {model} in {path} (the local inventory's extra Ollama models)")
         return
-    from .remote import STACKS_DIR
+    from components.stackfile import STACKS_DIR
 
     path = STACKS_DIR / f"Pulumi.{host.stack}.yaml"
     try:

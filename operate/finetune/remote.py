@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import ROOT
-
-STACKS_DIR = ROOT / "stacks"
+from components import stackfile
 
 
 class RemoteError(Exception):
@@ -126,10 +124,6 @@ class Host:
         return "local" if self.is_local else f"{self.stack} {self.name}"
 
 
-def known_stacks() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
-
-
 def _read_secrets_file(path: str | None) -> dict[str, str]:
     """The host secrets the stack's tooling wrote (none where it wrote no file), read as the deploy
     reads them (hosts.secret_values)."""
@@ -147,8 +141,8 @@ def resolve(stack: str, host: str | None, *, local_settings: Any = None) -> Host
     """The host named by ``STACK [HOST]`` (``local`` = the local test host)."""
     if stack == "local":
         return _resolve_local(host, local_settings)
-    if stack not in known_stacks():
-        raise RemoteError(f"unknown stack {stack!r} (stacks: {', '.join(known_stacks() + ['local'])})")
+    if stack not in stackfile.stack_names():
+        raise RemoteError(f"unknown stack {stack!r} (stacks: {', '.join(stackfile.stack_names() + ['local'])})")
     from components.automation import Unavailable, select_stack
 
     from operate import targets

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import automation, offline
+from components import automation, stackfile
 
 HETZNER = """config:
   llm-platform:phase: 2
@@ -23,7 +23,7 @@ def env(tmp_path, monkeypatch):
     fake.chmod(0o755)
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    monkeypatch.setattr(offline, "STACKS_DIR", stacks)
+    monkeypatch.setattr(stackfile, "STACKS_DIR", stacks)
     return stacks, {"PATH": str(fake.parent), "PULUMI_ACCESS_TOKEN": "x", "DIGITALOCEAN_TOKEN": "x"}
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from components import offline
+from components import stackfile
 from operate import drift, reach
 
 
 @pytest.fixture
 def stacks(tmp_path, monkeypatch):
     """A stacks/ directory of our own: the tests must not depend on the committed files' ranges."""
-    monkeypatch.setattr(offline, "STACKS_DIR", tmp_path)
+    monkeypatch.setattr(stackfile, "STACKS_DIR", tmp_path)
 
     def write(name: str, body: str) -> None:
         (tmp_path / f"Pulumi.{name}.yaml").write_text("config:\n" + body)

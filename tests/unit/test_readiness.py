@@ -9,7 +9,7 @@ import json
 import pytest
 
 from components import readiness
-from components.offline import placeholder
+from components.stackfile import placeholder
 from components.config import SettingsError, parse_settings
 from components.secrets import SECRET_KEYS
 from tests.unit.conftest import TEST_ADMIN_CIDR, TEST_OLLAMA_SHA256, test_ssh_key

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components import offline
+from components import stackfile
 from components.config import SettingsError, parse_settings
 from components.secrets import Secret
 from tests.unit.conftest import pin_overrides
@@ -14,7 +14,7 @@ from tests.unit.conftest import pin_overrides
 
 def raw_for(stack: str, **overrides) -> dict[str, str]:
     """The stack file's config as the CLI passes it (with the test Ollama pin where it has none)."""
-    return offline.read_stack_config(stack, {**pin_overrides(stack), **overrides})
+    return stackfile.read_stack_file(stack, {**pin_overrides(stack), **overrides})[0]
 
 
 def error_for(stack: str, **overrides) -> SettingsError:
@@ -121,13 +121,13 @@ def test_secrets_never_show_in_repr_or_errors():
 
 
 def test_stack_files_hold_no_secret_values():
-    for stack in offline.stack_names():
-        text = (offline.STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()
+    for stack in stackfile.stack_names():
+        text = (stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()
         for key in ("ApiKey", "SecretKey", "PublicKey", "Password"):
             assert "llm-platform:" + key not in text
-        raw = offline.read_stack_config(stack)
+        raw = stackfile.read_stack_file(stack)[0]
         for key in ("huggingfaceApiKey", "openaiApiKey", "vllmApiKey", "langfuseSecretKey"):
-            assert raw[f"llm-platform:{key}"] == offline.placeholder(key)
+            assert raw[f"llm-platform:{key}"] == stackfile.placeholder(key)
 
 
 @pytest.mark.parametrize("value", ["has a space in it 0123456789", "quote\"0123456789abcdef", "short-key", "x" * 513])
