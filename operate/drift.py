@@ -1,7 +1,7 @@
 """Drift detection, both layers, one report: ``scripts/drift STACK`` (or ``local``).
 
 - cloud: ``pulumi preview --refresh`` through the Automation API; drift = any proposed step
-  (``components.automation.preview_changes``). Stays clean on an unchanged stack: App Platform's
+  (``operate.automation.preview_changes``). Stays clean on an unchanged stack: App Platform's
   encrypted SECRET env values are ignored by ``LlmApp`` (see components/app.py).
 - hosts: a pyinfra dry run of the deploy against every host (changes counted from its JSON plan;
   pyinfra's exit code says nothing about changes), plus the testinfra suite.
@@ -275,7 +275,7 @@ def grouped(findings: list[Finding]) -> list[tuple[tuple[str | None, str], list[
 # cloud
 # --------------------------------------------------------------------------------------------------
 def check_cloud(stack_name: str, select: Callable[[str], Any] | None = None) -> LayerResult:
-    from components import automation
+    from operate import automation
 
     t0 = time.monotonic()
     select = select or automation.select_stack
@@ -578,7 +578,7 @@ def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None, ru
     """Both layers of ``stack`` (or the local test host). ``runner_ip``: this machine's egress address;
     when given, it is compared with the stack's host.adminCidrs first (operate/reach.py), the verdict
     printed in one line, and the hosts reported as not checked, without trying SSH, when it is outside."""
-    from components import automation
+    from operate import automation
     from operate import targets
 
     layers: list[LayerResult] = []

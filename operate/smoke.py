@@ -161,7 +161,7 @@ def local_endpoint(s: Any = None) -> Endpoint:
 
 
 def stack_endpoint(stack_name: str) -> Endpoint:
-    from components.automation import Unavailable, select_stack
+    from operate.automation import Unavailable, select_stack
 
     stack = select_stack(stack_name)
     outputs = stack.outputs()
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.prompts < 1:
         parser.error("--prompts must be at least 1")
-    from components.automation import Unavailable
+    from operate.automation import Unavailable
 
     try:
         ep = local_endpoint() if args.stack == "local" else stack_endpoint(args.stack)

@@ -117,7 +117,7 @@ def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str,
     from what the last ``pulumi up`` recorded in the ``inventory`` output; [] when they agree.
     Converge and drift use the recorded one, so a stack-file edit is never silently not deployed."""
     from components import hostdata
-    from components.automation import Unavailable
+    from operate.automation import Unavailable
     from components.config import SettingsError, parse_settings
 
     raw = {k: getattr(v, "value", v) for k, v in config.items()}
@@ -158,7 +158,7 @@ def from_stack(stack: Any, host_key: str | None = None) -> Target:
     naming the keys and the command) when the stack file differs from the last ``pulumi up``.
     ``host_key`` (a rebuild: the public half of the stack's ``hostSshKey``, which the new server got)
     is pinned instead of the output's."""
-    from components.automation import Unavailable
+    from operate.automation import Unavailable
 
     outputs = stack.outputs()
     if "inventory" not in outputs:

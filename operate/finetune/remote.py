@@ -143,7 +143,7 @@ def resolve(stack: str, host: str | None, *, local_settings: Any = None) -> Host
         return _resolve_local(host, local_settings)
     if stack not in stackfile.stack_names():
         raise RemoteError(f"unknown stack {stack!r} (stacks: {', '.join(stackfile.stack_names() + ['local'])})")
-    from components.automation import Unavailable, select_stack
+    from operate.automation import Unavailable, select_stack
 
     from operate import targets
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import automation, stackfile
+from components import stackfile
+from operate import automation
 
 HETZNER = """config:
   llm-platform:phase: 2

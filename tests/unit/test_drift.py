@@ -12,7 +12,7 @@ from pulumi.automation import CommandError
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
 
-from components import automation
+from operate import automation
 from hosts import dryplan
 from operate import drift
 from operate.targets import HostTarget, Target, from_stack_outputs

@@ -66,7 +66,7 @@ def test_cli_prints_the_line_and_exits_with_its_code(stacks, capsys):
 
 
 def test_drift_with_the_runner_outside_reports_hosts_not_checked_without_trying_ssh(stacks, monkeypatch, capsys):
-    from components import automation
+    from operate import automation
 
     monkeypatch.setattr(drift, "check_cloud", lambda stack: drift.LayerResult("cloud", "clean"))
 

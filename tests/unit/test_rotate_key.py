@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from components import automation
+from operate import automation
 from components.hostdata import host_secrets, required_host_secrets
 from hosts import secret_values
 from hosts.roles import proxy

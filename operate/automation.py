@@ -1,5 +1,6 @@
-"""The thin layer that talks to the Pulumi CLI (Automation API). Everything else here is testable
-without it: callers get a ``pulumi.automation.Stack`` (or a fake with the same methods).
+"""The operator commands' thin layer to the Pulumi CLI (Automation API): select a stack, preview,
+refresh, targeted updates, stack tags and config. Everything else is testable without it: callers
+get a ``pulumi.automation.Stack`` (or a fake with the same methods).
 
 Why events instead of exit codes: ``pulumi preview --expect-no-changes`` exits non-zero both for
 "changes proposed" and for "could not run" (pulumi/pulumi#5144, #8992). ``preview_changes`` instead
