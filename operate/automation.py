@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from components import PROJECT, ROOT
+from operate.oneline import last_line
 
 DRIFT_OPS = {"create", "update", "delete", "replace", "create-replacement", "delete-replaced", "import"}
 
@@ -83,7 +84,7 @@ def _cli_problem() -> str | None:
     except (OSError, subprocess.SubprocessError) as exc:
         return f"the Pulumi CLI does not run: {exc}"
     if res.returncode != 0:
-        return f"the Pulumi CLI does not run: `pulumi version` exited {res.returncode}: {_last_line(res.stderr or res.stdout)}"
+        return f"the Pulumi CLI does not run: `pulumi version` exited {res.returncode}: {last_line(res.stderr or res.stdout)}"
     return None
 
 
@@ -115,7 +116,7 @@ class _Stack:
             try:
                 return value(*args, **kwargs)
             except _cli_errors() as exc:
-                raise Unavailable(f"pulumi ({attr} of stack {self.name!r}): {_last_line(str(exc))}") from None
+                raise Unavailable(f"pulumi ({attr} of stack {self.name!r}): {last_line(str(exc))}") from None
 
         return call
 
@@ -130,7 +131,7 @@ def select_stack(stack: str) -> Any:
     try:
         return _Stack(auto.select_stack(stack_name=stack, work_dir=str(ROOT)))
     except _cli_errors() as exc:
-        raise Unavailable(f"cannot select stack {stack!r}: {_last_line(str(exc))}") from None
+        raise Unavailable(f"cannot select stack {stack!r}: {last_line(str(exc))}") from None
 
 
 @dataclass
@@ -150,11 +151,6 @@ class PreviewOutcome:
     changes: list[Change]
     errors: list[str]
     ran: bool  # False when the preview itself failed
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else text.strip()
 
 
 def _collector() -> tuple[list[Change], list[str], Callable[[Any], None]]:
@@ -185,7 +181,7 @@ def preview_changes(stack: Any) -> PreviewOutcome:
         stack.preview(refresh=True, diff=True, color="never", on_event=on_event)
     except auto.CommandError as exc:
         if not errors:
-            errors.append(_last_line(str(exc)))
+            errors.append(last_line(str(exc)))
         return PreviewOutcome(changes, errors, ran=False)
     return PreviewOutcome(changes, errors, ran=True)
 
@@ -237,7 +233,7 @@ def refresh_server(stack: Any, urn: str, on_output: Callable[[str], None] = prin
     try:
         stack.refresh(target=[urn], color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi refresh --target {urn} failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi refresh --target {urn} failed: {last_line(str(exc))}") from None
 
 
 def create_server(stack: Any, urn: str, on_output: Callable[[str], None] = print) -> Any:
@@ -248,7 +244,7 @@ def create_server(stack: Any, urn: str, on_output: Callable[[str], None] = print
     try:
         return stack.up(target=[urn], target_dependents=True, color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi up --target {urn} failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi up --target {urn} failed: {last_line(str(exc))}") from None
 
 
 def rebuild_tag(stack: Any, host_name: str) -> str | None:
@@ -272,7 +268,7 @@ def replace_server(stack: Any, urn: str, on_output: Callable[[str], None] = prin
     try:
         return stack.up(replace=[urn], target=[urn], target_dependents=True, color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi up --replace {urn} failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi up --replace {urn} failed: {last_line(str(exc))}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,7 +303,7 @@ def up_applying_secrets(stack: Any, on_output: Callable[[str], None] = print) ->
     try:
         return stack.up(color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi up (applying secrets) failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi up (applying secrets) failed: {last_line(str(exc))}") from None
     finally:
         ws.env_vars = {k: v for k, v in ws.env_vars.items() if k != APPLY_SECRETS_ENV}
 
