@@ -41,8 +41,10 @@ OLLAMA_MODEL = re.compile(r"^(?=.{1,200}\Z)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-
 # Go duration (Ollama's OLLAMA_KEEP_ALIVE) or plain seconds; negative = forever.
 DURATION = re.compile(r"^-?([0-9]{1,12}|([0-9]{1,12}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,6})\Z")
 POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
-# A release version (Ollama's; scripts/pin takes the same).
-RELEASE_VERSION = re.compile(r"^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}\Z")
+# A release version (Ollama's; scripts/pin takes the same; an Ollama pin carries one, and
+# upstream.version_tuple reads a tag by it).
+RELEASE_VERSION_TEXT = r"[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}"
+RELEASE_VERSION = re.compile(rf"^{RELEASE_VERSION_TEXT}\Z")
 # The provider's OS image: a DigitalOcean slug (debian-12-x64), a Hetzner name (debian-12,
 # ubuntu-24.04) or a snapshot id. It is printed by the plan and sent to the provider's API.
 PROVIDER_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")

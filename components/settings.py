@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from components import prices, roles, upstream
 from components.patterns import (
     APP_NAME, COMPOSE_FILE, DOCKER_HOST, DURATION, EMAIL, ENV_KEY, GIT_BRANCH, HF_MODEL, MAX_ADMIN_V4, MAX_ADMIN_V6,
-    POSIX_USER, PROVIDER_IMAGE, RELEASE_VERSION, SECRET_LIKE_ENV, SERVED_NAME, SOURCE_DIR, check_acme_directory,
+    POSIX_USER, PROVIDER_IMAGE, RELEASE_VERSION, RELEASE_VERSION_TEXT, SECRET_LIKE_ENV, SERVED_NAME, SOURCE_DIR, check_acme_directory,
     check_acme_email, check_admin_cidrs, check_admin_user, check_github_repo, check_image_repo, check_ollama_models,
     check_optional_dns_name, check_pinned_tag, check_ssh_public_keys, match,
 )
@@ -50,6 +50,10 @@ def _one_of(value: Any, allowed: tuple | list | Mapping) -> Any:
 
 def _app_size(v: str) -> str:
     return _one_of(v, tuple(prices.APP_INSTANCE_SIZES))
+
+
+# The platform's model: what the gateway asks Hugging Face for (phase 1) and what vLLM serves on a host.
+DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 
 
 class _ServiceSettings(_Model):
@@ -104,7 +108,7 @@ class LlmServiceSettings(_ServiceSettings):
 
     source_dir: str = "/llm"
     provider: Literal["huggingface", "vllm", "ollama"]
-    huggingface_model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    huggingface_model: str = DEFAULT_MODEL
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     enable_metrics: bool = Field(True, strict=True)
 
@@ -145,7 +149,7 @@ class OllamaSettings(_Model):
     # Required wherever the host is created: the deploy refuses to install an unpinned archive.
     # In a stack file it carries its version ("0.13.5@<hex>", one pin): a version edited without
     # its checksum (or the reverse) is refused at plan. The host data may hold the bare hex.
-    sha256: str | None = Field(None, pattern=r"^([0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}@)?[0-9a-f]{64}$")
+    sha256: str | None = Field(None, pattern=rf"^({RELEASE_VERSION_TEXT}@)?[0-9a-f]{{64}}$")
     models: list[str] = ["llama3.1:8b"]
     keep_alive: str = "24h"
     num_parallel: int = Field(2, ge=1, le=64, strict=True)
@@ -184,7 +188,7 @@ class OllamaSettings(_Model):
 class VllmSettings(_Model):
     image: str | None = None  # default: vllm/vllm-openai on GPU hosts, the CPU build elsewhere
     tag: str = upstream.VLLM_TAG
-    model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    model: str = DEFAULT_MODEL
     served_model_name: str = "llama-3.1-8b-instruct"
     max_model_len: int = Field(8192, ge=256, le=1_048_576, strict=True)
     # GPU hosts: the share of the GPU's *total* memory vLLM takes. v0.11.0 refuses to start when less
