@@ -199,9 +199,5 @@ class LlmApp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore),
         )
         self.live_url = self.app.live_url
-        self.default_ingress = self.app.default_ingress
-        self.llm_internal_url = pulumi.Output.from_input(LLM_INTERNAL_URL)
         self.env_layout = env_layout(envs)
-        self.register_outputs(
-            {"live_url": self.live_url, "llm_internal_url": self.llm_internal_url, "env_layout": self.env_layout}
-        )
+        self.register_outputs({"live_url": self.live_url, "llm_internal_url": LLM_INTERNAL_URL, "env_layout": self.env_layout})

@@ -39,7 +39,6 @@ class Target:
     inventory: Path
     env: dict[str, str]
     hosts: list[HostTarget] = field(default_factory=list)
-    has_cloud: bool = True
 
 
 _PRIVATE_DIRS: list[Path] = []
@@ -192,4 +191,4 @@ def local(s: Any = None) -> Target:
     s = s or local_host_config()
     env = {"LLM_PLATFORM_SECRETS_FILE": str(li.secrets_file(s))}
     host = HostTarget("llm-local", li.testinfra_args(s), s.host_json, f"127.0.0.1:{s.ssh_port}")
-    return Target("local", s.inventory, env, [host], has_cloud=False)
+    return Target("local", s.inventory, env, [host])
