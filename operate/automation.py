@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from components import PROJECT, ROOT
+from components.secrets import PROVIDER_SECRETS
 from operate.oneline import last_line
 
 DRIFT_OPS = {"create", "update", "delete", "replace", "create-replacement", "delete-replaced", "import"}
@@ -40,16 +41,16 @@ def credentials_problem(stack: str, env: dict[str, str] | None = None) -> str | 
         return "no Pulumi backend credentials (set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL, or pulumi login)"
     config, needs = _stack_providers(stack)
     for provider in needs:
-        key, name, var = PROVIDER_TOKENS[provider]
+        key, name = PROVIDER_TOKENS[provider]
+        var = PROVIDER_SECRETS[key]
         if not env.get(var) and key not in config:
             return (f"no {name} credentials for stack {stack} (set {var}, or pulumi config set --secret {key} <token> "
                     f"-s {stack})")
     return None
 
 
-# provider -> (stack config key, name, env variable)
-PROVIDER_TOKENS = {"digitalocean": ("digitalocean:token", "DigitalOcean", "DIGITALOCEAN_TOKEN"),
-                   "hetzner": ("hcloud:token", "Hetzner", "HCLOUD_TOKEN")}
+# provider -> (stack config key, name); the key's env variable: components.secrets.PROVIDER_SECRETS
+PROVIDER_TOKENS = {"digitalocean": ("digitalocean:token", "DigitalOcean"), "hetzner": ("hcloud:token", "Hetzner")}
 
 
 def _stack_providers(stack: str) -> tuple[dict[str, Any], list[str]]:
