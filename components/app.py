@@ -9,7 +9,7 @@ component therefore asks Pulumi to ignore changes to the *value* of each SECRET 
 paths are computed from the rendered spec, see ``secret_value_paths``). To push a new or rotated
 secret, run the update with ``LLM_PLATFORM_APPLY_SECRETS=1`` (see docs/oncall.md): the ignore list is
 then left out for that one run. SECRET envs come first in each service's env list, in the fixed
-order of ``settings.SECRET_SPECS``, so adding a plain env never moves a secret's index. Adding or
+order of ``secrets.SECRET_SPECS``, so adding a plain env never moves a secret's index. Adding or
 removing a secret (e.g. the phase 1 → 2 upgrade adds ``VLLM_API_KEY``) changes the layout: apply it
 with ``LLM_PLATFORM_APPLY_SECRETS=1``; the ``env_layout`` output shows the layout of each service.
 """
@@ -24,7 +24,8 @@ import pulumi
 import pulumi_digitalocean as do
 
 from components.catalogue import APP_PORTS, LLM_INTERNAL_URL
-from components.settings import SECRET_SPECS, StackSettings
+from components.secrets import SECRET_SPECS
+from components.settings import StackSettings
 
 APPLY_SECRETS_ENV = "LLM_PLATFORM_APPLY_SECRETS"
 
@@ -198,9 +199,5 @@ class LlmApp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore),
         )
         self.live_url = self.app.live_url
-        self.default_ingress = self.app.default_ingress
-        self.llm_internal_url = pulumi.Output.from_input(LLM_INTERNAL_URL)
         self.env_layout = env_layout(envs)
-        self.register_outputs(
-            {"live_url": self.live_url, "llm_internal_url": self.llm_internal_url, "env_layout": self.env_layout}
-        )
+        self.register_outputs({"live_url": self.live_url, "llm_internal_url": LLM_INTERNAL_URL, "env_layout": self.env_layout})

@@ -73,20 +73,6 @@ def service(name: str) -> HostService:
     return HOST_SERVICES[name]
 
 
-def public_ports() -> list[int]:
-    """Ports open to the whole internet (cloud firewall and ufw)."""
-    return sorted(s.port for s in HOST_SERVICES.values() if s.exposure == "public")
-
-
-def admin_ports() -> list[int]:
-    """Ports open only to the admin CIDRs."""
-    return sorted(s.port for s in HOST_SERVICES.values() if s.exposure == "admin")
-
-
-def local_services() -> list[HostService]:
-    return [s for s in HOST_SERVICES.values() if s.exposure == "local"]
-
-
 @dataclass(frozen=True)
 class InboundRule:
     """One inbound allow rule: a TCP port and the source CIDRs allowed to reach it."""

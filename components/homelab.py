@@ -22,11 +22,13 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 
+from components import ROOT
 from components.catalogue import service
 from components.files import Unreadable, read_bounded
-from components.settings import NAMESPACE, HomelabStackSettings, SettingsError
+from components import NAMESPACE
+from components.config import SettingsError
+from components.settings import HomelabStackSettings
 
-ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED = {"image", "ports", "environment", "volumes", "restart", "depends_on", "healthcheck", "deploy"}
 GPU_SERVICES = ("ollama",)
 

@@ -6,8 +6,8 @@ inventory, the deploy validates each host's data back into ``HostData`` (``from_
 ``tests/hosts`` reads the same JSON. The local test host builds its ``HostData`` from the same
 settings models with its own addresses and artifact mirror. The role settings (Ollama, vLLM,
 LLaMA-Factory) are the stack settings' own models, so their defaults and checks live once, in
-``components.settings``. Plain data: no secret values (``secrets`` lists the *names* the host's
-roles read; see ``SECRET_SPECS``).
+``components.settings`` and ``components.patterns``. Plain data: no secret values (``secrets`` lists
+the *names* the host's roles read; see ``SECRET_SPECS``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from components import upstream
+from components import patterns, upstream
 from components.roles import RoleName
-from components import settings
-from components.settings import SECRET_SPECS, HostSettings, LlamaFactorySettings, OllamaSettings, VllmSettings
+from components.secrets import SECRET_SPECS
+from components.settings import HostSettings, LlamaFactorySettings, OllamaSettings, VllmSettings
 
 
 class _ImageRef:
@@ -51,7 +51,7 @@ class ImageArchive(_Data):
     url: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # Rust regex: $ is the end of the text
 
-    _url = field_validator("url")(lambda v: settings.check_url(v, "an http(s) URL of the archive"))
+    _url = field_validator("url")(lambda v: patterns.check_url(v, "an http(s) URL of the archive"))
 
 
 class Artifacts(_Data):
@@ -60,7 +60,7 @@ class Artifacts(_Data):
     ollama_base_url: str = upstream.OLLAMA_RELEASES
     images: dict[str, ImageArchive] = {}  # keyed by image ref "repo:tag"
 
-    _base = field_validator("ollama_base_url")(lambda v: settings.check_url(v, "an http(s) base URL of Ollama's releases"))
+    _base = field_validator("ollama_base_url")(lambda v: patterns.check_url(v, "an http(s) base URL of Ollama's releases"))
 
 
 class HostData(_Data):
@@ -92,13 +92,13 @@ class HostData(_Data):
 
     # The deploy does not trust its input: host data that did not come through the stack settings
     # (a hand-edited inventory, a stale stack output) is refused by the settings' own checks.
-    _admin_user = field_validator("admin_user")(lambda v: settings.check_admin_user(v))
-    _admin_cidrs = field_validator("admin_cidrs")(lambda v: settings.check_admin_cidrs(v))
-    _ssh_keys = field_validator("ssh_public_keys")(lambda v: settings.check_ssh_public_keys(v))
-    _domain = field_validator("domain")(lambda v: settings.check_dns_name(v))
-    _email = field_validator("acme_email")(lambda v: settings.check_acme_email(v))
-    _acme = field_validator("acme_directory")(lambda v: settings.check_acme_directory(v))
-    _apt_proxy = field_validator("apt_proxy")(lambda v: v if v is None else settings.check_url(v, "an http(s) proxy URL"))
+    _admin_user = field_validator("admin_user")(lambda v: patterns.check_admin_user(v))
+    _admin_cidrs = field_validator("admin_cidrs")(lambda v: patterns.check_admin_cidrs(v))
+    _ssh_keys = field_validator("ssh_public_keys")(lambda v: patterns.check_ssh_public_keys(v))
+    _domain = field_validator("domain")(lambda v: patterns.check_dns_name(v))
+    _email = field_validator("acme_email")(lambda v: patterns.check_acme_email(v))
+    _acme = field_validator("acme_directory")(lambda v: patterns.check_acme_directory(v))
+    _apt_proxy = field_validator("apt_proxy")(lambda v: v if v is None else patterns.check_url(v, "an http(s) proxy URL"))
 
     @classmethod
     def build(cls, *, provider: str, gpu: bool, roles: list[str], host: HostSettings | None = None, **fields: Any) -> HostData:

@@ -19,8 +19,7 @@ PHASES: dict[int, dict[str, Any]] = {
         "hostEnabled": False,
         "app": {
             "llm": {
-                "provider": "huggingface",
-                "huggingfaceModel": "meta-llama/Llama-3.1-8B-Instruct",
+                "provider": "huggingface",  # the model: app.llm.huggingfaceModel (settings.DEFAULT_MODEL)
                 "instanceSize": "apps-s-1vcpu-1gb",
             }
         },

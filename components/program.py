@@ -15,7 +15,8 @@ from components.app import LlmApp
 from components.catalogue import LLM_INTERNAL_URL
 from components.hostdata import inventory
 from components.model_host import ModelHost
-from components.settings import HomelabStackSettings, SettingsError, StackSettings, load
+from components.config import SettingsError, load
+from components.settings import HomelabStackSettings, StackSettings
 
 
 def secret_inputs(settings: StackSettings) -> dict[str, pulumi.Output[str]]:

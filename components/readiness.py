@@ -18,10 +18,11 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
+from components import NAMESPACE
+
 if TYPE_CHECKING:
     from components.settings import HostSettings, StackSettings
 
-NAMESPACE = "llm-platform"
 DOC_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
 # The example key the committed stack files carry (its comment says so; this catches it without one).
 PLACEHOLDER_KEY_BLOBS = frozenset({"AAAAC3NzaC1lZDI1NTE5AAAAIKNXZkuqr3ycQOXhmecRO3BvW+SSOXMKrjO92cFtYYpq"})

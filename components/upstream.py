@@ -16,6 +16,8 @@ import re
 import sys
 from dataclasses import dataclass
 
+from components.patterns import RELEASE_VERSION_TEXT
+
 UNVERIFIED = "UNVERIFIED"
 
 
@@ -33,10 +35,10 @@ class Pin:
 
 def version_tuple(version: str) -> tuple[int, ...]:
     """'v0.14.0' / '0.14.0' → (0, 14, 0); anything after the numbers (-rc1) is ignored."""
-    m = re.match(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)", version)  # [0-9]: int() reads other scripts' digits too
+    m = re.match(rf"^v?({RELEASE_VERSION_TEXT})(?![0-9])", version)  # [0-9]: int() reads other scripts' digits too
     if not m:
         raise ValueError(f"not a release version: {version!r}")
-    return tuple(int(p) for p in m.groups())
+    return tuple(int(p) for p in m.group(1).split("."))
 
 
 # --------------------------------------------------------------------------------------------------

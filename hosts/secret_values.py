@@ -24,7 +24,7 @@ class MissingSecret(RuntimeError):
     pass
 
 
-from components.settings import HOST_SECRET, HOST_SECRET_RULE
+from components.secrets import HOST_SECRET, HOST_SECRET_RULE
 
 
 def check(key: str, value: str) -> str:

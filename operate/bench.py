@@ -18,9 +18,9 @@ import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from components import ROOT
+
 
 
 def _timed(figures: dict, name: str, fn, guest=None, commands: dict | None = None):
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the benchmark VM running")
     args = parser.parse_args(argv)
 
-    from operate import drift, rebuild
+    from operate import rebuild
+    from operate.drift.cli import run_drift
     from testhost import lifecycle, runner, vm
     from testhost.config import config as local_host_config
     from testhost.util import free_port
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{changed} changes") + (f": {names}" if names else "")
         rc = _timed(figures, "verify (testinfra)", lambda: runner.verify(s), s, commands)
         notes["verify (testinfra)"] = "passed" if rc == 0 else f"exit {rc}"
-        report = _timed(figures, "drift check (local)", lambda: drift.run_drift("local", local_settings=s), s, commands)
+        report = _timed(figures, "drift check (local)", lambda: run_drift("local", local_settings=s), s, commands)
         notes["drift check (local)"] = report.status
         _timed(figures, "rebuild-host local", lambda: rebuild.rebuild_local(s))
     finally:

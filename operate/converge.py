@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from operate.targets import ROOT
+from components import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify", action="store_true",
                         help="then run the host checks; when they pass, set llm-platform:hostVerified (phase 2 step 2)")
     args = parser.parse_args(argv)
-    from components.automation import Unavailable, select_stack
+    from operate.automation import Unavailable, select_stack
     from operate import targets
 
     stack = None

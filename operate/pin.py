@@ -23,8 +23,9 @@ import urllib.request
 from pathlib import Path
 
 from components import upstream
-from components.offline import STACKS_DIR
-from components.settings import NAMESPACE, RELEASE_VERSION, URL
+from components.stackfile import STACKS_DIR
+from components import NAMESPACE
+from components.patterns import RELEASE_VERSION, URL
 
 SOURCE_ENV = "LLM_PLATFORM_OLLAMA_RELEASES"
 MAX_CHECKSUM_FILE = 1 << 20

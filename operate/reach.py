@@ -37,11 +37,11 @@ class Verdict:
 
 def _host_block(stack: str) -> tuple[list[Any] | None, str]:
     """(adminCidrs as the stack file gives them, or None when the stack creates no model host; why none)."""
-    from components import offline
+    from components import NAMESPACE, stackfile
     from components.phases import PHASES
 
-    doc = offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml")
-    values = {(k.split(":", 1)[1] if k.startswith(f"{offline.PROJECT}:") else k): v for k, v in doc.items()}
+    doc = stackfile.load_stack_file(stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml")
+    values = {(k.split(":", 1)[1] if k.startswith(f"{NAMESPACE}:") else k): v for k, v in doc.items()}
     if "homelab" in values:
         return None, "a homelab stack (no cloud host)"
     phase = values.get("phase")
@@ -55,11 +55,12 @@ def _host_block(stack: str) -> tuple[list[Any] | None, str]:
 
 def check(stack: str, runner_ip: str) -> Verdict:
     """Is ``runner_ip`` inside the stack file's ``host.adminCidrs``? One line either way."""
-    from components import offline
-    from components.settings import SettingsError, check_admin_cidrs
+    from components import stackfile
+    from components.config import SettingsError
+    from components.patterns import check_admin_cidrs
 
-    if stack not in offline.stack_names():
-        known = ", ".join(offline.stack_names()) or "none"
+    if stack not in stackfile.stack_names():
+        known = ", ".join(stackfile.stack_names()) or "none"
         return Verdict(UNDECIDED, f"no stack file stacks/Pulumi.{stack}.yaml (stacks: {known})")
     try:
         cidrs, why = _host_block(stack)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from operate.targets import ROOT
+from components import ROOT
 
 
 class Stop(Exception):
@@ -168,7 +168,7 @@ def run_rebuild(p: Platform) -> Stages:
     except Stop:
         raise
     except Exception as exc:
-        from components.automation import Unavailable
+        from operate.automation import Unavailable
 
         if isinstance(exc, Unavailable):
             raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun `{p.rerun}`", 2) from None
@@ -240,7 +240,7 @@ def _verify(target, host_name: str) -> str:
 
 
 class CloudHost(Platform):
-    """A stack's model host through the Automation API (``components.automation``: the boundary)."""
+    """A stack's model host through the Automation API (``operate.automation``: the boundary)."""
 
     def __init__(self, stack: Any, host: str):
         self.stack_obj, self.stack, self.host = stack, stack.name, host
@@ -263,7 +263,7 @@ class CloudHost(Platform):
         return hostkeys.public_of(key)
 
     def observe(self) -> Observed:
-        from components import automation
+        from operate import automation
 
         self.host_key()  # before anything changes
         found = automation.find_server(self.stack_obj, self.host)
@@ -285,25 +285,25 @@ class CloudHost(Platform):
         return Observed(found[1] if found else None, tag, pending)
 
     def begin(self, replaces: str | None) -> None:
-        from components import automation
+        from operate import automation
 
         if self._tags:
             automation.set_rebuild_tag(self.stack_obj, self.host, replaces)
 
     def _server(self) -> str:
-        from components import automation
+        from operate import automation
 
         found = automation.find_server(self.stack_obj, self.host)
         return found[1] if found else "?"
 
     def replace(self, old: str, replaces: str) -> str:
-        from components import automation
+        from operate import automation
 
         automation.replace_server(self.stack_obj, self.urn)
         return self._server()
 
     def create(self, replaces: str) -> str:
-        from components import automation
+        from operate import automation
 
         automation.create_server(self.stack_obj, self.urn)
         return self._server()
@@ -312,7 +312,7 @@ class CloudHost(Platform):
         return f"kept {self.what} {server}: an earlier run of this rebuild made it"
 
     def finish(self) -> None:
-        from components import automation
+        from operate import automation
 
         if self._tags:
             automation.clear_rebuild_tag(self.stack_obj, self.host)
@@ -439,7 +439,7 @@ class LocalHost(Platform):
 
 
 def rebuild_cloud(stack_name: str, host: str) -> Stages:
-    from components import automation
+    from operate import automation
 
     try:
         stack = automation.select_stack(stack_name)

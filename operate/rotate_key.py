@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
-from components.settings import HOST_SECRET, HOST_SECRET_RULE
+from components.secrets import HOST_SECRET, HOST_SECRET_RULE
 
 KEYS = {"vllm": ("vllmApiKey", "vllmApiKeyPrevious")}
 GRACE_S = 30
@@ -143,28 +143,28 @@ def _now() -> str:
 
 
 class PulumiPlatform:
-    """The stack's config and App Platform, through components.automation."""
+    """The stack's config and App Platform, through operate.automation."""
 
     def __init__(self, stack: Any):
         self.stack = stack
 
     def get(self, key: str) -> str | None:
-        from components import automation
+        from operate import automation
 
         return automation.config_secret(self.stack, key)
 
     def set(self, key: str, value: str) -> None:
-        from components import automation
+        from operate import automation
 
         automation.set_config_secret(self.stack, key, value)
 
     def remove(self, key: str) -> None:
-        from components import automation
+        from operate import automation
 
         automation.remove_config(self.stack, key)
 
     def pending_changes(self) -> list[str]:
-        from components import automation
+        from operate import automation
 
         outcome = automation.preview_changes(self.stack)
         if not outcome.ran:
@@ -172,14 +172,14 @@ class PulumiPlatform:
         return [f"{c.op} {c.name}" for c in outcome.changes]
 
     def push(self) -> str:
-        from components import automation
+        from operate import automation
 
         since = _now()
         automation.up_applying_secrets(self.stack, on_output=lambda line: None)
         return since
 
     def live(self, since: str) -> tuple[bool, str]:
-        from components import automation
+        from operate import automation
 
         token = automation.provider_token(self.stack, "digitalocean:token", "DIGITALOCEAN_TOKEN")
         if not token:
@@ -257,7 +257,7 @@ class ConvergeHosts:
     def converge(self) -> None:
         import subprocess
 
-        from operate.targets import ROOT
+        from components import ROOT
 
         rc = subprocess.run([str(ROOT / "scripts" / "converge"), self.stack], cwd=ROOT).returncode
         if rc != 0:
@@ -288,7 +288,7 @@ def _endpoints(stack: str) -> tuple[Platform, Hosts]:
         platform = LocalPlatform()
         base = smoke.local_endpoint(platform.s)
         return platform, ConvergeHosts(stack, lambda key: replace(base, api_key=key))
-    from components.automation import select_stack
+    from operate.automation import select_stack
 
     st = select_stack(stack)
     outputs = st.outputs()
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help=f"seconds to await the app's deployment (default {TIMEOUT_S})")
     parser.add_argument("--new-key-file", help="read the new key from this file (default: 32 random bytes)")
     args = parser.parse_args(argv)
-    from components.automation import Unavailable
+    from operate.automation import Unavailable
 
     try:
         key = None

@@ -161,7 +161,8 @@ def local_endpoint(s: Any = None) -> Endpoint:
 
 
 def stack_endpoint(stack_name: str) -> Endpoint:
-    from components.automation import Unavailable, select_stack
+    from components.settings import DEFAULT_MODEL
+    from operate.automation import Unavailable, select_stack
 
     stack = select_stack(stack_name)
     outputs = stack.outputs()
@@ -179,7 +180,7 @@ def stack_endpoint(stack_name: str) -> Endpoint:
         model = inv["vllm"]["served_model_name"] if inv["proxy_backend"] == "vllm" else inv["ollama"]["models"][0]
         return Endpoint(base.value, secret("vllmApiKey"), model)
     app = json.loads(config["llm-platform:app"].value) if "llm-platform:app" in config else {}
-    model = app.get("llm", {}).get("huggingfaceModel", "meta-llama/Llama-3.1-8B-Instruct")
+    model = app.get("llm", {}).get("huggingfaceModel", DEFAULT_MODEL)
     return Endpoint(HF_ROUTER, secret("huggingfaceApiKey"), model)
 
 
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.prompts < 1:
         parser.error("--prompts must be at least 1")
-    from components.automation import Unavailable
+    from operate.automation import Unavailable
 
     try:
         ep = local_endpoint() if args.stack == "local" else stack_endpoint(args.stack)

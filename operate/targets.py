@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from components import ROOT
+
 
 
 @dataclass
@@ -38,7 +39,6 @@ class Target:
     inventory: Path
     env: dict[str, str]
     hosts: list[HostTarget] = field(default_factory=list)
-    has_cloud: bool = True
 
 
 _PRIVATE_DIRS: list[Path] = []
@@ -116,8 +116,8 @@ def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str,
     from what the last ``pulumi up`` recorded in the ``inventory`` output; [] when they agree.
     Converge and drift use the recorded one, so a stack-file edit is never silently not deployed."""
     from components import hostdata
-    from components.automation import Unavailable
-    from components.settings import SettingsError, parse_settings
+    from operate.automation import Unavailable
+    from components.config import SettingsError, parse_settings
 
     raw = {k: getattr(v, "value", v) for k, v in config.items()}
     secure = {k for k, v in config.items() if getattr(v, "secret", False)}
@@ -157,7 +157,7 @@ def from_stack(stack: Any, host_key: str | None = None) -> Target:
     naming the keys and the command) when the stack file differs from the last ``pulumi up``.
     ``host_key`` (a rebuild: the public half of the stack's ``hostSshKey``, which the new server got)
     is pinned instead of the output's."""
-    from components.automation import Unavailable
+    from operate.automation import Unavailable
 
     outputs = stack.outputs()
     if "inventory" not in outputs:
@@ -191,4 +191,4 @@ def local(s: Any = None) -> Target:
     s = s or local_host_config()
     env = {"LLM_PLATFORM_SECRETS_FILE": str(li.secrets_file(s))}
     host = HostTarget("llm-local", li.testinfra_args(s), s.host_json, f"127.0.0.1:{s.ssh_port}")
-    return Target("local", s.inventory, env, [host], has_cloud=False)
+    return Target("local", s.inventory, env, [host])

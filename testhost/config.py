@@ -10,9 +10,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components import roles
+from components import ROOT, roles
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 HOSTNAME = "llm-local"  # inventory name, guest hostname, ssh_config Host alias
 ADMIN_USER = "llmadmin"
@@ -196,7 +195,7 @@ class TestHostConfig:
 
 def config(**overrides) -> TestHostConfig:
     """The test host's configuration from the environment (``LLM_LOCAL_*``, ``LLM_PLATFORM_CACHE``) plus ``overrides``."""
-    repo = Path(overrides.pop("repo_root", REPO_ROOT))
+    repo = Path(overrides.pop("repo_root", ROOT))
     state = Path(os.environ.get("LLM_LOCAL_STATE_DIR") or repo / ".state" / "local-host")
     cache = Path(os.environ.get("LLM_PLATFORM_CACHE") or "/var/cache/llm-platform")
     mirror_env = os.environ.get("LLM_LOCAL_DEBIAN_MIRROR", "").strip()

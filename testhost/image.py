@@ -168,10 +168,6 @@ class Image:
     def recipe_file(self) -> Path:
         return self.dir / "recipe.json"
 
-    @property
-    def build_log(self) -> Path:
-        return self.dir / "build.json"
-
     def complete(self) -> bool:
         return all(p.is_file() for p in (self.qcow2, self.kernel, self.initrd, self.recipe_file))
 

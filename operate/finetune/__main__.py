@@ -16,6 +16,7 @@ Exit codes: 0 ok; 1 failed (bad rows, training failed, host problem); 2 usage or
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -26,6 +27,8 @@ from .remote import RemoteError
 from .workflow import Detached, TrainingFailed, eprint
 
 MAX_LISTED = 50
+# The run's defaults are TrainParams' own: the options below restate none of them.
+TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(training.TrainParams)}
 
 
 class Failure(Exception):
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a dataset locally (nothing leaves the machine)")
     v.add_argument("file")
     _dataset_opts(v)
-    v.add_argument("--max-tokens", type=int, default=2048, help="context length the rows must fit (default 2048)")
+    v.add_argument("--max-tokens", type=int, default=dataset.DEFAULT_MAX_TOKENS,
+                   help="context length the rows must fit (default %(default)s)")
     v.add_argument("--write-split", metavar="PREFIX", help="also write PREFIX.train.json and PREFIX.eval.json (normalised)")
 
     r = sub.add_parser("run", help="validate, upload, register and start training (detached on the host)")
@@ -66,19 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dataset", required=True, metavar="FILE")
     r.add_argument("--name", required=True, help="run, dataset and (by default) Ollama model name")
     _dataset_opts(r)
-    r.add_argument("--base-model", default="Qwen/Qwen2.5-7B-Instruct")
+    r.add_argument("--base-model", default=TRAIN_DEFAULTS["base_model"])
     r.add_argument("--method", default="auto", choices=training.METHODS)
     r.add_argument("--device", default="auto", choices=training.DEVICES,
                    help="cpu: train without a GPU (very slow; refused unless given)")
-    r.add_argument("--lora-rank", type=int, default=16)
-    r.add_argument("--epochs", type=_float, default=3.0)
-    r.add_argument("--learning-rate", type=_float, default=2e-4)
-    r.add_argument("--cutoff-len", type=int, default=2048, help="max tokens per row (also the validation limit)")
-    r.add_argument("--template", default="qwen", help="LLaMA-Factory chat template of the base model (qwen, llama3, ...)")
-    r.add_argument("--batch-size", type=int, default=1, help="per-device train batch size")
-    r.add_argument("--grad-accum", type=int, default=8, help="gradient accumulation steps")
-    r.add_argument("--logging-steps", type=int, default=10)
-    r.add_argument("--save-steps", type=int, default=500)
+    r.add_argument("--lora-rank", type=int, default=TRAIN_DEFAULTS["lora_rank"])
+    r.add_argument("--epochs", type=_float, default=TRAIN_DEFAULTS["epochs"])
+    r.add_argument("--learning-rate", type=_float, default=TRAIN_DEFAULTS["learning_rate"])
+    r.add_argument("--cutoff-len", type=int, default=TRAIN_DEFAULTS["cutoff_len"], help="max tokens per row (also the validation limit)")
+    r.add_argument("--template", default=TRAIN_DEFAULTS["template"], help="LLaMA-Factory chat template of the base model (qwen, llama3, ...)")
+    r.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS["batch_size"], help="per-device train batch size")
+    r.add_argument("--grad-accum", type=int, default=TRAIN_DEFAULTS["gradient_accumulation_steps"], help="gradient accumulation steps")
+    r.add_argument("--logging-steps", type=int, default=TRAIN_DEFAULTS["logging_steps"])
+    r.add_argument("--save-steps", type=int, default=TRAIN_DEFAULTS["save_steps"])
     r.add_argument("--max-samples", type=int, help="use at most this many rows (quick trials)")
     r.add_argument("--exec-env", type=_env_pair, action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for llamafactory-cli (not for secrets: it is visible on the host)")
@@ -107,7 +111,8 @@ def _target(p: argparse.ArgumentParser) -> None:
 
 def _dataset_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=dataset.FORMATS, help="default: detected from the first row")
-    p.add_argument("--eval-ratio", type=_float, default=0.1, help="share of rows held out for evaluation (default 0.1)")
+    p.add_argument("--eval-ratio", type=_float, default=dataset.DEFAULT_EVAL_RATIO,
+                   help="share of rows held out for evaluation (default %(default)s)")
     p.add_argument("--seed", type=int, default=dataset.DEFAULT_SEED, help=argparse.SUPPRESS)
 
 
@@ -296,7 +301,7 @@ def _record_model(host, model: str) -> None:
         path, changed = models.add_local_model(host.local_state_dir, model)
         print(f"{'recorded' if changed else 'already recorded'} {model} in {path} (the local inventory's extra Ollama models)")
         return
-    from .remote import STACKS_DIR
+    from components.stackfile import STACKS_DIR
 
     path = STACKS_DIR / f"Pulumi.{host.stack}.yaml"
     try:

@@ -39,6 +39,10 @@ from typing import Any
 
 CHARS_PER_TOKEN = 3.5
 DEFAULT_SEED = 42
+# What a row must fit (tokens, estimated) and the share held out for evaluation, unless told otherwise;
+# a training run's cutoff_len and val_size default to the same (training.TrainParams).
+DEFAULT_MAX_TOKENS = 2048
+DEFAULT_EVAL_RATIO = 0.1
 FORMATS = ("alpaca", "sharegpt")
 
 ALPACA_FIELDS = {"instruction", "input", "output", "system", "history"}
@@ -95,8 +99,8 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)  # estimate per good row
-    max_tokens: int = 2048
-    eval_ratio: float = 0.1
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    eval_ratio: float = DEFAULT_EVAL_RATIO
     seed: int = DEFAULT_SEED
     train: list[int] = field(default_factory=list)  # indices into ``rows``
     eval: list[int] = field(default_factory=list)
@@ -450,8 +454,8 @@ def split_indices(n: int, eval_ratio: float, seed: int = DEFAULT_SEED) -> tuple[
 def validate(
     path: str | Path,
     fmt: str | None = None,
-    max_tokens: int = 2048,
-    eval_ratio: float = 0.1,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    eval_ratio: float = DEFAULT_EVAL_RATIO,
     seed: int = DEFAULT_SEED,
     text: str | None = None,
 ) -> Report:

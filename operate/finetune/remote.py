@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from operate.targets import ROOT
-
-STACKS_DIR = ROOT / "stacks"
+from components import stackfile
+from operate.oneline import last_line
 
 
 class RemoteError(Exception):
@@ -69,11 +68,11 @@ class Remote:
             raise RemoteError("ssh is not installed here (apt-get install openssh-client)") from None
         res = Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
         if res.rc == 255:
-            raise RemoteError(f"cannot reach {self.label} over SSH: {_last_line(res.stderr) or 'ssh exited 255'}")
+            raise RemoteError(f"cannot reach {self.label} over SSH: {last_line(res.stderr) or 'ssh exited 255'}")
         if "sudo: a password is required" in res.stderr or "sudo: a terminal is required" in res.stderr:
             raise RemoteError(f"{self.label}: sudo asks for a password; the admin user needs passwordless sudo")
         if check and res.rc != 0:
-            raise RemoteError(f"{self.label}: {what or 'command'} failed (exit {res.rc}): {_last_line(res.stderr) or _last_line(res.stdout)}")
+            raise RemoteError(f"{self.label}: {what or 'command'} failed (exit {res.rc}): {last_line(res.stderr) or last_line(res.stdout)}")
         return res
 
     def read(self, path: str) -> str | None:
@@ -83,7 +82,7 @@ class Remote:
         if res.rc == 3:
             return None
         if res.rc != 0:
-            raise RemoteError(f"{self.label}: cannot read {path}: {_last_line(res.stderr)}")
+            raise RemoteError(f"{self.label}: cannot read {path}: {last_line(res.stderr)}")
         return res.stdout
 
     def write(self, path: str, content: bytes | str, mode: str = "644") -> None:
@@ -96,11 +95,6 @@ class Remote:
             input=content,
             what=f"write {path}",
         )
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
 
 
 @dataclass
@@ -126,10 +120,6 @@ class Host:
         return "local" if self.is_local else f"{self.stack} {self.name}"
 
 
-def known_stacks() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
-
-
 def _read_secrets_file(path: str | None) -> dict[str, str]:
     """The host secrets the stack's tooling wrote (none where it wrote no file), read as the deploy
     reads them (hosts.secret_values)."""
@@ -147,9 +137,9 @@ def resolve(stack: str, host: str | None, *, local_settings: Any = None) -> Host
     """The host named by ``STACK [HOST]`` (``local`` = the local test host)."""
     if stack == "local":
         return _resolve_local(host, local_settings)
-    if stack not in known_stacks():
-        raise RemoteError(f"unknown stack {stack!r} (stacks: {', '.join(known_stacks() + ['local'])})")
-    from components.automation import Unavailable, select_stack
+    if stack not in stackfile.stack_names():
+        raise RemoteError(f"unknown stack {stack!r} (stacks: {', '.join(stackfile.stack_names() + ['local'])})")
+    from operate.automation import Unavailable, select_stack
 
     from operate import targets
 

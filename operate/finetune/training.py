@@ -27,6 +27,8 @@ import yaml
 
 from components import upstream
 
+from .dataset import DEFAULT_EVAL_RATIO, DEFAULT_MAX_TOKENS, DEFAULT_SEED
+
 METHODS = ("auto", "lora", "qlora", "full")
 DEVICES = ("auto", "cuda", "cpu")
 FULL_MIN_GB = 24.0
@@ -182,14 +184,14 @@ class TrainParams:
     lora_rank: int = 16
     epochs: float = 3.0
     learning_rate: float = 2e-4
-    cutoff_len: int = 2048
+    cutoff_len: int = DEFAULT_MAX_TOKENS
     template: str = "qwen"
-    val_size: float = 0.1
+    val_size: float = DEFAULT_EVAL_RATIO
     batch_size: int = 1
     gradient_accumulation_steps: int = 8
     logging_steps: int = 10
     save_steps: int = 500
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     max_samples: int | None = None
 
     def validate(self) -> None:

@@ -23,7 +23,9 @@ from components.catalogue import SECRETS_DIR, service
 from components.settings import OllamaSettings
 from hosts.ops import APT_LISTS_MAX_AGE
 from hosts.roles.docker import GUARD_UNIT
-from operate import drift, rebuild, smoke
+from operate import rebuild, smoke
+from operate.drift import render
+from operate.drift.cli import run_drift
 from testhost import access as li
 from testhost import netns, runner, vm
 from testhost.config import DOMAIN, HOSTNAME
@@ -131,8 +133,8 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     sh(s, f"ollama rm {model}")
     sh(s, f"echo 'EXTRA_TOKEN={planted}' >> {SECRETS_DIR}/vllm.env")
     with timed("drift check (five changes behind our back; dry run + testinfra)", guest=s):
-        report = drift.run_drift("local", local_settings=s)
-    text, doc = report.summary(), json.dumps(report.to_dict())
+        report = run_drift("local", local_settings=s)
+    text, doc = render.text(report), json.dumps(report.to_dict())
     assert report.exit_code == 1, text
     for out in (text, doc):
         assert f"ufw delete allow {service('ollama').port}/tcp" in out
@@ -153,8 +155,8 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
     assert changed > 0, names
     # the dry run proposing nothing is the repair; the checks' pass is shown by the rebuild's verify
     with timed("drift check (after converge: dry run)", guest=s):
-        report = drift.run_drift("local", local_settings=s, checks=False)
-    assert report.exit_code == 0, report.summary()
+        report = run_drift("local", local_settings=s, checks=False)
+    assert report.exit_code == 0, render.text(report)
 
 
 def pebble_issued(s) -> int:
@@ -226,10 +228,10 @@ def test_drift_with_ssh_closed_to_the_operator_is_not_checked_never_drift(s, tim
     assert "invalid" not in said.lower() and "could not" not in said.lower(), said
     try:
         with timed("drift check (SSH closed to the operator)"):
-            report = drift.run_drift("local", local_settings=s)
+            report = run_drift("local", local_settings=s)
     finally:
         hmp(f"hostfwd_add n0 tcp:127.0.0.1:{s.ssh_port}-:22")
-    text, doc = report.summary(), report.to_dict()
+    text, doc = render.text(report), report.to_dict()
     assert report.exit_code == 2, text
     assert doc["not_checked"] and "llm-local" in doc["not_checked"][0]["reason"], doc["not_checked"]
     assert len(doc["not_checked"][0]["reason"].splitlines()) == 1 and "Traceback" not in text

@@ -10,11 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from components import offline
+from components import NAMESPACE, offline, stackfile
 
-ALL_STACKS = offline.stack_names()
+ALL_STACKS = stackfile.stack_names()
+
+
+def by_type(plan: offline.Plan, type_: str) -> list[offline.Resource]:
+    """The plan's resources of one type, in registration order."""
+    return [r for r in plan.resources if r.type == type_]
+
+
+def one(plan: offline.Plan, type_: str) -> offline.Resource:
+    """The plan's one resource of ``type_`` (fails when there are none or several)."""
+    [found] = by_type(plan, type_)
+    return found
+
+
 # The platform stacks (App Platform + model host); the homelab stack has its own tests.
-STACKS = [s for s in ALL_STACKS if "llm-platform:homelab" not in (offline.STACKS_DIR / f"Pulumi.{s}.yaml").read_text()]
+STACKS = [s for s in ALL_STACKS if "llm-platform:homelab" not in (stackfile.STACKS_DIR / f"Pulumi.{s}.yaml").read_text()]
 
 # Stack files carry no Ollama checksum until an operator runs `scripts/pin ollama STACK VERSION`
 # against the real release, and example values (documentation-range admin CIDRs, a placeholder SSH
@@ -43,8 +56,8 @@ def pin_overrides(stack: str) -> dict:
     and verification filled in where they hold example values; {} for a stack without a host block."""
     from components import readiness, upstream
 
-    doc = offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml")
-    host = doc.get(f"{offline.NAMESPACE}:host")
+    doc = stackfile.load_stack_file(stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml")
+    host = doc.get(f"{NAMESPACE}:host")
     if not isinstance(host, dict):
         return {}
     host = copy.deepcopy(host)
@@ -59,7 +72,7 @@ def pin_overrides(stack: str) -> dict:
     if readiness.placeholder_keys(keys):
         host["sshPublicKeys"] = [k for k in keys if k not in readiness.placeholder_keys(keys)] + [test_ssh_key()]
     out = {"host": json.dumps(host)}
-    if f"{offline.NAMESPACE}:hostVerified" not in doc and host.get("domain"):
+    if f"{NAMESPACE}:hostVerified" not in doc and host.get("domain"):
         out["hostVerified"] = host["domain"]
     return out
 
@@ -72,9 +85,9 @@ def pinned_stacks(tmp_path_factory) -> Path:
     from operate.pin import write_pin
 
     d = tmp_path_factory.mktemp("stacks")
-    for f in sorted(offline.STACKS_DIR.glob("Pulumi.*.yaml")):
+    for f in sorted(stackfile.STACKS_DIR.glob("Pulumi.*.yaml")):
         shutil.copy(f, d / f.name)
-        host = offline.load_stack_file(f).get(f"{offline.NAMESPACE}:host")
+        host = stackfile.load_stack_file(f).get(f"{NAMESPACE}:host")
         ready = pin_overrides(f.name[len("Pulumi."):-len(".yaml")])
         if ready:
             version = str((host.get("ollama") or {}).get("version") or upstream.OLLAMA_VERSION)
@@ -98,13 +111,13 @@ def automation_config(stack: str, overrides: dict | None = None, secrets: dict |
     ``{"ns:key": ConfigValue-like}`` (placeholder secrets unless ``secrets`` gives values)."""
     from types import SimpleNamespace
 
-    raw, secure = offline.read_stack_file(stack, {**pin_overrides(stack), **(overrides or {})})
-    from components.settings import SECRET_SPECS
+    raw, secure = stackfile.read_stack_file(stack, {**pin_overrides(stack), **(overrides or {})})
+    from components.secrets import SECRET_SPECS
 
-    never = {f"{offline.NAMESPACE}:{s.key}" for s in SECRET_SPECS if s.required == "never"}  # a rotation's, not set
+    never = {f"{NAMESPACE}:{s.key}" for s in SECRET_SPECS if s.required == "never"}  # a rotation's, not set
     out = {k: SimpleNamespace(value=v, secret=k in secure) for k, v in raw.items() if k not in never}
     for k, v in (secrets or {}).items():
-        out[f"{offline.NAMESPACE}:{k}"] = SimpleNamespace(value=v, secret=True)
+        out[f"{NAMESPACE}:{k}"] = SimpleNamespace(value=v, secret=True)
     return out
 
 

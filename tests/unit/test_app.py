@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from components import offline
+from components import offline, stackfile
 from components.app import APPLY_SECRETS_ENV
-from components.settings import SECRET_SPECS
-from tests.unit.conftest import plan_for
+from components.secrets import SECRET_SPECS
+from tests.unit.conftest import one, plan_for
 
 APP = "digitalocean:index/app:App"
 SECRET_ENV_NAMES = {s.env for s in SECRET_SPECS if s.env}
 
 
 def spec(plan) -> dict:
-    return plan.one(APP).plain_inputs["spec"]
+    return one(plan, APP).plain_inputs["spec"]
 
 
 def service(plan, name) -> dict:
@@ -77,7 +77,7 @@ def test_secret_envs_are_secret_typed_run_time_and_encrypted(plan):
                 assert v["type"] == "GENERAL"
                 assert k not in SECRET_ENV_NAMES
     # The engine got the spec as a Pulumi secret: encrypted in state, masked in previews.
-    assert "spec" in offline.secret_paths(plan.one(APP).inputs)
+    assert "spec" in offline.secret_paths(one(plan, APP).inputs)
 
 
 def test_no_secret_in_any_output(plan):
@@ -87,7 +87,7 @@ def test_no_secret_in_any_output(plan):
 
 
 def test_ignore_changes_cover_exactly_the_secret_env_values(plan):
-    app = plan.one(APP)
+    app = one(plan, APP)
     services = spec(plan)["services"]
     expected = [
         f"spec.services[{i}].envs[{j}].value"
@@ -106,7 +106,7 @@ def test_secret_envs_come_first_so_plain_envs_never_shift_them(plan):
 
 def test_apply_secrets_run_drops_the_ignore_list(monkeypatch):
     monkeypatch.setenv(APPLY_SECRETS_ENV, "1")
-    assert offline.run("dev").one(APP).ignore_changes == []
+    assert one(offline.run("dev"), APP).ignore_changes == []
 
 
 def test_alerts_on_restarts_and_cpu(plan):
@@ -117,9 +117,9 @@ def test_alerts_on_restarts_and_cpu(plan):
 
 
 def test_component_children_are_parented(plan):
-    app = plan.one(APP)
+    app = one(plan, APP)
     assert app.parent == "llm"
-    llm_app = plan.one("llm-platform:app:LlmApp")
+    llm_app = one(plan, "llm-platform:app:LlmApp")
     assert llm_app.parent == f"llm-platform-{plan.stack}"
 
 
@@ -132,16 +132,16 @@ def test_self_hosted_gateway_points_at_the_host_over_https(host_plan):
 
 def test_custom_env_cannot_override_platform_envs():
     stack = "prod"
-    app = json.loads(offline.read_stack_config(stack)["llm-platform:app"])
+    app = json.loads(stackfile.read_stack_file(stack)[0]["llm-platform:app"])
     app["aiService"]["envs"] = {"LLM_SERVICE_URL": "http://elsewhere"}
-    from components.settings import SettingsError
+    from components.config import SettingsError
 
     with pytest.raises(SettingsError, match="LLM_SERVICE_URL are set by the platform"):
         offline.run(stack, {"app": app})
 
 
 def test_extra_envs_are_added_after_the_secrets():
-    app = json.loads(offline.read_stack_config("dev")["llm-platform:app"])
+    app = json.loads(stackfile.read_stack_file("dev")[0]["llm-platform:app"])
     app["aiService"]["envs"] = {"FEATURE_X": "on"}
     plan = plan_for("dev", (("app", json.dumps(app)),))
     names = [e["key"] for e in service(plan, "ai-service")["envs"]]

@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 
 from tests.unit import do_schema
+from tests.unit.conftest import one
 
 pytestmark = pytest.mark.skipif(
     not do_schema.SCHEMA_DIR.exists(), reason=f"DigitalOcean schema copy not found at {do_schema.SCHEMA_DIR}"
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def api_spec(plan):
-    return do_schema.to_api_spec(plan.one("digitalocean:index/app:App").plain_inputs["spec"])
+    return do_schema.to_api_spec(one(plan, "digitalocean:index/app:App").plain_inputs["spec"])
 
 
 def test_rendered_spec_is_valid(plan):

@@ -2,15 +2,16 @@ from components import catalogue
 
 
 def test_only_ssh_http_https_are_reachable_from_outside():
-    assert catalogue.public_ports() == [80, 443]
-    assert catalogue.admin_ports() == [22]
+    rules = catalogue.inbound_rules(["198.51.100.0/24"])
+    assert [r.port for r in rules if r.sources == (catalogue.ANYWHERE_V4, catalogue.ANYWHERE_V6)] == [80, 443]
+    assert [r.port for r in rules if r.sources == ("198.51.100.0/24",)] == [22]
     exposed = {s.port for s in catalogue.HOST_SERVICES.values() if s.exposure != "local"}
     assert exposed == {22, 80, 443}
 
 
 def test_every_local_service_binds_loopback_and_ports_are_unique():
-    for s in catalogue.local_services():
-        assert s.bind == "127.0.0.1", s
+    for s in catalogue.HOST_SERVICES.values():
+        assert s.exposure != "local" or s.bind == catalogue.LOOPBACK, s
     ports = [s.port for s in catalogue.HOST_SERVICES.values() if s.exposure == "local"]
     assert len(ports) == len(set(ports))
 

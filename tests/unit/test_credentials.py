@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import automation, offline
+from components import stackfile
+from operate import automation
 
 HETZNER = """config:
   llm-platform:phase: 2
@@ -23,7 +24,7 @@ def env(tmp_path, monkeypatch):
     fake.chmod(0o755)
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    monkeypatch.setattr(offline, "STACKS_DIR", stacks)
+    monkeypatch.setattr(stackfile, "STACKS_DIR", stacks)
     return stacks, {"PATH": str(fake.parent), "PULUMI_ACCESS_TOKEN": "x", "DIGITALOCEAN_TOKEN": "x"}
 
 
@@ -56,7 +57,7 @@ def test_a_phase_1_stack_with_a_dormant_hetzner_block_needs_no_hetzner_token(env
 
 
 def test_dns_zone_on_hetzner_says_who_makes_the_record():
-    from components.settings import SettingsError, parse_settings
+    from components.config import SettingsError, parse_settings
     from tests.unit.test_readiness import fixture_stack
 
     raw = fixture_stack(provider="hetzner", region="fsn1", size="cx53", dnsZone="example.com")

@@ -12,9 +12,12 @@ from pulumi.automation import CommandError
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
 
-from components import automation
+from operate import automation
 from hosts import dryplan
-from operate import drift
+from operate.drift import cli, render
+from operate.drift.cloud import check_cloud
+from operate.drift.hosts import check_hosts
+from operate.drift.report import Finding, HostOutcome, LayerResult, Report
 from operate.targets import HostTarget, Target, from_stack_outputs
 
 APP_URN = "urn:pulumi:prod::llm-platform::llm-platform:app:LlmApp$digitalocean:index/app:App::llm-app"
@@ -50,9 +53,9 @@ class FakeStack:
         return object()
 
 
-def cloud(events, fail=None) -> tuple[drift.LayerResult, FakeStack]:
+def cloud(events, fail=None) -> tuple[LayerResult, FakeStack]:
     stack = FakeStack(events, fail)
-    return drift.check_cloud("prod", select=lambda name: stack), stack
+    return check_cloud("prod", select=lambda name: stack), stack
 
 
 def test_clean_stack_is_clean_and_previews_with_refresh():
@@ -100,7 +103,7 @@ def test_missing_cli_or_credentials_is_a_clear_error(tmp_path):
     def unavailable(name):
         raise automation.Unavailable(automation.credentials_problem("prod", {"PATH": str(tmp_path / "none")}))
 
-    result = drift.check_cloud("prod", select=unavailable)
+    result = check_cloud("prod", select=unavailable)
     assert result.status == "not_checked" and "no Pulumi CLI" in result.reason
 
 
@@ -150,7 +153,7 @@ def fake_runner(dry_stdout: str, dry_rc: int = 0, junit: str | None = JUNIT_FAIL
 
 def test_host_drift_from_the_json_plan_and_failed_checks(tmp_path):
     run, calls = fake_runner("some log line\n" + json.dumps(DRY_RUN))
-    result = drift.check_hosts(target(tmp_path), run=run)
+    result = check_hosts(target(tmp_path), run=run)
     assert result.status == "drift"
     targets = [(f.host, f.target, f.detail) for f in result.findings]
     assert ("llm-prod", "firewall | ufw: default deny, only 22 (admins), 80, 443", "would change") in targets
@@ -162,20 +165,20 @@ def test_host_drift_from_the_json_plan_and_failed_checks(tmp_path):
 
 def test_host_findings_carry_commands_and_assertion_messages_grouped_by_role(tmp_path):
     run, _ = fake_runner(json.dumps(DRY_RUN), plan=PLAN)
-    result = drift.check_hosts(target(tmp_path), run=run)
+    result = check_hosts(target(tmp_path), run=run)
     op, check = result.findings
     assert (op.kind, op.role, op.commands) == ("operation", "firewall", ["ufw --force delete allow 11434/tcp"])
     assert (check.kind, check.role) == ("check", "firewall")
     assert check.message.startswith("AssertionError: extra rule 11434/tcp ALLOW IN Anywhere")
     assert "traceback" not in check.message  # pytest's message, not the whole traceback
-    report = drift.Report("prod", [drift.LayerResult("cloud", "clean"), result])
-    text = report.summary()
+    report = Report("prod", [LayerResult("cloud", "clean"), result])
+    text = render.text(report)
     # one group for the role: the operation (cause) with its command, then the check beneath it
     assert text.count("[llm-prod] firewall") == 1
     assert text.index("$ ufw --force delete allow 11434/tcp") < text.index("check failed") < text.index("extra rule 11434")
     doc = report.to_dict()["findings"][0]
     assert doc["commands"] == ["ufw --force delete allow 11434/tcp"] and doc["role"] == "firewall"
-    md = report.markdown()
+    md = render.markdown(report)
     assert "### hosts · llm-prod · firewall" in md and "  $ ufw --force delete allow 11434/tcp" in md
 
 
@@ -189,20 +192,20 @@ def test_no_secret_value_reaches_any_report(tmp_path):
     run, _ = fake_runner(json.dumps(DRY_RUN), plan=plan, junit=junit)
     t = target(tmp_path)
     t.env["LLM_PLATFORM_SECRETS_FILE"] = str(sec)
-    report = drift.Report("prod", [drift.check_hosts(t, run=run)])
-    for text in (report.summary(), report.markdown(), json.dumps(report.to_dict())):
+    report = Report("prod", [check_hosts(t, run=run)])
+    for text in (render.text(report), render.markdown(report), json.dumps(report.to_dict())):
         assert secret not in text and "***" in text
 
 
 def test_markdown_goes_to_the_file_and_the_job_summary(tmp_path, monkeypatch):
-    dirty = drift.LayerResult("hosts", "drift", [drift.Finding("hosts", "h", "proxy | nginx running", "would change",
+    dirty = LayerResult("hosts", "drift", [Finding("hosts", "h", "proxy | nginx running", "would change",
                                                                role="proxy", kind="operation",
                                                                commands=["systemctl start nginx.service"])])
-    monkeypatch.setattr(drift, "run_drift", lambda stack, checks: drift.Report(stack, [dirty]))
+    monkeypatch.setattr(cli, "run_drift", lambda stack, checks: Report(stack, [dirty]))
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    code = drift.main(["prod", "--report", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")])
+    code = cli.main(["prod", "--report", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")])
     assert code == 1
     assert "systemctl start nginx.service" in (tmp_path / "r.md").read_text()
     text = summary.read_text()
@@ -212,28 +215,28 @@ def test_markdown_goes_to_the_file_and_the_job_summary(tmp_path, monkeypatch):
 def test_clean_host(tmp_path):
     clean = {"plan": [{"name": "x", "hosts_with_change": [], "hosts_with_conditional_change": []}], "results": None}
     run, _ = fake_runner(json.dumps(clean), junit='<testsuites><testsuite><testcase classname="a" name="b"/></testsuite></testsuites>')
-    assert drift.check_hosts(target(tmp_path), run=run).status == "clean"
+    assert check_hosts(target(tmp_path), run=run).status == "clean"
 
 
 def test_unreachable_host_is_not_checked_with_the_reason(tmp_path):
     run, _ = fake_runner("", dry_rc=1, dry_stderr="--> Could not connect to llm-prod: timed out")
-    result = drift.check_hosts(target(tmp_path), run=run)
+    result = check_hosts(target(tmp_path), run=run)
     assert result.status == "not_checked" and "Could not connect" in result.reason
 
 
 def test_report_exit_codes_and_json():
-    clean = drift.LayerResult("cloud", "clean")
-    dirty = drift.LayerResult("hosts", "drift", [drift.Finding("hosts", "h", "op", "would change")])
-    broken = drift.LayerResult("hosts", "not_checked", reason="host unreachable")
-    assert drift.Report("s", [clean]).exit_code == 0
-    assert drift.Report("s", [clean, dirty]).exit_code == 1
-    assert drift.Report("s", [clean, broken]).exit_code == 2
+    clean = LayerResult("cloud", "clean")
+    dirty = LayerResult("hosts", "drift", [Finding("hosts", "h", "op", "would change")])
+    broken = LayerResult("hosts", "not_checked", reason="host unreachable")
+    assert Report("s", [clean]).exit_code == 0
+    assert Report("s", [clean, dirty]).exit_code == 1
+    assert Report("s", [clean, broken]).exit_code == 2
     with pytest.raises(ValueError):  # a status nobody maps must not read as clean
-        drift.LayerResult("hosts", "error")
-    doc = drift.Report("s", [clean, dirty]).to_dict()
+        LayerResult("hosts", "error")
+    doc = Report("s", [clean, dirty]).to_dict()
     assert doc["findings"] == [{"layer": "hosts", "host": "h", "target": "op", "detail": "would change", "role": "",
                                 "kind": "", "commands": [], "diffs": [], "message": ""}]
-    assert "[h]\n      - op: would change" in drift.Report("s", [dirty]).summary()
+    assert "[h]\n      - op: would change" in render.text(Report("s", [dirty]))
 
 
 def test_stack_targets_keep_secrets_private(tmp_path):
@@ -316,10 +319,10 @@ PYINFRA_HEAD = "--> Loading config...\n--> Loading inventory...\n--> Connecting 
 PYINFRA_TAIL = "\n--> Disconnecting from hosts...\n--> pyinfra error: No hosts remaining!"
 
 
-def unreachable(tmp_path, line: str, traceback: str = "", traceback_last: bool = False) -> drift.LayerResult:
+def unreachable(tmp_path, line: str, traceback: str = "", traceback_last: bool = False) -> LayerResult:
     stderr = PYINFRA_HEAD + (line + PYINFRA_TAIL + "\n" + traceback if traceback_last else traceback + line + PYINFRA_TAIL)
     run, calls = fake_runner("", dry_rc=1, dry_stderr=stderr)
-    result = drift.check_hosts(target(tmp_path), run=run)
+    result = check_hosts(target(tmp_path), run=run)
     # testinfra runs beside the dry run; for a host the dry run could not reach, its result is dropped
     assert not [f for f in result.findings if f.kind == "check"]
     return result
@@ -360,7 +363,7 @@ def test_each_ssh_failure_reads_as_one_line_naming_host_and_address(tmp_path):
 def test_a_failed_dry_run_without_a_connect_line_gives_pyinfras_error_not_a_traceback_tail(tmp_path):
     stderr = PYINFRA_HEAD + BANNER_TRACEBACK + "--> pyinfra error: Invalid inventory: hosts/inventory.py\n" + BANNER_TRACEBACK
     run, _ = fake_runner("", dry_rc=1, dry_stderr=stderr)
-    result = drift.check_hosts(target(tmp_path), run=run)
+    result = check_hosts(target(tmp_path), run=run)
     assert result.status == "not_checked"
     assert result.reason == "dry run failed: pyinfra error: Invalid inventory: hosts/inventory.py", result.reason
 
@@ -377,12 +380,12 @@ def test_one_host_unreachable_the_others_still_checked_and_the_layer_says_both(t
     # pyinfra carries on with the hosts it reached, prints its JSON plan, and exits 1
     stderr = PYINFRA_HEAD + "    [llm-b] Could not connect (timed out)\n"
     run, calls = fake_runner(json.dumps(DRY_RUN), dry_rc=1, dry_stderr=stderr, plan=PLAN)
-    result = drift.check_hosts(two_hosts(tmp_path), run=run)
+    result = check_hosts(two_hosts(tmp_path), run=run)
     assert [(h.host, h.status) for h in result.hosts] == [("llm-prod", "drift"), ("llm-b", "not_checked")]
     assert result.status == "not_checked" and result.drift_found
     assert result.reason == "llm-b: SSH to 198.51.100.20:22 timed out after 10 s"
     assert {f.host for f in result.findings} == {"llm-prod"} and len(result.findings) == 2
-    report = drift.Report("prod", [drift.LayerResult("cloud", "clean"), result])
+    report = Report("prod", [LayerResult("cloud", "clean"), result])
     assert report.exit_code == 2 and report.status == "incomplete"
     doc = report.to_dict()
     assert doc["drift_found"] is True
@@ -400,26 +403,26 @@ def test_testinfra_losing_ssh_is_not_checked_not_a_failed_check(tmp_path):
         "_stdout=b'', _stderr=b'ssh: connect to host 203.0.113.10 port 22: Connection timed out\\r\\n')")
     clean = {"plan": [{"name": "x", "hosts_with_change": [], "hosts_with_conditional_change": []}], "results": None}
     run, _ = fake_runner(json.dumps(clean), junit=lost)
-    result = drift.check_hosts(target(tmp_path), run=run)
+    result = check_hosts(target(tmp_path), run=run)
     assert result.findings == []
     assert result.status == "not_checked"
     assert result.reason == "llm-prod: checks lost SSH: ssh: connect to host 203.0.113.10 port 22: Connection timed out"
 
 
-CREATE = drift.Finding("cloud", None, "digitalocean:index/droplet:Droplet llm-prod", "create", kind="resource")
+CREATE = Finding("cloud", None, "digitalocean:index/droplet:Droplet llm-prod", "create", kind="resource")
 DOWN = "llm-prod: SSH to 203.0.113.10:22 timed out after 10 s"
 
 
-def cloud_drift_hosts_down() -> drift.Report:
-    hosts = drift.LayerResult("hosts", "not_checked", reason=DOWN,
-                              hosts=[drift.HostOutcome("llm-prod", "not_checked", DOWN)])
-    return drift.Report("prod", [drift.LayerResult("cloud", "drift", [CREATE]), hosts])
+def cloud_drift_hosts_down() -> Report:
+    hosts = LayerResult("hosts", "not_checked", reason=DOWN,
+                              hosts=[HostOutcome("llm-prod", "not_checked", DOWN)])
+    return Report("prod", [LayerResult("cloud", "drift", [CREATE]), hosts])
 
 
 def test_cloud_drift_with_hosts_not_checked_is_incomplete_exit_2_and_says_both():
     report = cloud_drift_hosts_down()
     assert report.exit_code == 2 and report.status == "incomplete"
-    text = report.summary()
+    text = render.text(report)
     first = text.splitlines()[0]
     assert first == "drift report for prod: INCOMPLETE (exit 2): drift found; not checked: hosts", first
     assert f"not checked: {DOWN}" in text
@@ -428,21 +431,21 @@ def test_cloud_drift_with_hosts_not_checked_is_incomplete_exit_2_and_says_both()
     assert (doc["status"], doc["exit_code"], doc["drift_found"]) == ("incomplete", 2, True)
     assert doc["not_checked"] == [{"layer": "hosts", "host": "llm-prod", "reason": DOWN}]
     assert [(l["layer"], l["status"], l["exit_code"]) for l in doc["layers"]] == [("cloud", "drift", 1), ("hosts", "not_checked", 2)]
-    md = report.markdown()
+    md = render.markdown(report)
     assert md.splitlines()[0] == "## ❌ Drift: `prod` — incomplete: drift found; not checked: hosts"
     assert "| hosts | not checked |" in md and DOWN in md and "create" in md
 
 
 def test_not_checked_alone_is_incomplete_without_drift():
-    hosts = drift.LayerResult("hosts", "not_checked", reason=DOWN, hosts=[drift.HostOutcome("llm-prod", "not_checked", DOWN)])
-    report = drift.Report("prod", [drift.LayerResult("cloud", "clean"), hosts])
+    hosts = LayerResult("hosts", "not_checked", reason=DOWN, hosts=[HostOutcome("llm-prod", "not_checked", DOWN)])
+    report = Report("prod", [LayerResult("cloud", "clean"), hosts])
     assert (report.status, report.exit_code, report.to_dict()["drift_found"]) == ("incomplete", 2, False)
-    assert report.summary().splitlines()[0] == "drift report for prod: INCOMPLETE (exit 2): no drift found; not checked: hosts"
+    assert render.text(report).splitlines()[0] == "drift report for prod: INCOMPLETE (exit 2): no drift found; not checked: hosts"
 
 
 def test_help_lists_the_exit_codes(capsys):
     with pytest.raises(SystemExit):
-        drift.main(["--help"])
+        cli.main(["--help"])
     out = capsys.readouterr().out
     assert "exit codes:" in out
     for line in ("  0  clean", "  1  drift", "  2  incomplete"):
@@ -482,14 +485,14 @@ def fenced(md: str) -> tuple[list[str], list[list[str]]]:
 def test_markdown_keeps_host_derived_text_inside_code(tmp_path):
     hostile_diff = "```\n# Owned\n[click here](https://evil.example/steal)\n<img src=x onerror=alert(1)>\n````` five"
     hostile_msg = "AssertionError: banner ~~~\n## Not a heading\n\x1b[8mhidden"
-    f = drift.Finding("hosts", "llm-prod", "proxy | nginx: API key map", "would change", role="proxy",
+    f = Finding("hosts", "llm-prod", "proxy | nginx: API key map", "would change", role="proxy",
                       kind="operation", commands=["echo ``` [x](https://evil.example)"], diffs=[hostile_diff])
-    check = drift.Finding("hosts", "llm-prod", "test_proxy::t[ssh://x] [y](https://evil.example)", "check failed",
+    check = Finding("hosts", "llm-prod", "test_proxy::t[ssh://x] [y](https://evil.example)", "check failed",
                           role="proxy", kind="check", message=hostile_msg)
     why = "llm-prod: SSH to 203.0.113.10:22: banner `[z](https://evil.example)` | www.evil.example <b>"
-    hosts = drift.LayerResult("hosts", "not_checked", [f, check], reason=why,
-                              hosts=[drift.HostOutcome("llm-prod", "not_checked", why)])
-    md = drift.Report("prod", [drift.LayerResult("cloud", "clean"), hosts]).markdown()
+    hosts = LayerResult("hosts", "not_checked", [f, check], reason=why,
+                              hosts=[HostOutcome("llm-prod", "not_checked", why)])
+    md = render.markdown(Report("prod", [LayerResult("cloud", "clean"), hosts]))
     outside, blocks = fenced(md)
     # every host-derived line is inside a code block
     inside = [line.strip() for b in blocks for line in b]
@@ -506,7 +509,7 @@ def test_markdown_keeps_host_derived_text_inside_code(tmp_path):
     # the reason is still there, whole, in the table and the list; the table keeps its four columns
     [row] = [line for line in outside if line.startswith("| hosts |")]
     assert row.replace("\\|", "").count("|") == 5, row
-    assert "\x1b" not in md and "\x1b" not in drift.Report("prod", [hosts]).summary()
+    assert "\x1b" not in md and "\x1b" not in render.text(Report("prod", [hosts]))
 
 
 def test_no_secret_value_in_a_not_checked_reason(tmp_path):
@@ -517,8 +520,8 @@ def test_no_secret_value_in_a_not_checked_reason(tmp_path):
     run, _ = fake_runner("", dry_rc=1, dry_stderr=f"--> pyinfra error: bad value {secret} in host data\n")
     t = target(tmp_path)
     t.env["LLM_PLATFORM_SECRETS_FILE"] = str(sec)
-    report = drift.Report("prod", [drift.check_hosts(t, run=run)])
-    for text in (report.summary(), report.markdown(), json.dumps(report.to_dict())):
+    report = Report("prod", [check_hosts(t, run=run)])
+    for text in (render.text(report), render.markdown(report), json.dumps(report.to_dict())):
         assert secret not in text and "***" in text
 
 
@@ -534,7 +537,7 @@ def test_dry_run_and_checks_run_side_by_side(tmp_path):
         started.wait()  # BrokenBarrierError if the other never starts while this one runs
         return run(argv, **kw)
 
-    result = drift.check_hosts(target(tmp_path), run=side_by_side)
+    result = check_hosts(target(tmp_path), run=side_by_side)
     assert result.status == "drift" and len(calls) == 2
 
 

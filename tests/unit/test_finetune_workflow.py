@@ -419,12 +419,12 @@ def test_cli_export_refuses_an_unfinished_run(monkeypatch, capsys):
 def test_cli_export_records_the_model_in_the_stack_file(monkeypatch, capsys, tmp_path):
     import shutil
 
-    from operate.finetune import remote
+    from components import stackfile
 
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    shutil.copy(remote.STACKS_DIR / "Pulumi.staging.yaml", stacks / "Pulumi.staging.yaml")
-    monkeypatch.setattr(remote, "STACKS_DIR", stacks)
+    shutil.copy(stackfile.STACKS_DIR / "Pulumi.staging.yaml", stacks / "Pulumi.staging.yaml")
+    monkeypatch.setattr(stackfile, "STACKS_DIR", stacks)
     host = make_host([
         ("docker inspect", Result(0, "true\n", "")),
         ("@state", Result(0, poll_text("inactive", 4, exit_code=0), "")),

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import offline
+from components import offline, stackfile
 from components.homelab import ComposeError, load_compose
-from components.settings import SettingsError
-from tests.unit.conftest import plan_for
+from components.config import SettingsError
+from tests.unit.conftest import by_type, plan_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "homelab" / "compose.yml"
@@ -62,12 +62,12 @@ def test_example_workflow_is_webhook_to_ollama_to_response():
 
 
 def containers(plan):
-    return {r.name: r.plain_inputs for r in plan.by_type("docker:index/container:Container")}
+    return {r.name: r.plain_inputs for r in by_type(plan, "docker:index/container:Container")}
 
 
 def test_stack_runs_the_compose_services_on_the_configured_docker_host():
     plan = plan_for("homelab")
-    [provider] = plan.by_type("pulumi:providers:docker")
+    [provider] = by_type(plan, "pulumi:providers:docker")
     assert provider.plain_inputs["host"] == plan.settings.homelab.docker_host
     c = containers(plan)
     assert c["homelab-ollama"]["ports"] == [{"ip": "127.0.0.1", "external": 11434, "internal": 11434, "protocol": "tcp"}] or \
@@ -76,7 +76,7 @@ def test_stack_runs_the_compose_services_on_the_configured_docker_host():
     assert c["homelab-ollama"]["networksAdvanced"][0]["aliases"] == ["ollama"]
     uploads = {u["file"] for u in c["homelab-n8n"]["uploads"]}
     assert "/workflows/ollama-chat.json" in uploads
-    for vol in plan.by_type("docker:index/volume:Volume"):
+    for vol in by_type(plan, "docker:index/volume:Volume"):
         assert vol.protect and vol.retain_on_delete
 
 
@@ -90,7 +90,7 @@ def test_models_are_pulled_through_ollama():
 
 
 def test_gpu_switch_gives_ollama_the_gpus():
-    base = json.loads(offline.read_stack_config("homelab")["llm-platform:homelab"])
+    base = json.loads(stackfile.read_stack_file("homelab")[0]["llm-platform:homelab"])
     plan = plan_for("homelab", (("homelab", json.dumps({**base, "gpu": True})),))
     assert containers(plan)["homelab-ollama"]["gpus"] == "all"
     assert "gpus" not in containers(plan)["homelab-n8n"]
@@ -102,7 +102,7 @@ def test_cost_is_zero():
 
 
 def test_bad_docker_host_and_platform_keys_are_refused():
-    base = json.loads(offline.read_stack_config("homelab")["llm-platform:homelab"])
+    base = json.loads(stackfile.read_stack_file("homelab")[0]["llm-platform:homelab"])
     with pytest.raises(SettingsError, match=r"homelab.dockerHost = 'docker.lan': must be unix://"):
         offline.run("homelab", {"homelab": {**base, "dockerHost": "docker.lan"}})
     with pytest.raises(SettingsError, match="not a homelab key"):

@@ -122,10 +122,10 @@ def test_phase_one_creates_no_host():
 
 
 def test_dns_record_points_at_the_fixed_ip():
-    from tests.unit.conftest import plan_for
+    from tests.unit.conftest import one, plan_for
 
     plan = plan_for("prod")
-    rec = plan.one("digitalocean:index/dnsRecord:DnsRecord").plain_inputs
+    rec = one(plan, "digitalocean:index/dnsRecord:DnsRecord").plain_inputs
     assert rec["type"] == "A" and rec["domain"] == "intelia.example" and rec["name"] == "llm"
     assert rec["value"] == plan.outputs["host_ip"]
 
@@ -136,9 +136,9 @@ def test_server_gets_the_stack_host_key_and_only_its_public_half_is_an_output(ho
     reaches the outputs (known_hosts line, inventory)."""
     import json
 
-    from components import hostkeys, offline
+    from components import hostkeys, offline, stackfile
 
-    private = offline.placeholder("hostSshKey")
+    private = stackfile.placeholder("hostSshKey")
     public = hostkeys.public_of(private)
     server = next(r for r in host_plan.resources if r.name.endswith("-server"))
     assert "userData" in offline.secret_paths(server.inputs)
@@ -155,7 +155,7 @@ def test_a_host_stack_without_host_key_names_the_command():
     import pytest
 
     from components import offline
-    from components.settings import SettingsError
+    from components.config import SettingsError
     from tests.unit.conftest import pin_overrides
 
     with pytest.raises(SettingsError, match=r"llm-platform:hostSshKey: required secret is missing .*"

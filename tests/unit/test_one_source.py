@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from components.automation import Unavailable
+from operate.automation import Unavailable
 from operate import converge, targets
 from tests.unit.conftest import automation_config, pin_overrides, plan_for
 
@@ -62,7 +62,7 @@ def test_a_refused_stack_file_is_one_line():
 
 
 def test_converge_refuses_with_one_line_and_exit_2(monkeypatch, capsys):
-    from components import automation
+    from operate import automation
 
     stack = fake_stack(edited_host(version="0.14.0", sha256="0.14.0@" + "ab" * 32))
     monkeypatch.setattr(automation, "select_stack", lambda name: stack)

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from components import offline, prices
+from components import offline, prices, stackfile
 from components.cost import BudgetExceeded, estimate
-from components.settings import SECRET_KEYS, parse_settings
-from tests.unit.conftest import STACKS, pin_overrides, plan_for
+from components.config import parse_settings
+from components.secrets import SECRET_KEYS
+from tests.unit.conftest import STACKS, one, pin_overrides, plan_for
 
 # The plan the platform came from prices phase 1 at $21-36: `llm` Basic $12 + Hugging Face PRO $9
 # (optional) + about $0.05 of dev calls (250 requests × 500 tokens a month) + $15 one-off fine-tuning.
@@ -29,12 +30,12 @@ def fixture_settings(huggingface: dict | None = None, **top):
     }
     raw = {f"llm-platform:{k}": json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
            for k, v in values.items()}
-    raw.update({f"llm-platform:{k}": offline.placeholder(k) for k in SECRET_KEYS})
+    raw.update({f"llm-platform:{k}": stackfile.placeholder(k) for k in SECRET_KEYS})
     return parse_settings(raw, "fixture")
 
 
 def llm_service(plan):
-    spec = plan.one("digitalocean:index/app:App").plain_inputs["spec"]
+    spec = one(plan, "digitalocean:index/app:App").plain_inputs["spec"]
     return next(s for s in spec["services"] if s["name"] == "llm")
 
 
@@ -63,7 +64,7 @@ def test_editing_phase_line_upgrades_dev_to_phase_two():
 
 
 def test_stack_file_overrides_a_preset_value():
-    app = json.loads(offline.read_stack_config("dev")["llm-platform:app"])
+    app = json.loads(stackfile.read_stack_file("dev")[0]["llm-platform:app"])
     app["llm"]["instanceSize"] = "apps-s-1vcpu-2gb"
     plan = plan_for("dev", (("app", json.dumps(app)), ("phase", 2)))
     assert llm_service(plan)["instanceSizeSlug"] == "apps-s-1vcpu-2gb"

@@ -27,11 +27,11 @@ def run_plan_subprocess(*args, stacks_dir: Path | None = None) -> subprocess.Com
 def run_plan(capsys, monkeypatch, pinned_stacks):
     """In-process run of the same entry point (fast: Pulumi is imported once per session), on the
     stack files with their Ollama pin (conftest.pinned_stacks) unless told another directory."""
-    from components import offline
+    from components import stackfile
     from operate import plan as plan_cli
 
     def _run(*args, stacks_dir: Path | None = None) -> subprocess.CompletedProcess:
-        monkeypatch.setattr(offline, "STACKS_DIR", stacks_dir or pinned_stacks)
+        monkeypatch.setattr(stackfile, "STACKS_DIR", stacks_dir or pinned_stacks)
         rc = plan_cli.main(list(args))
         out = capsys.readouterr()
         return subprocess.CompletedProcess(args, rc, out.out, out.err)

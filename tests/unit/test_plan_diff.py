@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components import plandiff
+from operate import plandiff
 from operate import plan as plan_cli
 from tests.unit.conftest import pin_overrides, plan_for
 

@@ -26,23 +26,24 @@ def test_monitor_keeps_registrations_where_the_plan_reads_them():
     import pulumi
 
     assert hasattr(pulumi.runtime.settings.ROOT, "set"), "pulumi.runtime.settings.ROOT is gone"
+    assert hasattr(pulumi.runtime.config.CONFIG, "get"), "pulumi.runtime.config.CONFIG is gone"
 
 
 def test_load_reads_config_set_through_the_runtime(monkeypatch):
     """``set_all_config`` (mock tests, inline programs) is enough: no PULUMI_CONFIG environment."""
     import pulumi
 
-    from components import offline, settings
+    from components import config, offline, stackfile
 
     monkeypatch.delenv("PULUMI_CONFIG", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_SECRET_KEYS", raising=False)
-    raw, secure = offline.read_stack_file("dev", {"phase": 1})  # a fixture: dev's committed phase may change
+    raw, secure = stackfile.read_stack_file("dev", {"phase": 1})  # a fixture: dev's committed phase may change
     pulumi.runtime.set_mocks(offline.OfflineMocks(), project="llm-platform", stack="dev", preview=False)
     pulumi.runtime.set_all_config(raw, sorted(secure))
-    loaded = settings.load()
+    loaded = config.load()
     assert loaded.phase == 1 and loaded.stack == "dev"
-    assert loaded.secret("huggingfaceApiKey").reveal() == offline.placeholder("huggingfaceApiKey")
+    assert loaded.secret("huggingfaceApiKey").reveal() == stackfile.placeholder("huggingfaceApiKey")
     # a secret given in plain text is refused on this path too
     pulumi.runtime.set_all_config(raw, sorted(secure - {"llm-platform:openaiApiKey"}))
-    with pytest.raises(settings.SettingsError, match="openaiApiKey: is stored in plain text"):
-        settings.load()
+    with pytest.raises(config.SettingsError, match="openaiApiKey: is stored in plain text"):
+        config.load()

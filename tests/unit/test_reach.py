@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from components import offline
-from operate import drift, reach
+from components import stackfile
+from operate import reach
+from operate.drift import cli, cloud, hosts
+from operate.drift.report import LayerResult
 
 
 @pytest.fixture
 def stacks(tmp_path, monkeypatch):
     """A stacks/ directory of our own: the tests must not depend on the committed files' ranges."""
-    monkeypatch.setattr(offline, "STACKS_DIR", tmp_path)
+    monkeypatch.setattr(stackfile, "STACKS_DIR", tmp_path)
 
     def write(name: str, body: str) -> None:
         (tmp_path / f"Pulumi.{name}.yaml").write_text("config:\n" + body)
@@ -66,16 +68,16 @@ def test_cli_prints_the_line_and_exits_with_its_code(stacks, capsys):
 
 
 def test_drift_with_the_runner_outside_reports_hosts_not_checked_without_trying_ssh(stacks, monkeypatch, capsys):
-    from components import automation
+    from operate import automation
 
-    monkeypatch.setattr(drift, "check_cloud", lambda stack: drift.LayerResult("cloud", "clean"))
+    monkeypatch.setattr(cloud, "check_cloud", lambda stack: LayerResult("cloud", "clean"))
 
     def no_ssh(*a, **kw):
         raise AssertionError("a host check ran although the runner cannot reach the hosts")
 
-    monkeypatch.setattr(drift, "check_hosts", no_ssh)
+    monkeypatch.setattr(hosts, "check_hosts", no_ssh)
     monkeypatch.setattr(automation, "select_stack", no_ssh)
-    report = drift.run_drift("prod", runner_ip="198.51.100.7")
+    report = cli.run_drift("prod", runner_ip="198.51.100.7")
     assert report.exit_code == 2 and report.status == "incomplete"
     [nc] = report.not_checked
     assert nc["layer"] == "hosts" and nc["reason"].startswith("runner 198.51.100.7 is outside adminCidrs of prod")

@@ -9,8 +9,9 @@ import json
 import pytest
 
 from components import readiness
-from components.offline import placeholder
-from components.settings import SECRET_KEYS, SettingsError, parse_settings
+from components.stackfile import placeholder
+from components.config import SettingsError, parse_settings
+from components.secrets import SECRET_KEYS
 from tests.unit.conftest import TEST_ADMIN_CIDR, TEST_OLLAMA_SHA256, test_ssh_key
 
 NS = "llm-platform"

@@ -37,7 +37,7 @@ class FakeCloud:
 
 
 class FakeStack:
-    """``pulumi.automation.Stack`` as components.automation uses it, over a FakeCloud."""
+    """``pulumi.automation.Stack`` as operate.automation uses it, over a FakeCloud."""
 
     name = "prod"
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from components import catalogue, roles
-from components.settings import SECRET_SPECS
+from components.secrets import SECRET_SPECS
 from hosts.packages import ROLE_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[2]

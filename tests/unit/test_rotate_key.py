@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from components import automation
+from operate import automation
 from components.hostdata import host_secrets, required_host_secrets
 from hosts import secret_values
 from hosts.roles import proxy
@@ -166,7 +166,7 @@ def test_nothing_to_rotate():
 
 
 def test_generated_key_is_a_host_secret():
-    from components.settings import HOST_SECRET
+    from components.secrets import HOST_SECRET
 
     assert HOST_SECRET.fullmatch(rk.new_key())
 
@@ -214,7 +214,7 @@ def test_nginx_sends_the_host_local_key_to_the_backend():
 
 
 def test_the_local_key_is_required_where_a_host_is_and_never_on_app_platform():
-    from components.settings import SECRET_SPECS
+    from components.secrets import SECRET_SPECS
 
     spec = {s.key: s for s in SECRET_SPECS}
     assert spec["vllmLocalKey"].required == "host" and spec["vllmLocalKey"].env is None

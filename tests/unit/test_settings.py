@@ -6,14 +6,15 @@ import json
 
 import pytest
 
-from components import offline
-from components.settings import Secret, SettingsError, parse_settings
+from components import stackfile
+from components.config import SettingsError, parse_settings
+from components.secrets import Secret
 from tests.unit.conftest import pin_overrides
 
 
 def raw_for(stack: str, **overrides) -> dict[str, str]:
     """The stack file's config as the CLI passes it (with the test Ollama pin where it has none)."""
-    return offline.read_stack_config(stack, {**pin_overrides(stack), **overrides})
+    return stackfile.read_stack_file(stack, {**pin_overrides(stack), **overrides})[0]
 
 
 def error_for(stack: str, **overrides) -> SettingsError:
@@ -120,13 +121,13 @@ def test_secrets_never_show_in_repr_or_errors():
 
 
 def test_stack_files_hold_no_secret_values():
-    for stack in offline.stack_names():
-        text = (offline.STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()
+    for stack in stackfile.stack_names():
+        text = (stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()
         for key in ("ApiKey", "SecretKey", "PublicKey", "Password"):
             assert "llm-platform:" + key not in text
-        raw = offline.read_stack_config(stack)
+        raw = stackfile.read_stack_file(stack)[0]
         for key in ("huggingfaceApiKey", "openaiApiKey", "vllmApiKey", "langfuseSecretKey"):
-            assert raw[f"llm-platform:{key}"] == offline.placeholder(key)
+            assert raw[f"llm-platform:{key}"] == stackfile.placeholder(key)
 
 
 @pytest.mark.parametrize("value", ["has a space in it 0123456789", "quote\"0123456789abcdef", "short-key", "x" * 513])
@@ -136,3 +137,66 @@ def test_host_secret_format_is_checked_at_plan_time(value):
     assert err.problems == [err.problems[0]] and err.problems[0].startswith("llm-platform:vllmApiKey: ")
     assert value not in str(err) and "16-512 characters" in str(err)
     parse_settings(raw_for("dev", phase=1, vllmApiKey=value), "dev")  # no host: not a host secret there
+
+
+# ---- SSH public keys: read by cryptography's OpenSSH reader ------------------------------------
+def _openssh(key) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def _wire(*fields: bytes) -> str:
+    import base64
+    import struct
+
+    return base64.b64encode(b"".join(struct.pack(">I", len(f)) + f for f in fields)).decode()
+
+
+@pytest.fixture(scope="module")
+def rsa_keys() -> dict[int, str]:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return {bits: _openssh(rsa.generate_private_key(65537, bits).public_key()) for bits in (1024, 2048)}
+
+
+def test_usable_ssh_keys_pass(rsa_keys):
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    from components.patterns import check_ssh_public_keys
+
+    keys = [_openssh(ed25519.Ed25519PrivateKey.generate().public_key()) + " alice@laptop",
+            _openssh(ec.generate_private_key(ec.SECP384R1()).public_key()), rsa_keys[2048],
+            "ssh-ed25519 " + _wire(b"ssh-ed25519", bytes(32)) + " any comment"]
+    assert check_ssh_public_keys([f"  {k}\n" for k in keys]) == keys
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("ssh-ed25519 " + _wire(b"ssh-ed25519", bytes(32))[:-8], "not a valid ssh-ed25519 key"),  # truncated
+        ("ssh-ed25519 " + _wire(b"ssh-ed25519", bytes(32))[:-1], "not a valid ssh-ed25519 key"),  # bad base64 (padding)
+        ("ssh-rsa AAAA", "not a valid ssh-rsa key"),
+        ("ssh-rsa " + _wire(b"ssh-ed25519", bytes(32)), "not a valid ssh-rsa key"),  # another type inside
+        ("ssh-ed25519 " + _wire(b"ssh-ed25519", bytes(31)), "not a valid ssh-ed25519 key"),
+        ("ssh-ed25519 " + _wire(b"ssh-ed25519", bytes(32), b"extra"), "not a valid ssh-ed25519 key"),
+        ("ssh-ed25519 AAAA!x", "is not an OpenSSH public key"),  # not base64 at all
+        ("ssh-dss " + _wire(b"ssh-dss", b"\1", b"\1", b"\1", b"\1"), "is not an OpenSSH public key"),
+        ("ssh-ed25519 AAAA x\nssh-rsa", "is not an OpenSSH public key"),
+    ],
+    ids=["truncated", "bad-padding", "empty-rsa", "type-mismatch", "short-ed25519", "trailing-data", "not-base64",
+         "dsa", "two-lines"],
+)
+def test_unusable_ssh_key_is_refused_in_one_line(key, why):
+    from components.patterns import check_ssh_public_keys
+
+    with pytest.raises(ValueError) as info:
+        check_ssh_public_keys([key])
+    assert why in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_short_rsa_key_is_refused_with_its_size(rsa_keys):
+    from components.patterns import check_ssh_public_keys
+
+    with pytest.raises(ValueError, match="RSA keys need at least 2048 bits \\(this one has 1024\\)"):
+        check_ssh_public_keys([rsa_keys[1024]])

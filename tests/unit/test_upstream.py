@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import offline, prices, upstream
-from components.settings import SettingsError, parse_settings
+from components import prices, stackfile, upstream
+from operate.plan import format_plan
+from components.config import SettingsError, parse_settings
 from components.hostdata import HostData
 from hosts.roles.vllm import vllm_args
 from tests.unit.conftest import STACKS, pin_overrides, plan_for
@@ -62,7 +63,7 @@ def test_unpinned_host_stack_fails_at_plan_time_naming_the_command(stack):
     committed phase), is refused with the one line naming the command."""
     host = json.loads(pin_overrides(stack)["host"])
     del host["ollama"]["sha256"]
-    raw, secure = offline.read_stack_file(stack, {"host": json.dumps(host), "hostEnabled": True})
+    raw, secure = stackfile.read_stack_file(stack, {"host": json.dumps(host), "hostEnabled": True})
     with pytest.raises(SettingsError) as info:
         parse_settings(raw, stack, secure_keys=secure)
     version = host["ollama"].get("version") or upstream.OLLAMA_VERSION
@@ -129,7 +130,7 @@ def test_llamafactory_tag_is_not_refused_by_an_unsourced_rule():
     so `:0.9.4` was a moving dev build until the release re-pushed it, and `:0.9.3` may exist. A
     tag is the operator's choice; the settings refuse only `latest` (not a pin)."""
     assert upstream.LLAMAFACTORY_TAG == "0.9.4" and _host_data("prod").llamafactory.tag == "0.9.4"
-    raw = offline.read_stack_config("prod", pin_overrides("prod"))
+    raw = stackfile.read_stack_file("prod", pin_overrides("prod"))[0]
     host = json.loads(raw["llm-platform:host"])
     for tag in ("0.9.3", "0.9.5"):
         host["llamafactory"] = {**(host.get("llamafactory") or {}), "tag": tag}
@@ -226,14 +227,14 @@ def test_unverified_provider_facts_are_printed_beside_the_cost():
 
     droplet = next(i for i in estimate(confirmed).items if i.item.startswith("host: droplet"))
     assert droplet.verified
-    host = json.loads(offline.read_stack_config("prod", pin_overrides("prod"))["llm-platform:host"])
+    host = json.loads(stackfile.read_stack_file("prod", pin_overrides("prod"))[0]["llm-platform:host"])
     host.update(size="gpu-l40sx1-48gb", region="nyc2")
     plan = plan_for("prod", (*pin_overrides("prod").items(), ("host", json.dumps(host))))
     report = estimate(plan.settings)
     table = report.table()
     assert re.search(r"gpu-l40sx1-48gb .*UNVERIFIED", table)
     assert any("region nyc2" in u and "tor1" in u for u in report.unverified)
-    assert "unverified provider facts" in offline.format_plan(plan)
+    assert "unverified provider facts" in format_plan(plan)
     cpu = estimate(plan_for("cpu").settings)
     assert any(not i.verified for i in cpu.items) and cpu.to_dict()["unverified"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from components import offline
+from components import stackfile
 
 ROOT = Path(__file__).resolve().parents[2]
 WF = ROOT / ".github" / "workflows"
@@ -45,7 +45,7 @@ def test_the_linter_catches_a_broken_workflow(tmp_path):
 
 
 def cloud_stacks() -> list[str]:
-    return [s for s in offline.stack_names() if s != "homelab"]
+    return [s for s in stackfile.stack_names() if s != "homelab"]
 
 
 def steps_of(doc: dict) -> list[tuple[str, dict]]:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import offline
-from components.settings import SECRET_KEYS
+from components import ROOT, offline, stackfile
+from components.secrets import SECRET_KEYS
+from operate.plan import short_type
 
 MASK = "[secret]"
 # Input keys whose change makes the provider replace the resource (a droplet's user data is only read
@@ -33,7 +34,7 @@ def masked(r: offline.Resource) -> dict[str, Any]:
     """The resource's inputs, each secret value replaced by ``[secret]``: a secret scalar, and inside a
     secret object (an app spec holding secret envs) every value that is a stack secret."""
     plain = r.plain_inputs
-    secret_values = {offline.placeholder(k) for k in SECRET_KEYS}
+    secret_values = {stackfile.placeholder(k) for k in SECRET_KEYS}
 
     def scrub(v: Any) -> Any:
         if isinstance(v, dict):
@@ -125,20 +126,20 @@ def diff(old: offline.Plan | None, new: offline.Plan) -> list[Change]:
 def plan_at(stack: str, ref: str) -> tuple[offline.Plan | None, str | None]:
     """The plan of ``stacks/Pulumi.STACK.yaml`` as it is at git ``ref`` (None and why, when it has none)."""
     rel = f"stacks/Pulumi.{stack}.yaml"
-    res = subprocess.run(["git", "show", f"{ref}:{rel}"], cwd=offline.ROOT, capture_output=True, text=True)
+    res = subprocess.run(["git", "show", f"{ref}:{rel}"], cwd=ROOT, capture_output=True, text=True)
     if res.returncode != 0:
         return None, f"no {rel} at {ref}: every resource is new"
-    saved = offline.STACKS_DIR
+    saved = stackfile.STACKS_DIR
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / f"Pulumi.{stack}.yaml").write_text(res.stdout)
-        offline.STACKS_DIR = Path(d)
+        stackfile.STACKS_DIR = Path(d)
         try:
             return offline.run(stack), None
         except Exception as exc:  # noqa: BLE001 (the old file may not plan: say so, diff against nothing)
             first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             return None, f"{rel} at {ref} does not plan ({first}): every resource shown as new"
         finally:
-            offline.STACKS_DIR = saved
+            stackfile.STACKS_DIR = saved
 
 
 def format_diff(stack: str, ref: str, old: offline.Plan | None, new: offline.Plan, why: str | None) -> str:
@@ -151,7 +152,7 @@ def format_diff(stack: str, ref: str, old: offline.Plan | None, new: offline.Pla
                f"{sum(c.op == '+-' for c in changes)} to replace, {sum(c.op == '-' for c in changes)} to remove")
     for c in changes:
         flag = "  (replaced: a new server; the protected volume and IP follow it)" if c.op == "+-" else ""
-        out.append(f"  {c.op:<2} {names[c.op]:<7} {offline._short_type(c.type):<34} {c.name}{flag}")
+        out.append(f"  {c.op:<2} {names[c.op]:<7} {short_type(c.type):<34} {c.name}{flag}")
         out += [f"        {k}" for k in c.keys]
     if not changes:
         out.append("  (no resource changes)")

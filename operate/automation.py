@@ -1,5 +1,6 @@
-"""The thin layer that talks to the Pulumi CLI (Automation API). Everything else here is testable
-without it: callers get a ``pulumi.automation.Stack`` (or a fake with the same methods).
+"""The operator commands' thin layer to the Pulumi CLI (Automation API): select a stack, preview,
+refresh, targeted updates, stack tags and config. Everything else is testable without it: callers
+get a ``pulumi.automation.Stack`` (or a fake with the same methods).
 
 Why events instead of exit codes: ``pulumi preview --expect-no-changes`` exits non-zero both for
 "changes proposed" and for "could not run" (pulumi/pulumi#5144, #8992). ``preview_changes`` instead
@@ -15,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
+from components import PROJECT, ROOT
+from components.secrets import PROVIDER_SECRETS
+from operate.oneline import last_line
+
 DRIFT_OPS = {"create", "update", "delete", "replace", "create-replacement", "delete-replaced", "import"}
 
 
@@ -37,16 +41,16 @@ def credentials_problem(stack: str, env: dict[str, str] | None = None) -> str | 
         return "no Pulumi backend credentials (set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL, or pulumi login)"
     config, needs = _stack_providers(stack)
     for provider in needs:
-        key, name, var = PROVIDER_TOKENS[provider]
+        key, name = PROVIDER_TOKENS[provider]
+        var = PROVIDER_SECRETS[key]
         if not env.get(var) and key not in config:
             return (f"no {name} credentials for stack {stack} (set {var}, or pulumi config set --secret {key} <token> "
                     f"-s {stack})")
     return None
 
 
-# provider -> (stack config key, name, env variable)
-PROVIDER_TOKENS = {"digitalocean": ("digitalocean:token", "DigitalOcean", "DIGITALOCEAN_TOKEN"),
-                   "hetzner": ("hcloud:token", "Hetzner", "HCLOUD_TOKEN")}
+# provider -> (stack config key, name); the key's env variable: components.secrets.PROVIDER_SECRETS
+PROVIDER_TOKENS = {"digitalocean": ("digitalocean:token", "DigitalOcean"), "hetzner": ("hcloud:token", "Hetzner")}
 
 
 def _stack_providers(stack: str) -> tuple[dict[str, Any], list[str]]:
@@ -54,12 +58,12 @@ def _stack_providers(stack: str) -> tuple[dict[str, Any], list[str]]:
     host's provider when the stack creates one (by its settings, not its name)."""
     import json
 
-    from components import offline
+    from components import stackfile
     from components.phases import PHASES
 
     try:
         config = {k if ":" in str(k) else f"llm-platform:{k}": v
-                  for k, v in offline.load_stack_file(offline.STACKS_DIR / f"Pulumi.{stack}.yaml").items()}
+                  for k, v in stackfile.load_stack_file(stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml").items()}
     except Exception:  # noqa: BLE001 (a missing or bad file: the CLI says so later, in its own words)
         return {}, ["digitalocean"]
     if "llm-platform:homelab" in config:
@@ -81,7 +85,7 @@ def _cli_problem() -> str | None:
     except (OSError, subprocess.SubprocessError) as exc:
         return f"the Pulumi CLI does not run: {exc}"
     if res.returncode != 0:
-        return f"the Pulumi CLI does not run: `pulumi version` exited {res.returncode}: {_last_line(res.stderr or res.stdout)}"
+        return f"the Pulumi CLI does not run: `pulumi version` exited {res.returncode}: {last_line(res.stderr or res.stdout)}"
     return None
 
 
@@ -113,7 +117,7 @@ class _Stack:
             try:
                 return value(*args, **kwargs)
             except _cli_errors() as exc:
-                raise Unavailable(f"pulumi ({attr} of stack {self.name!r}): {_last_line(str(exc))}") from None
+                raise Unavailable(f"pulumi ({attr} of stack {self.name!r}): {last_line(str(exc))}") from None
 
         return call
 
@@ -128,7 +132,7 @@ def select_stack(stack: str) -> Any:
     try:
         return _Stack(auto.select_stack(stack_name=stack, work_dir=str(ROOT)))
     except _cli_errors() as exc:
-        raise Unavailable(f"cannot select stack {stack!r}: {_last_line(str(exc))}") from None
+        raise Unavailable(f"cannot select stack {stack!r}: {last_line(str(exc))}") from None
 
 
 @dataclass
@@ -148,11 +152,6 @@ class PreviewOutcome:
     changes: list[Change]
     errors: list[str]
     ran: bool  # False when the preview itself failed
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else text.strip()
 
 
 def _collector() -> tuple[list[Change], list[str], Callable[[Any], None]]:
@@ -183,14 +182,13 @@ def preview_changes(stack: Any) -> PreviewOutcome:
         stack.preview(refresh=True, diff=True, color="never", on_event=on_event)
     except auto.CommandError as exc:
         if not errors:
-            errors.append(_last_line(str(exc)))
+            errors.append(last_line(str(exc)))
         return PreviewOutcome(changes, errors, ran=False)
     return PreviewOutcome(changes, errors, ran=True)
 
 
 SERVER_TYPES = {"digitalocean": "digitalocean:index/droplet:Droplet", "hcloud": "hcloud:index/server:Server",
                 "hetzner": "hcloud:index/server:Server"}
-PROJECT = "llm-platform"
 REBUILD_TAG = "llm-platform:rebuild:{host}"
 """Stack tag (kept by the Pulumi backend, not on the machine that runs the rebuild) naming the server
 an unfinished rebuild of that host replaces (``none`` when there was none): a rerun, from any
@@ -236,7 +234,7 @@ def refresh_server(stack: Any, urn: str, on_output: Callable[[str], None] = prin
     try:
         stack.refresh(target=[urn], color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi refresh --target {urn} failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi refresh --target {urn} failed: {last_line(str(exc))}") from None
 
 
 def create_server(stack: Any, urn: str, on_output: Callable[[str], None] = print) -> Any:
@@ -247,7 +245,7 @@ def create_server(stack: Any, urn: str, on_output: Callable[[str], None] = print
     try:
         return stack.up(target=[urn], target_dependents=True, color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi up --target {urn} failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi up --target {urn} failed: {last_line(str(exc))}") from None
 
 
 def rebuild_tag(stack: Any, host_name: str) -> str | None:
@@ -271,7 +269,7 @@ def replace_server(stack: Any, urn: str, on_output: Callable[[str], None] = prin
     try:
         return stack.up(replace=[urn], target=[urn], target_dependents=True, color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi up --replace {urn} failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi up --replace {urn} failed: {last_line(str(exc))}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,7 +304,7 @@ def up_applying_secrets(stack: Any, on_output: Callable[[str], None] = print) ->
     try:
         return stack.up(color="never", on_output=on_output)
     except auto.CommandError as exc:
-        raise RuntimeError(f"pulumi up (applying secrets) failed: {_last_line(str(exc))}") from None
+        raise RuntimeError(f"pulumi up (applying secrets) failed: {last_line(str(exc))}") from None
     finally:
         ws.env_vars = {k: v for k, v in ws.env_vars.items() if k != APPLY_SECRETS_ENV}
 
