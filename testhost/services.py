@@ -282,7 +282,9 @@ def ensure_mirror_content(s: TestHostConfig) -> dict | None:
         return mirror_manifest(s)
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    with stage(f"stand-in artifacts in {s.mirror_dir}", expect="seconds when up to date, minutes to build", tick=30):
+    # one builder at a time (two test hosts of one checkout start side by side)
+    with file_lock(s.mirror_dir.parent / f".{s.mirror_dir.name}.lock"), \
+            stage(f"stand-in artifacts in {s.mirror_dir}", expect="seconds when up to date, minutes to build", tick=30):
         run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir],
             quiet=True, env=env, cwd=s.repo_root, timeout=900)  # fmt: skip
     _ENSURED.add(str(s.mirror_dir))

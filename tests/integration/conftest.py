@@ -1,31 +1,70 @@
-"""Shared by the integration tests: one converged local test host for the whole session.
+"""Shared by the integration tests: two local test hosts, each converged once, used side by side.
 
-Booting and converging a fresh Debian 12 VM under TCG takes minutes, so the host-layer, smoke and
-fine-tuning tests share one (state dir ``.state/local-host-it``, its own free loopback ports,
-namespace and host-side services, so a developer's ``scripts/local-host up`` is not disturbed).
-It is stopped and purged at the end of the session.
+Booting and converging a fresh Debian 12 VM under TCG takes minutes, and a VM running its remote
+commands one after another keeps one core busy, so the scenarios are split in two chains, each on
+its own host (own state dir, free loopback ports, namespace and host-side services, so a
+developer's ``scripts/local-host up`` is not disturbed), which pytest-xdist runs side by side
+(``scripts/test``: ``-n 2 --dist loadgroup``; each chain is one ``xdist_group``):
+
+* **host A** (``local_host`` → ``converged``): the bare VM's checks, a first converge killed midway
+  and rerun, the no-op converge, the checks, smoke, scans, drift and repair, key rotation.
+* **host B** (``host_b`` → ``converged_b``): its data volume arrives after boot (the first converge
+  formats it), then the rebuild from scratch keeping that volume, and fine-tuning on the rebuilt host.
+
+Without xdist (``-n 0``) the chains run one after the other. Each host is stopped and purged at the
+end of the session. Stage timings are printed as they happen (under xdist: after each test, by the
+controller) and summed up at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import time
 
 import pytest
 
-from testhost import lifecycle, runner, vm
+from components.catalogue import DATA_LABEL, DATA_MOUNT
+from testhost import access, lifecycle, runner, vm
 from testhost.config import config as local_host_config
 from testhost.util import free_port
 
 TIMINGS: dict[str, float] = {}
 COMMANDS: dict[str, int] = {}
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_CURRENT: list = [None]  # the item running now (a worker's stage lines travel on its report)
+_PRINTED: dict[str, int] = {}  # controller: stage lines already printed, per test
 
 
 def sh(s, cmd: str) -> str:
     """COMMAND as root on the guest; its stdout, stripped."""
     return vm.ssh_run(cmd, s).stdout.strip()
+
+
+def pytest_runtest_setup(item):
+    _CURRENT[0] = item
+
+
+def pytest_runtest_logreport(report):
+    """Controller side of a worker's ``say``: print the stage lines that came with this report."""
+    if WORKER:
+        return
+    lines = [v for k, v in getattr(report, "user_properties", ()) if k == "integration"]
+    new = lines[_PRINTED.get(report.nodeid, 0):]
+    if new and _TERMINAL[0] is not None:
+        _PRINTED[report.nodeid] = len(lines)
+        _TERMINAL[0].write_line("")
+        for line in new:
+            _TERMINAL[0].write_line(line)
+
+
+_TERMINAL: list = [None]
+
+
+def pytest_configure(config):
+    _TERMINAL[0] = config.pluginmanager.getplugin("terminalreporter")
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +73,10 @@ def say(request):
     capman = request.config.pluginmanager.getplugin("capturemanager")
 
     def _say(msg: str) -> None:
+        if WORKER:  # a worker's output does not reach the terminal: the report carries the line
+            if _CURRENT[0] is not None:
+                _CURRENT[0].user_properties.append(("integration", f"[integration {WORKER}] {msg}"))
+            return
         ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
         with ctx:
             print(f"[integration] {msg}", flush=True)
@@ -65,13 +108,20 @@ def timed(say):
     return _timed
 
 
-@pytest.fixture(scope="session")
-def local_host(timed, say):
-    """The shared test host, booted (not yet converged)."""
+HOSTS = {  # chain: (state dir under .state/, namespace, tap device)
+    "A": ("local-host-it", "llmtest-it", "llmtapit"),
+    "B": ("local-host-ib", "llmtest-ib", "llmtapib"),
+}
+
+
+@contextlib.contextmanager
+def booted_host(chain: str, timed, say):
+    """A test host of its own (not yet converged), stopped and purged afterwards."""
     if os.geteuid() != 0:
         pytest.fail("the VM tests need root (qemu with a tap device, network namespaces, mmdebstrap)")
+    state, ns, tap = HOSTS[chain]
     st = local_host_config(
-        state_dir=local_host_config().repo_root / ".state" / "local-host-it",
+        state_dir=local_host_config().repo_root / ".state" / state,
         ssh_port=free_port(),
         http_port=free_port(),
         https_port=free_port(),
@@ -79,17 +129,31 @@ def local_host(timed, say):
         acme_port=free_port(),
         acme_mgmt_port=free_port(),
         mirror_port=free_port(),
-        netns="llmtest-it",
-        tap="llmtapit",
+        netns=ns,
+        tap=tap,
     )
     lifecycle.down(st, purge=True)
-    with timed("boot (image build or reuse, host services, VM to SSH)"):
+    with timed(f"boot host {chain} (image build or reuse, host services, VM to SSH)"):
         lifecycle.ensure_running(st, fresh=True)
     yield st
-    with timed("down"):
+    with timed(f"down host {chain}"):
         lifecycle.down(st, purge=True)
     say("timings: " + ", ".join(f"{k} {v:.1f}s" + (f" ({COMMANDS[k]} commands)" if k in COMMANDS else "")
                                 for k, v in TIMINGS.items()))
+
+
+@pytest.fixture(scope="session")
+def local_host(timed, say):
+    """Host A, booted (not yet converged)."""
+    with booted_host("A", timed, say) as st:
+        yield st
+
+
+@pytest.fixture(scope="session")
+def host_b(timed, say):
+    """Host B, booted (not yet converged)."""
+    with booted_host("B", timed, say) as st:
+        yield st
 
 
 INTERRUPT_AT = ("Starting operation: proxy", "certificate for")
@@ -125,12 +189,73 @@ def converged(local_host, timed):
     return local_host, started, changed, names
 
 
-ORDER = ("test_localhost_vm.py", "test_host_layer.py", "test_rotate_key.py", "test_finetune.py", "test_volume_blank.py")
+LATE_SERIAL = "late-volume"
+LATE = f"/dev/disk/by-id/virtio-{LATE_SERIAL}"
+ASIDE = "llm-data-old"
+
+
+def qmp(s, command: str, **args) -> dict:
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    q = QEMUMonitorProtocol(str(s.qmp_socket))
+    try:
+        q.connect()
+        q.settimeout(30)
+        return q.cmd(command, **args)
+    finally:
+        q.close()
+
+
+def set_data_device(s, device: str | None) -> None:
+    """Name the volume in the host's data (host.json and the inventory the deploy reads)."""
+    data = json.loads(s.host_json.read_text())
+    if device is None:
+        data.pop("data_device", None)
+    else:
+        data["data_device"] = device
+    s.host_json.write_text(json.dumps(data, indent=2) + "\n")
+    s.inventory.write_text(access.render_inventory(s, data))
+
+
+@pytest.fixture(scope="session")
+def converged_b(host_b, timed):
+    """Host B after its first converge, onto a data volume that arrived after boot (issue 21 §3: a
+    Hetzner VolumeAttachment made after the server; cloud-init 22.4.2's cc_disk_setup does not wait
+    for it). The volume cloud-init formatted at boot is unmounted and its label moved aside (so no
+    device carries ``llm-data`` and it stands for a device with data, which must never be touched); a
+    new blank disk is hot-plugged through QMP (blockdev-add + device_add virtio-blk-pci with a serial:
+    the guest names it /dev/disk/by-id/virtio-<serial>, as a provider names its volume) and named as
+    the host data's ``data_device``; the converge formats it (label llm-data) and mounts it at /data.
+
+    The late disk is this host's volume from then on: host data goes back to finding it by label,
+    and the rebuild attaches it to the new VM (test_rebuild.py). Returns (settings, facts seen)."""
+    s = host_b
+    old = sh(s, f"blkid -L {DATA_LABEL}")
+    image = s.state_dir / "late-volume.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), s.data_disk_size], check=True)
+    sh(s, f"umount {DATA_MOUNT} && e2label {old} {ASIDE}")
+    qmp(s, "blockdev-add", driver="qcow2", **{"node-name": "late0"}, file={"driver": "file", "filename": str(image)})
+    qmp(s, "device_add", driver="virtio-blk-pci", drive="late0", id="late0", serial=LATE_SERIAL)
+    sh(s, f"udevadm settle; test -b {LATE}")
+    seen = {"old": old, "image": image, "blank_before": sh(s, f"blkid -p {LATE} || true") == ""}
+    set_data_device(s, LATE)
+    with timed("converge (fresh host B, its volume attached after boot)", guest=s):
+        seen["changed"], _ = runner.converge(json=True, s=s)  # raises when the deploy fails
+    seen["late"] = sh(s, f"readlink -f {LATE}")
+    seen["labelled"] = sh(s, f"blkid -L {DATA_LABEL}")
+    seen["mounted"] = sh(s, f"findmnt -no SOURCE {DATA_MOUNT}")
+    seen["old_label"] = sh(s, f"blkid -o value -s LABEL {old}")
+    set_data_device(s, None)
+    return s, seen
+
+
+ORDER = ("test_localhost_vm.py", "test_host_layer.py", "test_rotate_key.py",  # host A
+         "test_volume_blank.py", "test_rebuild.py", "test_finetune.py")  # host B
 
 
 def pytest_collection_modifyitems(items):
-    """The bare-VM test first (its own VM, gone before the shared one boots), then the host layer
-    (which converges the shared host), then what builds on a converged host."""
+    """Unit tests first, then host A's chain, then host B's (the order within a chain matters:
+    each builds on the one before; under xdist each chain is one group, run by one worker)."""
 
     def rank(item) -> int:  # this hook sees the whole session: everything else (unit tests) first
         name = item.path.name

@@ -6,8 +6,8 @@ registered in dataset_info.json, idempotently → ``run --detach`` + ``status`` 
 is reported with its log tail → ``export`` merges, ``ollama create``s, answers a smoke prompt and
 records the model for the local inventory → ``ollama list`` on the guest shows it.
 
-It runs on the session's shared, converged test host (``converged`` in tests/integration/conftest.py:
-``.state/local-host-it``, its own ports and namespace), after the host-layer tests; run alone it
+It runs on host B (``converged_b`` in tests/integration/conftest.py: ``.state/local-host-ib``, its
+own ports and namespace), after its rebuild (so it also shows the rebuilt host works); run alone it
 boots and converges that host itself (~5 minutes under TCG).
 
 While iterating: boot and converge a VM once with LLM_LOCAL_* variables naming another state dir,
@@ -28,7 +28,7 @@ import pytest
 from testhost import vm
 from testhost.config import config as local_host_config
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("host-b")]
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "finetune"
@@ -48,10 +48,10 @@ def _reused_settings():
 
 @pytest.fixture(scope="module")
 def s(request):
-    """The session's shared converged test host (tests/integration/conftest.py), or a reused one."""
+    """Host B, converged (tests/integration/conftest.py), or a reused one."""
     if KEEP:
         return _reused_settings()
-    return request.getfixturevalue("converged")[0]
+    return request.getfixturevalue("converged_b")[0]
 
 
 def _env(s) -> dict[str, str]:
