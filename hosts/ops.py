@@ -87,7 +87,9 @@ def service_running(unit: str, units: list[str], running: bool = True, enabled: 
     if running and not active:
         yield StringCommand("systemctl", "start", name)
     if enabled and not on_boot:
-        yield StringCommand("systemctl", "enable", name)
+        # --no-reload: enabling only adds the [Install] links (read at the next boot); the implicit
+        # daemon-reload of a plain `enable` costs seconds on a small host and changes nothing here
+        yield StringCommand("systemctl", "enable", "--no-reload", name)
     if (active or not running) and (on_boot or not enabled):
         host.noop(f"{name} is {'running' if active else 'as it is'} and {'enabled' if on_boot else 'as it is'}")
 
@@ -282,10 +284,11 @@ class Restart:
         return any(op.did_change() for op in self.ops)
 
     def apply(self) -> None:
-        if self.daemon_reload:
-            systemd.daemon_reload(name=f"{self.service}: reload units on change", _if=self.changed)
+        """One operation, one command when a watched file changed: ``daemon-reload`` (units) and the
+        restart (``systemctl restart`` starts a stopped unit too), or ``command``. No fact is read:
+        pyinfra's ``systemd.service`` would list all of systemd's units to decide what it already
+        knows (the service must run)."""
         name = self.name or f"{self.service}: restart on change"
-        if self.command:
-            server.shell(name=name, commands=self.command, _if=self.changed)
-        else:
-            systemd.service(name=name, service=self.service, restarted=True, _if=self.changed)
+        steps = (["systemctl daemon-reload"] if self.daemon_reload else []) + (
+            self.command or [f"systemctl restart {shlex.quote(self.service)}"])
+        server.shell(name=name, commands=[" && ".join(steps)], _if=self.changed)
