@@ -11,7 +11,7 @@ from pyinfra.operations import files
 from components.catalogue import LOOPBACK, SECRETS_DIR
 from components import roles
 from components.hostdata import HostData
-from hosts.ops import Restart, docker_image, secret_file, service_running
+from hosts.ops import Restart, docker_image, secret_file, service_running, template_file
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "container.service.j2"
 
@@ -59,7 +59,7 @@ def container_service(
     container = f"llm-{name}"
     restart = Restart(container, daemon_reload=True, name=f"{name}: restart on change")
     restart.watch(env_op)
-    restart.watch(files.template(
+    restart.watch(template_file(
         name=f"{name}: systemd unit",
         src=str(TEMPLATE),
         dest=f"/etc/systemd/system/{container}.service",

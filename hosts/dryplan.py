@@ -61,8 +61,11 @@ def describe(command: Any, host: Any) -> tuple[str, str | None]:
     from pyinfra.api.command import FileUploadCommand, FunctionCommand, StringCommand
     from pyinfra.facts.files import FileContents
 
-    from hosts.ops import UPLOAD_DIR
+    from hosts.ops import UPLOAD_DIR, WriteFile
 
+    if isinstance(command, WriteFile):
+        current = host.get_fact(FileContents, path=command.dest)
+        return f"write {command.dest}", file_diff(command.dest, current, _desired(io.BytesIO(command.content)))
     if isinstance(command, FileUploadCommand):
         if str(command.remote_temp_filename or "").startswith(UPLOAD_DIR + "/"):
             return f"upload {command.dest} (secret)", f"{command.dest}: {SECRET_DIFF}"

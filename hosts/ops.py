@@ -5,8 +5,10 @@ that write its files."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import os
 import json
 import re
 import shlex
@@ -17,7 +19,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
-from pyinfra.operations import apt, server, systemd
+from pyinfra.operations import apt, server
 
 from components.catalogue import ANYWHERE_V4, ANYWHERE_V6, service
 from hosts.facts import Account, BlockDeviceProbe, DockerImageId, OllamaModels, UfwState
@@ -27,6 +29,80 @@ OLLAMA_URL = service("ollama").url
 
 UPLOAD_DIR = "/var/lib/llm-platform/upload"
 """Private (0700, the SSH user's) directory uploads pass through; created by the base role."""
+
+
+MAX_INLINE = 64 * 1024  # bytes: a file this small travels inside its one command (an argument's limit is 128 KiB)
+
+
+class WriteFile(StringCommand):
+    """One remote command writing a (non-secret) file whole: into a temporary file beside ``dest``
+    with its owner and mode, then renamed over it (atomic). pyinfra's ``files.put`` pays an upload,
+    a copy and a chmod/chown: three round trips where this is one. ``dest`` and ``content`` stay on
+    the command for ``hosts/dryplan.py``'s diff."""
+
+    def __init__(self, dest: str, content: bytes, user: str, group: str, mode: str):
+        q = shlex.quote
+        self.dest, self.content = dest, content
+        super().__init__(
+            f"set -e; mkdir -p {q(os.path.dirname(dest) or '/')}; t=$(mktemp {q(dest)}.llm-XXXXXX); "
+            f"trap 'rm -f \"$t\"' EXIT; echo {base64.b64encode(content).decode()} | base64 -d >\"$t\"; "
+            f"chown {q(user)}:{q(group)} \"$t\"; chmod {q(mode)} \"$t\"; mv -f \"$t\" {q(dest)}"
+        )
+
+    def get_masked_value(self) -> str:
+        return f"write {self.dest} ({len(self.content)} bytes)"
+
+
+def _content(src) -> bytes:
+    if hasattr(src, "read"):
+        value = src.read()
+        src.seek(0)
+        return value.encode() if isinstance(value, str) else value
+    with open(src, "rb") as f:
+        return f.read()
+
+
+@operation()
+def put_file(src, dest: str, mode: str = "644", user: str = "root", group: str = "root"):
+    """
+    A configuration file with exactly this content, owner and mode (``files.put``'s arguments).
+
+    + src: a file-like object or a local path
+    + dest: path on the host (its directory is created)
+    + mode/user/group: of the file
+
+    A file that differs is written with one command (``WriteFile``); one whose owner or mode
+    differs gets one ``chown``/``chmod`` command. Never for secrets (the content is in the command
+    line, where sudo's log keeps it): ``secret_file`` is.
+    """
+    content = _content(src)
+    if len(content) > MAX_INLINE:
+        raise OperationError(f"{dest}: {len(content)} bytes is too large to write inline (at most {MAX_INLINE})")
+    info = host.get_fact(File, path=dest)
+    if info is False:
+        raise OperationError(f"{dest} exists and is not a file")
+    if not info or host.get_fact(Sha256File, path=dest) != hashlib.sha256(content).hexdigest():
+        yield WriteFile(dest, content, user, group, mode)
+        return
+    fix = []
+    if (info.get("user"), info.get("group")) != (user, group):
+        fix.append(f"chown {shlex.quote(user)}:{shlex.quote(group)} {shlex.quote(dest)}")
+    if str(info.get("mode")).zfill(3) != mode[-3:].zfill(3):  # pyinfra's File fact: 644, 640...
+        fix.append(f"chmod {shlex.quote(mode)} {shlex.quote(dest)}")
+    if fix:
+        yield StringCommand(" && ".join(fix))
+    else:
+        host.noop(f"{dest} is up to date")
+
+
+def template_file(src: str, dest: str, mode: str = "644", user: str = "root", group: str = "root",
+                  name: str | None = None, **data):
+    """``files.template``'s arguments, written by ``put_file``: the jinja2 template rendered here
+    (with pyinfra's own loader) and sent in one command."""
+    from pyinfra.api.util import get_template
+
+    rendered = get_template(src).render(data)
+    return put_file(name=name or f"template {dest}", src=io.StringIO(rendered), dest=dest, mode=mode, user=user, group=group)
 
 
 @operation()

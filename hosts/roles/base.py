@@ -16,7 +16,7 @@ from pyinfra.operations import files, server
 
 from components import roles
 from components.hostdata import HostData
-from hosts.ops import Restart, UPLOAD_DIR, account, apt_install, service_running
+from hosts.ops import Restart, UPLOAD_DIR, account, apt_install, put_file, service_running
 from hosts.packages import packages
 
 
@@ -151,7 +151,7 @@ def apply_sysctl(name: str) -> Restart:
 def apply(data: HostData) -> None:
 
     if data.apt_proxy:
-        files.put(
+        put_file(
             name="apt: use the caching proxy",
             src=io.StringIO(f'Acquire::http::Proxy "{data.apt_proxy}";\n'),
             dest="/etc/apt/apt.conf.d/01llm-platform-proxy",
@@ -174,7 +174,7 @@ def apply(data: HostData) -> None:
     # the private directory secret uploads go through (see hosts.ops.secret_file)
     files.directory(name="private upload directory", path=UPLOAD_DIR, user=data.admin_user,
                     group=data.admin_user, mode="700")
-    files.put(
+    put_file(
         name="admin user: passwordless sudo",
         src=io.StringIO(f"{data.admin_user} ALL=(ALL) NOPASSWD:ALL\n"),
         dest=f"/etc/sudoers.d/90-llm-platform-{data.admin_user}",
@@ -182,7 +182,7 @@ def apply(data: HostData) -> None:
     )
 
     sshd = Restart("ssh", name="sshd: validate and reload on change", command=["sshd -t", "systemctl reload ssh"])
-    sshd.watch(files.put(
+    sshd.watch(put_file(
         name="sshd: keys only, admin user only, no forwarding",
         src=io.StringIO(sshd_config(data.admin_user)),
         dest="/etc/ssh/sshd_config.d/50-llm-platform.conf",
@@ -192,23 +192,23 @@ def apply(data: HostData) -> None:
 
     # kernel, core dumps, logins, drivers, banners
     sysctl = apply_sysctl("sysctl: apply on change")
-    sysctl.watch(files.put(name="sysctl hardening", src=io.StringIO(sysctl_conf()), dest=SYSCTL_FILE, mode="644"))
+    sysctl.watch(put_file(name="sysctl hardening", src=io.StringIO(sysctl_conf()), dest=SYSCTL_FILE, mode="644"))
     sysctl.apply()
-    files.put(name="no core dumps (limits)", src=io.StringIO(LIMITS),
+    put_file(name="no core dumps (limits)", src=io.StringIO(LIMITS),
               dest="/etc/security/limits.d/60-llm-platform.conf", mode="644")
-    files.put(name="no core dumps (systemd)", src=io.StringIO(COREDUMP),
+    put_file(name="no core dumps (systemd)", src=io.StringIO(COREDUMP),
               dest="/etc/systemd/coredump.conf.d/60-llm-platform.conf", mode="644")
     for key, value in LOGIN_DEFS.items():
         files.line(name=f"login.defs: {key} {value}", path="/etc/login.defs", extended_regex=True,
                    line=f"^#?[[:space:]]*{key}[[:space:]]+[0-9]+[[:space:]]*$", replace=f"{key}\t{value}")
-    files.put(name="modprobe: no USB storage, firewire, rare protocols", src=io.StringIO(MODPROBE),
+    put_file(name="modprobe: no USB storage, firewire, rare protocols", src=io.StringIO(MODPROBE),
               dest="/etc/modprobe.d/60-llm-platform.conf", mode="644")
     for path in ("/etc/issue", "/etc/issue.net"):
-        files.put(name=f"legal banner {path}", src=io.StringIO(BANNER), dest=path, mode="644")
+        put_file(name=f"legal banner {path}", src=io.StringIO(BANNER), dest=path, mode="644")
 
     # accounting and audit trail
     auditd = Restart("auditd", name="auditd: load rules on change", command=["augenrules --load"])
-    auditd.watch(files.put(name="auditd rules", src=io.StringIO(AUDIT_RULES),
+    auditd.watch(put_file(name="auditd rules", src=io.StringIO(AUDIT_RULES),
                            dest="/etc/audit/rules.d/60-llm-platform.rules", mode="640"))
     service_running(name="auditd running and enabled", unit="auditd", units=roles.units(data.roles))
     auditd.apply()
@@ -221,12 +221,12 @@ def apply(data: HostData) -> None:
 
     # brute force: fail2ban for SSH and the UI's basic auth; admins are never banned
     fail2ban = Restart("fail2ban")
-    fail2ban.watch(files.put(name="fail2ban: SSH jail", dest="/etc/fail2ban/jail.d/60-llm-platform.local",
+    fail2ban.watch(put_file(name="fail2ban: SSH jail", dest="/etc/fail2ban/jail.d/60-llm-platform.local",
                              mode="644", src=io.StringIO(FAIL2BAN.format(ignore=" ".join(data.admin_cidrs)))))
     fail2ban.apply()
     service_running(name="fail2ban running and enabled", unit="fail2ban", units=roles.units(data.roles))
 
-    files.put(name="unattended security upgrades", src=io.StringIO(AUTO_UPGRADES),
+    put_file(name="unattended security upgrades", src=io.StringIO(AUTO_UPGRADES),
               dest="/etc/apt/apt.conf.d/20auto-upgrades", mode="644")
     service_running(name="unattended-upgrades enabled", unit="unattended-upgrades", units=roles.units(data.roles))
     service_running(name="time sync", unit="systemd-timesyncd", units=roles.units(data.roles))

@@ -14,11 +14,11 @@ from __future__ import annotations
 import io
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
+
 
 from components import roles
 from components.hostdata import HostData
-from hosts.ops import Restart, apt_install, service_running
+from hosts.ops import Restart, apt_install, put_file, service_running
 from hosts.packages import packages
 
 GUARD_UNIT = "llm-loopback-guard"
@@ -54,7 +54,7 @@ def apply(data: HostData) -> None:
     # (docker.io brings iptables, which the guard below uses)
     apt_install("docker engine (docker.io)", packages("docker"))
     guard = Restart(GUARD_UNIT, daemon_reload=True, name="loopback guard: restart on change")
-    guard.watch(files.put(name="loopback guard unit", src=io.StringIO(guard_unit()),
+    guard.watch(put_file(name="loopback guard unit", src=io.StringIO(guard_unit()),
                           dest=f"/etc/systemd/system/{GUARD_UNIT}.service", mode="644"))
     guard.apply()
     service_running(name="loopback guard active and enabled", unit=GUARD_UNIT, units=roles.units(data.roles))

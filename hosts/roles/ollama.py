@@ -16,7 +16,7 @@ from pyinfra.operations import files, server
 from components import roles, upstream
 from components.catalogue import DATA_DIRS, service
 from components.hostdata import HostData
-from hosts.ops import Restart, account, ollama_models, service_running
+from hosts.ops import Restart, account, ollama_models, service_running, template_file
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/usr/local"
@@ -85,7 +85,7 @@ def apply(data: HostData) -> None:
     models_dir = MODELS_DIR
     files.directory(name="ollama data directory", path=DATA_DIRS["ollama"], user="ollama", group="ollama", mode="750")
     files.directory(name="ollama models directory", path=models_dir, user="ollama", group="ollama", mode="750")
-    ollama.watch(files.template(
+    ollama.watch(template_file(
         name="ollama systemd unit",
         src=str(TEMPLATES / "ollama.service.j2"),
         dest="/etc/systemd/system/ollama.service",

@@ -28,7 +28,7 @@ from components import roles
 from components.catalogue import DATA_MOUNT, SECRETS_DIR, service
 from components.hostdata import HostData
 from hosts import secret_values, sha512crypt
-from hosts.ops import Restart, apt_install, secret_file, service_running
+from hosts.ops import Restart, apt_install, put_file, secret_file, service_running, template_file
 from hosts.packages import packages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -169,7 +169,7 @@ def apply(data: HostData) -> None:
 
     # configure: node exporter on loopback only
     exporter = Restart("prometheus-node-exporter", name="node exporter: restart on change")
-    exporter.watch(files.put(
+    exporter.watch(put_file(
         name="node exporter: listen on loopback",
         src=io.StringIO(f'ARGS="--web.listen-address={service("node-exporter").listen}"\n'),
         dest="/etc/default/prometheus-node-exporter",
@@ -178,8 +178,8 @@ def apply(data: HostData) -> None:
     service_running(name="node exporter running", unit="prometheus-node-exporter", units=roles.units(data.roles))
 
     if data.acme_ca_cert_src:
-        files.put(name="the private ACME server's CA (for certbot)", src=data.acme_ca_cert_src, dest=ACME_CA, mode="644")
-        dropin = files.put(name="certbot renewals trust the private ACME server's CA", dest=CERTBOT_DROPIN, mode="644",
+        put_file(name="the private ACME server's CA (for certbot)", src=data.acme_ca_cert_src, dest=ACME_CA, mode="644")
+        dropin = put_file(name="certbot renewals trust the private ACME server's CA", dest=CERTBOT_DROPIN, mode="644",
                            src=io.StringIO(f"[Service]\nEnvironment=REQUESTS_CA_BUNDLE={ACME_CA}\n"))
     else:
         files.file(name="no private ACME CA", path=ACME_CA, present=False)
@@ -190,10 +190,10 @@ def apply(data: HostData) -> None:
     for op in (
         files.link(name="nginx: no default site", path="/etc/nginx/sites-enabled/default", present=False),
         files.directory(name="ACME webroot", path=WEBROOT, mode="755"),
-        files.template(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
+        template_file(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
                        dest="/etc/nginx/sites-enabled/llm-platform-http.conf", domain=data.domain, webroot=WEBROOT,
                        port=service("http").port),
-        files.template(name="nginx: API key map", src=str(TEMPLATES / "nginx-auth.conf.j2"),
+        template_file(name="nginx: API key map", src=str(TEMPLATES / "nginx-auth.conf.j2"),
                        dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP,
                        api_rate=API_RATE, login_rate=LOGIN_RATE),
         files.directory(name="secrets directory", path=SECRETS_DIR, mode="700"),
@@ -229,7 +229,7 @@ def apply(data: HostData) -> None:
     # HTTPS server
     name, address = backend(data)
     https = Restart("nginx", name="nginx: check and reload (HTTPS)", command=NGINX_RELOAD)
-    https.watch(files.template(
+    https.watch(template_file(
         name=f"nginx: HTTPS server (/v1/ → {name})",
         src=str(TEMPLATES / "nginx-https.conf.j2"),
         dest=https_conf,
@@ -251,7 +251,7 @@ def apply(data: HostData) -> None:
     # brute force on the UI's basic auth: fail2ban (installed by the base role) reads nginx's log
     fail2ban = Restart("fail2ban")
     if llamafactory:
-        fail2ban.watch(files.put(name="fail2ban: LLaMA-Factory UI jail", src=io.StringIO(FAIL2BAN_NGINX),
+        fail2ban.watch(put_file(name="fail2ban: LLaMA-Factory UI jail", src=io.StringIO(FAIL2BAN_NGINX),
                                  dest=FAIL2BAN_JAIL, mode="644"))
     else:
         fail2ban.watch(files.file(name="fail2ban: no UI jail", path=FAIL2BAN_JAIL, present=False))

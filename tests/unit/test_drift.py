@@ -270,7 +270,7 @@ def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():
 
     from pyinfra.api.command import FileUploadCommand, StringCommand
 
-    from hosts.ops import UPLOAD_DIR
+    from hosts.ops import UPLOAD_DIR, WriteFile
 
     class Host:  # the one fact describe() reads: the file on the host, as pyinfra's FileContents lines
         def get_fact(self, fact, path):
@@ -282,6 +282,11 @@ def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():
     assert "-client_max_body_size 1m;" in diff and "+client_max_body_size 9m;" in diff
     assert dryplan.describe(FileUploadCommand(io.StringIO("a\n"), "/etc/new", remote_temp_filename="/tmp/y"),
                             Host())[1] == "/etc/new: new file (1 lines)"
+    # the deploy's own one-command file write (hosts.ops.put_file) gives the same diff, not its command
+    written = WriteFile("/etc/nginx/conf.d/llm.conf", b"server_tokens off;\nclient_max_body_size 9m;\n", "root", "root", "644")
+    line, diff = dryplan.describe(written, Host())
+    assert line == "write /etc/nginx/conf.d/llm.conf" and "base64" not in line + diff
+    assert "-client_max_body_size 1m;" in diff and "+client_max_body_size 9m;" in diff
     secret = FileUploadCommand(io.BytesIO(b"KEY=hunter2-0123456789\n"), "/etc/llm-platform/vllm.env",
                                remote_temp_filename=f"{UPLOAD_DIR}/pyinfra-abc")
     line, diff = dryplan.describe(secret, Host())

@@ -43,6 +43,10 @@ class FakeHost:
 
 
 def run(op_name: str, args: dict, facts: dict) -> tuple[list[str], list[str]]:
+    """``{"text": ...}`` as an argument stands for a file-like source (``io.StringIO``)."""
+    import io
+
+    args = {k: io.StringIO(v["text"]) if isinstance(v, dict) and set(v) == {"text"} else v for k, v in args.items()}
     fake = FakeHost(facts)
     op = getattr(ops, op_name)
     original = ops.host
