@@ -49,22 +49,23 @@ def pytest_runtest_setup(item):
 
 def pytest_runtest_logreport(report):
     """Controller side of a worker's ``say``: print the stage lines that came with this report."""
-    if WORKER:
+    if WORKER or _CONFIG[0] is None:
         return
     lines = [v for k, v in getattr(report, "user_properties", ()) if k == "integration"]
     new = lines[_PRINTED.get(report.nodeid, 0):]
-    if new and _TERMINAL[0] is not None:
+    terminal = _CONFIG[0].pluginmanager.getplugin("terminalreporter")  # registered after this conftest
+    if new and terminal is not None:
         _PRINTED[report.nodeid] = len(lines)
-        _TERMINAL[0].write_line("")
+        terminal.write_line("")
         for line in new:
-            _TERMINAL[0].write_line(line)
+            terminal.write_line(line)
 
 
-_TERMINAL: list = [None]
+_CONFIG: list = [None]
 
 
 def pytest_configure(config):
-    _TERMINAL[0] = config.pluginmanager.getplugin("terminalreporter")
+    _CONFIG[0] = config
 
 
 @pytest.fixture(scope="session")
