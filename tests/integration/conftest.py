@@ -4,7 +4,7 @@ Booting and converging a fresh Debian 12 VM under TCG takes minutes, and a VM ru
 commands one after another keeps one core busy, so the scenarios are split in two chains, each on
 its own host (own state dir, free loopback ports, namespace and host-side services, so a
 developer's ``scripts/local-host up`` is not disturbed), which pytest-xdist runs side by side
-(``scripts/test``: ``-n 2 --dist loadgroup``; each chain is one ``xdist_group``):
+(``scripts/test``: ``-n 2 --dist loadgroup``; one worker per chain: ``CHAINS`` in tests/conftest.py):
 
 * **host A** (``local_host`` → ``converged``): the bare VM's checks, a first converge killed midway
   and rerun, the no-op converge, the checks, smoke, scans, drift and repair, key rotation.
@@ -34,8 +34,7 @@ from testhost.util import free_port
 TIMINGS: dict[str, float] = {}
 COMMANDS: dict[str, int] = {}
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-_CURRENT: list = [None]  # the item running now (a worker's stage lines travel on its report)
-_PRINTED: dict[str, int] = {}  # controller: stage lines already printed, per test
+_CURRENT: list = [None]  # the item running now (a worker's stage lines travel on its report: tests/conftest.py prints them)
 
 
 def sh(s, cmd: str) -> str:
@@ -45,27 +44,6 @@ def sh(s, cmd: str) -> str:
 
 def pytest_runtest_setup(item):
     _CURRENT[0] = item
-
-
-def pytest_runtest_logreport(report):
-    """Controller side of a worker's ``say``: print the stage lines that came with this report."""
-    if WORKER or _CONFIG[0] is None:
-        return
-    lines = [v for k, v in getattr(report, "user_properties", ()) if k == "integration"]
-    new = lines[_PRINTED.get(report.nodeid, 0):]
-    terminal = _CONFIG[0].pluginmanager.getplugin("terminalreporter")  # registered after this conftest
-    if new and terminal is not None:
-        _PRINTED[report.nodeid] = len(lines)
-        terminal.write_line("")
-        for line in new:
-            terminal.write_line(line)
-
-
-_CONFIG: list = [None]
-
-
-def pytest_configure(config):
-    _CONFIG[0] = config
 
 
 @pytest.fixture(scope="session")
@@ -248,18 +226,3 @@ def converged_b(host_b, timed):
     seen["old_label"] = sh(s, f"blkid -o value -s LABEL {old}")
     set_data_device(s, None)
     return s, seen
-
-
-ORDER = ("test_localhost_vm.py", "test_host_layer.py", "test_rotate_key.py",  # host A
-         "test_volume_blank.py", "test_rebuild.py", "test_finetune.py")  # host B
-
-
-def pytest_collection_modifyitems(items):
-    """Unit tests first, then host A's chain, then host B's (the order within a chain matters:
-    each builds on the one before; under xdist each chain is one group, run by one worker)."""
-
-    def rank(item) -> int:  # this hook sees the whole session: everything else (unit tests) first
-        name = item.path.name
-        return ORDER.index(name) if name in ORDER else -1
-
-    items.sort(key=rank)  # stable: file order within a module is kept

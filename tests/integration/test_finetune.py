@@ -28,7 +28,7 @@ import pytest
 from testhost import vm
 from testhost.config import config as local_host_config
 
-pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("host-b")]
+pytestmark = pytest.mark.vm
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "finetune"

@@ -29,7 +29,7 @@ from testhost import netns, runner
 from testhost.config import DOMAIN
 from tests.integration.conftest import COMMANDS, sh
 
-pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("host-a")]
+pytestmark = pytest.mark.vm
 
 EXPECTED_OPEN = [22, 80, 443]
 LLAMAFACTORY_UI = service("llamafactory-webui").port

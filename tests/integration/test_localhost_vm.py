@@ -14,7 +14,7 @@ import pytest
 from testhost import vm
 from tests.integration.conftest import sh
 
-pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("host-a")]
+pytestmark = pytest.mark.vm
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from testhost import runner, vm
 from testhost.config import DOMAIN, HOSTNAME
 from tests.integration.conftest import sh
 
-pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("host-b")]
+pytestmark = pytest.mark.vm
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from operate import rotate_key, smoke
 from testhost import runner
 from tests.integration.conftest import sh
 
-pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("host-a")]
+pytestmark = pytest.mark.vm
 
 MAX_REQUESTS = 3000  # the client stops by itself: at most this many requests, or when told
 PACE_S = 0.25  # ~4 requests/s: under nginx's per-client rate (10 r/s), so a refusal is a real failure

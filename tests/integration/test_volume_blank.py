@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import ASIDE
 
-pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("host-b")]
+pytestmark = pytest.mark.vm
 
 
 def test_blank_volume_attached_after_boot_is_formatted_and_mounted(converged_b):
