@@ -264,19 +264,17 @@ class ConvergeHosts:
             raise RotationError(f"scripts/converge {self.stack} exited {rc}")
 
     def accepts(self, key: str) -> bool:
-        from operate.smoke import _pool
+        from operate.smoke import client
 
         ep = self.endpoint(key)
-        pool, prefix = _pool(ep)
         try:
-            res = pool.request("GET", f"{prefix}/models", headers={"Authorization": f"Bearer {key}"})
+            with client(ep) as conn:
+                status = conn.request("GET", "/models", headers={"Authorization": f"Bearer {key}"}).status_code
         except Exception as exc:  # noqa: BLE001 (any transport failure: not accepted, say why)
             raise RotationError(f"cannot reach {ep.base_url}: {exc.__class__.__name__}") from None
-        finally:
-            pool.close()
-        if res.status not in (200, 401):
-            raise RotationError(f"{ep.base_url}/models answered HTTP {res.status}")
-        return res.status == 200
+        if status not in (200, 401):
+            raise RotationError(f"{ep.base_url}/models answered HTTP {status}")
+        return status == 200
 
 
 def _endpoints(stack: str) -> tuple[Platform, Hosts]:
