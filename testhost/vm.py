@@ -21,10 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
 from qemu.qmp import QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
+from components import yamlio
 from components.cloud_init import render_user_data
 
 from . import netns
@@ -134,7 +134,7 @@ def render_network_config(s: TestHostConfig) -> str:
             "eth1": {"addresses": [f"{s.ns_guest_addr}/{s.ns_prefix}"]},
         },
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return yamlio.dump(doc)
 
 
 def render_seed_user_data(public_key: str, host_key: str) -> str:
