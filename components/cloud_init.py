@@ -22,6 +22,11 @@ What the first boot does:
 
 from __future__ import annotations
 
+# PyYAML, not the project's ruamel.yaml (components/yamlio.py): the rendered text is the servers'
+# user data, and a changed byte replaces every server on the next `pulumi up` (DigitalOcean's and
+# Hetzner's user_data force a new server). ruamel's emitter folds long strings differently (an SSH
+# key after its type, the host key as one double-quoted string), so it would change every document;
+# tests/unit/test_cloud_init.py pins the bytes. cloud-init reads the document with PyYAML itself.
 import yaml
 
 from components import hostkeys

@@ -20,9 +20,8 @@ from typing import Any
 
 import pulumi
 import pulumi_docker as docker
-import yaml
 
-from components import ROOT
+from components import ROOT, yamlio
 from components.catalogue import service
 from components.files import Unreadable, read_bounded
 from components import NAMESPACE
@@ -49,12 +48,12 @@ def load_compose(path: Path) -> dict[str, Any]:
     """The compose file, read with a bound. No error quotes its content: YAML's own errors show the
     offending line, and the path may name a file that is not a compose file at all."""
     try:
-        doc = yaml.safe_load(read_bounded(path, MAX_COMPOSE_BYTES).decode("utf-8"))
+        doc = yamlio.load(read_bounded(path, MAX_COMPOSE_BYTES).decode("utf-8"))
     except Unreadable as exc:
         raise ComposeError(f"{path}: {exc}") from None
     except UnicodeDecodeError:
         raise ComposeError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
+    except yamlio.YAMLError as exc:  # a key given twice too (docker compose refuses it as well)
         mark = getattr(exc, "problem_mark", None)
         raise ComposeError(f"{path}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
     except RecursionError:

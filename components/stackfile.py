@@ -12,9 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from components import NAMESPACE, PROJECT, ROOT
+from components import NAMESPACE, PROJECT, ROOT, yamlio
 from components.config import SettingsError
 from components.files import Unreadable, read_bounded
 from components.secrets import SECRET_KEYS
@@ -50,23 +48,6 @@ def _to_config_string(value: Any) -> str:
     return str(value)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise SettingsError(
-                    [f"{key_node.start_mark.line + 1}: duplicate key {key!r} (first on line {seen[key]}); "
-                     "YAML would silently keep the last"]
-                )
-            if isinstance(key, (str, int, float, bool)):
-                seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
 # Bounds of a stack file (the real ones: a few KB, a few hundred values, six levels deep). A YAML
 # alias is a reference: a file of a few hundred bytes can stand for 10**9 values once expanded (a
 # "billion laughs"), which the plan would expand into JSON text until memory runs out.
@@ -79,24 +60,30 @@ MAX_NUMBER_CHARS = 1000  # int() of a 5000-digit number raises ValueError (over 
 YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 
 
-def _check_nodes(root: yaml.Node) -> None:
+def _check_nodes(root: yamlio.Node) -> None:
     """Refuse a composed document over the bounds, before anything is built from it (SettingsError
     with "LINE: what")."""
     sizes: dict[int, int] = {}
 
-    def size(node: yaml.Node, depth: int) -> int:
+    def size(node: yamlio.Node, depth: int) -> int:
         line = node.start_mark.line + 1
         if depth > MAX_STACK_FILE_DEPTH:
             raise SettingsError([f"{line}: nested more than {MAX_STACK_FILE_DEPTH} levels deep (or an alias inside itself)"])
-        if node.tag not in YAML_TAGS:
-            name = node.tag.removeprefix("tag:yaml.org,2002:")
+        tag = yamlio.tag_of(node)
+        if tag not in YAML_TAGS:
+            name = tag.removeprefix("tag:yaml.org,2002:")
             raise SettingsError([f"{line}: a YAML {name} value; a stack file holds strings, numbers, booleans, "
                                  "lists and mappings only (quote it to make it a string)"])
-        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and len(node.value) > MAX_NUMBER_CHARS:
+        if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and len(node.value) > MAX_NUMBER_CHARS:
             raise SettingsError([f"{line}: a number of {len(node.value)} characters; no setting takes one that large"])
+        if isinstance(node, yamlio.MappingNode):
+            for key, _ in node.value:
+                if not isinstance(key, yamlio.ScalarNode):  # ruamel would make it a tuple; PyYAML refused it
+                    raise SettingsError([f"{key.start_mark.line + 1}: a list or mapping as a key; "
+                                         "a stack file's keys are strings"])
         if id(node) not in sizes:
-            children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
-                node.value if isinstance(node, yaml.SequenceNode) else [])
+            children = [n for pair in node.value for n in pair] if isinstance(node, yamlio.MappingNode) else (
+                node.value if isinstance(node, yamlio.SequenceNode) else [])
             sizes[id(node)] = 1 + sum(size(child, depth + 1) for child in children)
         return sizes[id(node)]
 
@@ -107,16 +94,17 @@ def _check_nodes(root: yaml.Node) -> None:
 
 
 def _parse_yaml(text: str) -> Any:
-    """PyYAML's steps (compose, check, construct), with the check between them."""
-    loader = _UniqueKeyLoader(text)
+    """YAML's two steps (compose, construct), with the bounds checked between them; a key given twice
+    (which ruamel.yaml refuses itself) named with both of its lines, never with its values."""
+    node, reader = yamlio.compose(text)
+    if node is None:
+        return None
+    _check_nodes(node)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_nodes(node)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
+        return yamlio.construct(node, reader)
+    except yamlio.DuplicateKeyError as exc:
+        key, line, first = yamlio.duplicate_key(exc, node)
+        raise SettingsError([f"{line}: duplicate key {key!r} (first on line {first}); a key is given once"]) from None
 
 
 def load_stack_file(path: Path) -> dict[str, Any]:
@@ -135,9 +123,9 @@ def load_stack_file(path: Path) -> dict[str, Any]:
         doc = _parse_yaml(text)
     except SettingsError as exc:
         raise SettingsError([f"{path}:{exc.problems[0]}"]) from None
-    except RecursionError:  # PyYAML composes recursively: deeper than Python's stack, before _check_nodes
+    except RecursionError:  # YAML is composed recursively: deeper than Python's stack, before _check_nodes
         raise SettingsError([f"{path}: nested more than {MAX_STACK_FILE_DEPTH} levels deep"]) from None
-    except yaml.YAMLError as exc:
+    except yamlio.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         what = " ".join(str(getattr(exc, "problem", None) or exc).split())

@@ -286,7 +286,7 @@ PINS: tuple[Pin, ...] = (
         "addressed to 127.0.0.1; hosts/roles/docker.py drops them in the raw table",
         "moby/moby#45610 (fixed in Docker 28); measured on the local test host by the loopback probe of "
         "tests/integration/test_host_layer.py: SYN-ACK from 127.0.0.1:7860 without the guard, none with it"),
-    Pin("nginx.htpasswd", "the UI's htpasswd entry is SHA-512-crypt ($6$, hosts/sha512crypt.py), checked by libc crypt(3)",
+    Pin("nginx.htpasswd", "the UI's htpasswd entry is SHA-512-crypt ($6$, libpass's sha512_crypt), checked by libc crypt(3)",
         "nginx/nginx@release-1.22.1:src/core/ngx_crypt.c (ngx_crypt: $apr1$, {PLAIN}, {SSHA}, {SHA}, else "
         "ngx_libc_crypt); Debian 12's libcrypt implements $6$ (Drepper's SHA-crypt)",
         "the integration suite logs in to the UI through nginx"),

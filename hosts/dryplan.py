@@ -93,7 +93,7 @@ def plan(state: Any, host: Any) -> list[dict[str, Any]]:
         if op_hash not in state.ops[host]:
             continue
         op_data = state.get_op_data_for_host(host, op_hash)
-        if not op_data.operation_meta._maybe_is_change or op_data.global_arguments.get("_if"):
+        if not op_data.operation_meta.will_change or op_data.global_arguments.get("_if"):
             continue
         commands, diffs = [], []
         for command in op_data.command_generator():

@@ -329,13 +329,14 @@ def app_id(stack: Any) -> str:
 def app_deployment(app: str, token: str, timeout: float = 30) -> dict[str, Any]:
     """DigitalOcean's view of the app (``GET /v2/apps/ID``): its active, in-progress and pending
     deployments."""
-    import json
-    import urllib.request
+    import requests
 
-    req = urllib.request.Request(f"https://api.digitalocean.com/v2/apps/{app}",
-                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as res:  # noqa: S310 (fixed https URL)
-        return json.loads(res.read())["app"]
+    from operate.httpclient import Bearer
+
+    res = requests.get(f"https://api.digitalocean.com/v2/apps/{app}", timeout=timeout, auth=Bearer(token),
+                       headers={"Accept": "application/json"})
+    res.raise_for_status()  # an HTTPError, an OSError as urllib's was (the caller reports OSErrors)
+    return res.json()["app"]
 
 
 def deployment_live(app: dict[str, Any], since: str) -> tuple[bool, str]:

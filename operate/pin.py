@@ -18,14 +18,16 @@ import argparse
 import os
 import re
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import requests
 
 from components import upstream
 from components.stackfile import STACKS_DIR
 from components import NAMESPACE
 from components.patterns import RELEASE_VERSION, URL
+from operate.httpclient import reason
 
 SOURCE_ENV = "LLM_PLATFORM_OLLAMA_RELEASES"
 MAX_CHECKSUM_FILE = 1 << 20
@@ -50,18 +52,32 @@ def check_source(source: str, insecure: bool) -> str:
     return source
 
 
+class _HTTPStatus(Exception):
+    """The source answered, but not with 2xx."""
+
+
+def _read(url: str, timeout: float) -> bytes:
+    """At most MAX_CHECKSUM_FILE bytes of ``url``: a ``file://`` one from disk (check_source allows it
+    with --insecure), else by HTTP(S) GET (redirects followed, the environment's proxy honoured)."""
+    if url.startswith("file://"):
+        with open(unquote(urlsplit(url).path), "rb") as fh:
+            return fh.read(MAX_CHECKSUM_FILE)
+    with requests.get(url, timeout=timeout, stream=True) as resp:
+        if not 200 <= resp.status_code < 300:  # after redirects: anything but a 2xx is an error
+            raise _HTTPStatus(resp.status_code)
+        return resp.raw.read(MAX_CHECKSUM_FILE, decode_content=True)
+
+
 def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, str, str]:
     """(archive name, sha256, URL read) of the Linux amd64 archive of Ollama ``version``."""
     name = upstream.ollama_archive(version)
     url = upstream.ollama_release_url(source, version, upstream.OLLAMA_CHECKSUMS)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - operator-given https/http source
-            text = resp.read(MAX_CHECKSUM_FILE).decode("utf-8", errors="replace")
-    except urllib.error.HTTPError as exc:
-        raise PinError(f"{url}: HTTP {exc.code} (is {version} an Ollama release?)") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise PinError(f"{url}: {reason}") from None
+        text = _read(url, timeout).decode("utf-8", errors="replace")
+    except _HTTPStatus as exc:
+        raise PinError(f"{url}: HTTP {exc.args[0]} (is {version} an Ollama release?)") from None
+    except (OSError, ValueError) as exc:  # requests' errors are OSErrors
+        raise PinError(f"{url}: {reason(exc)}") from None
     try:
         sums = upstream.parse_sha256sums(text)
     except ValueError as exc:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from components import ROOT
+from operate.wait import wait_until
 
 
 class Stop(Exception):
@@ -204,21 +205,24 @@ def wait_for_ssh(address: str, expected: str, port: int = 22, timeout: float = 9
 
     want = " ".join(expected.split()[:2])
     seen = None
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def answers() -> bool:
+        nonlocal seen
         try:
             got = probe(address, port)
-            if got == want:
-                return f"{address}:{port} answers with its host key {fingerprint(want)}"
-            seen = got
         except Exception:  # not up yet: refused, timed out, no ed25519 key offered
-            pass
-        if time.monotonic() >= deadline:
-            if seen:
-                raise HostKeyMismatch(f"{address}:{port} answers with host key {fingerprint(seen)}, "
-                                      f"not the host's own {fingerprint(want)}")
-            raise TimeoutError(f"{address}:{port} did not answer SSH within {timeout:.0f}s")
-        time.sleep(interval)
+            return False
+        seen = seen if got == want else got
+        return got == want
+
+    def failed(message: str) -> Exception:
+        if seen:
+            return HostKeyMismatch(f"{address}:{port} answers with host key {fingerprint(seen)}, "
+                                   f"not the host's own {fingerprint(want)}")
+        return TimeoutError(message)
+
+    wait_until(answers, timeout, interval, f"{address}:{port} did not answer SSH within {timeout:.0f}s", error=failed)
+    return f"{address}:{port} answers with its host key {fingerprint(want)}"
 
 
 def _verify(target, host_name: str) -> str:

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from components.secrets import HOST_SECRET, HOST_SECRET_RULE
+from operate.wait import wait_until
 
 KEYS = {"vllm": ("vllmApiKey", "vllmApiKeyPrevious")}
 GRACE_S = 30
@@ -111,16 +112,17 @@ def rotate(which: str, platform: Platform, hosts: Hosts, opts: Options = Options
 
     say("4/6 app: pushing the new key (pulumi up applying secrets), then awaiting the app's deployment")
     since = platform.push()
-    start = clock()
-    while True:
+    what = ""
+
+    def live() -> bool:
+        nonlocal what
         ok, what = platform.live(since)
-        if ok:
-            break
-        if clock() - start > opts.timeout:
-            raise RotationError(f"the app's deployment is not live after {opts.timeout:.0f} s ({what}); both keys "
-                                "stay accepted; rerun to resume")
-        say(f"      waiting: {what}")
-        sleep(opts.poll)
+        return ok
+
+    wait_until(live, opts.timeout, opts.poll,
+               lambda: f"the app's deployment is not live after {opts.timeout:.0f} s ({what}); both keys stay "
+                       "accepted; rerun to resume",
+               error=RotationError, on_wait=lambda: say(f"      waiting: {what}"), clock=clock, sleep=sleep)
     say(f"      live: {what}; clients use the new key now")
 
     if opts.grace > 0:
@@ -264,19 +266,17 @@ class ConvergeHosts:
             raise RotationError(f"scripts/converge {self.stack} exited {rc}")
 
     def accepts(self, key: str) -> bool:
-        from operate.smoke import _pool
+        from operate.smoke import client
 
         ep = self.endpoint(key)
-        pool, prefix = _pool(ep)
         try:
-            res = pool.request("GET", f"{prefix}/models", headers={"Authorization": f"Bearer {key}"})
+            with client(ep) as conn:
+                status = conn.request("GET", "/models", headers={"Authorization": f"Bearer {key}"}).status_code
         except Exception as exc:  # noqa: BLE001 (any transport failure: not accepted, say why)
             raise RotationError(f"cannot reach {ep.base_url}: {exc.__class__.__name__}") from None
-        finally:
-            pool.close()
-        if res.status not in (200, 401):
-            raise RotationError(f"{ep.base_url}/models answered HTTP {res.status}")
-        return res.status == 200
+        if status not in (200, 401):
+            raise RotationError(f"{ep.base_url}/models answered HTTP {status}")
+        return status == 200
 
 
 def _endpoints(stack: str) -> tuple[Platform, Hosts]:

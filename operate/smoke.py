@@ -20,18 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import ssl
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import urllib3
+import requests
+
+from operate.httpclient import ResolveAdapter, reason
 
 TARGET_SECONDS = 3.0
 SAMPLE_SIZE = 40  # prompts per run: 1 cold + 39 warm
 P95_MIN_SAMPLES = 20  # below this, the nearest-rank p95 is the maximum
 HF_ROUTER = "https://router.huggingface.co/v1"
+TIMEOUT = (10, 120)  # seconds: connect, then read (an answer of max_tokens on a cold model)
 
 PROMPTS: list[tuple[str, str]] = [
     ("fr", "Quels sont les premiers signes de coccidiose dans un lot de poulets de chair ?"),
@@ -73,33 +76,60 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def _pool(ep: Endpoint) -> tuple[urllib3.HTTPConnectionPool, str]:
-    url = urllib3.util.parse_url(ep.base_url)
-    host = ep.connect_host or url.host
-    port = ep.connect_port or url.port or (443 if url.scheme == "https" else 80)
-    if url.scheme == "https":
-        ctx = ssl.create_default_context(cafile=ep.ca_file)
-        pool = urllib3.HTTPSConnectionPool(host, port, ssl_context=ctx, server_hostname=url.host,
-                                           assert_hostname=url.host, timeout=urllib3.Timeout(connect=10, read=120),
-                                           retries=False)
-    else:
-        pool = urllib3.HTTPConnectionPool(host, port, timeout=urllib3.Timeout(connect=10, read=120), retries=False)
-    return pool, (url.path or "").rstrip("/")
+@dataclass
+class Client:
+    """Requests to one endpoint over one kept-alive session: to ``connect_host:connect_port`` when the
+    endpoint names them (TLS still checked for the URL's host), verified against ``ca_file`` when
+    given. No proxies, netrc or CA bundle from the environment, no retries, no redirects followed."""
+
+    session: requests.Session
+    url: str  # what requests are sent to: the base URL, or its connect address; no trailing slash
+    verify: str | bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.url + path, headers={**self.headers, **(headers or {})},
+                                    verify=self.verify, timeout=TIMEOUT, allow_redirects=False, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def ask(ep: Endpoint, prompt: str, pool=None, prefix: str | None = None, max_tokens: int = 128) -> tuple[float, str]:
-    if pool is None:
-        pool, prefix = _pool(ep)
+def client(ep: Endpoint) -> Client:
+    url = urlsplit(ep.base_url)
+    session = requests.Session()
+    session.trust_env = False
+    base, headers = ep.base_url.rstrip("/"), {}
+    if ep.connect_host or ep.connect_port:
+        port = ep.connect_port or url.port or (443 if url.scheme == "https" else 80)
+        base = f"{url.scheme}://{ep.connect_host or url.hostname}:{port}{url.path.rstrip('/')}"
+        headers["Host"] = url.netloc
+        session.mount(f"{url.scheme}://", ResolveAdapter(url.hostname or ""))
+    return Client(session, base, ep.ca_file or True, headers)
+
+
+def ask(ep: Endpoint, prompt: str, conn: Client | None = None, max_tokens: int = 128) -> tuple[float, str]:
+    own = conn is None
+    conn = client(ep) if conn is None else conn
     body = json.dumps({"model": ep.model, "messages": [{"role": "user", "content": prompt}],
                        "max_tokens": max_tokens, "temperature": 0.2})
-    headers = {"Authorization": f"Bearer {ep.api_key}", "Content-Type": "application/json",
-               "Host": urllib3.util.parse_url(ep.base_url).netloc}
-    t0 = time.monotonic()
-    resp = pool.urlopen("POST", f"{prefix}/chat/completions", body=body, headers=headers)
-    dt = time.monotonic() - t0
-    if resp.status != 200:
-        raise RuntimeError(f"HTTP {resp.status}: {resp.data[:200].decode(errors='replace')}")
-    doc = json.loads(resp.data)
+    headers = {"Authorization": f"Bearer {ep.api_key}", "Content-Type": "application/json"}
+    try:
+        t0 = time.monotonic()
+        resp = conn.request("POST", "/chat/completions", data=body.encode(), headers=headers)
+        dt = time.monotonic() - t0
+    finally:
+        if own:
+            conn.close()
+    if resp.status_code != 200:
+        raise RuntimeError(f"HTTP {resp.status_code}: {resp.content[:200].decode(errors='replace')}")
+    doc = json.loads(resp.content)
     text = doc["choices"][0]["message"]["content"] or ""
     if not text.strip():
         raise RuntimeError("empty answer")
@@ -108,16 +138,16 @@ def ask(ep: Endpoint, prompt: str, pool=None, prefix: str | None = None, max_tok
 
 def run(ep: Endpoint, count: int = SAMPLE_SIZE) -> list[Result]:
     """``count`` prompts, the PROMPTS in turn, one after the other; the first is marked cold."""
-    pool, prefix = _pool(ep)
     results = []
-    for i in range(count):
-        lang, prompt = PROMPTS[i % len(PROMPTS)]
-        t0 = time.monotonic()
-        try:
-            dt, text = ask(ep, prompt, pool, prefix)
-            results.append(Result(lang, prompt, dt, True, text.strip().replace("\n", " ")[:60], cold=i == 0))
-        except (RuntimeError, urllib3.exceptions.HTTPError, KeyError, ValueError) as exc:
-            results.append(Result(lang, prompt, time.monotonic() - t0, False, str(exc)[:120], cold=i == 0))
+    with client(ep) as conn:
+        for i in range(count):
+            lang, prompt = PROMPTS[i % len(PROMPTS)]
+            t0 = time.monotonic()
+            try:
+                dt, text = ask(ep, prompt, conn)
+                results.append(Result(lang, prompt, dt, True, text.strip().replace("\n", " ")[:60], cold=i == 0))
+            except (RuntimeError, requests.RequestException, KeyError, ValueError) as exc:
+                results.append(Result(lang, prompt, time.monotonic() - t0, False, reason(exc)[:120], cold=i == 0))
     return results
 
 
@@ -204,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"smoke: {args.prompts} prompts to {ep.base_url} (model {ep.model}), the first one the cold start")
     try:
         results = run(ep, args.prompts)
-    except urllib3.exceptions.HTTPError as exc:
-        print(f"error: cannot reach {ep.base_url}: {exc}", file=sys.stderr)
+    except requests.RequestException as exc:
+        print(f"error: cannot reach {ep.base_url}: {reason(exc)}", file=sys.stderr)
         return 2
     text, good = report(results, args.target)
     print(text)

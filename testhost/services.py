@@ -14,14 +14,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import ssl
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
+
+import requests
+
+from operate.wait import wait_until
 
 from .config import ACME_NAME, GUEST_GATEWAY, TestHostConfig, config as _config
 from .util import (
@@ -222,18 +223,23 @@ PEBBLE_ENV = {
 
 def fetch_pebble_root(s: TestHostConfig, timeout: float = 20) -> Path:
     """Save pebble's issuing root (changes on every pebble start) as the clients' CA file."""
-    ctx = ssl.create_default_context(cafile=str(acme_listen_ca(s)))
     url = f"https://127.0.0.1:{s.acme_mgmt_port}/roots/0"
-    deadline = time.monotonic() + timeout
-    while True:
+    pem, last = "", None
+
+    def fetched() -> bool:
+        nonlocal pem, last
         try:
-            with urllib.request.urlopen(url, context=ctx, timeout=5) as resp:
-                pem = resp.read().decode()
-            break
-        except OSError as e:
-            if time.monotonic() > deadline:
-                raise LocalHostError(f"could not fetch pebble's root from {url}: {e}") from None
-            time.sleep(0.5)
+            with requests.Session() as http:
+                http.trust_env = False  # loopback, checked against pebble's own CA alone
+                resp = http.get(url, verify=str(acme_listen_ca(s)), timeout=5)
+                resp.raise_for_status()
+                pem = resp.text
+            return True
+        except OSError as e:  # requests' errors are OSErrors, as urllib's were
+            last = e
+            return False
+
+    wait_until(fetched, timeout, 0.5, lambda: f"could not fetch pebble's root from {url}: {last}", error=LocalHostError)
     if "BEGIN CERTIFICATE" not in pem:
         raise LocalHostError(f"{url} returned no certificate")
     atomic_write(s.acme_root_ca, pem)

@@ -18,6 +18,8 @@ from typing import Iterator, Sequence
 import filelock
 import psutil
 
+from operate.wait import wait_until
+
 
 class LocalHostError(RuntimeError):
     """A failure with a message meant for the person at the terminal (printed without traceback)."""
@@ -261,17 +263,18 @@ def require_port_free(port: int, what: str, env_var: str | None = None) -> None:
 
 
 def wait_port(port: int, *, timeout: float, pid: int | None = None, log_file: Path | None = None, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def failure() -> str:
+        msg = f"{what or 'service'} did not start listening on 127.0.0.1:{port}"
+        return msg + (f"; last lines of {log_file}:\n{tail(log_file, 20)}" if log_file is not None else "")
+
+    def listening() -> bool:
         if port_open(port):
-            return
+            return True
         if pid is not None and not pid_alive(pid):
-            break
-        time.sleep(0.2)
-    msg = f"{what or 'service'} did not start listening on 127.0.0.1:{port}"
-    if log_file is not None:
-        msg += f"; last lines of {log_file}:\n{tail(log_file, 20)}"
-    raise LocalHostError(msg)
+            raise LocalHostError(failure())  # the process died: no use waiting
+        return False
+
+    wait_until(listening, timeout, 0.2, failure, error=LocalHostError)
 
 
 # --- host packages -------------------------------------------------------------------------------

@@ -21,11 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
 from qemu.qmp import QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
+from components import yamlio
 from components.cloud_init import render_user_data
+from operate.wait import wait_until
 
 from . import netns
 from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, TestHostConfig, config as _config
@@ -134,7 +135,7 @@ def render_network_config(s: TestHostConfig) -> str:
             "eth1": {"addresses": [f"{s.ns_guest_addr}/{s.ns_prefix}"]},
         },
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return yamlio.dump(doc)
 
 
 def render_seed_user_data(public_key: str, host_key: str) -> str:
@@ -387,21 +388,22 @@ def wait_for_ssh(s: TestHostConfig | None = None, *, timeout: float = 900, cloud
     s = s or _config()
     t0 = time.monotonic()
     deadline = t0 + timeout
+
+    def up() -> bool:
+        if _ssh_ok(s):
+            return True
+        if not is_running(s):
+            print(file=sys.stderr)
+            raise LocalHostError(f"qemu exited while booting; console log tail:\n{tail(s.console_log, 40)}")
+        return False
+
+    def failure() -> str:
+        print(file=sys.stderr)
+        return f"no SSH on 127.0.0.1:{s.ssh_port} after {timeout:.0f}s; console log tail ({s.console_log}):\n" + tail(
+            s.console_log, 40)
+
     with stage("wait for SSH"):
-        while True:
-            if _ssh_ok(s):
-                break
-            if not is_running(s):
-                print(file=sys.stderr)
-                raise LocalHostError(f"qemu exited while booting; console log tail:\n{tail(s.console_log, 40)}")
-            if time.monotonic() > deadline:
-                print(file=sys.stderr)
-                raise LocalHostError(
-                    f"no SSH on 127.0.0.1:{s.ssh_port} after {timeout:.0f}s; console log tail ({s.console_log}):\n"
-                    + tail(s.console_log, 40)
-                )
-            print(".", end="", file=sys.stderr, flush=True)
-            time.sleep(2)
+        wait_until(up, timeout, 2, failure, error=LocalHostError, on_wait=_dot)
         print(file=sys.stderr, flush=True)
         detail(f"SSH up after {time.monotonic() - t0:.1f}s")
         if cloud_init:
@@ -415,6 +417,10 @@ def wait_for_ssh(s: TestHostConfig | None = None, *, timeout: float = 900, cloud
     return time.monotonic() - t0
 
 
+def _dot() -> None:
+    print(".", end="", file=sys.stderr, flush=True)
+
+
 def boot_id(s: TestHostConfig | None = None) -> str:
     return ssh_run("cat /proc/sys/kernel/random/boot_id", s).stdout.strip()
 
@@ -424,20 +430,19 @@ def reboot(s: TestHostConfig | None = None, *, timeout: float = 900) -> float:
     s = s or _config()
     before = boot_id(s)
     t0 = time.monotonic()
+    def rebooted() -> bool:
+        try:
+            return _ssh_ok(s) and boot_id(s) != before
+        except LocalHostError:
+            return False
+
     with stage("reboot guest"):
         ssh_run("systemctl reboot", s, check=False, timeout=30)
         close_ssh_master(s)
         time.sleep(3)
-        while True:
-            if time.monotonic() - t0 > timeout:
-                raise LocalHostError(f"guest did not come back after reboot; console tail:\n{tail(s.console_log, 40)}")
-            try:
-                if _ssh_ok(s) and boot_id(s) != before:
-                    break
-            except LocalHostError:
-                pass
-            print(".", end="", file=sys.stderr, flush=True)
-            time.sleep(2)
+        wait_until(rebooted, timeout - (time.monotonic() - t0), 2,
+                   lambda: f"guest did not come back after reboot; console tail:\n{tail(s.console_log, 40)}",
+                   error=LocalHostError, on_wait=_dot)
         print(file=sys.stderr, flush=True)
         wait_for_ssh(s, timeout=max(60, timeout - (time.monotonic() - t0)))
     return time.monotonic() - t0
@@ -465,12 +470,11 @@ def stop(s: TestHostConfig | None = None, *, timeout: float = 120) -> None:
         return
     with stage("stop VM"):
         def wait(secs: float) -> bool:
-            end = time.monotonic() + secs
-            while time.monotonic() < end:
-                if not pid_alive(pid):
-                    return True
-                time.sleep(0.5)
-            return False
+            try:
+                wait_until(lambda: not pid_alive(pid), secs, 0.5, "qemu still running")
+            except TimeoutError:
+                return False
+            return True
 
         try:
             ssh_run("systemctl poweroff", s, check=False, timeout=20)

@@ -18,6 +18,7 @@ import re
 import shlex
 from pathlib import Path
 
+from passlib.hash import sha512_crypt
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
@@ -27,7 +28,7 @@ from pyinfra.operations import files, server, systemd
 from components import roles
 from components.catalogue import DATA_MOUNT, SECRETS_DIR, service
 from components.hostdata import HostData
-from hosts import secret_values, sha512crypt
+from hosts import secret_values
 from hosts.ops import Restart, apt_install, put_file, secret_file, service_running, template_file
 from hosts.packages import packages
 
@@ -61,14 +62,29 @@ backend = polling
 """
 
 
+HTPASSWD_HASH = sha512_crypt.using(rounds=5000)
+"""The UI password's hash: SHA-512-crypt (``$6$``, libpass), which nginx's auth_basic checks through
+the host's crypt(3) on every request. Drepper's default 5000 rounds (written without ``rounds=``),
+not libpass's 656000: each UI request pays them, on the emulated local host too. Not bcrypt: as
+slow per request, and it ignores a password past 72 bytes."""
+
+
+def _is_hash_of(password: str, hashed: str) -> bool:
+    """Whether ``hashed`` is a ``$6$`` hash of ``password``; a line in any other or a damaged form is not."""
+    try:
+        return HTPASSWD_HASH.verify(password, hashed)
+    except ValueError:  # not a sha512_crypt hash, or a malformed one (passlib's MalformedHashError)
+        return False
+
+
 def htpasswd_line(user: str, password: str, current: list[str] | None) -> str:
     """``user:$6$salt$hash``: the host's current line when it is still this password's (so a
     converge changes nothing), else a new hash with a random salt."""
     for line in current or []:
         name, _, hashed = line.partition(":")
-        if name == user and sha512crypt.verify(password, hashed):
+        if name == user and _is_hash_of(password, hashed):
             return f"{line}\n"
-    return f"{user}:{sha512crypt.hash_password(password)}\n"
+    return f"{user}:{HTPASSWD_HASH.hash(password)}\n"
 
 
 def keys_map(keys: list[str]) -> str:

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from components import yamlio
 
 HOST_KEY = "llm-platform:host"
 EXTRA_MODELS_FILE = "extra-ollama-models.json"
@@ -35,9 +35,9 @@ def default_models() -> list[str]:
 def _scalar(name: str) -> str:
     """``name`` as a YAML flow-sequence item: plain when it reads back as itself, else quoted."""
     try:
-        if yaml.safe_load(f"[{name}]") == [name]:
+        if yamlio.load(f"[{name}]") == [name]:
             return name
-    except yaml.YAMLError:
+    except yamlio.YAMLError:
         pass
     return json.dumps(name)
 
@@ -95,9 +95,9 @@ def _split_comment(value: str) -> tuple[str, str]:
 def add_model_text(text: str, model: str) -> tuple[str, bool]:
     """(new text, changed): ``model`` appended to ``llm-platform:host`` → ``ollama.models``."""
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise StackFileError(f"not valid YAML: {e}") from None
+        doc = yamlio.load(text)
+    except yamlio.YAMLError as e:
+        raise StackFileError(f"not valid YAML: {yamlio.describe(e)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or not isinstance(doc["config"].get(HOST_KEY), dict):
         raise StackFileError(f"no '{HOST_KEY}' block")
     current = _models_of(doc)
@@ -159,7 +159,7 @@ def add_model_text(text: str, model: str) -> tuple[str, bool]:
             else:
                 raise StackFileError("'ollama.models' is neither a [flow] nor a block list")
     new_text = newline.join(lines)
-    check = yaml.safe_load(new_text)
+    check = yamlio.load(new_text)
     if _models_of(check) != expected:
         raise StackFileError("the edit did not read back as expected")
     before, after = json.loads(json.dumps(doc)), json.loads(json.dumps(check))

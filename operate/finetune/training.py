@@ -23,9 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from components import upstream
+from components import upstream, yamlio
 
 from .dataset import DEFAULT_EVAL_RATIO, DEFAULT_MAX_TOKENS, DEFAULT_SEED
 
@@ -315,7 +313,7 @@ def merge_config(name: str, base_model: str, template: str, method: str) -> dict
 
 
 def render_yaml(cfg: dict[str, Any], header: str) -> str:
-    body = yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    body = yamlio.dump(cfg, allow_unicode=True, width=1000)
     return "".join(f"# {line}\n" for line in header.splitlines()) + body
 
 

@@ -1,18 +1,23 @@
 # Sourced by every entry point in scripts/: makes sure the project's virtualenv exists and is
-# current (keyed by the hash of pyproject.toml and requirements.txt), then puts it first on PATH. It
-# installs requirements.txt, as Pulumi's pip toolchain does for `pulumi up` on a fresh clone.
+# current (keyed by the hash of pyproject.toml, requirements.txt and requirements.lock), then puts it
+# first on PATH. It installs requirements.txt, as Pulumi's pip toolchain does for `pulumi up` on a
+# fresh clone, and the extras the scripts need: verify (pytest + testinfra: the host checks that
+# converge, drift and rebuild-host run) and test (this repository's tests and the local test host),
+# every package at the version requirements.lock pins. testhost/ and tests/ are imported from the
+# repository root (PYTHONPATH below), not installed.
 # Usage:  . "$(dirname "$0")/lib/venv.sh"
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${LLM_PLATFORM_VENV:-$ROOT/.venv}"
 stamp="$VENV/.llm-platform-stamp"
-want="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.txt" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.txt" "$ROOT/requirements.lock" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> preparing virtualenv $VENV (first run, or pyproject.toml/requirements.txt changed):" \
+  echo "==> preparing virtualenv $VENV (first run, or pyproject.toml/requirements.txt/requirements.lock changed):" \
        "pip installs the pinned dependencies, 1-3 min when nothing is cached" >&2
   log="$(mktemp)"
   ( python3 -m venv "$VENV" && cd "$ROOT" &&
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt ) >"$log" 2>&1 &
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt \
+      -e ".[verify,test]" ) >"$log" 2>&1 &
   _venv_pid=$! _venv_t0=$SECONDS
   while kill -0 "$_venv_pid" 2>/dev/null; do  # every 15 s: what pip is at
     sleep 1

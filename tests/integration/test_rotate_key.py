@@ -24,11 +24,8 @@ PACE_S = 0.25  # ~4 requests/s: under nginx's per-client rate (10 r/s), so a ref
 
 
 def status_with(ep: smoke.Endpoint, key: str) -> int:
-    pool, prefix = smoke._pool(ep)
-    try:
-        return pool.request("GET", f"{prefix}/models", headers={"Authorization": f"Bearer {key}"}).status
-    finally:
-        pool.close()
+    with smoke.client(ep) as conn:
+        return conn.request("GET", "/models", headers={"Authorization": f"Bearer {key}"}).status_code
 
 
 class LocalHosts(rotate_key.ConvergeHosts):

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from components import yamlio
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = Path(
@@ -30,7 +30,7 @@ KNOWN_GAPS = {
 
 
 def _load(name: str) -> Any:
-    return yaml.safe_load((SCHEMA_DIR / name).read_text())
+    return yamlio.load((SCHEMA_DIR / name).read_text())
 
 
 def _resolve(node: Any) -> Any:

@@ -1,5 +1,5 @@
 import pytest
-import yaml
+import yaml  # PyYAML on purpose: cloud-init reads user data with it
 
 from components.catalogue import DATA_LABEL, DATA_MOUNT
 from components.cloud_init import render_user_data
@@ -50,3 +50,24 @@ def test_host_key_installed_as_the_only_host_key():
 def test_no_host_key_no_key_settings():
     doc = render()
     assert not {"ssh_keys", "ssh_deletekeys", "ssh_genkeytypes"} & set(doc)
+
+
+
+def test_the_rendered_bytes_stay_the_same(monkeypatch):
+    """The text is each server's user data: DigitalOcean and Hetzner replace a server whose user data
+    changes, so a new YAML emitter (ruamel.yaml folds long strings elsewhere) or a reordered key must
+    not slip in. Change this digest only together with a decision to rebuild every host. (A fixed
+    host key of the real shape: an OpenSSH private key's serialization carries a random check word.)"""
+    import hashlib
+
+    from components import hostkeys
+
+    body = "".join(f"{chr(65 + i) * 70}\n" for i in range(5))
+    private = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}-----END OPENSSH PRIVATE KEY-----\n"
+    monkeypatch.setattr(hostkeys, "normalize", lambda key: private)
+    monkeypatch.setattr(hostkeys, "public_of", lambda key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "B" * 43)
+    rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ" + "C" * 340 + " alice@laptop"
+    ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdC1hLXJlYWwta2V5LWp1c3QtYnl0ZXMtMDEyMzQ1 ops@example.com"
+    text = render_user_data(admin_user="llmadmin", ssh_public_keys=[ed, rsa], hostname="llm-prod",
+                            data_device="/dev/disk/by-id/scsi-0DO_Volume_llm-prod-data", host_key="fixed")
+    assert hashlib.sha256(text.encode()).hexdigest() == "502650829a834e0645965bef606ff912a4deeaaa9ee7d45a62fcb6b69ea3ade6", text

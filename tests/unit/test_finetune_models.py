@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
+from components import yamlio
 from operate.finetune import models
 from operate.finetune.models import StackFileError, add_model_text
 
@@ -18,7 +18,7 @@ STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
 
 def models_of(text: str) -> list[str]:
-    return yaml.safe_load(text)["config"]["llm-platform:host"]["ollama"]["models"]
+    return yamlio.load(text)["config"]["llm-platform:host"]["ollama"]["models"]
 
 
 def changed_lines(old: str, new: str) -> list[str]:
@@ -87,12 +87,12 @@ def test_missing_models_key_keeps_the_defaults():
     text = BASE.format(ollama="    ollama:\n      keepAlive: 1h\n")
     new, _ = add_model_text(text, "support-bot")
     assert models_of(new) == models.default_models() + ["support-bot"]
-    assert yaml.safe_load(new)["config"]["llm-platform:host"]["ollama"]["keepAlive"] == "1h"
+    assert yamlio.load(new)["config"]["llm-platform:host"]["ollama"]["keepAlive"] == "1h"
 
 
 def test_missing_ollama_block_is_added_inside_host():
     new, _ = add_model_text(BASE.format(ollama=""), "support-bot")
-    doc = yaml.safe_load(new)
+    doc = yamlio.load(new)
     assert doc["config"]["llm-platform:host"]["ollama"] == {"models": models.default_models() + ["support-bot"]}
     assert doc["config"]["llm-platform:region"] == "fra"
     assert "provider: hetzner   # keep me" in new

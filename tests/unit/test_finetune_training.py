@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
+import yaml  # PyYAML on purpose: LLaMA-Factory reads its training config with it
 
 from operate.finetune import training
 from operate.finetune.training import ConfigError, Gpu, choose_method

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from components import offline, stackfile
+from components import offline, stackfile, yamlio
 from components.homelab import ComposeError, load_compose
 from components.config import SettingsError
 from tests.unit.conftest import by_type, plan_for
@@ -33,17 +32,17 @@ def test_compose_file_is_valid():
 
 
 def test_the_schema_check_catches_a_broken_compose_file(tmp_path):
-    doc = yaml.safe_load(COMPOSE.read_text())
+    doc = yamlio.load(COMPOSE.read_text())
     doc["services"]["ollama"]["imagee"] = doc["services"]["ollama"].pop("image")  # a typo
     bad = tmp_path / "compose.yml"
-    bad.write_text(yaml.safe_dump(doc))
+    bad.write_text(yamlio.dump(doc))
     exe = Path(sys.executable).with_name("check-jsonschema")
     res = subprocess.run([str(exe), "--builtin-schema", "vendor.compose-spec", str(bad)], capture_output=True, text=True)
     assert res.returncode != 0
 
 
 def test_ollama_on_loopback_and_n8n_reaches_it_by_name():
-    doc = yaml.safe_load(COMPOSE.read_text())
+    doc = yamlio.load(COMPOSE.read_text())
     ollama, n8n = doc["services"]["ollama"], doc["services"]["n8n"]
     assert ollama["ports"] == ["127.0.0.1:11434:11434"]
     assert all(p.startswith("127.0.0.1:") for p in n8n["ports"])
@@ -110,9 +109,9 @@ def test_bad_docker_host_and_platform_keys_are_refused():
 
 
 def test_compose_publishing_past_loopback_is_refused(tmp_path):
-    doc = yaml.safe_load(COMPOSE.read_text())
+    doc = yamlio.load(COMPOSE.read_text())
     doc["services"]["ollama"]["ports"] = ["11434:11434"]
     bad = tmp_path / "compose.yml"
-    bad.write_text(yaml.safe_dump(doc))
+    bad.write_text(yamlio.dump(doc))
     with pytest.raises(ComposeError, match="publish on 127.0.0.1 only"):
         load_compose(bad)

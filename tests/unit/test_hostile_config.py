@@ -8,7 +8,8 @@ import json
 import subprocess
 
 import pytest
-import yaml
+
+from components import yamlio
 
 NS = "llm-platform"
 ROGUE_KEY = "ssh-rsa AAAA"
@@ -33,7 +34,7 @@ def plan_file(capsys, monkeypatch, tmp_path, pinned_stacks):
 
 @pytest.fixture
 def prod(pinned_stacks) -> dict:
-    return yaml.safe_load((pinned_stacks / "Pulumi.prod.yaml").read_text())
+    return yamlio.load((pinned_stacks / "Pulumi.prod.yaml").read_text())
 
 
 def edited(doc: dict, **changes) -> str:
@@ -50,7 +51,7 @@ def edited(doc: dict, **changes) -> str:
         for part in rest[:-1]:
             node = node.setdefault(part, {})
         node[rest[-1]] = value
-    return yaml.safe_dump(doc, sort_keys=False)
+    return yamlio.dump(doc)
 
 
 def one_line(res: subprocess.CompletedProcess) -> str:
@@ -259,12 +260,12 @@ def test_a_secret_under_a_misspelled_key_is_never_echoed(plan_file, prod):
 def test_a_provider_token_in_plain_text_is_refused(plan_file, prod, key, env):
     doc = copy.deepcopy(prod)
     doc["config"][key] = "dop_v1_" + "a1" * 32
-    line = one_line(plan_file(yaml.safe_dump(doc)))
+    line = one_line(plan_file(yamlio.dump(doc)))
     assert line.startswith(f"error: {key}: "), line
     assert f"pulumi config set --secret {key} <value> -s prod" in line and env in line, line
     assert "a1a1a1" not in line
     doc["config"][key] = {"secure": "AAABAMSfake"}  # as `pulumi config set --secret` writes it
-    assert plan_file(yaml.safe_dump(doc)).returncode == 0
+    assert plan_file(yamlio.dump(doc)).returncode == 0
 
 
 def _host_scalar(prod: dict, value: str) -> str:
@@ -285,8 +286,9 @@ def _host_scalar(prod: dict, value: str) -> str:
         (f"config:\n  {NS}:app: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", "nested"),
         (f"config:\n  {NS}:budget: {'9' * 5000}\n", "number"),
         ("config:\n" + "".join(f"  k{i}: [{', '.join(['1'] * 1000)}]\n" for i in range(30)), "values"),
+        (f"config:\n  {NS}:budget: 3000\n  ? [{NS}:phase]\n  : 2\n", ":3: a list or mapping as a key"),
     ],
-    ids=["alias-bomb", "alias-cycle", "deep-list", "deep-map", "5000-digits", "30000-values"],
+    ids=["alias-bomb", "alias-cycle", "deep-list", "deep-map", "5000-digits", "30000-values", "list-key"],
 )
 def test_a_stack_file_too_big_to_expand_is_one_line(plan_file, text, words):
     line = one_line(plan_file(text))
@@ -366,7 +368,7 @@ HOMELAB = {"dockerHost": "unix:///var/run/docker.sock", "composeFile": "docker/h
 
 
 def homelab(**changes) -> str:
-    return yaml.safe_dump({"config": {f"{NS}:homelab": {**HOMELAB, **changes}}})
+    return yamlio.dump({"config": {f"{NS}:homelab": {**HOMELAB, **changes}}})
 
 
 @pytest.mark.parametrize(

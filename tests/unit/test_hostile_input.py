@@ -168,6 +168,41 @@ def test_pin_refuses_a_version_that_is_not_plain(pin, version):
     assert "release version like 0.13.5" in err, err
 
 
+@pytest.fixture
+def http_mirror(pin):
+    """``http://127.0.0.1:PORT`` serving the pin fixture's mirror folder."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    folder = Path(pin.source.removeprefix("file://"))
+    folder.mkdir(parents=True, exist_ok=True)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_pin_reads_an_http_source_with_insecure(pin, http_mirror):
+    rc, out, err = pin("0.13.5", "--source", http_mirror, "--insecure")
+    assert rc == 0 and PIN_SHA in out and f"{http_mirror}/v0.13.5/sha256sum.txt" in out, err
+
+
+def test_pin_names_the_http_status_of_a_missing_release(pin, http_mirror):
+    err = _one_error(*pin("0.13.6", "--source", http_mirror, "--insecure")[::2])
+    assert f"{http_mirror}/v0.13.6/sha256sum.txt: HTTP 404 (is 0.13.6 an Ollama release?)" in err, err
+
+
+def test_pin_says_why_a_source_cannot_be_reached_in_one_line(pin):
+    err = _one_error(*pin("0.13.5", "--source", "http://127.0.0.1:9/mirror", "--insecure")[::2])
+    assert "http://127.0.0.1:9/mirror/v0.13.5/sha256sum.txt: " in err and "Connection refused" in err, err
+
+
 # ---- scripts/finetune validate -------------------------------------------------------------------
 GOOD_ROWS = [{"instruction": f"question {i}", "input": "", "output": f"answer {i}"} for i in range(9)]
 

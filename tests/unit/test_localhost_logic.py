@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
+import yaml  # PyYAML on purpose: cloud-init reads these seed files (cloud.cfg, user-data, network-config) with it
 
 from testhost import access, image, netns, runner, services, vm
 from testhost.config import TestHostConfig, discover_mirrors, host_apt_entries

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import yaml
+import yaml  # PyYAML on purpose: cloud-init reads user data with it
 
 from components import catalogue
 

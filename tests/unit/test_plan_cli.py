@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+
+from components import yamlio
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "scripts" / "plan"
@@ -60,9 +61,9 @@ def test_plan_json_is_parseable(run_plan):
 def _stack_copy(tmp_path: Path, stack: str, edit, src: Path = ROOT / "stacks") -> Path:
     shutil.copy(src / f"Pulumi.{stack}.yaml", tmp_path / f"Pulumi.{stack}.yaml")
     path = tmp_path / f"Pulumi.{stack}.yaml"
-    doc = yaml.safe_load(path.read_text())
+    doc = yamlio.load(path.read_text())
     edit(doc["config"])
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yamlio.dump(doc))
     return tmp_path
 
 

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from components import prices, stackfile, upstream
+from components import prices, stackfile, upstream, yamlio
 from operate.plan import format_plan
 from components.config import SettingsError, parse_settings
 from components.hostdata import HostData
@@ -157,7 +156,7 @@ def test_app_spec_citations_name_the_files_that_hold_the_fields():
     files = _cited_openapi_files(pin)
     assert files, pin.source
     def declared(name: str) -> set[str]:  # the properties the file itself declares (its own and its allOf parts')
-        doc = yaml.safe_load((SCHEMA_DIR / name).read_text())
+        doc = yamlio.load((SCHEMA_DIR / name).read_text())
         parts = [doc, *(p for p in doc.get("allOf", []) if isinstance(p, dict))]
         return {k for part in parts for k in part.get("properties", {})}
 
@@ -191,7 +190,7 @@ def test_debian_image_slugs_cite_what_says_them():
 def test_fresh_clone_pulumi_installs_the_project():
     """Pulumi's pip toolchain installs requirements.txt into the virtualenv (pulumi.pip_toolchain);
     it must install the project itself, whose packages the program imports."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project = yamlio.load((ROOT / "Pulumi.yaml").read_text())
     assert project["runtime"]["options"] == {"toolchain": "pip", "virtualenv": ".venv"}
     lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
     assert "-e ." in lines

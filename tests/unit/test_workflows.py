@@ -13,18 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 
-from components import stackfile
+from components import stackfile, yamlio
 
 ROOT = Path(__file__).resolve().parents[2]
 WF = ROOT / ".github" / "workflows"
 
 
 def load(name: str) -> dict:
-    doc = yaml.safe_load((WF / name).read_text())
-    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
-    return doc
+    return yamlio.load((WF / name).read_text())  # YAML 1.2, as Actions reads it: the key `on` is a string
 
 
 def check_jsonschema(*paths: Path) -> subprocess.CompletedProcess:
