@@ -247,8 +247,12 @@ def ufw_policy(rules: list[str]):
         + [_ufw("delete", rule) for rule in current if rule not in rules]
         + ([StringCommand("ufw", "--force", "enable")] if not state["active"] else [])
     )
-    yield from commands
-    if not commands:
+    if commands:  # one remote command (each `ufw` is a Python start of its own; no round trip more)
+        joined = [commands[0]]
+        for command in commands[1:]:
+            joined += ["&&", command]
+        yield StringCommand(*joined)
+    else:
         host.noop(f"ufw enforces exactly {len(rules)} rules")
 
 
