@@ -123,13 +123,12 @@ def secret_file(dest: str, value: str, user: str = "root", group: str = "root", 
     want = hashlib.sha256(value.encode()).hexdigest()
     current = host.get_fact(Sha256File, path=dest)
     info = host.get_fact(File, path=dest)
-    if current != want:
-        yield StringCommand("install", "-d", "-m", "700", "-o", uploader, "-g", uploader, UPLOAD_DIR)
+    if current != want:  # one command prepares both, then the upload
+        prepare = ["install", "-d", "-m", "700", "-o", uploader, "-g", uploader, UPLOAD_DIR, "&&"]
         if info:
-            yield StringCommand("chown", f"{user}:{group}", dest)
-            yield StringCommand("chmod", mode, dest)
+            yield StringCommand(*prepare, "chown", f"{user}:{group}", dest, "&&", "chmod", mode, dest)
         else:
-            yield StringCommand("install", "-m", mode, "-o", user, "-g", group, "/dev/null", dest)
+            yield StringCommand(*prepare, "install", "-m", mode, "-o", user, "-g", group, "/dev/null", dest)
         temp = host.get_temp_filename(dest, temp_directory=UPLOAD_DIR)
         yield FileUploadCommand(io.BytesIO(value.encode()), dest, remote_temp_filename=temp)
         return
