@@ -165,3 +165,10 @@ def test_through_the_script_as_an_operator_runs_it(tmp_path):
                          cwd=ROOT, timeout=120)
     assert res.returncode == 0 and res.stdout.startswith("usage: scripts/reach ") and "  3    usage " in res.stdout
 
+
+def test_the_readme_shows_the_same_table():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Exit codes"):]
+    section = section[:section.index("\n#")]
+    for code, name, _ in cli.EXIT_CODES:
+        assert re.search(rf"^\| `{int(code)}` \| {name} \|", section, re.M), (code, name)
