@@ -73,9 +73,11 @@ def exit_help(exits: dict[int, str] | None = None, width: int = 100) -> str:
     indent = " " * 23
     lines = ["exit codes (one table for every scripts/ command):"]
     for code, name, meaning in EXIT_CODES:
-        lines += textwrap.wrap(meaning, width, initial_indent=f"  {int(code):<3}  {name:<16}", subsequent_indent=indent)
+        lines += textwrap.wrap(meaning, width, initial_indent=f"  {int(code):<3}  {name:<16}",
+                               subsequent_indent=indent)
         if exits and int(code) in exits:
-            lines += textwrap.wrap(f"here: {exits[int(code)]}", width, initial_indent=indent, subsequent_indent=indent + "  ")
+            lines += textwrap.wrap(f"here: {exits[int(code)]}", width, initial_indent=indent,
+                                   subsequent_indent=indent + "  ")
     return "\n".join(lines)
 
 
@@ -164,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             parser, module = build_parser(command)
-            args = parser.parse_args(argv)
+            args, extra = parser.parse_known_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
+        if extra:  # what parse_args would refuse at the top, named after the command's own help
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{prog} --help`)")
         return int(module.run_command(args))
     except UsageError as exc:
         text = " ".join(str(exc).split())

@@ -265,7 +265,8 @@ class CloudHost(Platform):
         if not key:
             raise Stop(f"stack {self.stack} has no host key (llm-platform:hostSshKey): a new server would answer "
                        "with a key nobody can check",
-                       f"`scripts/host-keys {self.stack}`, commit the stack file, then rerun `{self.rerun}`", cli.Exit.NOT_CHECKED)
+                       f"`scripts/host-keys {self.stack}`, commit the stack file, then rerun `{self.rerun}`",
+                       cli.Exit.NOT_CHECKED)
         return hostkeys.public_of(key)
 
     def observe(self) -> Observed:

@@ -86,6 +86,8 @@ def test_top_level_help_lists_every_command_and_the_table(capsys):
 @pytest.mark.parametrize("argv", [
     ["plan"],  # no STACK
     ["plan", "dev", "--bogus"],
+    ["bench", "--bogus"],
+    ["finetune", "validate", "f.jsonl", "--bogus"],
     ["drift", "dev", "--no-such-option"],
     ["smoke", "dev", "--prompts", "x"],
     ["smoke", "dev", "--prompts", "0"],  # checked past argparse: the same code and form
@@ -104,6 +106,8 @@ def test_a_usage_error_is_exit_3_in_one_line(argv, capsys):
     assert captured.out == ""
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith(" --help`)"), captured.err
+    if argv and argv[0] in cli.COMMANDS:  # the help it points to is the command's own
+        assert f"(see `scripts/{argv[0]}" in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("name", sorted(set(cli.COMMANDS) - {"bench", "local-host"}))

@@ -206,7 +206,8 @@ def test_markdown_goes_to_the_file_and_the_job_summary(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    code = operate_cli.main(["drift", "prod", "--report", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")])
+    code = operate_cli.main(["drift", "prod", "--report", str(tmp_path / "r.json"),
+                             "--markdown", str(tmp_path / "r.md")])
     assert code == 1
     assert "systemctl start nginx.service" in (tmp_path / "r.md").read_text()
     text = summary.read_text()

@@ -363,8 +363,8 @@ def test_cli_run_end_to_end_on_a_fake_host(monkeypatch, capsys):
         secrets={"huggingfaceApiKey": TOKEN},
     )
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = operate_cli.main(["finetune", "run", "staging", "llm-staging", "--dataset", str(FIX / "messages_good.jsonl"), "--name", "bot",
-                   "--interval", "0"])
+    rc = operate_cli.main(["finetune", "run", "staging", "llm-staging", "--dataset", str(FIX / "messages_good.jsonl"),
+                           "--name", "bot", "--interval", "0"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "method: lora on cuda" in out  # 20 GB ≥ 16 GB for 7B
@@ -384,7 +384,8 @@ def test_cli_detach(monkeypatch, capsys):
     host = make_host([("docker inspect", Result(0, "true\n", "")), ("nvidia-smi", Result(3, "", ""))])
     host.stack, host.name = "local", "llm-local"
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = operate_cli.main(["finetune", "run", "local", "--dataset", str(FIX / "alpaca_good.jsonl"), "--name", "bot", "--device", "cpu", "--detach"])
+    rc = operate_cli.main(["finetune", "run", "local", "--dataset", str(FIX / "alpaca_good.jsonl"), "--name", "bot",
+                           "--device", "cpu", "--detach"])
     out = capsys.readouterr().out
     assert rc == 0 and "detached. Follow it: scripts/finetune status local --name bot" in out
     assert "CUDA_VISIBLE_DEVICES=" in host.remote.files["/data/finetune/output/bot/train.sh"][0]
@@ -434,7 +435,8 @@ def test_cli_export_records_the_model_in_the_stack_file(monkeypatch, capsys, tmp
     host.remote.files["/data/finetune/output/bot/run.json"] = (run_info().to_json(), "644")
     host.remote.files["/data/finetune/output/bot/merged/Modelfile"] = ("FROM .\n", "644")
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = operate_cli.main(["finetune", "export", "staging", "--name", "bot", "--model-name", "support-bot", "--quantize", "q4_K_M"])
+    rc = operate_cli.main(["finetune", "export", "staging", "--name", "bot", "--model-name", "support-bot",
+                           "--quantize", "q4_K_M"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     merge = host.remote.files["/data/finetune/output/bot/merge.yaml"][0]

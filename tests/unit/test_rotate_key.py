@@ -176,7 +176,8 @@ def test_help_lists_exit_codes(capsys):
 
     assert cli.main(["rotate-key", "--help"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"exit codes.*\n  0 .*\n +here: rotated(.*\n)+  1 (.*\n)+ +here: a step failed(.*\n)+  2 ", out), out
+    assert re.search(r"exit codes.*\n  0 .*\n +here: rotated(.*\n)+  1 (.*\n)+ +here: a step failed(.*\n)+  2 ",
+                     out), out
 
 
 # ---- the host layer: nginx enforces the public keys, vLLM has its own ------------------------------
