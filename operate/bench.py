@@ -7,7 +7,7 @@ converge (its change count must be 0; commands per operation), verify (testinfra
 host part), rebuild (new VM from the base image + converge + verify), and the unit suite.
 ``--full-suite`` also times the README's whole test command. Runs in its own state dir, ports and
 namespace; ends with ``down``. Prints a Markdown table (for the README) and writes
-``.state/bench.json``. Exit codes: 0 measured, 1 a stage failed.
+``.state/bench.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import time
 
 from components import ROOT
-
+from operate import cli
 
 
 def _timed(figures: dict, name: str, fn, guest=None, commands: dict | None = None):
@@ -39,12 +39,29 @@ def _timed(figures: dict, name: str, fn, guest=None, commands: dict | None = Non
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+EXITS = {
+    0: "measured (the table is printed and written to .state/bench.json)",
+    1: "a stage failed (the error line says which); nothing is written",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-suite", action="store_true", help="also time scripts/test (unit + integration)")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark VM running")
-    args = parser.parse_args(argv)
 
+
+def run_command(args: argparse.Namespace) -> int:
+    from operate.rebuild import Stop
+    from testhost.util import LocalHostError
+
+    try:
+        return _bench(args)
+    except (LocalHostError, Stop) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return cli.Exit.FAILED
+
+
+def _bench(args: argparse.Namespace) -> int:
     from operate import rebuild
     from operate.drift.cli import run_drift
     from testhost import lifecycle, runner, vm
@@ -101,8 +118,4 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in figures.items():
         print(f"| {k} | {v} | {commands.get(k, '')} | {notes.get(k, '')} |")
     print(f"\n(written to {out})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cli.Exit.OK

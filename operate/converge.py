@@ -18,48 +18,53 @@ import sys
 from pathlib import Path
 
 from components import ROOT
+from operate import cli
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/converge", description=__doc__.split("\n\n")[0],
-                                     epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack")
+EXITS = {
+    0: "converged (and with --verify: the checks passed and hostVerified is set)",
+    1: "the deploy failed (pyinfra's output says where), or with --verify a host check failed",
+    2: "could not start: no credentials, no stack output, or the stack file differs from the last "
+       "pulumi up (one line naming the keys and the command)",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=True)
     parser.add_argument("--dry", action="store_true", help="show what would change, change nothing")
     parser.add_argument("--limit", help="only this host")
     parser.add_argument("--verify", action="store_true",
                         help="then run the host checks; when they pass, set llm-platform:hostVerified (phase 2 step 2)")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     from operate.automation import Unavailable, select_stack
     from operate import targets
 
     stack = None
     try:
-        if args.stack == "local":
+        if args.stack == cli.LOCAL:
             target = targets.local()
         else:
             stack = select_stack(args.stack)
             target = targets.from_stack(stack)
     except Unavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.Exit.NOT_CHECKED
     if not target.hosts:
         print(f"stack {args.stack} has no model host (phase 1?): nothing to converge")
-        return 0
+        return cli.Exit.OK
     cmd = [str(Path(sys.executable).with_name("pyinfra")), str(target.inventory), "hosts/deploy.py"]
     cmd += ["--dry"] if args.dry else ["-y"]
     if args.limit:
         cmd += ["--limit", args.limit]
     rc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **target.env}).returncode
-    if rc != 0 or not args.verify or args.dry:
-        return rc
+    if rc != 0:
+        print(f"error: the deploy failed (pyinfra exit {rc}; its output above says where)", file=sys.stderr)
+        return cli.Exit.FAILED
+    if not args.verify or args.dry:
+        return cli.Exit.OK
     return verify(args.stack, stack, target)
-
-
-EXIT_HELP = """exit codes:
-  0  converged (and with --verify: the checks passed and hostVerified is set)
-  1  the deploy failed (pyinfra's exit code), or with --verify a host check failed
-  2  could not start: no credentials, no stack output, or the stack file differs from the last
-     pulumi up (one line naming the keys and the command)"""
 
 
 def verify(stack_name: str, stack, target, run=subprocess.run) -> int:
@@ -72,20 +77,16 @@ def verify(stack_name: str, stack, target, run=subprocess.run) -> int:
                   cwd=ROOT, env={**os.environ, **target.env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)})
         if res.returncode != 0:
             print(f"error: host checks failed on {h.name} (exit {res.returncode}): hostVerified not set", file=sys.stderr)
-            return 1
+            return cli.Exit.FAILED
         doc = json.loads(Path(h.host_data_file).read_text())
         domains.add((doc.get("data") or doc)["domain"])
     if stack is None:
         print("verified (the local test host has no gateway to move)")
-        return 0
+        return cli.Exit.OK
     (domain,) = domains
     from pulumi import automation as auto
 
     stack.set_config("llm-platform:hostVerified", auto.ConfigValue(value=domain))
     print(f"verified: llm-platform:hostVerified = {domain} (in stacks/Pulumi.{stack_name}.yaml: commit it); "
           f"now pulumi up -s {stack_name} moves the gateway to the host")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cli.Exit.OK

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from components import hostkeys
+from operate import cli
 
 KEY = "llm-platform:hostSshKey"
 
@@ -23,16 +24,24 @@ def _pulumi(args: list[str], stack: str, stdin: str | None = None) -> subprocess
     return subprocess.run(["pulumi", *args, "--stack", stack], input=stdin, capture_output=True, text=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/host-keys", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stack")
+EXITS = {
+    0: "the key is set (made now, rotated, or kept); its public half and fingerprint are printed",
+    1: "pulumi config set failed, or the stored key is not a valid host key (the next: line says what to do)",
+    2: "no Pulumi CLI on PATH: nothing was changed",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=False)
     parser.add_argument("--rotate", action="store_true",
                         help="replace the stack's key (known_hosts changes; the next pulumi up replaces the server)")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     if shutil.which("pulumi") is None:
         print("error: no Pulumi CLI on PATH (install it: https://www.pulumi.com/docs/install/)", file=sys.stderr)
         print(f"next: install it, log in, then rerun `scripts/host-keys {args.stack}`", file=sys.stderr)
-        return 2
+        return cli.Exit.NOT_CHECKED
     current = _pulumi(["config", "get", KEY], args.stack)
     if current.returncode == 0 and current.stdout.strip() and not args.rotate:
         try:
@@ -40,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         except hostkeys.BadHostKey as exc:
             print(f"error: {KEY} of {args.stack} is {exc}", file=sys.stderr)
             print(f"next: `scripts/host-keys {args.stack} --rotate`", file=sys.stderr)
-            return 1
+            return cli.Exit.FAILED
         print(f"{args.stack}: host key already set, kept: {hostkeys.fingerprint(public)}\n{public}")
         print(f"next: nothing; its known_hosts line: `pulumi stack output host_known_hosts -s {args.stack}`")
-        return 0
+        return cli.Exit.OK
     private = hostkeys.generate()
     done = _pulumi(["config", "set", "--secret", KEY], args.stack, stdin=private)
     if done.returncode != 0:
@@ -51,19 +60,15 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         print(f"next: fix the above (pulumi login? the stack exists?), then rerun `scripts/host-keys {args.stack}`",
               file=sys.stderr)
-        return 1
+        return cli.Exit.FAILED
     check = _pulumi(["config", "get", KEY], args.stack)
     if check.returncode != 0 or hostkeys.public_of(check.stdout) != hostkeys.public_of(private):
         print("error: the stored key does not read back as the one generated", file=sys.stderr)
         print(f"next: `scripts/host-keys {args.stack} --rotate`", file=sys.stderr)
-        return 1
+        return cli.Exit.FAILED
     public = hostkeys.public_of(private)
     print(f"{args.stack}: host key {'rotated' if args.rotate else 'set'}: {hostkeys.fingerprint(public)}\n{public}")
     print(f"next: commit stacks/Pulumi.{args.stack}.yaml, then `pulumi up -s {args.stack}` (the server is replaced "
           f"once to take the key; data and IP kept), then `pulumi stack output host_known_hosts -s {args.stack} "
           f"| gh secret set HOSTS_KNOWN_HOSTS --env {args.stack}`")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cli.Exit.OK

@@ -8,8 +8,6 @@ default; ``--source URL`` or ``LLM_PLATFORM_OLLAMA_RELEASES`` for a mirror laid 
 
 The checksum is what the deploy trusts the archive by, so its source must be https: an ``http://`` or
 ``file://`` source is refused unless ``--insecure`` is given (then a warning says it was not checked).
-
-Exit codes: 0 pinned (or already pinned), 2 it could not (one line on stderr says why).
 """
 
 from __future__ import annotations
@@ -23,18 +21,29 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from components import upstream
-from components.stackfile import STACKS_DIR
-from components import NAMESPACE
+from components import NAMESPACE, stackfile, upstream
 from components.patterns import RELEASE_VERSION, URL
+from operate import cli
 from operate.httpclient import reason
 
 SOURCE_ENV = "LLM_PLATFORM_OLLAMA_RELEASES"
 MAX_CHECKSUM_FILE = 1 << 20
 
+EXITS = {
+    0: "pinned (or already pinned)",
+    1: "refused: the stack file has no host block to pin in",
+    2: "could not read the release's checksums (network, HTTP status, no such archive listed); "
+       "one line on stderr says why",
+    3: "not a release version, or a source that is not https:// without --insecure",
+}
+
 
 class PinError(Exception):
-    pass
+    """The pin could not be made: one line; ``code`` per EXITS (default: could not read the checksums)."""
+
+    def __init__(self, message: str, code: int = cli.Exit.NOT_CHECKED):
+        super().__init__(message)
+        self.code = code
 
 
 def check_source(source: str, insecure: bool) -> str:
@@ -45,10 +54,10 @@ def check_source(source: str, insecure: bool) -> str:
     elif scheme in ("https", "http") and URL.match(source):
         plain = scheme == "http"
     else:
-        raise PinError(f"--source {source[:200]!r} is not an https:// URL like {upstream.OLLAMA_RELEASES}")
+        raise cli.UsageError(f"--source {source[:200]!r} is not an https:// URL like {upstream.OLLAMA_RELEASES}")
     if plain and not insecure:
-        raise PinError(f"--source {source[:200]!r} is {scheme}://: the checksum the deploy trusts would come "
-                       "unauthenticated; use https, or pass --insecure for a mirror you trust")
+        raise cli.UsageError(f"--source {source[:200]!r} is {scheme}://: the checksum the deploy trusts would come "
+                             "unauthenticated; use https, or pass --insecure for a mirror you trust")
     return source
 
 
@@ -99,7 +108,7 @@ def write_pin(stack_file: Path, version: str, sha256: str) -> bool:
     config = (doc or {}).get("config")
     key = f"{NAMESPACE}:host"
     if not isinstance(config, dict) or not isinstance(config.get(key), dict):
-        raise PinError(f"{stack_file}: no {key} block to pin Ollama in")
+        raise PinError(f"{stack_file}: no {key} block to pin Ollama in", cli.Exit.FAILED)
     host = config[key]
     if not isinstance(host.get("ollama"), dict):
         host["ollama"] = {}
@@ -116,36 +125,34 @@ def write_pin(stack_file: Path, version: str, sha256: str) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="scripts/pin", description=__doc__.split("\n\n")[0])
+def _version(text: str) -> str:
+    version = text.removeprefix("v")
+    if not RELEASE_VERSION.match(version):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a release version like 0.13.5")
+    return version
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("what", choices=["ollama"], help="what to pin")
-    ap.add_argument("stack", help="stack name (stacks/Pulumi.STACK.yaml)")
-    ap.add_argument("version", help="release version, e.g. 0.13.5")
+    cli.add_stack(ap, local=False)
+    ap.add_argument("version", type=_version, help="release version, e.g. 0.13.5")
     ap.add_argument("--source", default=os.environ.get(SOURCE_ENV) or upstream.OLLAMA_RELEASES,
                     help=f"artifact source laid out as SOURCE/v<version>/<file> (default: ${SOURCE_ENV} or the vendor)")
     ap.add_argument("--insecure", action="store_true", help="accept an http:// or file:// source (a mirror you trust)")
-    args = ap.parse_args(argv)
-    version = args.version.removeprefix("v")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    version = args.version
+    source = check_source(args.source, args.insecure)
+    stack_file = stackfile.STACKS_DIR / f"Pulumi.{args.stack}.yaml"
     try:
-        if not RELEASE_VERSION.match(version):
-            raise PinError(f"{args.version[:40]!r} is not a release version like 0.13.5")
-        if not re.match(r"^[A-Za-z0-9_.-]{1,64}\Z", args.stack):
-            raise PinError(f"{args.stack[:80]!r} is not a stack name")
-        source = check_source(args.source, args.insecure)
-        stack_file = STACKS_DIR / f"Pulumi.{args.stack}.yaml"
-        if not stack_file.is_file():
-            raise PinError(f"no stack file {stack_file}")
         name, sha, url = fetch_sha256(source, version)
         changed = write_pin(stack_file, version, sha)
     except PinError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.code
     if not source.startswith("https://"):
         print(f"warning: read from {source} (--insecure): the checksum was not checked in transit", file=sys.stderr)
     what = "pinned" if changed else "already pinned"
     print(f"{what}: Ollama {version} in {stack_file.name}: sha256 {sha} of {name} (from {url})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cli.Exit.OK

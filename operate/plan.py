@@ -12,17 +12,25 @@ from typing import Any
 from components import PROJECT, offline, stackfile
 from components.cost import BudgetExceeded
 from components.config import SettingsError
+from operate import cli
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/plan", description=__doc__, epilog=EXIT_HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack", help=f"stack name ({', '.join(stackfile.stack_names())})")
+EXITS = {
+    0: "planned (the plan, or the diff, is printed)",
+    1: "refused: bad config, a stack not ready to create its host (pin, example values), over budget; "
+       "one line per problem on stderr",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=False)
     parser.add_argument("--json", action="store_true", help="print outputs and resources (with properties, secrets masked) as JSON")
     parser.add_argument("--diff", nargs="?", const="HEAD", metavar="REF",
                         help="compare with the stack file at this git ref (default HEAD): added/changed/removed "
                              "resources and keys, replacements, host-layer versions")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
         plan = offline.run(args.stack)
     except (SettingsError, FileNotFoundError) as exc:
@@ -30,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         note = _dns_note(args.stack) if isinstance(exc, SettingsError) else None
         if note:
             print(f"note: {note}", file=sys.stderr)
-        return 1
+        return cli.Exit.FAILED
     except BudgetExceeded as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return cli.Exit.FAILED
     from components import readiness
     from operate import plandiff
 
@@ -62,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if notes:
             print("\nBefore the converge:")
             print("\n".join(f"  {n}" for n in notes))
-    return 0
+    return cli.Exit.OK
 
 
 def _dns_note(stack: str) -> str | None:
@@ -190,13 +198,3 @@ def format_plan(plan: offline.Plan) -> str:
     out += ["", "Cost (USD/month):", estimate(plan.settings).table()]
     return "\n".join(out)
 
-
-EXIT_HELP = """exit codes:
-  0  planned (the plan, or the diff, is printed)
-  1  refused: bad config, a stack not ready to create its host (pin, example values), over budget;
-     one line per problem on stderr
-  2  usage error (argparse)"""
-
-
-if __name__ == "__main__":
-    sys.exit(main())

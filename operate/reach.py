@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import sys
 from dataclasses import dataclass
 from typing import Any
 
-INSIDE, OUTSIDE, UNDECIDED = 0, 1, 2
+from operate import cli
 
-EXIT_HELP = """exit codes:
-  0  the address is inside host.adminCidrs (or the stack has no model host: nothing to reach)
-  1  the address is outside host.adminCidrs: SSH to the stack's hosts is closed to it
-  2  could not decide: no or an invalid address, an unknown stack, a malformed stack file"""
+INSIDE, OUTSIDE, UNDECIDED = cli.Exit.OK, cli.Exit.FAILED, cli.Exit.NOT_CHECKED
+
+EXITS = {
+    0: "the address is inside host.adminCidrs (or the stack has no model host: nothing to reach)",
+    1: "the address is outside host.adminCidrs: SSH to the stack's hosts is closed to it",
+    2: "could not decide: no or an invalid address, a malformed stack file",
+}
 
 NEXT = ("run this job on the runner the HOSTS_RUNNER variable names, or add the runner's range to "
         "host.adminCidrs (docs/oncall.md, 'CI: where the workflows run')")
@@ -87,20 +89,14 @@ def check(stack: str, runner_ip: str) -> Verdict:
                             f"to it; {NEXT}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="scripts/reach", description=__doc__.split("\n\n")[0], epilog=EXIT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("stack", help="a stack name (a stacks/Pulumi.STACK.yaml file)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=False)
     parser.add_argument("--runner-ip", required=True,
                         help="this machine's egress address as the internet sees it (e.g. from "
                              "https://checkip.amazonaws.com); empty: exit 2")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     verdict = check(args.stack, args.runner_ip)
     print(verdict.line)
     return verdict.code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

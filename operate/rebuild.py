@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from components import ROOT
+from operate import cli
 from operate.wait import wait_until
 
 
 class Stop(Exception):
     """The rebuild stops: ``message`` says why, ``next`` what to do (one line each)."""
 
-    def __init__(self, message: str, next_step: str, code: int = 1):
+    def __init__(self, message: str, next_step: str, code: int = cli.Exit.FAILED):
         super().__init__(message)
         self.next_step, self.code = next_step, code
 
@@ -172,7 +173,8 @@ def run_rebuild(p: Platform) -> Stages:
         from operate.automation import Unavailable
 
         if isinstance(exc, Unavailable):
-            raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun `{p.rerun}`", 2) from None
+            raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun `{p.rerun}`",
+                       cli.Exit.NOT_CHECKED) from None
         raise Stop(f"{stage}: {exc}", _next_for(stage, exc, p)) from None
     return stages
 
@@ -263,7 +265,8 @@ class CloudHost(Platform):
         if not key:
             raise Stop(f"stack {self.stack} has no host key (llm-platform:hostSshKey): a new server would answer "
                        "with a key nobody can check",
-                       f"`scripts/host-keys {self.stack}`, commit the stack file, then rerun `{self.rerun}`", 2)
+                       f"`scripts/host-keys {self.stack}`, commit the stack file, then rerun `{self.rerun}`",
+                       cli.Exit.NOT_CHECKED)
         return hostkeys.public_of(key)
 
     def observe(self) -> Observed:
@@ -449,7 +452,7 @@ def rebuild_cloud(stack_name: str, host: str) -> Stages:
         stack = automation.select_stack(stack_name)
     except automation.Unavailable as exc:
         raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun "
-                             f"`scripts/rebuild-host {stack_name} {host}`", 2) from None
+                             f"`scripts/rebuild-host {stack_name} {host}`", cli.Exit.NOT_CHECKED) from None
     return run_rebuild(CloudHost(stack, host))
 
 
@@ -459,30 +462,31 @@ def rebuild_local(s: Any = None) -> Stages:
     return run_rebuild(LocalHost(s or local_host_config()))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/rebuild-host", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stack", help="stack name, or 'local' for the local test host")
+EXITS = {
+    0: "rebuilt: the host answers SSH with its own key, is converged and verified",
+    1: "a stage failed (the error line says which); a rerun resumes",
+    2: "could not start: no credentials, no Pulumi CLI, no host key; nothing was changed",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=True)
     parser.add_argument("host", nargs="?", help="host name from the stack's inventory output (e.g. llm-prod)")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if args.stack != cli.LOCAL and not args.host:
+        raise cli.UsageError("HOST is required for a cloud stack (see `pulumi stack output inventory`)")
     try:
-        if args.stack == "local":
-            stages = rebuild_local()
-        else:
-            if not args.host:
-                parser.error("HOST is required for a cloud stack (see `pulumi stack output inventory`)")
-            stages = rebuild_cloud(args.stack, args.host)
+        stages = rebuild_local() if args.stack == cli.LOCAL else rebuild_cloud(args.stack, args.host)
     except Stop as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"next: {exc.next_step}", file=sys.stderr)
         return exc.code
     print(stages.summary())
-    if args.stack == "local":
+    if args.stack == cli.LOCAL:
         print("next: nothing; known_hosts is unchanged (`scripts/local-host ssh` connects as before)")
     else:
         print(f"next: nothing; the host answers with its usual host key (HOSTS_KNOWN_HOSTS unchanged): "
               f"`scripts/drift {args.stack}` should be clean")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cli.Exit.OK

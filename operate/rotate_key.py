@@ -17,9 +17,7 @@ interrupted rotation resumes when the command is run again):
 On the local test host (``local``) there is no App Platform: step 4 writes the new key where its
 clients read it (the state directory's ``api-key``) and tells them to switch.
 
-Exit codes: 0 rotated; 1 a step failed (the line says which, what state the keys are in and that
-rerunning resumes; the old key stays accepted until the new one is live); 2 could not start (no
-credentials, no such stack, nothing to rotate, other changes pending). No key value is printed.
+No key value is printed. Exit codes: ``EXITS`` (operate/cli.py's table).
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from components.secrets import HOST_SECRET, HOST_SECRET_RULE
+from operate import cli
 from operate.wait import wait_until
 
 KEYS = {"vllm": ("vllmApiKey", "vllmApiKeyPrevious")}
@@ -42,11 +41,11 @@ POLL_S = 10
 
 
 class RotationError(RuntimeError):
-    """A step failed: exit 1 (the message says what state the keys are in)."""
+    """A step failed: exit 1 (cli.Exit.FAILED; the message says what state the keys are in)."""
 
 
 class CannotStart(RuntimeError):
-    """Nothing was changed: exit 2."""
+    """Nothing was changed: exit 2 (cli.Exit.NOT_CHECKED)."""
 
 
 class Platform(Protocol):
@@ -298,23 +297,24 @@ def _endpoints(stack: str) -> tuple[Platform, Hosts]:
     return PulumiPlatform(st), ConvergeHosts(stack, lambda key: smoke.Endpoint(base_url.value, key, ""))
 
 
-EXIT_HELP = """exit codes:
-  0  rotated: the new key is live on App Platform and the hosts; the old key gets 401
-  1  a step failed: the line says which; the old key stays accepted until the new one is live;
-     rerun the same command to resume
-  2  could not start: no credentials, no model host, nothing to rotate, other changes pending;
-     nothing was changed"""
+EXITS = {
+    0: "rotated: the new key is live on App Platform and the hosts; the old key gets 401",
+    1: "a step failed: the line says which; the old key stays accepted until the new one is live; "
+       "rerun the same command to resume",
+    2: "could not start: no credentials, no model host, nothing to rotate, other changes pending; "
+       "nothing was changed",
+}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/rotate-key", description=__doc__.split("\n\n")[0],
-                                     epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack", help="a stack name, or 'local'")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=True)
     parser.add_argument("which", choices=sorted(KEYS), help="which key: vllm (the model host's /v1 key)")
     parser.add_argument("--grace", type=float, default=GRACE_S, help=f"seconds between the app's deployment and removing the old key (default {GRACE_S})")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help=f"seconds to await the app's deployment (default {TIMEOUT_S})")
     parser.add_argument("--new-key-file", help="read the new key from this file (default: 32 random bytes)")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     from operate.automation import Unavailable
 
     try:
@@ -327,12 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                say=lambda line: print(line, flush=True))
     except (CannotStart, Unavailable, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.Exit.NOT_CHECKED
     except (RotationError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return cli.Exit.FAILED
+    return cli.Exit.OK

@@ -10,9 +10,7 @@ waking) is one event, shown against the goal but not mixed into the percentiles.
 Endpoints: ``local`` → the local test host through nginx (HTTPS, pebble's CA, the generated key);
 a phase 2 stack → its model host (``host_base_url`` output, ``vllmApiKey`` secret); a phase 1 stack →
 Hugging Face's serverless router with the stack's ``huggingfaceApiKey`` and model, which is what the
-``llm`` gateway calls in phase 1. Exit 0 when every prompt was answered and the warm p95 is within the
-target, 1 otherwise (``--no-enforce`` only reports), 2 when the endpoint cannot be reached or
-credentials are missing.
+``llm`` gateway calls in phase 1.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from operate import cli
 from operate.httpclient import ResolveAdapter, reason
 
 TARGET_SECONDS = 3.0
@@ -214,33 +213,37 @@ def stack_endpoint(stack_name: str) -> Endpoint:
     return Endpoint(HF_ROUTER, secret("huggingfaceApiKey"), model)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/smoke", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stack", help="stack name, or 'local'")
+EXITS = {
+    0: "every prompt was answered and the warm p95 is within the target (or --no-enforce)",
+    1: "a prompt was not answered, or the warm p95 is over the target",
+    2: "the endpoint cannot be reached, or credentials are missing",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=True)
     parser.add_argument("--prompts", type=int, default=SAMPLE_SIZE,
                         help=f"prompts to send, the nine in turn (default {SAMPLE_SIZE}: 1 cold + {SAMPLE_SIZE - 1} warm)")
     parser.add_argument("--target", type=float, default=TARGET_SECONDS, help="warm p95 latency goal in seconds")
     parser.add_argument("--no-enforce", action="store_true", help="report only; exit 0 even over the target")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     if args.prompts < 1:
-        parser.error("--prompts must be at least 1")
+        raise cli.UsageError("--prompts must be at least 1")
     from operate.automation import Unavailable
 
     try:
-        ep = local_endpoint() if args.stack == "local" else stack_endpoint(args.stack)
+        ep = local_endpoint() if args.stack == cli.LOCAL else stack_endpoint(args.stack)
     except (Unavailable, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.Exit.NOT_CHECKED
     print(f"smoke: {args.prompts} prompts to {ep.base_url} (model {ep.model}), the first one the cold start")
     try:
         results = run(ep, args.prompts)
     except requests.RequestException as exc:
         print(f"error: cannot reach {ep.base_url}: {reason(exc)}", file=sys.stderr)
-        return 2
+        return cli.Exit.NOT_CHECKED
     text, good = report(results, args.target)
     print(text)
-    return 0 if good or args.no_enforce else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cli.Exit.OK if good or args.no_enforce else cli.Exit.FAILED

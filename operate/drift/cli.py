@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from components import ROOT
+from operate import cli
 from operate.drift import cloud, hosts, render
 from operate.drift.report import NOT_CHECKED, LayerResult, Report
 from operate.oneline import flatten
@@ -72,26 +73,25 @@ def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None, ru
     return Report(stack, layers)
 
 
-EXIT_HELP = """exit codes:
-  0  clean: every layer and every host checked, nothing differs
-  1  drift: everything was checked and something differs (the findings say what)
-  2  incomplete: something could not be checked (no credentials, a host unreachable, ...); any
-     drift found elsewhere is still listed, and the report's drift_found says so"""
+EXITS = {
+    0: "clean: every layer and every host checked, nothing differs",
+    1: "drift: everything was checked and something differs (the findings say what)",
+    2: "incomplete: something could not be checked (no credentials, a host unreachable, ...); any "
+       "drift found elsewhere is still listed, and the report's drift_found says so",
+}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="scripts/drift", description=__doc__.split("\n\n")[0], epilog=EXIT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("stack", help="a stack name (dev, staging, prod, cpu) or 'local'")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_stack(parser, local=True)
     parser.add_argument("--report", help="JSON report path (default .state/drift/STACK.json)")
     parser.add_argument("--markdown", help="also write the report as Markdown to this path")
     parser.add_argument("--no-checks", action="store_true", help="hosts: dry run only, skip the testinfra suite")
     parser.add_argument("--runner-ip", metavar="IP",
                         help="this machine's egress address: outside the stack's host.adminCidrs, the hosts are "
                              "reported as not checked (one line why) without trying SSH (see scripts/reach)")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     extra = {"runner_ip": args.runner_ip} if args.runner_ip is not None else {}
     report = run_drift(args.stack, checks=not args.no_checks, **extra)
     path = Path(args.report or ROOT / ".state" / "drift" / f"{args.stack}.json")

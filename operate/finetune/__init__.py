@@ -1,5 +1,5 @@
 """Fine-tuning on a model host: dataset → LoRA/QLoRA/full training in the LLaMA-Factory container →
-merged model → Ollama. ``scripts/finetune`` is the CLI (``operate/finetune/__main__.py``).
+merged model → Ollama. ``scripts/finetune`` is the CLI (``operate/finetune/cli.py``).
 
 Modules:
   dataset   read and validate a dataset locally (alpaca / sharegpt / messages), report bad rows by

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import stackfile
 from operate.oneline import last_line
 
 
@@ -137,8 +136,12 @@ def resolve(stack: str, host: str | None, *, local_settings: Any = None) -> Host
     """The host named by ``STACK [HOST]`` (``local`` = the local test host)."""
     if stack == "local":
         return _resolve_local(host, local_settings)
-    if stack not in stackfile.stack_names():
-        raise RemoteError(f"unknown stack {stack!r} (stacks: {', '.join(stackfile.stack_names() + ['local'])})")
+    from operate import cli
+
+    try:
+        cli.resolve_stack(stack, local=True)
+    except cli.UsageError as exc:
+        raise RemoteError(str(exc)) from None
     from operate.automation import Unavailable, select_stack
 
     from operate import targets

@@ -14,6 +14,7 @@ from pulumi.automation.events import EngineEvent
 
 from operate import automation
 from hosts import dryplan
+from operate import cli as operate_cli
 from operate.drift import cli, render
 from operate.drift.cloud import check_cloud
 from operate.drift.hosts import check_hosts
@@ -205,7 +206,8 @@ def test_markdown_goes_to_the_file_and_the_job_summary(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    code = cli.main(["prod", "--report", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")])
+    code = operate_cli.main(["drift", "prod", "--report", str(tmp_path / "r.json"),
+                             "--markdown", str(tmp_path / "r.md")])
     assert code == 1
     assert "systemctl start nginx.service" in (tmp_path / "r.md").read_text()
     text = summary.read_text()
@@ -449,12 +451,14 @@ def test_not_checked_alone_is_incomplete_without_drift():
 
 
 def test_help_lists_the_exit_codes(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["--help"])
+    assert operate_cli.main(["drift", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "exit codes:" in out
-    for line in ("  0  clean", "  1  drift", "  2  incomplete"):
+    assert "exit codes (one table for every scripts/ command):" in out
+    for line in ("here: clean", "here: drift", "here: incomplete"):
         assert line in out, out
+    # the codes the drift workflow relies on keep their meaning, in the shared table's order
+    assert out.index("here: clean") < out.index("here: drift") < out.index("here: incomplete")
+    assert re.search(r"\n  0 +ok .*\n +here: clean", out) and re.search(r"\n  2 +not checked", out), out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -59,8 +59,9 @@ def test_validate_invalid_json_exits_2_with_position():
 def test_validate_missing_file_and_usage():
     proc = finetune("validate", "/nonexistent/data.jsonl")
     assert proc.returncode == 2 and proc.stderr.strip() == "error: /nonexistent/data.jsonl: no such file"
-    proc = finetune("validate")
-    assert proc.returncode == 2 and "usage: scripts/finetune validate" in proc.stderr
+    proc = finetune("validate")  # a usage error: exit 3 (never 2, "could not check"), one line
+    assert proc.returncode == 3 and proc.stderr == (
+        "error: the following arguments are required: file (see `scripts/finetune validate --help`)\n"), proc.stderr
 
 
 def test_validate_write_split(tmp_path):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from operate.finetune import __main__ as cli
+from operate import cli as operate_cli
+from operate.finetune import cli
 from operate.finetune import training, workflow
 from operate.finetune.remote import Host, Remote, RemoteError, Result, host_from_inventory, resolve
 
@@ -317,7 +318,7 @@ def test_host_from_inventory():
 
 
 def test_resolve_unknown_stack_and_stopped_local_host(tmp_path):
-    with pytest.raises(RemoteError, match=r"unknown stack 'nope' \(stacks: .*local\)"):
+    with pytest.raises(RemoteError, match=r"no stack file stacks/Pulumi.nope.yaml \(stacks: .*local\)"):
         resolve("nope", None)
     from testhost.config import config as local_host_config
 
@@ -333,7 +334,7 @@ def test_resolve_unknown_stack_and_stopped_local_host(tmp_path):
 
 def test_cli_run_with_a_bad_dataset_touches_no_host(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_resolve", lambda a: pytest.fail("must not contact the host"))
-    rc = cli.main(["run", "local", "--dataset", str(FIX / "alpaca_bad.jsonl"), "--name", "bot"])
+    rc = operate_cli.main(["finetune", "run", "local", "--dataset", str(FIX / "alpaca_bad.jsonl"), "--name", "bot"])
     err = capsys.readouterr().err
     assert rc == 1
     assert "line 2: missing field 'output'" in err
@@ -344,7 +345,7 @@ def test_cli_run_with_a_bad_dataset_touches_no_host(monkeypatch, capsys):
 def test_cli_run_refuses_no_gpu_without_device_cpu(monkeypatch, capsys):
     host = make_host([("docker inspect", Result(0, "true\n", "")), ("nvidia-smi", Result(3, "", ""))])
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = cli.main(["run", "staging", "--dataset", str(FIX / "alpaca_good.jsonl"), "--name", "bot"])
+    rc = operate_cli.main(["finetune", "run", "staging", "--dataset", str(FIX / "alpaca_good.jsonl"), "--name", "bot"])
     err = capsys.readouterr().err
     assert rc == 1 and "error: the host has no NVIDIA GPU" in err and "--device cpu" in err
     assert not any(c.startswith("<write") for c in host.remote.commands)  # nothing uploaded
@@ -362,8 +363,8 @@ def test_cli_run_end_to_end_on_a_fake_host(monkeypatch, capsys):
         secrets={"huggingfaceApiKey": TOKEN},
     )
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = cli.main(["run", "staging", "llm-staging", "--dataset", str(FIX / "messages_good.jsonl"), "--name", "bot",
-                   "--interval", "0"])
+    rc = operate_cli.main(["finetune", "run", "staging", "llm-staging", "--dataset", str(FIX / "messages_good.jsonl"),
+                           "--name", "bot", "--interval", "0"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "method: lora on cuda" in out  # 20 GB ≥ 16 GB for 7B
@@ -383,7 +384,8 @@ def test_cli_detach(monkeypatch, capsys):
     host = make_host([("docker inspect", Result(0, "true\n", "")), ("nvidia-smi", Result(3, "", ""))])
     host.stack, host.name = "local", "llm-local"
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = cli.main(["run", "local", "--dataset", str(FIX / "alpaca_good.jsonl"), "--name", "bot", "--device", "cpu", "--detach"])
+    rc = operate_cli.main(["finetune", "run", "local", "--dataset", str(FIX / "alpaca_good.jsonl"), "--name", "bot",
+                           "--device", "cpu", "--detach"])
     out = capsys.readouterr().out
     assert rc == 0 and "detached. Follow it: scripts/finetune status local --name bot" in out
     assert "CUDA_VISIBLE_DEVICES=" in host.remote.files["/data/finetune/output/bot/train.sh"][0]
@@ -399,7 +401,7 @@ def test_cli_ctrl_c_detaches(monkeypatch, capsys):
 
     host.remote.rules = [("@state", interrupt)]
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = cli.main(["status", "staging", "llm-staging", "--name", "bot"])
+    rc = operate_cli.main(["finetune", "status", "staging", "llm-staging", "--name", "bot"])
     err = capsys.readouterr().err
     assert rc == 0 and "detached; the training keeps running" in err
     assert "scripts/finetune status staging llm-staging --name bot" in err
@@ -409,10 +411,10 @@ def test_cli_export_refuses_an_unfinished_run(monkeypatch, capsys):
     host = make_host([("docker inspect", Result(0, "true\n", "")), ("@state", Result(0, poll_text("active", 2), ""))])
     host.remote.files["/data/finetune/output/bot/run.json"] = (run_info().to_json(), "644")
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    assert cli.main(["export", "staging", "--name", "bot"]) == 1
+    assert operate_cli.main(["finetune", "export", "staging", "--name", "bot"]) == 1
     assert "error: training bot is still running" in capsys.readouterr().err
     host.remote.rules[1] = ("@state", Result(0, poll_text("failed", 2, exit_code=1), ""))
-    assert cli.main(["export", "staging", "--name", "bot"]) == 1
+    assert operate_cli.main(["finetune", "export", "staging", "--name", "bot"]) == 1
     assert "did not finish successfully (exit 1)" in capsys.readouterr().err
 
 
@@ -433,7 +435,8 @@ def test_cli_export_records_the_model_in_the_stack_file(monkeypatch, capsys, tmp
     host.remote.files["/data/finetune/output/bot/run.json"] = (run_info().to_json(), "644")
     host.remote.files["/data/finetune/output/bot/merged/Modelfile"] = ("FROM .\n", "644")
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = cli.main(["export", "staging", "--name", "bot", "--model-name", "support-bot", "--quantize", "q4_K_M"])
+    rc = operate_cli.main(["finetune", "export", "staging", "--name", "bot", "--model-name", "support-bot",
+                           "--quantize", "q4_K_M"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     merge = host.remote.files["/data/finetune/output/bot/merge.yaml"][0]
@@ -445,8 +448,10 @@ def test_cli_export_records_the_model_in_the_stack_file(monkeypatch, capsys, tmp
 
 
 def test_cli_bad_name_and_unknown_stack(capsys):
-    assert cli.main(["status", "staging", "--name", "Bad Name"]) == 1
-    assert "error: --name 'Bad Name'" in capsys.readouterr().err
-    assert cli.main(["status", "nope", "--name", "bot"]) == 1
+    # both are usage errors (exit 3), one line each
+    assert operate_cli.main(["finetune", "status", "staging", "--name", "Bad Name"]) == 3
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown stack 'nope'") and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: argument --name: 'Bad Name': use 1-63") and len(err.splitlines()) == 1, err
+    assert operate_cli.main(["finetune", "status", "nope", "--name", "bot"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument STACK: no stack file stacks/Pulumi.nope.yaml") and len(err.splitlines()) == 1

@@ -19,13 +19,13 @@ ROGUE_KEY = "ssh-rsa AAAA"
 def plan_file(capsys, monkeypatch, tmp_path, pinned_stacks):
     """plan(text) → CompletedProcess of `scripts/plan prod` (in process) on that stack file text."""
     from components import stackfile
-    from operate import plan as plan_cli
+    from operate import cli
 
     def _plan(text: str | bytes, *args: str) -> subprocess.CompletedProcess:
         path = tmp_path / "Pulumi.prod.yaml"
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
         monkeypatch.setattr(stackfile, "STACKS_DIR", tmp_path)
-        rc = plan_cli.main(["prod", *args])
+        rc = cli.main(["plan", "prod", *args])
         out = capsys.readouterr()
         return subprocess.CompletedProcess(["prod"], rc, out.out, out.err)
 

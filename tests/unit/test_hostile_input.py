@@ -113,19 +113,21 @@ def pin(capsys, monkeypatch, tmp_path, pinned_stacks):
     a release mirror under tmp_path (``file://``) whose sha256sum.txt holds ``sums``."""
     import shutil
 
+    from components import stackfile
+    from operate import cli
     from operate import pin as pin_cli
 
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     shutil.copy(pinned_stacks / "Pulumi.prod.yaml", stacks / "Pulumi.prod.yaml")
-    monkeypatch.setattr(pin_cli, "STACKS_DIR", stacks)
+    monkeypatch.setattr(stackfile, "STACKS_DIR", stacks)
     monkeypatch.delenv(pin_cli.SOURCE_ENV, raising=False)
     mirror = tmp_path / "mirror"
 
     def _pin(*argv: str, sums: str = f"{PIN_SHA}  ./ollama-linux-amd64.tgz\n") -> tuple[int, str, str]:
         (mirror / "v0.13.5").mkdir(parents=True, exist_ok=True)
         (mirror / "v0.13.5" / "sha256sum.txt").write_text(sums)
-        rc = pin_cli.main(["ollama", "prod", *argv])
+        rc = cli.main(["pin", "ollama", "prod", *argv])
         out = capsys.readouterr()
         return rc, out.out, out.err
 
@@ -133,14 +135,15 @@ def pin(capsys, monkeypatch, tmp_path, pinned_stacks):
     return _pin
 
 
-def _one_error(rc: int, err: str) -> str:
-    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+def _one_error(rc: int, err: str, code: int = 2) -> str:
+    """One line on stderr and exit ``code``: 2 the checksums could not be read, 3 a bad command line."""
+    assert rc == code and len(err.splitlines()) == 1 and "Traceback" not in err, err
     return err
 
 
 @pytest.mark.parametrize("scheme", ["http://mirror.example/ollama", "file:///srv/mirror"])
 def test_pin_refuses_a_source_without_tls_unless_told(pin, scheme):
-    err = _one_error(*pin("0.13.5", "--source", scheme)[::2])
+    err = _one_error(*pin("0.13.5", "--source", scheme)[::2], code=3)
     assert "--insecure" in err and scheme.split(":")[0] in err, err
 
 
@@ -152,7 +155,7 @@ def test_pin_reads_a_file_source_with_insecure_and_says_so(pin):
 
 @pytest.mark.parametrize("source", ["ftp://mirror.example/x", "mirror.example/x", "https://mirror.example/a b"])
 def test_pin_refuses_a_source_that_is_no_url(pin, source):
-    err = _one_error(*pin("0.13.5", "--source", source, "--insecure")[::2])
+    err = _one_error(*pin("0.13.5", "--source", source, "--insecure")[::2], code=3)
     assert "--source" in err, err
 
 
@@ -164,7 +167,7 @@ def test_pin_refuses_a_checksum_file_listing_a_name_twice(pin):
 
 @pytest.mark.parametrize("version", ["0.13.5\n", "0.13.5\nx", "٠.١٣.٥", "0.13.5 ", "99999.1.1"])
 def test_pin_refuses_a_version_that_is_not_plain(pin, version):
-    err = _one_error(*pin(version, "--source", pin.source, "--insecure")[::2])
+    err = _one_error(*pin(version, "--source", pin.source, "--insecure")[::2], code=3)
     assert "release version like 0.13.5" in err, err
 
 
@@ -210,10 +213,10 @@ GOOD_ROWS = [{"instruction": f"question {i}", "input": "", "output": f"answer {i
 @pytest.fixture
 def validate(capsys):
     """validate(jsonl text, *args) → (rc, stdout, stderr) of `scripts/finetune validate` in process."""
-    from operate.finetune.__main__ import main
+    from operate.cli import main
 
     def _run(path: Path, *args: str) -> tuple[int, str, str]:
-        rc = main(["validate", str(path), *args])
+        rc = main(["finetune", "validate", str(path), *args])
         out = capsys.readouterr()
         assert "Traceback" not in out.err
         return rc, out.out, out.err
@@ -235,7 +238,8 @@ def test_a_lone_surrogate_is_a_bad_row_and_nothing_is_written(validate, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
 
 
-def test_write_split_leaves_no_partial_file_when_it_fails(validate, tmp_path, monkeypatch):
+def test_write_split_leaves_no_partial_file_when_it_fails(validate, tmp_path, monkeypatch, capsys):
+    from operate.cli import main
     from operate.finetune import dataset
 
     real, calls = dataset.dumps_rows, []
@@ -247,8 +251,9 @@ def test_write_split_leaves_no_partial_file_when_it_fails(validate, tmp_path, mo
         return real(rows)
 
     monkeypatch.setattr(dataset, "dumps_rows", dumps_then_fail)
-    with pytest.raises(MemoryError):
-        validate(_jsonl(tmp_path), "--write-split", str(tmp_path / "split"))
+    # a crash nobody expected: exit 4 (internal error) with its traceback, never 1 or 2
+    assert main(["finetune", "validate", str(_jsonl(tmp_path)), "--write-split", str(tmp_path / "split")]) == 4
+    assert "MemoryError: simulated crash while writing" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
     monkeypatch.setattr(dataset, "dumps_rows", real)
     rc, out, _ = validate(_jsonl(tmp_path), "--write-split", str(tmp_path / "split"))

@@ -29,11 +29,11 @@ def run_plan(capsys, monkeypatch, pinned_stacks):
     """In-process run of the same entry point (fast: Pulumi is imported once per session), on the
     stack files with their Ollama pin (conftest.pinned_stacks) unless told another directory."""
     from components import stackfile
-    from operate import plan as plan_cli
+    from operate import cli
 
     def _run(*args, stacks_dir: Path | None = None) -> subprocess.CompletedProcess:
         monkeypatch.setattr(stackfile, "STACKS_DIR", stacks_dir or pinned_stacks)
-        rc = plan_cli.main(list(args))
+        rc = cli.main(["plan", *args])
         out = capsys.readouterr()
         return subprocess.CompletedProcess(args, rc, out.out, out.err)
 
@@ -83,6 +83,7 @@ def test_phase_edit_changes_the_plan(run_plan, tmp_path, pinned_stacks):
     assert "apps-s-2vcpu-4gb" in res.stdout
 
 
-def test_unknown_stack_is_a_clear_error(run_plan):
+def test_unknown_stack_is_a_usage_error_in_one_line(run_plan):
     res = run_plan("nope")
-    assert res.returncode == 1 and "no stack file" in res.stderr and "dev" in res.stderr
+    assert res.returncode == 3 and "no stack file" in res.stderr and "dev" in res.stderr
+    assert len(res.stderr.splitlines()) == 1 and res.stderr.startswith("error: argument STACK: "), res.stderr

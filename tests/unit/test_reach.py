@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components import stackfile
+from operate import cli as operate_cli
 from operate import reach
 from operate.drift import cli, cloud, hosts
 from operate.drift.report import LayerResult
@@ -58,13 +59,16 @@ def test_undecided_is_exit_2_with_one_line(stacks):
 
 
 def test_cli_prints_the_line_and_exits_with_its_code(stacks, capsys):
-    assert reach.main(["prod", "--runner-ip", "198.51.100.7"]) == 1
+    assert operate_cli.main(["reach", "prod", "--runner-ip", "198.51.100.7"]) == 1
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and out.startswith("runner 198.51.100.7 is outside")
-    with pytest.raises(SystemExit):
-        reach.main(["--help"])
+    assert operate_cli.main(["reach", "--help"]) == 0
     help_text = capsys.readouterr().out
-    assert "exit codes:" in help_text and "  0  " in help_text and "  1  " in help_text and "  2  " in help_text
+    assert "exit codes (one table" in help_text and "here: the address is inside" in help_text
+    assert "here: the address is outside" in help_text and "here: could not decide" in help_text
+    # an unknown stack is a usage error now (3), which the workflows' `*)` branch reads as undecided
+    assert operate_cli.main(["reach", "nope", "--runner-ip", "198.51.100.7"]) == 3
+    assert capsys.readouterr().err.startswith("error: argument STACK: no stack file")
 
 
 def test_drift_with_the_runner_outside_reports_hosts_not_checked_without_trying_ssh(stacks, monkeypatch, capsys):

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from components import hostkeys
-from operate import rebuild
+from operate import cli, rebuild
 
 SERVER = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/droplet:Droplet::llm-prod-server"
 VOLUME = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/volume:Volume::llm-prod-data"
@@ -254,12 +254,12 @@ def test_main_prints_one_next_line_on_every_exit(monkeypatch, capsys):
         raise rebuild.Stop("converge: pyinfra exit 1", "fix the cause above, then rerun `scripts/rebuild-host prod llm-prod`")
 
     monkeypatch.setattr(rebuild, "rebuild_cloud", fail)
-    assert rebuild.main(["prod", "llm-prod"]) == 1
+    assert cli.main(["rebuild-host", "prod", "llm-prod"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert [ln for ln in err if ln.startswith("next: ")] == [err[-1]] and len(err) == 2
 
     monkeypatch.setattr(rebuild, "rebuild_cloud", lambda stack, host: rebuild.Stages())
-    assert rebuild.main(["prod", "llm-prod"]) == 0
+    assert cli.main(["rebuild-host", "prod", "llm-prod"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("next: nothing; the host answers with its usual host key")
 
@@ -268,7 +268,7 @@ def test_missing_credentials_exit_2_with_a_next_step(monkeypatch, capsys):
     monkeypatch.delenv("DIGITALOCEAN_TOKEN", raising=False)
     monkeypatch.setenv("PULUMI_ACCESS_TOKEN", "x")
     monkeypatch.setenv("PATH", str(__import__("pathlib").Path(__file__).parent))  # no pulumi CLI here
-    assert rebuild.main(["prod", "llm-prod"]) == 2
+    assert cli.main(["rebuild-host", "prod", "llm-prod"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith("next: set what is missing") and "no Pulumi CLI" in err[0]
 

@@ -9,16 +9,15 @@
 
 STACK is a stack of stacks/ (its host is reached over SSH as the admin user) or ``local`` (the local
 test host of scripts/local-host). See docs/finetune.md.
-
-Exit codes: 0 ok; 1 failed (bad rows, training failed, host problem); 2 usage or unreadable input.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
+
+from operate import cli
 
 from . import dataset, models, training, workflow
 from .training import ConfigError
@@ -32,7 +31,7 @@ TRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(training.TrainPa
 
 
 class Failure(Exception):
-    def __init__(self, message: str, code: int = 1):
+    def __init__(self, message: str, code: int = cli.Exit.FAILED):
         super().__init__(message)
         self.code = code
 
@@ -51,11 +50,21 @@ def _env_pair(text: str) -> tuple[str, str]:
     return k, v
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="scripts/finetune",
-        description="Fine-tune a model on a host's LLaMA-Factory and serve it with Ollama (docs/finetune.md).",
-    )
+def _name(text: str) -> str:
+    try:
+        return training.check_name(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--name ")) from None
+
+
+EXITS = {
+    0: "done (validated, started, finished, exported; or detached: the training keeps running)",
+    1: "failed: bad rows, a refused training config, the training failed, a host problem",
+    2: "unreadable input: no such dataset file, not JSON, too large",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="{validate,run,status,export}")
 
     v = sub.add_parser("validate", help="check a dataset locally (nothing leaves the machine)")
@@ -68,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="validate, upload, register and start training (detached on the host)")
     _target(r)
     r.add_argument("--dataset", required=True, metavar="FILE")
-    r.add_argument("--name", required=True, help="run, dataset and (by default) Ollama model name")
+    r.add_argument("--name", required=True, type=_name, help="run, dataset and (by default) Ollama model name")
     _dataset_opts(r)
     r.add_argument("--base-model", default=TRAIN_DEFAULTS["base_model"])
     r.add_argument("--method", default="auto", choices=training.METHODS)
@@ -91,21 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="re-attach to a run's progress (or print its final state)")
     _target(s)
-    s.add_argument("--name", required=True)
+    s.add_argument("--name", required=True, type=_name)
     s.add_argument("--once", action="store_true", help="print the current state and return")
     s.add_argument("--interval", type=_float, default=5.0, help=argparse.SUPPRESS)
 
     e = sub.add_parser("export", help="merge the adapter, create the Ollama model, smoke-test it, record it")
     _target(e)
-    e.add_argument("--name", required=True)
+    e.add_argument("--name", required=True, type=_name)
     e.add_argument("--quantize", choices=training.QUANTIZE, help="quantize while importing into Ollama")
-    e.add_argument("--model-name", help="Ollama model name (default: the run name)")
+    e.add_argument("--model-name", type=_name, help="Ollama model name (default: the run name)")
     e.add_argument("--prompt", default=workflow.SMOKE_PROMPT, help="the smoke prompt")
-    return p
 
 
 def _target(p: argparse.ArgumentParser) -> None:
-    p.add_argument("stack", help="a stack of stacks/ or 'local' (the local test host)")
+    cli.add_stack(p, local=True, help="a stack's host is reached over SSH as the admin user")
     p.add_argument("host", nargs="?", help="host name in the stack (optional for 'local' or a one-host stack)")
 
 
@@ -319,8 +327,7 @@ def _record_model(host, model: str) -> None:
 COMMANDS = {"validate": cmd_validate, "run": cmd_run, "status": cmd_status, "export": cmd_export}
 
 
-def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+def run_command(a: argparse.Namespace) -> int:
     try:
         return COMMANDS[a.cmd](a)
     except Detached:
@@ -329,20 +336,13 @@ def main(argv: list[str] | None = None) -> int:
             f"\ndetached; the training keeps running on the host. Re-attach: scripts/finetune status "
             f"{a.stack}{' ' + a.host if a.host else ''} --name {name}"
         )
-        return 0
-    except KeyboardInterrupt:
-        eprint("\ninterrupted")
-        return 130
+        return cli.Exit.OK
     except Failure as e:
         eprint(f"error: {e}")
         return e.code
     except DatasetError as e:
         eprint(f"error: {e}")
-        return 2
+        return cli.Exit.NOT_CHECKED
     except (ConfigError, RemoteError, TrainingFailed) as e:
         eprint(f"error: {e}")
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return cli.Exit.FAILED

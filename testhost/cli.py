@@ -1,4 +1,8 @@
-"""CLI of the local Debian 12 test host: ``scripts/local-host <verb>`` (see docs/local-host.md)."""
+"""The local Debian 12 test host (qemu): ``scripts/local-host VERB`` (see docs/local-host.md).
+
+Its command line is one of the operator commands' (``python -m operate local-host``, operate/cli.py):
+the same exit-code table, with ``ssh CMD`` the exception that exits with CMD's own code, as ssh does.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,19 @@ from .config import config
 from .util import LocalHostError, ensure_host_packages
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="scripts/local-host", description="Local Debian 12 test host (qemu).")
+EXITS = {
+    0: "done (up and verify: the host checks passed; audit: the hardening index reached its target)",
+    1: "a step failed (one line says why), a host check failed, or audit found warnings or a low index",
+    2: "the host checks could not run (pytest interrupted, or nothing collected)",
+}
+
+
+def _checks(rc: int) -> int:
+    """pytest's exit code as the table's: 0 passed, 1 a check failed, anything else not checked."""
+    return rc if rc in (0, 1) else 2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="verb", required=True)
     u = sub.add_parser("up", help="build/reuse image, boot, wait for SSH, converge, verify")
     u.add_argument("--no-converge", action="store_true", help="only boot and wait for SSH")
@@ -26,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("pyinfra_args", nargs=argparse.REMAINDER, help="extra pyinfra arguments after --")
     v = sub.add_parser("verify", help="run tests/hosts (testinfra) against the guest")
     v.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
-    sh = sub.add_parser("ssh", help="run COMMAND as root on the guest, or open a root shell")
+    sh = sub.add_parser("ssh", help="run COMMAND as root on the guest (exit: its own code), or open a root shell")
     sh.add_argument("command", nargs=argparse.REMAINDER)
     d = sub.add_parser("down", help="stop VM, services, namespace (keeps caches and data disk)")
     d.add_argument("--purge", action="store_true", help="also delete the state dir, data disk included")
@@ -42,14 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("reboot", help="reboot the guest in place")
     ac = sub.add_parser("accel", help="show the accelerator choice (kvm/tcg) and why")
     ac.add_argument("--probe", action="store_true", help="run the KVM probe boot even if cached")
-    args = p.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except LocalHostError as e:
+        print(f"local-host: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     s = config()
 
     def strip_dashes(extra: list[str]) -> list[str]:
         return extra[1:] if extra[:1] == ["--"] else extra
 
     if args.verb == "up":
-        return lifecycle.up(s, do_converge=not args.no_converge, do_verify=not (args.no_verify or args.no_converge))
+        return _checks(lifecycle.up(s, do_converge=not args.no_converge,
+                                    do_verify=not (args.no_verify or args.no_converge)))
     if args.verb == "converge":
         lifecycle.require_running(s)
         changed, names = runner.converge(json=args.json, s=s, extra_args=strip_dashes(args.pyinfra_args))
@@ -58,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.verb == "verify":
         lifecycle.require_running(s)
-        return runner.verify(s, strip_dashes(args.pytest_args))
+        return _checks(runner.verify(s, strip_dashes(args.pytest_args)))
     if args.verb == "ssh":
         lifecycle.require_running(s)
         cmd = strip_dashes(args.command)
@@ -113,18 +139,4 @@ def main(argv: list[str] | None = None) -> int:
             ok, pwhy = vm.probe_kvm(s, image_mod.ensure_image(s))
             print(f"probe: {'works' if ok else 'broken'}: {pwhy}")
         return 0
-    return 2
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except LocalHostError as e:
-        print(f"local-host: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except BrokenPipeError:  # e.g. `status | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
-    except KeyboardInterrupt:
-        print("local-host: interrupted", file=sys.stderr)
-        sys.exit(130)
+    raise AssertionError(f"verb {args.verb!r} has a parser and no code")
