@@ -10,10 +10,22 @@ import os
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 _PRINTED: dict[str, int] = {}  # controller: stage lines already printed, per test
 _CONFIG: list = [None]
+_CURRENT: list = [None]  # the item a worker runs now, whatever its directory
 
 
 def pytest_configure(config):
     _CONFIG[0] = config
+
+
+def pytest_runtest_setup(item):
+    _CURRENT[0] = item
+
+
+def carry_to_controller(line: str) -> None:
+    """A worker's line for the terminal, on the report of the item running now (the hosts' last
+    lines come while a unit test may be the one running: the session ends in its teardown)."""
+    if _CURRENT[0] is not None:
+        _CURRENT[0].user_properties.append(("integration", line))
 
 
 def pytest_runtest_logreport(report):

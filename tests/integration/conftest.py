@@ -30,20 +30,15 @@ from components.catalogue import DATA_LABEL, DATA_MOUNT
 from testhost import access, lifecycle, runner, vm
 from testhost.config import config as local_host_config
 from testhost.util import free_port
+from tests.conftest import WORKER, carry_to_controller
 
 TIMINGS: dict[str, float] = {}
 COMMANDS: dict[str, int] = {}
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-_CURRENT: list = [None]  # the item running now (a worker's stage lines travel on its report: tests/conftest.py prints them)
 
 
 def sh(s, cmd: str) -> str:
     """COMMAND as root on the guest; its stdout, stripped."""
     return vm.ssh_run(cmd, s).stdout.strip()
-
-
-def pytest_runtest_setup(item):
-    _CURRENT[0] = item
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +48,7 @@ def say(request):
 
     def _say(msg: str) -> None:
         if WORKER:  # a worker's output does not reach the terminal: the report carries the line
-            if _CURRENT[0] is not None:
-                _CURRENT[0].user_properties.append(("integration", f"[integration {WORKER}] {msg}"))
+            carry_to_controller(f"[integration {WORKER}] {msg}")
             return
         ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
         with ctx:
