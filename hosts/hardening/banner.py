@@ -1,0 +1,28 @@
+"""The legal banner shown before login (``/etc/issue``, ``/etc/issue.net``).
+
+Lynis: BANN-7126, BANN-7130.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from pyinfra.operations import files
+
+from components.hostdata import HostData
+
+FILES = ("/etc/issue", "/etc/issue.net")
+
+
+@dataclass(frozen=True)
+class Tunables:
+    text: str = "Authorised access only. Activity on this system is logged.\n"
+
+
+DEFAULTS = Tunables()
+
+
+def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
+    for path in FILES:
+        files.put(name=f"legal banner {path}", src=io.StringIO(t.text), dest=path, mode="644")
