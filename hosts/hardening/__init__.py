@@ -15,7 +15,8 @@ import importlib
 from components.hostdata import HostData
 
 CONCERNS: tuple[str, ...] = (
-    "sshd", "sysctl", "coredump", "login", "modprobe", "banner", "accounting", "fail2ban",
+    "sshd", "sysctl", "coredump", "login", "pam", "modprobe", "banner", "accounting", "fail2ban",
+    "apparmor", "malware", "compilers",
 )
 """The concerns the base role applies, in this order (``hosts/hardening/<name>.py``)."""
 

@@ -17,7 +17,8 @@ FILES = ("/etc/issue", "/etc/issue.net")
 
 @dataclass(frozen=True)
 class Tunables:
-    text: str = "Authorised access only. Activity on this system is logged.\n"
+    text: str = ("Authorised access only. This system is private: unauthorised access is prohibited,\n"
+                 "activity on it is monitored and logged, and misuse may be reported to law enforcement.\n")
 
 
 DEFAULTS = Tunables()

@@ -15,7 +15,8 @@ from components import roles
 from components.hostdata import HostData
 from hosts.ops import Restart, service_running
 
-JAIL = "/etc/fail2ban/jail.d/60-llm-platform.local"
+JAIL = "/etc/fail2ban/jail.local"  # read after jail.conf and jail.d/*.conf; package updates never touch it
+OLD_JAIL = "/etc/fail2ban/jail.d/60-llm-platform.local"  # where it was before
 
 
 @dataclass(frozen=True)
@@ -47,5 +48,6 @@ def jail(admin_cidrs: list[str], t: Tunables = DEFAULTS) -> str:
 def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
     fail2ban = Restart("fail2ban")
     fail2ban.watch(files.put(name="fail2ban: SSH jail", dest=JAIL, mode="644", src=io.StringIO(jail(data.admin_cidrs, t))))
+    fail2ban.watch(files.file(name="fail2ban: no SSH jail in jail.d", path=OLD_JAIL, present=False))
     fail2ban.apply()
     service_running(name="fail2ban running and enabled", unit="fail2ban", units=roles.units(data.roles))

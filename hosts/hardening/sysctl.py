@@ -28,6 +28,7 @@ SYSCTL: dict[str, str] = {
     "fs.protected_fifos": "2",
     "fs.protected_regular": "2",
     "fs.suid_dumpable": "0",
+    "kernel.core_uses_pid": "1",  # a core dump, if ever allowed again, never overwrites another
     "dev.tty.ldisc_autoload": "0",
     "net.ipv4.conf.all.accept_redirects": "0",
     "net.ipv4.conf.default.accept_redirects": "0",
@@ -37,6 +38,7 @@ SYSCTL: dict[str, str] = {
     "net.ipv4.conf.default.log_martians": "1",
     "net.ipv4.conf.all.rp_filter": "1",
     "net.ipv4.conf.all.accept_source_route": "0",
+    "net.ipv4.conf.default.accept_source_route": "0",  # interfaces made later (Docker's bridges)
     "net.ipv4.tcp_syncookies": "1",
     "net.ipv4.icmp_echo_ignore_broadcasts": "1",
     "net.ipv4.icmp_ignore_bogus_error_responses": "1",
