@@ -23,7 +23,8 @@ class Role:
 
 ROLES: tuple[Role, ...] = (
     Role("base", "always", "admin user, sshd, upgrades, kernel/login hardening, auditd, fail2ban",
-         ("auditd", "sysstat", "acct", "fail2ban", "unattended-upgrades", "systemd-timesyncd")),
+         ("auditd", "sysstat", "acct", "fail2ban", "apparmor", "chkrootkit.timer", "unattended-upgrades",
+          "systemd-timesyncd")),
     Role("firewall", "always", "ufw from the catalogue's inbound rules"),
     Role("volume", "always", "the data volume mounted at /data and its directories"),
     Role("docker", "always", "Docker from Debian, loopback-only publishing", ("llm-loopback-guard", "docker")),

@@ -161,3 +161,46 @@ class BlockDeviceProbe(FactBase):
 
     def default(self):
         return None
+
+
+class StatOverride(FactBase):
+    """A file's dpkg-statoverride and its mode now: ``{"override": "user group mode" or None,
+    "mode": "755", "user", "group"}``, or None when the file is absent."""
+
+    def command(self, path: str) -> str:
+        p = shlex.quote(path)
+        return (f"if [ -e {p} ]; then echo override=$(dpkg-statoverride --list {p} 2>/dev/null); "
+                f"stat -c 'stat=%a %U %G' {p}; else echo absent; fi")
+
+    def process(self, output):
+        lines = [ln.strip() for ln in output if ln.strip()]
+        if not lines or lines == ["absent"]:
+            return None
+        out = {"override": None, "mode": None, "user": None, "group": None}
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key == "override":
+                words = value.split()
+                out["override"] = " ".join(words[:3]) if len(words) >= 4 else None  # user group mode path
+            elif key == "stat":
+                out["mode"], out["user"], out["group"] = value.split()
+        return out
+
+    def default(self):
+        return None
+
+
+class JsonFile(FactBase):
+    """A JSON file's text (``None`` when absent); the operation that reads it parses it."""
+
+    def command(self, path: str) -> str:
+        p = shlex.quote(path)
+        return f"if [ -f {p} ]; then echo present; cat {p}; else echo absent; fi"
+
+    def process(self, output):
+        if not output or output[0].strip() != "present":
+            return None
+        return "\n".join(output[1:])
+
+    def default(self):
+        return None

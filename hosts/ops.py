@@ -22,7 +22,7 @@ from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import apt, server
 
 from components.catalogue import ANYWHERE_V4, ANYWHERE_V6, service
-from hosts.facts import Account, BlockDeviceProbe, DockerImageId, OllamaModels, UfwState
+from hosts.facts import Account, BlockDeviceProbe, DockerImageId, JsonFile, OllamaModels, StatOverride, UfwState
 
 OLLAMA_URL = service("ollama").url
 
@@ -371,3 +371,63 @@ class Restart:
         steps = (["systemctl daemon-reload"] if self.daemon_reload else []) + (
             self.command or [f"systemctl restart {shlex.quote(self.service)}"])
         server.shell(name=name, commands=[" && ".join(steps)], _if=self.changed)
+
+
+def _mode(mode: str) -> str:
+    return mode.lstrip("0").rjust(3, "0")
+
+
+@operation()
+def stat_override(path: str, user: str, group: str, mode: str):
+    """
+    A packaged file's owner and mode, kept across package upgrades (``dpkg-statoverride``).
+
+    + path: the file (not a symlink to it); absent → nothing to do (its package is not installed)
+    + user/group/mode: what it must have (mode in octal, e.g. ``0750``)
+    """
+    want = f"{user} {group} {_mode(mode)}"
+    current = host.get_fact(StatOverride, path=path)
+    if current is None:
+        host.noop(f"{path} is absent")
+        return
+    override = current["override"]
+    if override is not None:
+        u, g, m = override.split()
+        override = f"{u} {g} {_mode(m)}"
+    if override == want and f"{current['user']} {current['group']} {_mode(current['mode'])}" == want:
+        host.noop(f"{path} is {want}")
+        return
+    if current["override"] is not None:
+        yield StringCommand("dpkg-statoverride", "--remove", path)
+    yield StringCommand("dpkg-statoverride", "--update", "--add", user, group, mode, path)
+
+
+def merged_json(current: str | None, settings: dict, path: str) -> tuple[dict, bool]:
+    """``settings`` set over the JSON object ``current`` (a file's text; None or empty: ``{}``): the
+    result and whether it differs from ``current``. Keys ``settings`` does not name are kept (the
+    nvidia role's ``nvidia-ctk`` writes its runtime into the same file). Not an object → error."""
+    try:
+        have = json.loads(current) if current and current.strip() else {}
+    except ValueError as e:
+        raise OperationError(f"{path} is not valid JSON ({e}): fix or remove it") from None
+    if not isinstance(have, dict):
+        raise OperationError(f"{path} is not a JSON object: fix or remove it")
+    want = {**have, **settings}
+    return want, want != have
+
+
+@operation()
+def json_settings(path: str, settings: dict, mode: str = "644"):
+    """
+    Set keys of a JSON object file, keeping the keys other tools wrote (compared parsed, not as text).
+
+    + path: the file (created when absent)
+    + settings: key → value to set
+    + mode: the file's mode when written
+    """
+    want, changed = merged_json(host.get_fact(JsonFile, path=path), settings, path)
+    if not changed:
+        host.noop(f"{path} has {', '.join(sorted(settings))}")
+        return
+    yield FileUploadCommand(io.BytesIO((json.dumps(want, indent=2, sort_keys=True) + "\n").encode()), path)
+    yield StringCommand("chmod", mode, path)

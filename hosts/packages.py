@@ -15,6 +15,8 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
         # hardening (Lynis): audit trail, accounting, brute-force bans, package integrity, restarts
         "auditd", "acct", "sysstat", "fail2ban", "python3-systemd", "debsums", "needrestart",
         "apt-show-versions",
+        # hosts/hardening/: password quality (pam), mandatory access control (apparmor), rootkit scan (malware)
+        "libpam-pwquality", "apparmor", "chkrootkit",
         # not libpam-tmpdir: under sudo it points $TMPDIR at /tmp/user/0 (root-only), where pyinfra
         # then tries to upload as the SSH user, and every file upload fails (Lynis DEB-0280)
     ),

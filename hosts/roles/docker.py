@@ -7,6 +7,9 @@ it to the container (moby#45610, fixed in Docker 28 with a raw-table rule). The 
 is that rule: before Docker starts, the raw table drops every packet addressed to 127.0.0.0/8 (or
 ::1) that did not come from the loopback interface. The integration suite sends such a packet from
 the scan namespace (``testhost.netns.loopback_probe``).
+
+The daemon's own settings (no traffic between containers on the default bridge) are
+``hosts/hardening/docker.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pyinfra.api import deploy
 
 from components import roles
 from components.hostdata import HostData
+from hosts.hardening import docker as daemon_settings
 from hosts.ops import Restart, apt_install, put_file, service_running
 from hosts.packages import packages
 
@@ -58,4 +62,5 @@ def apply(data: HostData) -> None:
                           dest=f"/etc/systemd/system/{GUARD_UNIT}.service", mode="644"))
     guard.apply()
     service_running(name="loopback guard active and enabled", unit=GUARD_UNIT, units=roles.units(data.roles))
+    daemon_settings.apply(data).apply()
     service_running(name="docker running", unit="docker", units=roles.units(data.roles))

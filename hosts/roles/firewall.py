@@ -10,7 +10,7 @@ from components import catalogue
 from components.hostdata import HostData
 from hosts.packages import packages
 from hosts.ops import apt_install, ufw_policy, ufw_rule
-from hosts.roles.base import SYSCTL_FILE, apply_sysctl
+from hosts.hardening.sysctl import FILE as SYSCTL_FILE, apply_sysctl
 
 
 def wanted_rules(admin_cidrs: list[str]) -> list[str]:
@@ -27,7 +27,7 @@ def wanted_rules(admin_cidrs: list[str]) -> list[str]:
 def apply(data: HostData) -> None:
     apt_install("ufw", packages("firewall"))
     # ufw applies a sysctl file whenever it starts or reloads; its own turns log_martians off again,
-    # so it applies the base role's instead
+    # so it applies the platform's instead (hosts/hardening/sysctl.py)
     sysctl = apply_sysctl("ufw: sysctl applied on change")
     sysctl.watch(files.line(name="ufw: apply the base role's sysctl file", path="/etc/default/ufw",
                             line=r"^IPT_SYSCTL=.*$", replace=f"IPT_SYSCTL={SYSCTL_FILE}"))

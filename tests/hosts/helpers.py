@@ -89,3 +89,61 @@ def run_with_stdin(host, command: str, stdin: str) -> str:
     proc = subprocess.run([*cmd, b.host.name, command], input=stdin, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"{command}: exit {proc.returncode}: {proc.stderr[-500:]}"
     return proc.stdout
+
+
+# Run inside a container: connect to every ``address:port`` argument at once (3 s each) and print
+# ``address:port=open|closed|timeout`` for each, on one line; the address ``gateway`` is the
+# container's default gateway (from /proc/net/route). Python's standard library only: the platform's
+# images (and their stand-ins) all have python3.
+CONNECT_PROBE = """\
+import socket, struct, sys, threading
+def gateway():
+    return next(socket.inet_ntoa(struct.pack("<L", int(f[2], 16))) for f in (l.split() for l in open("/proc/net/route"))
+                if f[1] == "00000000" and f[2] != "00000000")
+gw = gateway() if any(t.startswith("gateway:") for t in sys.argv[1:]) else None
+res = {}
+def probe(t):
+    h, p = t.rsplit(":", 1)
+    h = gw if h == "gateway" else h
+    try:
+        socket.create_connection((h, int(p)), timeout=3).close()
+        res[t] = "open"
+    except socket.timeout:
+        res[t] = "timeout"
+    except OSError:
+        res[t] = "closed"
+threads = [threading.Thread(target=probe, args=(t,)) for t in sys.argv[1:]]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(" ".join(f"{t}={res[t]}" for t in sys.argv[1:]))
+"""
+
+
+def bridge_probe_command(image: str, ports: list[int], control_port: int) -> str:
+    """One shell command: from a new container on Docker's default bridge (``image``, run with its
+    entrypoint replaced by python3), try ``ports`` on the bridge's gateway, on every address of the
+    host, on 127.0.0.1 (the container's own: a container has no other way to name the host's
+    loopback) and on each running container's bridge address with that container's own ports; and
+    ``control_port`` on the gateway (a port open to everyone, so a probe that reaches nothing is seen).
+    Prints the probe's line (see ``parse_probe``); the gateway is named ``gateway`` in it, and it is
+    also among the host's addresses."""
+    import base64
+
+    code = base64.b64encode(CONNECT_PROBE.encode()).decode()
+    plist = " ".join(str(p) for p in ports)
+    return (
+        "set -e; "
+        "addrs=\"gateway 127.0.0.1 $(ip -o -4 addr show scope global | awk '{split($4, a, \"/\"); print a[1]}')\"; "
+        f"t=\"gateway:{control_port}\"; "
+        f"for a in $addrs; do for p in {plist}; do t=\"$t $a:$p\"; done; done; "
+        "for c in $(docker ps -q); do "
+        "t=\"$t $(docker inspect -f '{{$ip := .NetworkSettings.IPAddress}}{{range $p, $_ := .Config.ExposedPorts}}"
+        "{{if $ip}}{{$ip}}:{{$p}} {{end}}{{end}}' \"$c\" | sed 's#/tcp##g; s#/udp##g')\"; done; "
+        f"docker run --rm --network bridge --entrypoint python3 {quote(image)} "
+        f"-c \"import base64; exec(base64.b64decode('{code}'))\" $t"
+    )
+
+
+def parse_probe(line: str) -> dict[str, str]:
+    """``{"address:port": "open" | "closed" | "timeout"}`` from the probe's line."""
+    return dict(word.rsplit("=", 1) for word in line.split())

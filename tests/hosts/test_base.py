@@ -1,5 +1,6 @@
 from hosts.ops import UPLOAD_DIR
-from hosts.roles.base import LOGIN_DEFS, SYSCTL
+from hosts.hardening.login import LOGIN_DEFS
+from hosts.hardening.sysctl import SYSCTL
 from tests.hosts.helpers import stats, sysctls, units
 
 

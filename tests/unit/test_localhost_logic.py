@@ -465,7 +465,7 @@ def test_account_fact_parses_one_account_or_none():
 LYNIS_REPORT = """\
 # Lynis Report
 report_version_major=1
-hardening_index=81
+hardening_index=86
 warning[]=PKGS-7392|Found one or more vulnerable packages.|-|-|
 suggestion[]=SSH-7408|Consider hardening SSH configuration|MaxSessions (4 --> 2)|-|
 suggestion[]=XYZ-0001|Something new|-|-|
@@ -476,7 +476,7 @@ def test_lynis_report_parsed_and_judged():
     from testhost import audit
 
     a = audit.parse_report(LYNIS_REPORT)
-    assert a.index == 81
+    assert a.index == 86
     assert a.warnings == [("PKGS-7392", "Found one or more vulnerable packages.")]
     assert a.suggestions[0] == ("SSH-7408", "Consider hardening SSH configuration", "MaxSessions (4 --> 2)")
     assert not a.ok  # a warning fails the audit whatever the index
@@ -484,5 +484,30 @@ def test_lynis_report_parsed_and_judged():
     assert "not taken: SSH port 22" in out and "no reason recorded" in out
     clean = audit.parse_report(LYNIS_REPORT.replace("warning[]", "#"))
     assert clean.ok
-    assert not audit.parse_report("hardening_index=79\n").ok
+    assert not audit.parse_report(f"hardening_index={audit.TARGET - 1}\n").ok
     assert audit.parse_report("").index is None
+
+
+LYNIS_LOG = """\
+2026-12-05 12:00:00 Performing test ID AUTH-9262 (Checking presence password strength testing tools (PAM))
+2026-12-05 12:00:01 Hardening: assigned maximum number of hardening points for this item (3). Currently having 100 points (out of 120)
+2026-12-05 12:00:02 Performing test ID SSH-7408 (Check SSH specific defined options)
+2026-12-05 12:00:03 Hardening: assigned partial number of hardening points (1 of 3). Currently having 101 points (out of 123)
+2026-12-05 12:00:04 Hardening: assigned partial number of hardening points (0 of 3). Currently having 101 points (out of 126)
+2026-12-05 12:00:05 Performing test ID KRNL-6000 (Check sysctl key pairs in scan profile)
+2026-12-05 12:00:06 Hardening: assigned partial number of hardening points (0 of 1). Currently having 101 points (out of 127)
+"""
+
+
+def test_lynis_log_gives_points_and_what_each_test_lost():
+    from testhost import audit
+
+    points, lost = audit.parse_log(LYNIS_LOG)
+    assert points == (101, 127)
+    assert lost == {"SSH-7408": 5, "KRNL-6000": 1}
+    a = audit.parse_report("hardening_index=79\n")
+    a.points, a.lost, a.profile, a.seconds = points, lost, "stock", 3900
+    out = audit.render(a)
+    assert out.splitlines()[0] == f"Lynis hardening index: 79 (target {audit.TARGET}), 101 of 127 points, profile stock, 65 min"
+    assert "points not scored: KRNL-6000 -1, SSH-7408 -5" in out
+    assert audit.parse_log("") == (None, {})

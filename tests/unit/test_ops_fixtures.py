@@ -105,7 +105,8 @@ def test_every_role_unit_is_in_the_registry():
 
     from components import roles
 
-    sources = "".join(p.read_text() for p in (Path(ops.__file__).parent / "roles").glob("*.py"))
-    sources += (Path(ops.__file__).parent / "container.py").read_text()
+    here = Path(ops.__file__).parent
+    sources = "".join(p.read_text() for d in ("roles", "hardening") for p in (here / d).glob("*.py"))
+    sources += (here / "container.py").read_text()
     named = set(re.findall(r'service_running\(name=[^\n]*?unit="([^"]+)"', sources))
     assert named and {u if "." in u else f"{u}.service" for u in named} <= set(roles.units(list(roles.NAMES)))
