@@ -102,11 +102,17 @@ def _alerts(settings: StackSettings) -> list[do.AppSpecServiceAlertArgs]:
     dest = do.AppSpecServiceAlertDestinationsArgs(emails=a.emails) if a.emails else None
     return [
         do.AppSpecServiceAlertArgs(
-            rule="RESTART_COUNT", operator="GREATER_THAN", value=float(a.restart_count), window="FIVE_MINUTES",
+            rule="RESTART_COUNT",
+            operator="GREATER_THAN",
+            value=float(a.restart_count),
+            window="FIVE_MINUTES",
             destinations=dest,
         ),
         do.AppSpecServiceAlertArgs(
-            rule="CPU_UTILIZATION", operator="GREATER_THAN", value=float(a.cpu_percent), window="FIVE_MINUTES",
+            rule="CPU_UTILIZATION",
+            operator="GREATER_THAN",
+            value=float(a.cpu_percent),
+            window="FIVE_MINUTES",
             destinations=dest,
         ),
     ]
@@ -137,8 +143,9 @@ def render_app_spec(
 
     services = {
         "ai-service": service("ai-service", settings.app.ai_service),
-        "llm": service("llm", settings.app.llm,
-                       do.AppSpecServiceHealthCheckArgs(**HEALTH_CHECK, port=APP_PORTS["llm"])),
+        "llm": service(
+            "llm", settings.app.llm, do.AppSpecServiceHealthCheckArgs(**HEALTH_CHECK, port=APP_PORTS["llm"])
+        ),
     }
     # Only ai-service is public; llm is reached over the app's internal network at http://llm:8081.
     ingress = do.AppSpecIngressArgs(
@@ -150,9 +157,7 @@ def render_app_spec(
             for name in PUBLIC_SERVICES
         ]
     )
-    domains = (
-        [do.AppSpecDomainNameArgs(name=settings.app.domain, type="PRIMARY")] if settings.app.domain else None
-    )
+    domains = [do.AppSpecDomainNameArgs(name=settings.app.domain, type="PRIMARY")] if settings.app.domain else None
     return do.AppSpecArgs(
         name=settings.app_name,
         region=settings.region,
@@ -200,4 +205,6 @@ class LlmApp(pulumi.ComponentResource):
         )
         self.live_url = self.app.live_url
         self.env_layout = env_layout(envs)
-        self.register_outputs({"live_url": self.live_url, "llm_internal_url": LLM_INTERNAL_URL, "env_layout": self.env_layout})
+        self.register_outputs(
+            {"live_url": self.live_url, "llm_internal_url": LLM_INTERNAL_URL, "env_layout": self.env_layout}
+        )

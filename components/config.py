@@ -40,9 +40,11 @@ class SettingsError(ValueError):
 # --------------------------------------------------------------------------------------------------
 # Parsing
 # --------------------------------------------------------------------------------------------------
-TOP_LEVEL_KEYS = {
-    to_camel(name) for name in StackSettings.model_fields if name not in ("stack", "secrets")
-} | set(SECRET_KEYS) | {"homelab"}
+TOP_LEVEL_KEYS = (
+    {to_camel(name) for name in StackSettings.model_fields if name not in ("stack", "secrets")}
+    | set(SECRET_KEYS)
+    | {"homelab"}
+)
 HOMELAB_KEYS = {"homelab", "budget"}
 
 
@@ -102,7 +104,9 @@ def _unknown_key(full_key: str, key: str) -> str:
     (huggingfaceApikey) would be printed, and drift copies the line into its report."""
     import difflib
 
-    near = difflib.get_close_matches(key, [k for k in TOP_LEVEL_KEYS if k.lower() == key.lower()] or TOP_LEVEL_KEYS, n=1)
+    near = difflib.get_close_matches(
+        key, [k for k in TOP_LEVEL_KEYS if k.lower() == key.lower()] or TOP_LEVEL_KEYS, n=1
+    )
     hint = f" (did you mean {NAMESPACE}:{near[0]}? keys are case-sensitive)" if near else ""
     shown = full_key if re.match(r"^[A-Za-z0-9_.:-]{1,100}\Z", full_key) else fmt_value(full_key)
     return f"{shown}: unknown key{hint}; allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}"
@@ -128,7 +132,7 @@ def parse_settings(
             )
         if not full_key.startswith(prefix):
             continue  # other namespaces (digitalocean:region, ...) belong to providers
-        key = full_key[len(prefix):]
+        key = full_key[len(prefix) :]
         if key in SECRET_KEYS:
             if text and plain(full_key):
                 problems.append(
@@ -149,8 +153,10 @@ def parse_settings(
         extra = sorted(set(values) - HOMELAB_KEYS)
         if extra:
             raise SettingsError(
-                [f"{NAMESPACE}:{k}: not a homelab key; a homelab stack takes only {', '.join(sorted(HOMELAB_KEYS))}"
-                 for k in extra]
+                [
+                    f"{NAMESPACE}:{k}: not a homelab key; a homelab stack takes only {', '.join(sorted(HOMELAB_KEYS))}"
+                    for k in extra
+                ]
             )
         try:
             return HomelabStackSettings.model_validate({**values, "stack": stack})
@@ -161,26 +167,34 @@ def parse_settings(
     if phase not in PHASES:
         allowed = ", ".join(map(str, PHASES))
         raise SettingsError(
-            [f"{NAMESPACE}:phase = {fmt_value(phase)}: must be one of {allowed}" if phase is not None
-             else f"{NAMESPACE}:phase: required key is missing (one of {allowed})"]
+            [
+                f"{NAMESPACE}:phase = {fmt_value(phase)}: must be one of {allowed}"
+                if phase is not None
+                else f"{NAMESPACE}:phase: required key is missing (one of {allowed})"
+            ]
         )
     merged = apply_preset(int(phase), values)
     try:
         settings = StackSettings.model_validate({**merged, "stack": stack, "secrets": secrets})
     except ValidationError as exc:
-        raise SettingsError([line.replace("scripts/pin ollama STACK ", f"scripts/pin ollama {stack} ")
-                             for line in _format_errors(exc)]) from None
+        raise SettingsError(
+            [line.replace("scripts/pin ollama STACK ", f"scripts/pin ollama {stack} ") for line in _format_errors(exc)]
+        ) from None
     from components import readiness
 
     not_ready = readiness.problems(settings)
     if not_ready:
         raise SettingsError(not_ready)
 
-    unsafe = [s.key for s in SECRET_SPECS if s.roles and s.key in secrets and settings.host_enabled
-              and not HOST_SECRET.fullmatch(secrets[s.key].reveal())]
+    unsafe = [
+        s.key
+        for s in SECRET_SPECS
+        if s.roles and s.key in secrets and settings.host_enabled and not HOST_SECRET.fullmatch(secrets[s.key].reveal())
+    ]
     if unsafe:
-        raise SettingsError([f"{NAMESPACE}:{k}: the secret ({len(secrets[k].reveal())} characters) {HOST_SECRET_RULE}"
-                             for k in unsafe])
+        raise SettingsError(
+            [f"{NAMESPACE}:{k}: the secret ({len(secrets[k].reveal())} characters) {HOST_SECRET_RULE}" for k in unsafe]
+        )
     missing = [s for s in settings.required_secrets() if s.key not in secrets]
     if missing:
         raise SettingsError(
@@ -196,8 +210,9 @@ def parse_settings(
         try:
             hostkeys.check(secrets["hostSshKey"].reveal())
         except hostkeys.BadHostKey as exc:
-            raise SettingsError([f"{NAMESPACE}:hostSshKey: the secret is {exc}; make one with: scripts/host-keys "
-                                 f"{stack} --rotate"]) from None
+            raise SettingsError(
+                [f"{NAMESPACE}:hostSshKey: the secret is {exc}; make one with: scripts/host-keys {stack} --rotate"]
+            ) from None
     return settings
 
 

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from components import prices, upstream
 from components.settings import HomelabStackSettings, StackSettings
 
-
 # What a line is: a monthly charge this project adds (the total, the budget), a monthly charge of
 # what already runs (the existing ai-service: shown apart, not added by this project), or a charge
 # paid once (shown apart; it counts in the first month only).
@@ -72,11 +71,16 @@ class CostReport:
         label = width + 2 + 27 + 8 + 11  # a total's label spans the item, slug, qty and $/unit columns
 
         def row(i: CostItem) -> str:
-            return (f"  {i.item.ljust(width)}  {i.slug:<26} {i.quantity:>7g}  {i.unit_usd:>9.2f}  {i.usd_month:>9.2f}"
-                    + ("  UNVERIFIED" if not i.verified else "") + (f"  ({i.basis})" if i.basis else ""))
+            return (
+                f"  {i.item.ljust(width)}  {i.slug:<26} {i.quantity:>7g}  {i.unit_usd:>9.2f}  {i.usd_month:>9.2f}"
+                + ("  UNVERIFIED" if not i.verified else "")
+                + (f"  ({i.basis})" if i.basis else "")
+            )
 
-        lines = [f"  {'item'.ljust(width)}  {'slug':<26} {'qty':>7}  {'$/unit':>9}  {'$/month':>9}",
-                 "  this project adds, monthly:"]
+        lines = [
+            f"  {'item'.ljust(width)}  {'slug':<26} {'qty':>7}  {'$/unit':>9}  {'$/month':>9}",
+            "  this project adds, monthly:",
+        ]
         lines += [row(i) for i in self.items if i.kind == MONTHLY]
         lines.append(f"  {'total, monthly (this project)':<{label}}{self.total:>9.2f}")
         if self.one_off_total:
@@ -118,26 +122,49 @@ class BudgetExceeded(Exception):
 
 
 def _item(item: str, price: prices.Price, qty: float, kind: str = MONTHLY, basis: str = "") -> CostItem:
-    return CostItem(item, price.slug, qty, price.usd_month, round(price.usd_month * qty, 2), price.source, price.verified,
-                    kind, basis)
+    return CostItem(
+        item,
+        price.slug,
+        qty,
+        price.usd_month,
+        round(price.usd_month * qty, 2),
+        price.source,
+        price.verified,
+        kind,
+        basis,
+    )
 
 
 def _hf_basis(hf) -> str:
     """The assumption behind the usage line: the seed's tokens and rate, or the stack's own rate."""
     if hf.usd_per_1k_requests == prices.HF_DEFAULT_USD_PER_1K_REQUESTS.usd_month:
-        return (f"{hf.requests_per_month:,} requests × {prices.HF_TOKENS_PER_REQUEST} tokens a month at "
-                f"${prices.HF_USD_PER_MILLION_TOKENS:.2f} per 1M tokens")
+        return (
+            f"{hf.requests_per_month:,} requests × {prices.HF_TOKENS_PER_REQUEST} tokens a month at "
+            f"${prices.HF_USD_PER_MILLION_TOKENS:.2f} per 1M tokens"
+        )
     return f"{hf.requests_per_month:,} requests a month at huggingface.usdPer1kRequests"
 
 
 def _unverified(items: list[CostItem], settings: StackSettings) -> tuple[str, ...]:
     out = [f"{i.slug} ({i.item}): {i.source}" for i in items if not i.verified]
     host = settings.host if settings.host_enabled else None
-    if host is not None and host.provider == "digitalocean" and host.gpu and host.region not in prices.DO_GPU_REGIONS_CONFIRMED:
-        out.append(f"GPU droplets in region {host.region}: only {', '.join(prices.DO_GPU_REGIONS_CONFIRMED)} is confirmed "
-                   "(third-party listings only); verify with `doctl compute size list` / GET /v2/sizes")
+    if (
+        host is not None
+        and host.provider == "digitalocean"
+        and host.gpu
+        and host.region not in prices.DO_GPU_REGIONS_CONFIRMED
+    ):
+        out.append(
+            f"GPU droplets in region {host.region}: only {', '.join(prices.DO_GPU_REGIONS_CONFIRMED)} is confirmed "
+            "(third-party listings only); verify with `doctl compute size list` / GET /v2/sizes"
+        )
     image = next(p for p in upstream.PINS if p.key == "do.debian_image")
-    if host is not None and host.provider == "digitalocean" and host.resolved_image == image.value and not image.verified:
+    if (
+        host is not None
+        and host.provider == "digitalocean"
+        and host.resolved_image == image.value
+        and not image.verified
+    ):
         out.append(f"droplet image {image.value}: {image.source}")
     if host is not None and host.provider == "hetzner" and host.region not in prices.HCLOUD_LOCATIONS_CONFIRMED:
         out.append(f"Hetzner location {host.region}: third-party only; verify with hcloud.get_locations()")
@@ -152,13 +179,21 @@ def estimate(settings: StackSettings | HomelabStackSettings) -> CostReport:
     app = settings.app
     options: list[str] = []
     # The ai-service already runs in the app this project adopts: its instances are not this project's.
-    items.append(_item("app: ai-service", prices.APP_INSTANCE_SIZES[app.ai_service.instance_size],
-                       app.ai_service.instance_count, EXISTING))
+    items.append(
+        _item(
+            "app: ai-service",
+            prices.APP_INSTANCE_SIZES[app.ai_service.instance_size],
+            app.ai_service.instance_count,
+            EXISTING,
+        )
+    )
     items.append(_item("app: llm", prices.APP_INSTANCE_SIZES[app.llm.instance_size], app.llm.instance_count))
 
     if app.llm.provider == "huggingface":
         hf = settings.huggingface
-        rate = prices.Price("hf-serverless-1k-requests", hf.usd_per_1k_requests, prices.HF_DEFAULT_USD_PER_1K_REQUESTS.source)
+        rate = prices.Price(
+            "hf-serverless-1k-requests", hf.usd_per_1k_requests, prices.HF_DEFAULT_USD_PER_1K_REQUESTS.source
+        )
         items.append(_item("huggingface: serverless usage", rate, hf.requests_per_month / 1000, basis=_hf_basis(hf)))
         pro = prices.HF_PRO_SUBSCRIPTION
         if hf.pro_subscription:
@@ -166,7 +201,9 @@ def estimate(settings: StackSettings | HomelabStackSettings) -> CostReport:
         else:
             options.append(f"Hugging Face PRO, {pro.usd_month:.2f}/month (huggingface.proSubscription: true)")
         # No model host to train on in phase 1: the seed plan's fine-tuning run, paid once.
-        items.append(_item("fine-tuning run", prices.FINE_TUNING_ONE_OFF, 1, ONE_OFF, "one run, the seed plan's estimate"))
+        items.append(
+            _item("fine-tuning run", prices.FINE_TUNING_ONE_OFF, 1, ONE_OFF, "one run, the seed plan's estimate")
+        )
 
     host = settings.host if settings.host_enabled else None
     if host is not None:

@@ -21,11 +21,10 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from components import ROOT, yamlio
+from components import NAMESPACE, ROOT, yamlio
 from components.catalogue import service
-from components.files import Unreadable, read_bounded
-from components import NAMESPACE
 from components.config import SettingsError
+from components.files import Unreadable, read_bounded
 from components.settings import HomelabStackSettings
 
 SUPPORTED = {"image", "ports", "environment", "volumes", "restart", "depends_on", "healthcheck", "deploy"}
@@ -65,7 +64,9 @@ def load_compose(path: Path) -> dict[str, Any]:
             raise ComposeError(f"{path.name}: service {name!r} is not a mapping")
         unknown = sorted(set(svc) - SUPPORTED)
         if unknown:
-            raise ComposeError(f"{path.name}: service {name}: {', '.join(unknown)} not supported by components/homelab.py")
+            raise ComposeError(
+                f"{path.name}: service {name}: {', '.join(unknown)} not supported by components/homelab.py"
+            )
         for port in svc.get("ports", []):
             if not str(port).startswith("127.0.0.1:"):
                 raise ComposeError(f"{path.name}: service {name} publishes {port}: publish on 127.0.0.1 only")
@@ -101,16 +102,21 @@ class Homelab(pulumi.ComponentResource):
 
         network = docker.Network(f"{name}-net", name=f"{name}-net", opts=child)
         volumes = {
-            vol: docker.Volume(f"{name}-{vol}", name=f"{name}-{vol}", opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, protect=True, retain_on_delete=True))
+            vol: docker.Volume(
+                f"{name}-{vol}",
+                name=f"{name}-{vol}",
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True),
+            )
             for vol in (compose.get("volumes") or {})
         }
         self.containers: dict[str, docker.Container] = {}
         images: dict[str, docker.RemoteImage] = {}
         for svc_name, svc in compose["services"].items():
             image = images.setdefault(
-                svc["image"], docker.RemoteImage(f"{name}-image-{slug(svc['image'])}", name=svc["image"],
-                                                 keep_locally=True, opts=child)
+                svc["image"],
+                docker.RemoteImage(
+                    f"{name}-image-{slug(svc['image'])}", name=svc["image"], keep_locally=True, opts=child
+                ),
             )
             mounts, uploads = [], []
             for spec in svc.get("volumes", []):
@@ -118,11 +124,15 @@ class Homelab(pulumi.ComponentResource):
                 if src.startswith("./"):
                     local = compose_file.parent / src
                     for f in sorted(p for p in local.rglob("*") if p.is_file()):
-                        uploads.append(docker.ContainerUploadArgs(
-                            file=f"{dst}/{f.relative_to(local)}", content=f.read_text()))
+                        uploads.append(
+                            docker.ContainerUploadArgs(file=f"{dst}/{f.relative_to(local)}", content=f.read_text())
+                        )
                 else:
-                    mounts.append(docker.ContainerVolumeArgs(volume_name=volumes[src].name, container_path=dst,
-                                                             read_only=("ro" in mode) or None))
+                    mounts.append(
+                        docker.ContainerVolumeArgs(
+                            volume_name=volumes[src].name, container_path=dst, read_only=("ro" in mode) or None
+                        )
+                    )
             hc = svc.get("healthcheck")
             deps = [self.containers[d] for d in svc.get("depends_on", [])]
             self.containers[svc_name] = docker.Container(
@@ -136,8 +146,13 @@ class Homelab(pulumi.ComponentResource):
                 uploads=uploads or None,
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[svc_name])],
                 healthcheck=docker.ContainerHealthcheckArgs(
-                    tests=hc["test"], interval=hc.get("interval"), timeout=hc.get("timeout"), retries=hc.get("retries"),
-                ) if hc else None,
+                    tests=hc["test"],
+                    interval=hc.get("interval"),
+                    timeout=hc.get("timeout"),
+                    retries=hc.get("retries"),
+                )
+                if hc
+                else None,
                 gpus="all" if (cfg.gpu and svc_name in GPU_SERVICES) else None,
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=deps),
             )

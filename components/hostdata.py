@@ -60,7 +60,9 @@ class Artifacts(_Data):
     ollama_base_url: str = upstream.OLLAMA_RELEASES
     images: dict[str, ImageArchive] = {}  # keyed by image ref "repo:tag"
 
-    _base = field_validator("ollama_base_url")(lambda v: patterns.check_url(v, "an http(s) base URL of Ollama's releases"))
+    _base = field_validator("ollama_base_url")(
+        lambda v: patterns.check_url(v, "an http(s) base URL of Ollama's releases")
+    )
 
 
 class HostData(_Data):
@@ -98,10 +100,14 @@ class HostData(_Data):
     _domain = field_validator("domain")(lambda v: patterns.check_dns_name(v))
     _email = field_validator("acme_email")(lambda v: patterns.check_acme_email(v))
     _acme = field_validator("acme_directory")(lambda v: patterns.check_acme_directory(v))
-    _apt_proxy = field_validator("apt_proxy")(lambda v: v if v is None else patterns.check_url(v, "an http(s) proxy URL"))
+    _apt_proxy = field_validator("apt_proxy")(
+        lambda v: v if v is None else patterns.check_url(v, "an http(s) proxy URL")
+    )
 
     @classmethod
-    def build(cls, *, provider: str, gpu: bool, roles: list[str], host: HostSettings | None = None, **fields: Any) -> HostData:
+    def build(
+        cls, *, provider: str, gpu: bool, roles: list[str], host: HostSettings | None = None, **fields: Any
+    ) -> HostData:
         """The data of a host with these roles; role settings from ``host`` (defaults: the settings
         models' own), ``fields`` for the rest."""
         ollama = host.ollama if host else OllamaSettings()
@@ -113,7 +119,9 @@ class HostData(_Data):
             roles=roles,
             gpu="auto" if gpu else "none",
             ollama=fields.pop("ollama", ollama),
-            vllm=Vllm(**{**vllm.model_dump(), "image": image, "device": "cuda" if gpu else "cpu", **fields.pop("vllm", {})}),
+            vllm=Vllm(
+                **{**vllm.model_dump(), "image": image, "device": "cuda" if gpu else "cpu", **fields.pop("vllm", {})}
+            ),
             llamafactory=LlamaFactory(**{**lf.model_dump(), **fields.pop("llamafactory", {})}),
             secrets=host_secrets(roles),
             **fields,
@@ -157,8 +165,9 @@ FROM_CLOUD = frozenset({"data_device"})
 """Host data the cloud layer adds from its resources (not from the stack file's settings)."""
 
 
-def inventory(host_name: str, address: Any, host: HostSettings, data_device: Any = None,
-              host_key: Any = None) -> dict[str, Any]:
+def inventory(
+    host_name: str, address: Any, host: HostSettings, data_device: Any = None, host_key: Any = None
+) -> dict[str, Any]:
     """The ``inventory`` stack output: ``{"hosts": [{name, ssh_hostname, ssh_user, host_key, data}]}``
     (``address``, ``data_device`` and ``host_key`` may be Pulumi Outputs). ``host_key``: the public
     SSH host key (``ssh-ed25519 AAAA...``) the host answers with; the host layer pins it

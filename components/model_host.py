@@ -42,8 +42,13 @@ def hcloud_volume_device(volume_id: str) -> str:
 
 
 def _user_data(host: HostSettings, name: str, data_device: str, host_key: str) -> str:
-    return render_user_data(admin_user=host.admin_user, ssh_public_keys=host.ssh_public_keys,
-                            data_device=data_device, hostname=name, host_key=host_key)
+    return render_user_data(
+        admin_user=host.admin_user,
+        ssh_public_keys=host.ssh_public_keys,
+        data_device=data_device,
+        hostname=name,
+        host_key=host_key,
+    )
 
 
 def do_firewall_rules(admin_cidrs: list[str]) -> list[do.FirewallInboundRuleArgs]:
@@ -63,15 +68,19 @@ def hcloud_firewall_rules(admin_cidrs: list[str]) -> list[hcloud.FirewallRuleArg
 
 
 DO_OUTBOUND = [
-    do.FirewallOutboundRuleArgs(protocol=p, port_range="1-65535" if p != "icmp" else None,
-                                destination_addresses=[catalogue.ANYWHERE_V4, catalogue.ANYWHERE_V6])
+    do.FirewallOutboundRuleArgs(
+        protocol=p,
+        port_range="1-65535" if p != "icmp" else None,
+        destination_addresses=[catalogue.ANYWHERE_V4, catalogue.ANYWHERE_V6],
+    )
     for p in ("tcp", "udp", "icmp")
 ]
 
 
 class ModelHost(pulumi.ComponentResource):
-    def __init__(self, name: str, host: HostSettings, host_key: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, host: HostSettings, host_key: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("llm-platform:host:ModelHost", name, None, opts)
         self.host_name = name
         self.host_key = pulumi.Output.secret(host_key)  # the private key: only ever inside the user-data
@@ -85,8 +94,13 @@ class ModelHost(pulumi.ComponentResource):
         self.domain = pulumi.Output.from_input(host.domain)
         self.base_url = pulumi.Output.from_input(f"https://{host.domain}/v1")
         self.register_outputs(
-            {"address": self.address, "domain": self.domain, "base_url": self.base_url, "volume_id": self.volume_id,
-             "host_public_key": self.host_public_key}
+            {
+                "address": self.address,
+                "domain": self.domain,
+                "base_url": self.base_url,
+                "volume_id": self.volume_id,
+                "host_public_key": self.host_public_key,
+            }
         )
 
     # ------------------------------------------------------------------------------------------
@@ -171,12 +185,16 @@ class ModelHost(pulumi.ComponentResource):
             opts=keep,
         )
         firewall = hcloud.Firewall(
-            f"{name}-firewall", name=f"{name}-firewall", rules=hcloud_firewall_rules(host.admin_cidrs),
-            labels=labels, opts=child,
+            f"{name}-firewall",
+            name=f"{name}-firewall",
+            rules=hcloud_firewall_rules(host.admin_cidrs),
+            labels=labels,
+            opts=child,
         )
         self.data_device = volume.id.apply(hcloud_volume_device)
         user_data = pulumi.Output.all(volume.id, self.host_key).apply(
-            lambda a: _user_data(host, name, hcloud_volume_device(a[0]), a[1]))
+            lambda a: _user_data(host, name, hcloud_volume_device(a[0]), a[1])
+        )
         server = hcloud.Server(
             f"{name}-server",
             name=name,

@@ -85,8 +85,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{int(rid):064x}"
         elif t == "digitalocean:index/sshKey:SshKey":
             # from the key itself, as DigitalOcean's (MD5 of the key)
-            digest = hashlib.md5(str(args.inputs.get("publicKey", args.name)).encode(), usedforsecurity=False).hexdigest()
-            state["fingerprint"] = ":".join(digest[i:i + 2] for i in range(0, 32, 2))
+            digest = hashlib.md5(
+                str(args.inputs.get("publicKey", args.name)).encode(), usedforsecurity=False
+            ).hexdigest()
+            state["fingerprint"] = ":".join(digest[i : i + 2] for i in range(0, 32, 2))
         elif t == "digitalocean:index/app:App":
             name = _unwrap(args.inputs).get("spec", {}).get("name", args.name)
             state.update(

@@ -10,7 +10,6 @@ import ipaddress
 import re
 from typing import Any
 
-
 # Every value that reaches a command, a unit file, nginx, htpasswd or an App Platform spec is matched
 # against one of these before anything is planned; the deploy also quotes what it passes to a shell.
 # All are anchored with \Z (``$`` also matches before a trailing newline), spell digits [0-9] (``\d``
@@ -21,7 +20,9 @@ GIT_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}(?<![./])\Z")
 SOURCE_DIR = re.compile(r"^/(?!.*\.\.)[A-Za-z0-9._/-]{0,200}\Z")
 HOSTNAME = re.compile(r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
 ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
-EMAIL = re.compile(r"^(?=.{1,254}\Z)[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
+EMAIL = re.compile(
+    r"^(?=.{1,254}\Z)[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
+)
 SSH_KEY = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) ([A-Za-z0-9+/]+={0,2})( [ -~]*)?\Z"
 )
@@ -37,7 +38,9 @@ HF_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9.
 SERVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 # Ollama model name: [namespace/]name[:tag].
 # name, namespace/name or host/namespace/name (hf.co/org/Repo-GGUF), with an optional :tag
-OLLAMA_MODEL = re.compile(r"^(?=.{1,200}\Z)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,2}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?\Z")
+OLLAMA_MODEL = re.compile(
+    r"^(?=.{1,200}\Z)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,2}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?\Z"
+)
 # Go duration (Ollama's OLLAMA_KEEP_ALIVE) or plain seconds; negative = forever.
 DURATION = re.compile(r"^-?([0-9]{1,12}|([0-9]{1,12}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,6})\Z")
 POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
@@ -92,12 +95,52 @@ def _ssh_key_problem(kind: str, b64: str) -> str | None:
 # Account names a host already has or that the roles create: the admin user must be none of them
 # (it becomes a passwordless sudoer; the roles would rewrite a service account's shell). Debian 12's
 # base-passwd static users, the accounts its packages on the host create, and the roles' own.
-RESERVED_USERS = frozenset({
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
-    "backup", "list", "irc", "gnats", "nobody", "messagebus", "sshd", "polkitd", "tss", "statd", "dnsmasq",
-    "nginx", "ollama", "docker", "fail2ban", "sysstat", "tcpdump", "usbmux", "avahi", "uuidd", "ntp", "lxd",
-    "admin", "ubuntu", "debian", "cloud-user", "postfix", "prometheus", "nvidia-persistenced",
-})
+RESERVED_USERS = frozenset(
+    {
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "messagebus",
+        "sshd",
+        "polkitd",
+        "tss",
+        "statd",
+        "dnsmasq",
+        "nginx",
+        "ollama",
+        "docker",
+        "fail2ban",
+        "sysstat",
+        "tcpdump",
+        "usbmux",
+        "avahi",
+        "uuidd",
+        "ntp",
+        "lxd",
+        "admin",
+        "ubuntu",
+        "debian",
+        "cloud-user",
+        "postfix",
+        "prometheus",
+        "nvidia-persistenced",
+    }
+)
 # Characters a CIDR may hold: anything else (an IPv6 scope id after '%', spaces, '$', newlines) is
 # refused before ipaddress sees it. ipaddress accepts "fe80::1%<anything>" as one address.
 CIDR_CHARS = re.compile(r"^[0-9A-Fa-f.:/]{3,49}\Z")
@@ -152,7 +195,9 @@ def check_ssh_public_keys(v: list[str]) -> list[str]:
     for k in v:
         m = SSH_KEY.match(k.strip()) if isinstance(k, str) else None
         if not m:
-            raise ValueError(f"{fmt_value(str(k)[:24])}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...) on one line")
+            raise ValueError(
+                f"{fmt_value(str(k)[:24])}... is not an OpenSSH public key (ssh-ed25519/ssh-rsa/ecdsa-...) on one line"
+            )
         why = _ssh_key_problem(m.group(1), m.group(3))
         if why:
             raise ValueError(f"{fmt_value(k[:24])}... is not a usable OpenSSH public key: {why}")

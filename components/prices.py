@@ -16,12 +16,16 @@ EUR_TO_USD = 1.10  # assumption used for Hetzner's EUR prices; adjust when it dr
 
 _SRC_APP = "DO OpenAPI instance_sizes example (digitalocean/openapi 7c1300c)"
 _SRC_GPU = "docs.digitalocean.com/products/droplets/details/pricing (2025/2026 pages)"
-_SRC_GPU_NOSLUG = ("UNVERIFIED: price from the DO pricing page, but the slug is in neither the DO OpenAPI examples nor "
-                   "pulumi-digitalocean 4.84.1 _enums.py DropletSlug; verify with `doctl compute size list`")
+_SRC_GPU_NOSLUG = (
+    "UNVERIFIED: price from the DO pricing page, but the slug is in neither the DO OpenAPI examples nor "
+    "pulumi-digitalocean 4.84.1 _enums.py DropletSlug; verify with `doctl compute size list`"
+)
 _SRC_GPU_3P = "UNVERIFIED: slug and price from third-party sources only; verify with `doctl compute size list`"
 _SRC_CPU = "UNVERIFIED: digitalocean.com/pricing/droplets, Basic Regular plans, from memory; verify with `doctl compute size list`"
-_SRC_HCLOUD_CX23 = ("server type from pulumi-hcloud 1.43.3's examples; its price UNVERIFIED: third-party "
-                    "listings 2026, verify with hcloud.get_server_types()")
+_SRC_HCLOUD_CX23 = (
+    "server type from pulumi-hcloud 1.43.3's examples; its price UNVERIFIED: third-party "
+    "listings 2026, verify with hcloud.get_server_types()"
+)
 _SRC_HCLOUD = "UNVERIFIED: server type and price from third-party listings 2026; verify with hcloud.get_server_types()"
 UNVERIFIED = "UNVERIFIED"
 
@@ -91,8 +95,12 @@ DROPLET_SIZES: dict[str, DropletSize] = {
         DropletSize("gpu-h100x1-80gb", _hourly(3.39), _SRC_GPU, "$3.39/h", True, 80, "gpu-h100x1-base", 240),
         DropletSize("gpu-h100x8-640gb", _hourly(23.92), _SRC_GPU, "$23.92/h", True, 640, "gpu-h100x8-base", 1920),
         DropletSize("gpu-l40sx1-48gb", _hourly(1.57), _SRC_GPU_NOSLUG, "$1.57/h", True, 48, "gpu-h100x1-base", 64),
-        DropletSize("gpu-4000adax1-20gb", _hourly(0.76), _SRC_GPU_3P, "$0.76/h (RTX 4000 Ada)", True, 20, "gpu-h100x1-base", 32),
-        DropletSize("gpu-6000adax1-48gb", _hourly(1.89), _SRC_GPU_3P, "$1.89/h (RTX 6000 Ada)", True, 48, "gpu-h100x1-base", 64),
+        DropletSize(
+            "gpu-4000adax1-20gb", _hourly(0.76), _SRC_GPU_3P, "$0.76/h (RTX 4000 Ada)", True, 20, "gpu-h100x1-base", 32
+        ),
+        DropletSize(
+            "gpu-6000adax1-48gb", _hourly(1.89), _SRC_GPU_3P, "$1.89/h (RTX 6000 Ada)", True, 48, "gpu-h100x1-base", 64
+        ),
         DropletSize("s-2vcpu-4gb", 24, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 4),
         DropletSize("s-4vcpu-8gb", 48, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 8),
         DropletSize("s-8vcpu-16gb", 96, _SRC_CPU, "", False, 0, DO_DEBIAN_IMAGE, 16),
@@ -102,7 +110,22 @@ DROPLET_SIZES: dict[str, DropletSize] = {
 # third-party sources only: allowed, but the plan prints them as unverified.
 DO_GPU_REGIONS = ("tor1", "nyc2", "atl1", "ams3", "ric1")
 DO_GPU_REGIONS_CONFIRMED = ("tor1",)
-DO_DROPLET_REGIONS = ("nyc1", "nyc2", "nyc3", "sfo2", "sfo3", "ams3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1", "atl1", "ric1")
+DO_DROPLET_REGIONS = (
+    "nyc1",
+    "nyc2",
+    "nyc3",
+    "sfo2",
+    "sfo3",
+    "ams3",
+    "sgp1",
+    "lon1",
+    "fra1",
+    "tor1",
+    "blr1",
+    "syd1",
+    "atl1",
+    "ric1",
+)
 
 HCLOUD_SERVER_TYPES: dict[str, ServerType] = {
     p.slug: p
@@ -117,10 +140,18 @@ HCLOUD_LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
 HCLOUD_LOCATIONS_CONFIRMED = ("fsn1", "nbg1", "hel1")  # pulumi-hcloud 1.43.3 docs; the rest third-party
 
 # Storage and addresses.
-DO_VOLUME_USD_PER_GIB = Price("do-volume-gib", 0.10, "docs.digitalocean.com/products/volumes/details/pricing ($0.10/GiB-month)")
-DO_RESERVED_IP = Price("do-reserved-ipv4", 0.0, "DO: reserved IPv4 free while assigned to a droplet ($5/mo when unassigned)")
-HCLOUD_VOLUME_USD_PER_GB = Price("hcloud-volume-gb", round(0.044 * EUR_TO_USD, 4), "UNVERIFIED: Hetzner volumes EUR 0.044/GB-month, third-party")
-HCLOUD_PRIMARY_IPV4 = Price("hcloud-primary-ipv4", round(0.50 * EUR_TO_USD, 2), "UNVERIFIED: Hetzner primary IPv4 EUR 0.50/month, third-party")
+DO_VOLUME_USD_PER_GIB = Price(
+    "do-volume-gib", 0.10, "docs.digitalocean.com/products/volumes/details/pricing ($0.10/GiB-month)"
+)
+DO_RESERVED_IP = Price(
+    "do-reserved-ipv4", 0.0, "DO: reserved IPv4 free while assigned to a droplet ($5/mo when unassigned)"
+)
+HCLOUD_VOLUME_USD_PER_GB = Price(
+    "hcloud-volume-gb", round(0.044 * EUR_TO_USD, 4), "UNVERIFIED: Hetzner volumes EUR 0.044/GB-month, third-party"
+)
+HCLOUD_PRIMARY_IPV4 = Price(
+    "hcloud-primary-ipv4", round(0.50 * EUR_TO_USD, 2), "UNVERIFIED: Hetzner primary IPv4 EUR 0.50/month, third-party"
+)
 
 # Hugging Face serverless (Inference Providers): usage-based, so the figure is an estimate. The basis
 # is the seed plan's: a dev call is about 500 tokens, and 250 of them cost about $0.05 a month, i.e.
@@ -133,11 +164,14 @@ HF_DEFAULT_USD_PER_1K_REQUESTS = Price(
     f"UNVERIFIED: the seed plan's rate ({HF_TOKENS_PER_REQUEST} tokens/request at ${HF_USD_PER_MILLION_TOKENS:.2f} per 1M "
     "tokens); read huggingface.co/docs/inference-providers/pricing or the invoice and set huggingface.usdPer1kRequests",
 )
-HF_PRO_SUBSCRIPTION = Price("hf-pro", 9.0, "huggingface.co/pricing: PRO account $9/month (includes monthly inference credits)")
+HF_PRO_SUBSCRIPTION = Price(
+    "hf-pro", 9.0, "huggingface.co/pricing: PRO account $9/month (includes monthly inference credits)"
+)
 
 # Fine-tuning in phase 1 has no model host to train on; the seed plan prices one run, paid once.
 FINE_TUNING_ONE_OFF = Price(
-    "fine-tuning-run", 15.0,
+    "fine-tuning-run",
+    15.0,
     "UNVERIFIED: the seed plan's one-off estimate for one fine-tuning run in phase 1 (no model host); "
     "on a GPU droplet a run costs its hourly price × the hours it takes",
 )

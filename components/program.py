@@ -13,9 +13,9 @@ import pulumi
 from components import cost, hostkeys
 from components.app import LlmApp
 from components.catalogue import LLM_INTERNAL_URL
+from components.config import SettingsError, load
 from components.hostdata import inventory
 from components.model_host import ModelHost
-from components.config import SettingsError, load
 from components.settings import HomelabStackSettings, StackSettings
 
 
@@ -69,8 +69,11 @@ def build(settings: StackSettings | HomelabStackSettings) -> dict[str, Any]:
         "host_domain": settings.host.domain if host and settings.host else None,
         "host_base_url": host.base_url if host else None,
         "host_known_hosts": known_hosts(host) if host else None,
-        "inventory": (inventory(host.host_name, host.address, settings.host, host.data_device, host.host_public_key)
-                      if host and settings.host else {"hosts": []}),
+        "inventory": (
+            inventory(host.host_name, host.address, settings.host, host.data_device, host.host_public_key)
+            if host and settings.host
+            else {"hosts": []}
+        ),
         "monthly_cost": report.total,
         "cost_breakdown": report.to_dict(),
     }

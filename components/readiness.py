@@ -23,7 +23,9 @@ from components import NAMESPACE
 if TYPE_CHECKING:
     from components.settings import HostSettings, StackSettings
 
-DOC_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+DOC_NETS = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 # The example key the committed stack files carry (its comment says so; this catches it without one).
 PLACEHOLDER_KEY_BLOBS = frozenset({"AAAAC3NzaC1lZDI1NTE5AAAAIKNXZkuqr3ycQOXhmecRO3BvW+SSOXMKrjO92cFtYYpq"})
 HOST_PROVIDERS = ("vllm", "ollama")
@@ -108,11 +110,16 @@ def dns_note(host: HostSettings, stack: str) -> str | None:
     """What is needed for certbot when the stack manages no DNS record for the host's name."""
     if host.dns_zone:
         return None
-    who = ("your DNS provider (Hetzner hosts get no record from this project)" if host.provider == "hetzner"
-           else "your DNS provider, or set host.dnsZone to a zone DigitalOcean manages and pulumi up makes it")
-    return (f"DNS: no record for {host.domain} is managed by this stack: before the first converge, create an A record "
-            f"{host.domain} -> the host_ip output (pulumi stack output host_ip -s {stack}) at {who}; certbot's HTTP-01 "
-            f"challenge reaches the host by that name on port 80")
+    who = (
+        "your DNS provider (Hetzner hosts get no record from this project)"
+        if host.provider == "hetzner"
+        else "your DNS provider, or set host.dnsZone to a zone DigitalOcean manages and pulumi up makes it"
+    )
+    return (
+        f"DNS: no record for {host.domain} is managed by this stack: before the first converge, create an A record "
+        f"{host.domain} -> the host_ip output (pulumi stack output host_ip -s {stack}) at {who}; certbot's HTTP-01 "
+        f"challenge reaches the host by that name on port 80"
+    )
 
 
 def notes(settings: StackSettings) -> list[str]:

@@ -22,9 +22,21 @@ class Role:
 
 
 ROLES: tuple[Role, ...] = (
-    Role("base", "always", "admin user, sshd, upgrades, kernel/login hardening, auditd, fail2ban",
-         ("auditd", "sysstat", "acct", "fail2ban", "apparmor", "chkrootkit.timer", "unattended-upgrades",
-          "systemd-timesyncd")),
+    Role(
+        "base",
+        "always",
+        "admin user, sshd, upgrades, kernel/login hardening, auditd, fail2ban",
+        (
+            "auditd",
+            "sysstat",
+            "acct",
+            "fail2ban",
+            "apparmor",
+            "chkrootkit.timer",
+            "unattended-upgrades",
+            "systemd-timesyncd",
+        ),
+    ),
     Role("firewall", "always", "ufw from the catalogue's inbound rules"),
     Role("volume", "always", "the data volume mounted at /data and its directories"),
     Role("docker", "always", "Docker from Debian, loopback-only publishing", ("llm-loopback-guard", "docker")),
@@ -32,8 +44,12 @@ ROLES: tuple[Role, ...] = (
     Role("ollama", "always", "Ollama release, systemd unit, models", ("ollama",)),
     Role("vllm", "always", "vLLM OpenAI-compatible server container", ("llm-vllm",)),
     Role("llamafactory", "llamafactory", "LLaMA-Factory web UI and API containers", ("llm-llamafactory",)),
-    Role("proxy", "always", "nginx with TLS (certbot), the only public entry",
-         ("prometheus-node-exporter", "nginx", "certbot.timer")),
+    Role(
+        "proxy",
+        "always",
+        "nginx with TLS (certbot), the only public entry",
+        ("prometheus-node-exporter", "nginx", "certbot.timer"),
+    ),
 )
 NAMES: tuple[str, ...] = tuple(r.name for r in ROLES)
 RoleName = Literal[NAMES]  # type: ignore[valid-type]

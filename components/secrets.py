@@ -31,30 +31,64 @@ class SecretSpec:
 
 
 SECRET_SPECS: tuple[SecretSpec, ...] = (
-    SecretSpec("huggingfaceApiKey", "Hugging Face token (serverless inference, model downloads)", "always",
-               env="HUGGINGFACE_API_KEY", services=("llm",), roles=("vllm", "llamafactory"), host_optional=True),
-    SecretSpec("langfusePublicKey", "Langfuse public key (tracing)", "always",
-               env="LANGFUSE_PUBLIC_KEY", services=("llm",)),
-    SecretSpec("langfuseSecretKey", "Langfuse secret key (tracing)", "always",
-               env="LANGFUSE_SECRET_KEY", services=("llm",)),
-    SecretSpec("openaiApiKey", "GPT-4o fallback key of ai-service", "always",
-               env="OPENAI_API_KEY", services=("ai-service",)),
-    SecretSpec("vllmApiKey", "bearer key of the model host's /v1 API (phase 2), enforced by nginx", "host",
-               env="VLLM_API_KEY", services=("llm",), roles=("proxy",)),
+    SecretSpec(
+        "huggingfaceApiKey",
+        "Hugging Face token (serverless inference, model downloads)",
+        "always",
+        env="HUGGINGFACE_API_KEY",
+        services=("llm",),
+        roles=("vllm", "llamafactory"),
+        host_optional=True,
+    ),
+    SecretSpec(
+        "langfusePublicKey", "Langfuse public key (tracing)", "always", env="LANGFUSE_PUBLIC_KEY", services=("llm",)
+    ),
+    SecretSpec(
+        "langfuseSecretKey", "Langfuse secret key (tracing)", "always", env="LANGFUSE_SECRET_KEY", services=("llm",)
+    ),
+    SecretSpec(
+        "openaiApiKey", "GPT-4o fallback key of ai-service", "always", env="OPENAI_API_KEY", services=("ai-service",)
+    ),
+    SecretSpec(
+        "vllmApiKey",
+        "bearer key of the model host's /v1 API (phase 2), enforced by nginx",
+        "host",
+        env="VLLM_API_KEY",
+        services=("llm",),
+        roles=("proxy",),
+    ),
     # scripts/rotate-key: the key being replaced, accepted by nginx beside vllmApiKey until App
     # Platform runs with the new one; removed when the rotation ends.
-    SecretSpec("vllmApiKeyPrevious", "the /v1 key being rotated out (set by scripts/rotate-key only)", "never",
-               roles=("proxy",), host_optional=True),
+    SecretSpec(
+        "vllmApiKeyPrevious",
+        "the /v1 key being rotated out (set by scripts/rotate-key only)",
+        "never",
+        roles=("proxy",),
+        host_optional=True,
+    ),
     # vLLM's own --api-key: host-local (nginx sends it to vLLM on loopback), never on App Platform
     # and never rotated with vllmApiKey, so a rotation does not restart vLLM.
-    SecretSpec("vllmLocalKey", "vLLM's own --api-key, between nginx and vLLM on the host only", "host",
-               roles=("vllm", "proxy")),
-    SecretSpec("llamafactoryApiKey", "bearer key of LLaMA-Factory's API on the model host", "llamafactory",
-               roles=("llamafactory",)),
-    SecretSpec("llamafactoryUiPassword", "basic-auth password of the LLaMA-Factory web UI", "llamafactory",
-               roles=("llamafactory",)),
-    SecretSpec("hostSshKey", "the model host's SSH host key (ed25519, OpenSSH format; the same on every rebuild)",
-               "host", set_with="scripts/host-keys {stack}"),
+    SecretSpec(
+        "vllmLocalKey", "vLLM's own --api-key, between nginx and vLLM on the host only", "host", roles=("vllm", "proxy")
+    ),
+    SecretSpec(
+        "llamafactoryApiKey",
+        "bearer key of LLaMA-Factory's API on the model host",
+        "llamafactory",
+        roles=("llamafactory",),
+    ),
+    SecretSpec(
+        "llamafactoryUiPassword",
+        "basic-auth password of the LLaMA-Factory web UI",
+        "llamafactory",
+        roles=("llamafactory",),
+    ),
+    SecretSpec(
+        "hostSshKey",
+        "the model host's SSH host key (ed25519, OpenSSH format; the same on every rebuild)",
+        "host",
+        set_with="scripts/host-keys {stack}",
+    ),
 )
 SECRET_KEYS: frozenset[str] = frozenset(s.key for s in SECRET_SPECS)
 # Secrets a host reads end up inside nginx's key map, env files and htpasswd: one token of printable,

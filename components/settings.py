@@ -16,10 +16,34 @@ from pydantic.alias_generators import to_camel
 
 from components import prices, roles, upstream
 from components.patterns import (
-    APP_NAME, COMPOSE_FILE, DOCKER_HOST, DURATION, EMAIL, ENV_KEY, GIT_BRANCH, HF_MODEL, MAX_ADMIN_V4, MAX_ADMIN_V6,
-    POSIX_USER, PROVIDER_IMAGE, RELEASE_VERSION, RELEASE_VERSION_TEXT, SECRET_LIKE_ENV, SERVED_NAME, SOURCE_DIR, check_acme_directory,
-    check_acme_email, check_admin_cidrs, check_admin_user, check_github_repo, check_image_repo, check_ollama_models,
-    check_optional_dns_name, check_pinned_tag, check_ssh_public_keys, match,
+    APP_NAME,
+    COMPOSE_FILE,
+    DOCKER_HOST,
+    DURATION,
+    EMAIL,
+    ENV_KEY,
+    GIT_BRANCH,
+    HF_MODEL,
+    MAX_ADMIN_V4,
+    MAX_ADMIN_V6,
+    POSIX_USER,
+    PROVIDER_IMAGE,
+    RELEASE_VERSION,
+    RELEASE_VERSION_TEXT,
+    SECRET_LIKE_ENV,
+    SERVED_NAME,
+    SOURCE_DIR,
+    check_acme_directory,
+    check_acme_email,
+    check_admin_cidrs,
+    check_admin_user,
+    check_github_repo,
+    check_image_repo,
+    check_ollama_models,
+    check_optional_dns_name,
+    check_pinned_tag,
+    check_ssh_public_keys,
+    match,
 )
 from components.phases import PHASES
 from components.secrets import SECRET_SPECS, Secret, SecretSpec
@@ -81,8 +105,9 @@ class AiServiceSettings(_ServiceSettings):
     repo: str = Field(description="GitHub owner/repo of ai-service")
     source_dir: str = "/"
     instance_size: str = "apps-s-1vcpu-1gb"
-    llm_traffic_share: int = Field(100, ge=0, le=100, strict=True,
-                                   description="percent of chat traffic sent to the llm gateway (A/B)")
+    llm_traffic_share: int = Field(
+        100, ge=0, le=100, strict=True, description="percent of chat traffic sent to the llm gateway (A/B)"
+    )
     envs: dict[str, str] = {}
 
     @field_validator("envs")
@@ -112,7 +137,9 @@ class LlmServiceSettings(_ServiceSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     enable_metrics: bool = Field(True, strict=True)
 
-    _hf_model = field_validator("huggingface_model")(lambda v: match(HF_MODEL, v, "a Hugging Face repo id like org/model"))
+    _hf_model = field_validator("huggingface_model")(
+        lambda v: match(HF_MODEL, v, "a Hugging Face repo id like org/model")
+    )
 
 
 class AlertSettings(_Model):
@@ -137,7 +164,10 @@ class AppSettings(_Model):
     alerts: AlertSettings = AlertSettings()
 
     _name = field_validator("name")(
-        lambda v: v if v is None else match(APP_NAME, v, "2-32 lowercase letters, digits or '-' (App Platform app name)"))
+        lambda v: (
+            v if v is None else match(APP_NAME, v, "2-32 lowercase letters, digits or '-' (App Platform app name)")
+        )
+    )
 
     _domain = field_validator("domain")(check_optional_dns_name)
 
@@ -161,7 +191,8 @@ class OllamaSettings(_Model):
     _models = field_validator("models")(lambda v: check_ollama_models(v))
 
     _keep_alive = field_validator("keep_alive")(
-        lambda v: match(DURATION, v, "a duration like 24h, 30m, 90s or -1 (forever)"))
+        lambda v: match(DURATION, v, "a duration like 24h, 30m, 90s or -1 (forever)")
+    )
 
     @property
     def pinned_version(self) -> str | None:
@@ -178,7 +209,8 @@ class OllamaSettings(_Model):
         pinned = self.pinned_version
         if pinned is not None and pinned != self.version:
             raise KeyedError(
-                "host.ollama.sha256", f"{pinned}@...",
+                "host.ollama.sha256",
+                f"{pinned}@...",
                 f"pins Ollama {pinned} but host.ollama.version is {self.version}: change both together with: "
                 f"scripts/pin ollama STACK {self.version}",
             )
@@ -212,7 +244,8 @@ class VllmSettings(_Model):
 
     _model = field_validator("model")(lambda v: match(HF_MODEL, v, "a Hugging Face repo id like org/model"))
     _served = field_validator("served_model_name")(
-        lambda v: match(SERVED_NAME, v, "a model name of letters, digits, '.', '_', ':', '-'"))
+        lambda v: match(SERVED_NAME, v, "a model name of letters, digits, '.', '_', ':', '-'")
+    )
 
 
 class LlamaFactorySettings(_Model):
@@ -223,7 +256,9 @@ class LlamaFactorySettings(_Model):
 
     _tag = field_validator("tag")(check_pinned_tag)
     _image = field_validator("image")(check_image_repo)
-    _ui_user = field_validator("ui_user")(lambda v: match(POSIX_USER, v, "a user name (lowercase letters, digits, '_', '-')"))
+    _ui_user = field_validator("ui_user")(
+        lambda v: match(POSIX_USER, v, "a user name (lowercase letters, digits, '_', '-')")
+    )
 
 
 class HostSettings(_Model):
@@ -247,8 +282,17 @@ class HostSettings(_Model):
     llamafactory: LlamaFactorySettings = LlamaFactorySettings()
 
     _image = field_validator("image")(
-        lambda v: v if v is None else match(PROVIDER_IMAGE, v, "a provider image like debian-12-x64 or debian-12 "
-                                             "(lowercase letters, digits, '.', '_', '-'; at most 64)"))
+        lambda v: (
+            v
+            if v is None
+            else match(
+                PROVIDER_IMAGE,
+                v,
+                "a provider image like debian-12-x64 or debian-12 "
+                "(lowercase letters, digits, '.', '_', '-'; at most 64)",
+            )
+        )
+    )
     _admin_user = field_validator("admin_user")(lambda v: check_admin_user(v))
     _admin_cidrs = field_validator("admin_cidrs")(lambda v: check_admin_cidrs(v))
     _ssh_keys = field_validator("ssh_public_keys")(lambda v: check_ssh_public_keys(v))
@@ -262,10 +306,13 @@ class HostSettings(_Model):
             return self
         nets = [ipaddress.ip_network(c) for c in self.admin_cidrs]
         for version, limit, width in ((4, MAX_ADMIN_V4, "/8"), (6, MAX_ADMIN_V6, "/32")):
-            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(x for x in nets if x.version == version))
+            covered = sum(
+                n.num_addresses for n in ipaddress.collapse_addresses(x for x in nets if x.version == version)
+            )
             if covered > limit:
                 raise KeyedError(
-                    "host.adminCidrs", self.admin_cidrs,
+                    "host.adminCidrs",
+                    self.admin_cidrs,
                     f"together open SSH to more than an IPv{version} {width}; list your admin networks "
                     "(or set host.allowWideAdminCidrs: true to accept it)",
                 )
@@ -282,9 +329,13 @@ class HostSettings(_Model):
             _check(self.region, prices.HCLOUD_LOCATIONS, "host.region")
             _check(self.size, tuple(prices.HCLOUD_SERVER_TYPES), "host.size")
         if self.dns_zone and self.provider != "digitalocean":
-            raise KeyedError("host.dnsZone", self.dns_zone, "is only supported with provider 'digitalocean': for a "
-                              "Hetzner host, remove it and create the A record host.domain -> the host_ip output "
-                              "yourself at your DNS provider (this project makes none)")
+            raise KeyedError(
+                "host.dnsZone",
+                self.dns_zone,
+                "is only supported with provider 'digitalocean': for a "
+                "Hetzner host, remove it and create the A record host.domain -> the host_ip output "
+                "yourself at your DNS provider (this project makes none)",
+            )
         if self.dns_zone and not (self.domain == self.dns_zone or self.domain.endswith("." + self.dns_zone)):
             raise KeyedError("host.dnsZone", self.dns_zone, f"must be the zone of host.domain {self.domain!r}")
         return self
@@ -333,10 +384,14 @@ class HomelabSettings(_Model):
     gpu: bool = False
 
     _docker_host = field_validator("docker_host")(
-        lambda v: match(DOCKER_HOST, v, "unix:///path/docker.sock, ssh://user@host or tcp://host:port"))
+        lambda v: match(DOCKER_HOST, v, "unix:///path/docker.sock, ssh://user@host or tcp://host:port")
+    )
     # a path in this repository (components/homelab.py reads it with a bound), never /dev/zero or /etc
     _compose_file = field_validator("compose_file")(
-        lambda v: match(COMPOSE_FILE, v, "a .yml file of this repository, relative to its root, like docker/homelab/compose.yml"))
+        lambda v: match(
+            COMPOSE_FILE, v, "a .yml file of this repository, relative to its root, like docker/homelab/compose.yml"
+        )
+    )
     _models = field_validator("models")(lambda v: check_ollama_models(v))
 
 

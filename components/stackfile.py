@@ -36,7 +36,7 @@ def _placeholder_host_key(seed: str) -> str:
 
 
 def stack_names() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
 def _to_config_string(value: Any) -> str:
@@ -68,29 +68,43 @@ def _check_nodes(root: yamlio.Node) -> None:
     def size(node: yamlio.Node, depth: int) -> int:
         line = node.start_mark.line + 1
         if depth > MAX_STACK_FILE_DEPTH:
-            raise SettingsError([f"{line}: nested more than {MAX_STACK_FILE_DEPTH} levels deep (or an alias inside itself)"])
+            raise SettingsError(
+                [f"{line}: nested more than {MAX_STACK_FILE_DEPTH} levels deep (or an alias inside itself)"]
+            )
         tag = yamlio.tag_of(node)
         if tag not in YAML_TAGS:
             name = tag.removeprefix("tag:yaml.org,2002:")
-            raise SettingsError([f"{line}: a YAML {name} value; a stack file holds strings, numbers, booleans, "
-                                 "lists and mappings only (quote it to make it a string)"])
+            raise SettingsError(
+                [
+                    f"{line}: a YAML {name} value; a stack file holds strings, numbers, booleans, "
+                    "lists and mappings only (quote it to make it a string)"
+                ]
+            )
         if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and len(node.value) > MAX_NUMBER_CHARS:
             raise SettingsError([f"{line}: a number of {len(node.value)} characters; no setting takes one that large"])
         if isinstance(node, yamlio.MappingNode):
             for key, _ in node.value:
                 if not isinstance(key, yamlio.ScalarNode):  # ruamel would make it a tuple; PyYAML refused it
-                    raise SettingsError([f"{key.start_mark.line + 1}: a list or mapping as a key; "
-                                         "a stack file's keys are strings"])
+                    raise SettingsError(
+                        [f"{key.start_mark.line + 1}: a list or mapping as a key; a stack file's keys are strings"]
+                    )
         if id(node) not in sizes:
-            children = [n for pair in node.value for n in pair] if isinstance(node, yamlio.MappingNode) else (
-                node.value if isinstance(node, yamlio.SequenceNode) else [])
+            children = (
+                [n for pair in node.value for n in pair]
+                if isinstance(node, yamlio.MappingNode)
+                else (node.value if isinstance(node, yamlio.SequenceNode) else [])
+            )
             sizes[id(node)] = 1 + sum(size(child, depth + 1) for child in children)
         return sizes[id(node)]
 
     total = size(root, 0)
     if total > MAX_STACK_FILE_VALUES:
-        raise SettingsError([f"{root.start_mark.line + 1}: {total} values once its aliases are expanded; "
-                             f"a stack file holds at most {MAX_STACK_FILE_VALUES}"])
+        raise SettingsError(
+            [
+                f"{root.start_mark.line + 1}: {total} values once its aliases are expanded; "
+                f"a stack file holds at most {MAX_STACK_FILE_VALUES}"
+            ]
+        )
 
 
 def _parse_yaml(text: str) -> Any:

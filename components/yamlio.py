@@ -24,8 +24,21 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
-__all__ = ["DuplicateKeyError", "MappingNode", "Node", "ScalarNode", "SequenceNode", "YAMLError",
-           "compose", "construct", "describe", "dump", "duplicate_key", "load", "tag_of"]
+__all__ = [
+    "DuplicateKeyError",
+    "MappingNode",
+    "Node",
+    "ScalarNode",
+    "SequenceNode",
+    "YAMLError",
+    "compose",
+    "construct",
+    "describe",
+    "dump",
+    "duplicate_key",
+    "load",
+    "tag_of",
+]
 
 
 def _reader() -> YAML:
@@ -69,7 +82,9 @@ def duplicate_key(exc: DuplicateKeyError, root: Node) -> tuple[str, int, int]:
             keys = [k for k, _ in node.value]
             dup = next((k for k in keys if k.start_mark.index == exc.problem_mark.index), None)
             if dup is not None:
-                first = next((k for k in keys if isinstance(k, ScalarNode) and k.value == getattr(dup, "value", None)), dup)
+                first = next(
+                    (k for k in keys if isinstance(k, ScalarNode) and k.value == getattr(dup, "value", None)), dup
+                )
                 return str(getattr(dup, "value", "?")), line, first.start_mark.line + 1
             stack.extend(n for pair in node.value for n in pair)
         elif isinstance(node, SequenceNode):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pyinfra.operations import files
 
-from components.catalogue import LOOPBACK, SECRETS_DIR
 from components import roles
+from components.catalogue import LOOPBACK, SECRETS_DIR
 from components.hostdata import HostData
 from hosts.ops import Restart, docker_image, secret_file, service_running, template_file
 
@@ -59,19 +59,21 @@ def container_service(
     container = f"llm-{name}"
     restart = Restart(container, daemon_reload=True, name=f"{name}: restart on change")
     restart.watch(env_op)
-    restart.watch(template_file(
-        name=f"{name}: systemd unit",
-        src=str(TEMPLATE),
-        dest=f"/etc/systemd/system/{container}.service",
-        svc=name,
-        ref=ref,
-        container=container,
-        publish=publish_ports,
-        volumes=volumes,
-        env_file=env_file,
-        docker_args=HARDENING + (["--gpus", "all", "--ipc=host"] if gpu else []) + list(docker_args or []),
-        args=args,
-        mounts=mounts,
-    ))
+    restart.watch(
+        template_file(
+            name=f"{name}: systemd unit",
+            src=str(TEMPLATE),
+            dest=f"/etc/systemd/system/{container}.service",
+            svc=name,
+            ref=ref,
+            container=container,
+            publish=publish_ports,
+            volumes=volumes,
+            env_file=env_file,
+            docker_args=HARDENING + (["--gpus", "all", "--ipc=host"] if gpu else []) + list(docker_args or []),
+            args=args,
+            mounts=mounts,
+        )
+    )
     restart.apply()
     service_running(name=f"{name}: running and enabled", unit=container, units=roles.units(data.roles))

@@ -46,8 +46,11 @@ def file_diff(dest: str, current: list[str] | None, desired: list[str] | None) -
         return f"{dest}: content differs"
     if current is None:
         return f"{dest}: new file ({len(desired)} lines)"
-    lines = list(difflib.unified_diff([line + "\n" for line in current], desired,
-                                      f"{dest} (on the host)", f"{dest} (deploy)", n=1))
+    lines = list(
+        difflib.unified_diff(
+            [line + "\n" for line in current], desired, f"{dest} (on the host)", f"{dest} (deploy)", n=1
+        )
+    )
     if not lines:
         return f"{dest}: same content (owner or mode differs)"
     lines = [line.rstrip("\n") for line in lines]

@@ -115,7 +115,7 @@ class FactCache:
             self.window = min(2 * self.window, MAX_WINDOW) if self.stats["batch_commands"] else self.window
         self.wasted = False
         start = self.position[key]
-        chunk = [k for k in self.order[start:start + self.window] if k not in self.memo]
+        chunk = [k for k in self.order[start : start + self.window] if k not in self.memo]
         if len(chunk) > 1:
             self.building = True
             try:
@@ -183,8 +183,10 @@ class FactCache:
                 continue
             text = command.get_raw_value() if isinstance(command, StringCommand) else str(command)
             if requires:
-                text = (f"if command -v {requires} >/dev/null 2>&1; then ( {text} ); "
-                        f"else echo '{_MISSING_COMMAND_MARKER}'; fi")
+                text = (
+                    f"if command -v {requires} >/dev/null 2>&1; then ( {text} ); "
+                    f"else echo '{_MISSING_COMMAND_MARKER}'; fi"
+                )
             # side by side in the host's shell (each reads only), each answer to its own file
             parts.append(f'{{ ( {text} ) >"$d/{i}" 2>/dev/null; echo $? >"$d/{i}.rc"; }} &')
             facts[i] = (key, fact)
@@ -192,14 +194,15 @@ class FactCache:
             return
         order = " ".join(str(i) for i in facts)
         script = (
-            'd=$(mktemp -d) || exit 1; ' + " ".join(parts) + " wait; "
+            "d=$(mktemp -d) || exit 1; " + " ".join(parts) + " wait; "
             f'for i in {order}; do echo {marker}:$i; cat "$d/$i"; echo {marker}:$i:$(cat "$d/$i.rc"); done; '
             'rm -rf "$d"'
         )
         self.reading = True
         try:
-            ok, output = self._real_run(StringCommand(script), print_output=False, print_input=False,
-                                        **(executor or {}))
+            ok, output = self._real_run(
+                StringCommand(script), print_output=False, print_input=False, **(executor or {})
+            )
         finally:
             self.reading = False
         self.stats["batch_commands"] += 1

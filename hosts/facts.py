@@ -134,9 +134,11 @@ class BlockDeviceProbe(FactBase):
 
     def command(self, device: str) -> str:
         d = shlex.quote(device)
-        return (f"if [ -b {d} ]; then echo real=$(readlink -f {d}); echo children=$(($(lsblk -nro NAME {d} | wc -l) - 1)); "
-                f"blkid -p -o export {d} 2>/dev/null | sed -n 's/^\\(TYPE\\|PTTYPE\\|LABEL\\)=/blkid_&/p'; "
-                f"wipefs -n -p {d} 2>/dev/null | grep -v '^#' | sed 's/^/wipefs=/'; else echo absent; fi")
+        return (
+            f"if [ -b {d} ]; then echo real=$(readlink -f {d}); echo children=$(($(lsblk -nro NAME {d} | wc -l) - 1)); "
+            f"blkid -p -o export {d} 2>/dev/null | sed -n 's/^\\(TYPE\\|PTTYPE\\|LABEL\\)=/blkid_&/p'; "
+            f"wipefs -n -p {d} 2>/dev/null | grep -v '^#' | sed 's/^/wipefs=/'; else echo absent; fi"
+        )
 
     def process(self, output):
         lines = [ln.strip() for ln in output if ln.strip()]
@@ -169,8 +171,10 @@ class StatOverride(FactBase):
 
     def command(self, path: str) -> str:
         p = shlex.quote(path)
-        return (f"if [ -e {p} ]; then echo override=$(dpkg-statoverride --list {p} 2>/dev/null); "
-                f"stat -c 'stat=%a %U %G' {p}; else echo absent; fi")
+        return (
+            f"if [ -e {p} ]; then echo override=$(dpkg-statoverride --list {p} 2>/dev/null); "
+            f"stat -c 'stat=%a %U %G' {p}; else echo absent; fi"
+        )
 
     def process(self, output):
         lines = [ln.strip() for ln in output if ln.strip()]

@@ -21,8 +21,9 @@ def hosts_from_output(doc: dict[str, Any], known_hosts_file: str | None = None) 
     out = []
     for h in doc.get("hosts", []):
         data = dict(h["data"])
-        data.update(ssh_hostname=h["ssh_hostname"], ssh_user=h["ssh_user"], _sudo=True,
-                    ssh_strict_host_key_checking="yes")
+        data.update(
+            ssh_hostname=h["ssh_hostname"], ssh_user=h["ssh_user"], _sudo=True, ssh_strict_host_key_checking="yes"
+        )
         if h.get("host_key") and known_hosts_file:
             data["ssh_known_hosts_file"] = known_hosts_file
         out.append((h["name"], data))

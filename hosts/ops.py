@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import json
+import os
 import re
 import shlex
 
@@ -45,8 +45,8 @@ class WriteFile(StringCommand):
         self.dest, self.content = dest, content
         super().__init__(
             f"set -e; mkdir -p {q(os.path.dirname(dest) or '/')}; t=$(mktemp {q(dest)}.llm-XXXXXX); "
-            f"trap 'rm -f \"$t\"' EXIT; echo {base64.b64encode(content).decode()} | base64 -d >\"$t\"; "
-            f"chown {q(user)}:{q(group)} \"$t\"; chmod {q(mode)} \"$t\"; mv -f \"$t\" {q(dest)}"
+            f'trap \'rm -f "$t"\' EXIT; echo {base64.b64encode(content).decode()} | base64 -d >"$t"; '
+            f'chown {q(user)}:{q(group)} "$t"; chmod {q(mode)} "$t"; mv -f "$t" {q(dest)}'
         )
 
     def get_masked_value(self) -> str:
@@ -95,19 +95,23 @@ def put_file(src, dest: str, mode: str = "644", user: str = "root", group: str =
         host.noop(f"{dest} is up to date")
 
 
-def template_file(src: str, dest: str, mode: str = "644", user: str = "root", group: str = "root",
-                  name: str | None = None, **data):
+def template_file(
+    src: str, dest: str, mode: str = "644", user: str = "root", group: str = "root", name: str | None = None, **data
+):
     """``files.template``'s arguments, written by ``put_file``: the jinja2 template rendered here
     (with pyinfra's own loader) and sent in one command."""
     from pyinfra.api.util import get_template
 
     rendered = get_template(src).render(data)
-    return put_file(name=name or f"template {dest}", src=io.StringIO(rendered), dest=dest, mode=mode, user=user, group=group)
+    return put_file(
+        name=name or f"template {dest}", src=io.StringIO(rendered), dest=dest, mode=mode, user=user, group=group
+    )
 
 
 @operation()
-def secret_file(dest: str, value: str, user: str = "root", group: str = "root", mode: str = "600",
-                uploader: str = "root"):
+def secret_file(
+    dest: str, value: str, user: str = "root", group: str = "root", mode: str = "600", uploader: str = "root"
+):
     """
     Write a secret into a file no other account can read at any moment.
 
@@ -179,13 +183,19 @@ def apt_install(name: str, packages: list[str]):
     converge or a drift check never counts a package-list refresh as a change."""
     installed = host.get_fact(DebPackages)
     missing = [p for p in packages if p not in installed]
-    return apt.packages(name=name, packages=packages, no_recommends=True,
-                        update=bool(missing), cache_time=APT_LISTS_MAX_AGE if missing else None)
+    return apt.packages(
+        name=name,
+        packages=packages,
+        no_recommends=True,
+        update=bool(missing),
+        cache_time=APT_LISTS_MAX_AGE if missing else None,
+    )
 
 
 @operation()
-def account(user: str, shell: str, home: str, groups: list[str] | None = None, system: bool = False,
-            create_home: bool = True):
+def account(
+    user: str, shell: str, home: str, groups: list[str] | None = None, system: bool = False, create_home: bool = True
+):
     """
     A local account with this shell and home, in at least these supplementary groups.
 
@@ -283,7 +293,12 @@ def ollama_models(models: list[str], wait_seconds: int = 60):
 
 
 @operation()
-def docker_image(ref: str, archive_url: str | None = None, sha256: str | None = None, cache_dir: str = "/var/cache/llm-platform/images"):
+def docker_image(
+    ref: str,
+    archive_url: str | None = None,
+    sha256: str | None = None,
+    cache_dir: str = "/var/cache/llm-platform/images",
+):
     """
     Make a container image present.
 
@@ -329,14 +344,18 @@ def format_blank_volume(device: str, label: str, filesystem: str):
     """
     probe = host.get_fact(BlockDeviceProbe, device=device)
     if probe is None:
-        raise OperationError(f"data volume {device} is not attached: attach it (the volume role formats it only when blank)")
+        raise OperationError(
+            f"data volume {device} is not attached: attach it (the volume role formats it only when blank)"
+        )
     if probe["label"] == label and probe["signatures"] == [filesystem]:
         host.noop(f"{device} is {filesystem} labelled {label}")
         return
     if probe["signatures"] or probe["children"]:
         what = ", ".join(probe["signatures"]) or f"{probe['children']} partition(s)"
-        raise OperationError(f"data volume {device} ({probe['real']}) is not blank ({what}, label {probe['label']!r}): "
-                             f"not formatting it; label its filesystem {label!r} if it is the data volume")
+        raise OperationError(
+            f"data volume {device} ({probe['real']}) is not blank ({what}, label {probe['label']!r}): "
+            f"not formatting it; label its filesystem {label!r} if it is the data volume"
+        )
     yield StringCommand(f"mkfs.{filesystem}", "-q", "-L", label, device)
 
 
@@ -350,8 +369,9 @@ class Restart:
 
     ``command`` replaces the restart (e.g. nginx's check-and-reload)."""
 
-    def __init__(self, service: str, daemon_reload: bool = False, name: str | None = None,
-                 command: list[str] | None = None):
+    def __init__(
+        self, service: str, daemon_reload: bool = False, name: str | None = None, command: list[str] | None = None
+    ):
         self.service, self.daemon_reload, self.name, self.command = service, daemon_reload, name, command
         self.ops: list = []
 
@@ -369,7 +389,8 @@ class Restart:
         knows (the service must run)."""
         name = self.name or f"{self.service}: restart on change"
         steps = (["systemctl daemon-reload"] if self.daemon_reload else []) + (
-            self.command or [f"systemctl restart {shlex.quote(self.service)}"])
+            self.command or [f"systemctl restart {shlex.quote(self.service)}"]
+        )
         server.shell(name=name, commands=[" && ".join(steps)], _if=self.changed)
 
 

@@ -10,13 +10,29 @@ from __future__ import annotations
 
 ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "base": (
-        "openssh-server", "sudo", "ca-certificates", "curl", "gnupg", "jq", "zstd", "pciutils",
-        "unattended-upgrades", "systemd-timesyncd",
+        "openssh-server",
+        "sudo",
+        "ca-certificates",
+        "curl",
+        "gnupg",
+        "jq",
+        "zstd",
+        "pciutils",
+        "unattended-upgrades",
+        "systemd-timesyncd",
         # hardening (Lynis): audit trail, accounting, brute-force bans, package integrity, restarts
-        "auditd", "acct", "sysstat", "fail2ban", "python3-systemd", "debsums", "needrestart",
+        "auditd",
+        "acct",
+        "sysstat",
+        "fail2ban",
+        "python3-systemd",
+        "debsums",
+        "needrestart",
         "apt-show-versions",
         # hosts/hardening/: password quality (pam), mandatory access control (apparmor), rootkit scan (malware)
-        "libpam-pwquality", "apparmor", "chkrootkit",
+        "libpam-pwquality",
+        "apparmor",
+        "chkrootkit",
         # not libpam-tmpdir: under sudo it points $TMPDIR at /tmp/user/0 (root-only), where pyinfra
         # then tries to upload as the SSH user, and every file upload fails (Lynis DEB-0280)
     ),

@@ -31,9 +31,7 @@ def check(key: str, value: str) -> str:
     """``value`` if it can be written safely into the host's files; else MissingSecret (the message
     never shows the value)."""
     if not HOST_SECRET.fullmatch(value):
-        raise MissingSecret(
-            f"secret {key!r} ({len(value)} characters) {HOST_SECRET_RULE}"
-        )
+        raise MissingSecret(f"secret {key!r} ({len(value)} characters) {HOST_SECRET_RULE}")
     return value
 
 
@@ -65,7 +63,9 @@ def read_file(path: str | Path, private: bool = True) -> dict[str, str]:
     except UnicodeDecodeError:
         raise MissingSecret(f"{why}: not UTF-8 text") from None
     except ValueError as exc:  # the message and position only: JSONDecodeError's doc holds the secrets
-        where = f" ({exc.msg} at line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        where = (
+            f" ({exc.msg} at line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        )
         raise MissingSecret(f"{why}: not valid JSON{where}") from None
     if not isinstance(values, dict):
         raise MissingSecret(f'{why}: must hold a JSON object like {{"vllmApiKey": "..."}}, not {type(values).__name__}')

@@ -44,8 +44,10 @@ def credentials_problem(stack: str, env: dict[str, str] | None = None) -> str | 
         key, name = PROVIDER_TOKENS[provider]
         var = PROVIDER_SECRETS[key]
         if not env.get(var) and key not in config:
-            return (f"no {name} credentials for stack {stack} (set {var}, or pulumi config set --secret {key} <token> "
-                    f"-s {stack})")
+            return (
+                f"no {name} credentials for stack {stack} (set {var}, or pulumi config set --secret {key} <token> "
+                f"-s {stack})"
+            )
     return None
 
 
@@ -62,8 +64,10 @@ def _stack_providers(stack: str) -> tuple[dict[str, Any], list[str]]:
     from components.phases import PHASES
 
     try:
-        config = {k if ":" in str(k) else f"llm-platform:{k}": v
-                  for k, v in stackfile.load_stack_file(stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml").items()}
+        config = {
+            k if ":" in str(k) else f"llm-platform:{k}": v
+            for k, v in stackfile.load_stack_file(stackfile.STACKS_DIR / f"Pulumi.{stack}.yaml").items()
+        }
     except Exception:  # noqa: BLE001 (a missing or bad file: the CLI says so later, in its own words)
         return {}, ["digitalocean"]
     if "llm-platform:homelab" in config:
@@ -187,8 +191,11 @@ def preview_changes(stack: Any) -> PreviewOutcome:
     return PreviewOutcome(changes, errors, ran=True)
 
 
-SERVER_TYPES = {"digitalocean": "digitalocean:index/droplet:Droplet", "hcloud": "hcloud:index/server:Server",
-                "hetzner": "hcloud:index/server:Server"}
+SERVER_TYPES = {
+    "digitalocean": "digitalocean:index/droplet:Droplet",
+    "hcloud": "hcloud:index/server:Server",
+    "hetzner": "hcloud:index/server:Server",
+}
 REBUILD_TAG = "llm-platform:rebuild:{host}"
 """Stack tag (kept by the Pulumi backend, not on the machine that runs the rebuild) naming the server
 an unfinished rebuild of that host replaces (``none`` when there was none): a rerun, from any
@@ -218,8 +225,9 @@ def server_urn(stack: Any, host_name: str) -> str:
 
 def expected_server_urn(stack: Any, host_name: str, provider: str) -> str:
     """The URN the program gives a host's server (``ModelHost``'s child), also when the state has none."""
-    return (f"urn:pulumi:{stack.name}::{PROJECT}::llm-platform:host:ModelHost${SERVER_TYPES[provider]}"
-            f"::{host_name}-server")
+    return (
+        f"urn:pulumi:{stack.name}::{PROJECT}::llm-platform:host:ModelHost${SERVER_TYPES[provider]}::{host_name}-server"
+    )
 
 
 def pending_operations(stack: Any) -> int:
@@ -333,8 +341,12 @@ def app_deployment(app: str, token: str, timeout: float = 30) -> dict[str, Any]:
 
     from operate.httpclient import Bearer
 
-    res = requests.get(f"https://api.digitalocean.com/v2/apps/{app}", timeout=timeout, auth=Bearer(token),
-                       headers={"Accept": "application/json"})
+    res = requests.get(
+        f"https://api.digitalocean.com/v2/apps/{app}",
+        timeout=timeout,
+        auth=Bearer(token),
+        headers={"Accept": "application/json"},
+    )
     res.raise_for_status()  # an HTTPError, an OSError as urllib's was (the caller reports OSErrors)
     return res.json()["app"]
 

@@ -68,10 +68,18 @@ def _bench(args: argparse.Namespace) -> int:
     from testhost.config import config as local_host_config
     from testhost.util import free_port
 
-    s = local_host_config(state_dir=ROOT / ".state" / "local-host-bench", ssh_port=free_port(), http_port=free_port(),
-                 https_port=free_port(), netns="llmtest-bench", tap="llmtapbench",
-                 apt_proxy_port=free_port(), acme_port=free_port(), acme_mgmt_port=free_port(),
-                 mirror_port=free_port())
+    s = local_host_config(
+        state_dir=ROOT / ".state" / "local-host-bench",
+        ssh_port=free_port(),
+        http_port=free_port(),
+        https_port=free_port(),
+        netns="llmtest-bench",
+        tap="llmtapbench",
+        apt_proxy_port=free_port(),
+        acme_port=free_port(),
+        acme_mgmt_port=free_port(),
+        mirror_port=free_port(),
+    )
     figures: dict[str, float] = {}
     commands: dict[str, int] = {}
     notes: dict[str, str] = {}
@@ -81,12 +89,15 @@ def _bench(args: argparse.Namespace) -> int:
         stats: dict = {}
         _timed(figures, "fresh converge", lambda: runner.converge(json=True, s=s, stats=stats), s, commands)
         notes["fresh converge"] = f"{stats.get('operations')} operations"
-        changed, names = _timed(figures, "no-op converge", lambda: runner.converge(json=True, s=s, stats=stats),
-                                s, commands)
+        changed, names = _timed(
+            figures, "no-op converge", lambda: runner.converge(json=True, s=s, stats=stats), s, commands
+        )
         ops = stats.get("operations") or 0
-        notes["no-op converge"] = (f"{changed} changes, {ops} operations, "
-                                   f"{commands['no-op converge'] / ops:.2f} commands per operation" if ops else
-                                   f"{changed} changes") + (f": {names}" if names else "")
+        notes["no-op converge"] = (
+            f"{changed} changes, {ops} operations, {commands['no-op converge'] / ops:.2f} commands per operation"
+            if ops
+            else f"{changed} changes"
+        ) + (f": {names}" if names else "")
         rc = _timed(figures, "verify (testinfra)", lambda: runner.verify(s), s, commands)
         notes["verify (testinfra)"] = "passed" if rc == 0 else f"exit {rc}"
         report = _timed(figures, "drift check (local)", lambda: run_drift("local", local_settings=s), s, commands)
@@ -113,8 +124,10 @@ def _bench(args: argparse.Namespace) -> int:
     out = ROOT / ".state" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\n| measure ({doc['date']}, {doc['machine']}, qemu {accel}) | seconds | remote commands | note |\n"
-          "|---|---|---|---|")
+    print(
+        f"\n| measure ({doc['date']}, {doc['machine']}, qemu {accel}) | seconds | remote commands | note |\n"
+        "|---|---|---|---|"
+    )
     for k, v in figures.items():
         print(f"| {k} | {v} | {commands.get(k, '')} | {notes.get(k, '')} |")
     print(f"\n(written to {out})")

@@ -33,13 +33,24 @@ class Exit(IntEnum):
 # The one table: code, name, meaning. README.md ("Exit codes") shows the same rows.
 EXIT_CODES: tuple[tuple[Exit, str, str], ...] = (
     (Exit.OK, "ok", "done; the check found nothing wrong"),
-    (Exit.FAILED, "failed", "it ran and the answer is no: drift found, a check or a step failed, the change "
-                            "was refused (bad config, over budget, outside adminCidrs, over the latency goal)"),
-    (Exit.NOT_CHECKED, "not checked", "it could not start or finish: no credentials or Pulumi CLI, a host or "
-                                      "endpoint unreachable, unreadable input; nothing is claimed about what "
-                                      "was not checked"),
-    (Exit.USAGE, "usage", "the command line is wrong: unknown command, option or stack, a missing or bad "
-                          "argument; nothing was run"),
+    (
+        Exit.FAILED,
+        "failed",
+        "it ran and the answer is no: drift found, a check or a step failed, the change "
+        "was refused (bad config, over budget, outside adminCidrs, over the latency goal)",
+    ),
+    (
+        Exit.NOT_CHECKED,
+        "not checked",
+        "it could not start or finish: no credentials or Pulumi CLI, a host or "
+        "endpoint unreachable, unreadable input; nothing is claimed about what "
+        "was not checked",
+    ),
+    (
+        Exit.USAGE,
+        "usage",
+        "the command line is wrong: unknown command, option or stack, a missing or bad argument; nothing was run",
+    ),
     (Exit.INTERNAL, "internal error", "a bug: the traceback above says where; what was done is unknown"),
     (Exit.INTERRUPTED, "interrupted", "Ctrl-C"),
 )
@@ -73,11 +84,11 @@ def exit_help(exits: dict[int, str] | None = None, width: int = 100) -> str:
     indent = " " * 23
     lines = ["exit codes (one table for every scripts/ command):"]
     for code, name, meaning in EXIT_CODES:
-        lines += textwrap.wrap(meaning, width, initial_indent=f"  {int(code):<3}  {name:<16}",
-                               subsequent_indent=indent)
+        lines += textwrap.wrap(meaning, width, initial_indent=f"  {int(code):<3}  {name:<16}", subsequent_indent=indent)
         if exits and int(code) in exits:
-            lines += textwrap.wrap(f"here: {exits[int(code)]}", width, initial_indent=indent,
-                                   subsequent_indent=indent + "  ")
+            lines += textwrap.wrap(
+                f"here: {exits[int(code)]}", width, initial_indent=indent, subsequent_indent=indent + "  "
+            )
     return "\n".join(lines)
 
 
@@ -142,9 +153,13 @@ def build_parser(command: str | None = None) -> tuple[Parser, ModuleType | None]
             sub.add_parser(name, help=summary, add_help=False)
             continue
         module = _module(name)
-        p = sub.add_parser(name, help=summary, prog=f"scripts/{name}",
-                           description=(module.__doc__ or summary).split("\n\n")[0].strip(),
-                           epilog=exit_help(getattr(module, "EXITS", None)))
+        p = sub.add_parser(
+            name,
+            help=summary,
+            prog=f"scripts/{name}",
+            description=(module.__doc__ or summary).split("\n\n")[0].strip(),
+            epilog=exit_help(getattr(module, "EXITS", None)),
+        )
         module.add_arguments(p)
         _share_epilog(p)
     return top, module

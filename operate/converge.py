@@ -20,12 +20,11 @@ from pathlib import Path
 from components import ROOT
 from operate import cli
 
-
 EXITS = {
     0: "converged (and with --verify: the checks passed and hostVerified is set)",
     1: "the deploy failed (pyinfra's output says where), or with --verify a host check failed",
     2: "could not start: no credentials, no stack output, or the stack file differs from the last "
-       "pulumi up (one line naming the keys and the command)",
+    "pulumi up (one line naming the keys and the command)",
 }
 
 
@@ -33,13 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_stack(parser, local=True)
     parser.add_argument("--dry", action="store_true", help="show what would change, change nothing")
     parser.add_argument("--limit", help="only this host")
-    parser.add_argument("--verify", action="store_true",
-                        help="then run the host checks; when they pass, set llm-platform:hostVerified (phase 2 step 2)")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="then run the host checks; when they pass, set llm-platform:hostVerified (phase 2 step 2)",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from operate.automation import Unavailable, select_stack
     from operate import targets
+    from operate.automation import Unavailable, select_stack
 
     stack = None
     try:
@@ -73,10 +75,15 @@ def verify(stack_name: str, stack, target, run=subprocess.run) -> int:
 
     domains = set()
     for h in target.hosts:
-        res = run([sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider", *h.testinfra_args],
-                  cwd=ROOT, env={**os.environ, **target.env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)})
+        res = run(
+            [sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider", *h.testinfra_args],
+            cwd=ROOT,
+            env={**os.environ, **target.env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
+        )
         if res.returncode != 0:
-            print(f"error: host checks failed on {h.name} (exit {res.returncode}): hostVerified not set", file=sys.stderr)
+            print(
+                f"error: host checks failed on {h.name} (exit {res.returncode}): hostVerified not set", file=sys.stderr
+            )
             return cli.Exit.FAILED
         doc = json.loads(Path(h.host_data_file).read_text())
         domains.add((doc.get("data") or doc)["domain"])
@@ -87,6 +94,8 @@ def verify(stack_name: str, stack, target, run=subprocess.run) -> int:
     from pulumi import automation as auto
 
     stack.set_config("llm-platform:hostVerified", auto.ConfigValue(value=domain))
-    print(f"verified: llm-platform:hostVerified = {domain} (in stacks/Pulumi.{stack_name}.yaml: commit it); "
-          f"now pulumi up -s {stack_name} moves the gateway to the host")
+    print(
+        f"verified: llm-platform:hostVerified = {domain} (in stacks/Pulumi.{stack_name}.yaml: commit it); "
+        f"now pulumi up -s {stack_name} moves the gateway to the host"
+    )
     return cli.Exit.OK

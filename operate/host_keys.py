@@ -33,8 +33,11 @@ EXITS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_stack(parser, local=False)
-    parser.add_argument("--rotate", action="store_true",
-                        help="replace the stack's key (known_hosts changes; the next pulumi up replaces the server)")
+    parser.add_argument(
+        "--rotate",
+        action="store_true",
+        help="replace the stack's key (known_hosts changes; the next pulumi up replaces the server)",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -56,10 +59,14 @@ def run_command(args: argparse.Namespace) -> int:
     private = hostkeys.generate()
     done = _pulumi(["config", "set", "--secret", KEY], args.stack, stdin=private)
     if done.returncode != 0:
-        print(f"error: pulumi config set failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}",
-              file=sys.stderr)
-        print(f"next: fix the above (pulumi login? the stack exists?), then rerun `scripts/host-keys {args.stack}`",
-              file=sys.stderr)
+        print(
+            f"error: pulumi config set failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}",
+            file=sys.stderr,
+        )
+        print(
+            f"next: fix the above (pulumi login? the stack exists?), then rerun `scripts/host-keys {args.stack}`",
+            file=sys.stderr,
+        )
         return cli.Exit.FAILED
     check = _pulumi(["config", "get", KEY], args.stack)
     if check.returncode != 0 or hostkeys.public_of(check.stdout) != hostkeys.public_of(private):
@@ -68,7 +75,9 @@ def run_command(args: argparse.Namespace) -> int:
         return cli.Exit.FAILED
     public = hostkeys.public_of(private)
     print(f"{args.stack}: host key {'rotated' if args.rotate else 'set'}: {hostkeys.fingerprint(public)}\n{public}")
-    print(f"next: commit stacks/Pulumi.{args.stack}.yaml, then `pulumi up -s {args.stack}` (the server is replaced "
-          f"once to take the key; data and IP kept), then `pulumi stack output host_known_hosts -s {args.stack} "
-          f"| gh secret set HOSTS_KNOWN_HOSTS --env {args.stack}`")
+    print(
+        f"next: commit stacks/Pulumi.{args.stack}.yaml, then `pulumi up -s {args.stack}` (the server is replaced "
+        f"once to take the key; data and IP kept), then `pulumi stack output host_known_hosts -s {args.stack} "
+        f"| gh secret set HOSTS_KNOWN_HOSTS --env {args.stack}`"
+    )
     return cli.Exit.OK

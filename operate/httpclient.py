@@ -44,4 +44,3 @@ def reason(exc: BaseException) -> str:
     inner = getattr(cause, "reason", None)  # urllib3's MaxRetryError, inside requests' ConnectionError
     text = str(inner if isinstance(inner, BaseException) else exc)
     return " ".join(text.split()) or exc.__class__.__name__
-

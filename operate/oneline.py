@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_TRACEBACK_NOISE = re.compile(r"^(Traceback \(most recent call last\):|During handling of the above exception|"
-                              r"The above exception was the direct cause|Exception \(client\):|\s*[\^~]+\s*$)")
+_TRACEBACK_NOISE = re.compile(
+    r"^(Traceback \(most recent call last\):|During handling of the above exception|"
+    r"The above exception was the direct cause|Exception \(client\):|\s*[\^~]+\s*$)"
+)
 MAX_REASON = 300
 
 

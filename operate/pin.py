@@ -33,7 +33,7 @@ EXITS = {
     0: "pinned (or already pinned)",
     1: "refused: the stack file has no host block to pin in",
     2: "could not read the release's checksums (network, HTTP status, no such archive listed); "
-       "one line on stderr says why",
+    "one line on stderr says why",
     3: "not a release version, or a source that is not https:// without --insecure",
 }
 
@@ -56,8 +56,10 @@ def check_source(source: str, insecure: bool) -> str:
     else:
         raise cli.UsageError(f"--source {source[:200]!r} is not an https:// URL like {upstream.OLLAMA_RELEASES}")
     if plain and not insecure:
-        raise cli.UsageError(f"--source {source[:200]!r} is {scheme}://: the checksum the deploy trusts would come "
-                             "unauthenticated; use https, or pass --insecure for a mirror you trust")
+        raise cli.UsageError(
+            f"--source {source[:200]!r} is {scheme}://: the checksum the deploy trusts would come "
+            "unauthenticated; use https, or pass --insecure for a mirror you trust"
+        )
     return source
 
 
@@ -92,7 +94,9 @@ def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, s
     except ValueError as exc:
         raise PinError(f"{url}: {exc}") from None
     if name not in sums:
-        raise PinError(f"{url} lists no {name} (Ollama {version} publishes {name}; found: {', '.join(sorted(sums)) or 'nothing'})")
+        raise PinError(
+            f"{url} lists no {name} (Ollama {version} publishes {name}; found: {', '.join(sorted(sums)) or 'nothing'})"
+        )
     return name, sums[name], url
 
 
@@ -136,8 +140,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("what", choices=["ollama"], help="what to pin")
     cli.add_stack(ap, local=False)
     ap.add_argument("version", type=_version, help="release version, e.g. 0.13.5")
-    ap.add_argument("--source", default=os.environ.get(SOURCE_ENV) or upstream.OLLAMA_RELEASES,
-                    help=f"artifact source laid out as SOURCE/v<version>/<file> (default: ${SOURCE_ENV} or the vendor)")
+    ap.add_argument(
+        "--source",
+        default=os.environ.get(SOURCE_ENV) or upstream.OLLAMA_RELEASES,
+        help=f"artifact source laid out as SOURCE/v<version>/<file> (default: ${SOURCE_ENV} or the vendor)",
+    )
     ap.add_argument("--insecure", action="store_true", help="accept an http:// or file:// source (a mirror you trust)")
 
 

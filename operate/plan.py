@@ -10,24 +10,30 @@ import sys
 from typing import Any
 
 from components import PROJECT, offline, stackfile
-from components.cost import BudgetExceeded
 from components.config import SettingsError
+from components.cost import BudgetExceeded
 from operate import cli
-
 
 EXITS = {
     0: "planned (the plan, or the diff, is printed)",
     1: "refused: bad config, a stack not ready to create its host (pin, example values), over budget; "
-       "one line per problem on stderr",
+    "one line per problem on stderr",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_stack(parser, local=False)
-    parser.add_argument("--json", action="store_true", help="print outputs and resources (with properties, secrets masked) as JSON")
-    parser.add_argument("--diff", nargs="?", const="HEAD", metavar="REF",
-                        help="compare with the stack file at this git ref (default HEAD): added/changed/removed "
-                             "resources and keys, replacements, host-layer versions")
+    parser.add_argument(
+        "--json", action="store_true", help="print outputs and resources (with properties, secrets masked) as JSON"
+    )
+    parser.add_argument(
+        "--diff",
+        nargs="?",
+        const="HEAD",
+        metavar="REF",
+        help="compare with the stack file at this git ref (default HEAD): added/changed/removed "
+        "resources and keys, replacements, host-layer versions",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -53,17 +59,27 @@ def run_command(args: argparse.Namespace) -> int:
         doc = {
             "stack": plan.stack,
             "resources": [
-                {"type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
-                 "retain_on_delete": r.retain_on_delete, "ignore_changes": r.ignore_changes,
-                 "properties": plandiff.masked(r)}
+                {
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "protect": r.protect,
+                    "retain_on_delete": r.retain_on_delete,
+                    "ignore_changes": r.ignore_changes,
+                    "properties": plandiff.masked(r),
+                }
                 for r in plan.resources
             ],
             "outputs": plan.outputs,
             "notes": notes,
         }
         if args.diff:
-            doc["diff"] = {"ref": args.diff, "note": why, "changes": plandiff.to_json(old, plan),
-                           "host_versions": {"before": plandiff.host_versions(old), "after": plandiff.host_versions(plan)}}
+            doc["diff"] = {
+                "ref": args.diff,
+                "note": why,
+                "changes": plandiff.to_json(old, plan),
+                "host_versions": {"before": plandiff.host_versions(old), "after": plandiff.host_versions(plan)},
+            }
         print(json.dumps(doc, indent=2))
     else:
         print(plandiff.format_diff(args.stack, args.diff, old, plan, why) if args.diff else format_plan(plan))
@@ -86,8 +102,9 @@ def _dns_note(stack: str) -> str | None:
         enabled = json.loads(raw.get("llm-platform:hostEnabled", "true" if phase == 2 else "false"))
         if not enabled or not isinstance(host, dict) or not host.get("domain"):
             return None
-        return readiness.dns_note(SimpleNamespace(dns_zone=host.get("dnsZone"), domain=host["domain"],
-                                                  provider=host.get("provider")), stack)
+        return readiness.dns_note(
+            SimpleNamespace(dns_zone=host.get("dnsZone"), domain=host["domain"], provider=host.get("provider")), stack
+        )
     except Exception:  # noqa: BLE001 (a note only: the refusal above already says what is wrong)
         return None
 
@@ -167,8 +184,7 @@ def _describe(r: offline.Resource) -> list[str]:
 def format_plan(plan: offline.Plan) -> str:
     what = f"phase {plan.settings.phase}" if hasattr(plan.settings, "phase") else "homelab"
     out = [
-        f"Stack {plan.stack}: {what} "
-        "(offline plan: Pulumi mock engine, placeholder secrets, no cloud call)",
+        f"Stack {plan.stack}: {what} (offline plan: Pulumi mock engine, placeholder secrets, no cloud call)",
         "",
         f"Resources ({len(plan.resources)}):",
     ]
@@ -197,4 +213,3 @@ def format_plan(plan: offline.Plan) -> str:
 
     out += ["", "Cost (USD/month):", estimate(plan.settings).table()]
     return "\n".join(out)
-

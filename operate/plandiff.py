@@ -100,8 +100,13 @@ def host_versions(plan: offline.Plan | None) -> dict[str, str]:
     if not hosts:
         return {}
     d = hosts[0]["data"]
-    return {"Ollama": d["ollama"]["version"], "vLLM": f"{d['vllm']['image']}:{d['vllm']['tag']}",
-            "LLaMA-Factory": f"{d['llamafactory']['image']}:{d['llamafactory']['tag']}" if "llamafactory" in d["roles"] else "(not on this host)"}
+    return {
+        "Ollama": d["ollama"]["version"],
+        "vLLM": f"{d['vllm']['image']}:{d['vllm']['tag']}",
+        "LLaMA-Factory": f"{d['llamafactory']['image']}:{d['llamafactory']['tag']}"
+        if "llamafactory" in d["roles"]
+        else "(not on this host)",
+    }
 
 
 def diff(old: offline.Plan | None, new: offline.Plan) -> list[Change]:
@@ -148,8 +153,10 @@ def format_diff(stack: str, ref: str, old: offline.Plan | None, new: offline.Pla
     if why:
         out.append(f"  note: {why}")
     names = {"+": "add", "~": "change", "-": "remove", "+-": "REPLACE"}
-    out.append(f"Resources: {sum(c.op == '+' for c in changes)} to add, {sum(c.op == '~' for c in changes)} to change, "
-               f"{sum(c.op == '+-' for c in changes)} to replace, {sum(c.op == '-' for c in changes)} to remove")
+    out.append(
+        f"Resources: {sum(c.op == '+' for c in changes)} to add, {sum(c.op == '~' for c in changes)} to change, "
+        f"{sum(c.op == '+-' for c in changes)} to replace, {sum(c.op == '-' for c in changes)} to remove"
+    )
     for c in changes:
         flag = "  (replaced: a new server; the protected volume and IP follow it)" if c.op == "+-" else ""
         out.append(f"  {c.op:<2} {names[c.op]:<7} {short_type(c.type):<34} {c.name}{flag}")
@@ -164,9 +171,12 @@ def format_diff(stack: str, ref: str, old: offline.Plan | None, new: offline.Pla
             out.append(f"  {k}: {a} -> {b}" if a != b else f"  {k}: {b} (unchanged)")
     a, b = (old.outputs.get("llm_internal_url") if old else None), new.outputs.get("llm_internal_url")
     out.append(f"llm service, internal: {b}" + ("" if a in (None, b) else f" (was {a})"))
-    keys = sorted(k for k in set(old.outputs if old else {}) | set(new.outputs)
-                  if k not in ("cost_breakdown", "inventory", "env_layout")
-                  and (old.outputs.get(k) if old else None) != new.outputs.get(k))
+    keys = sorted(
+        k
+        for k in set(old.outputs if old else {}) | set(new.outputs)
+        if k not in ("cost_breakdown", "inventory", "env_layout")
+        and (old.outputs.get(k) if old else None) != new.outputs.get(k)
+    )
     if keys and old:
         out.append("Outputs changed: " + ", ".join(keys))
     return "\n".join(out)

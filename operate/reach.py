@@ -27,8 +27,10 @@ EXITS = {
     2: "could not decide: no or an invalid address, a malformed stack file",
 }
 
-NEXT = ("run this job on the runner the HOSTS_RUNNER variable names, or add the runner's range to "
-        "host.adminCidrs (docs/oncall.md, 'CI: where the workflows run')")
+NEXT = (
+    "run this job on the runner the HOSTS_RUNNER variable names, or add the runner's range to "
+    "host.adminCidrs (docs/oncall.md, 'CI: where the workflows run')"
+)
 
 
 @dataclass
@@ -77,23 +79,30 @@ def check(stack: str, runner_ip: str) -> Verdict:
     shown = ", ".join(map(str, nets))
     raw = (runner_ip or "").strip()
     if not raw:
-        return Verdict(UNDECIDED, f"could not tell the runner's egress address (none given), so not whether it is in "
-                                  f"adminCidrs of {stack} ({shown})")
+        return Verdict(
+            UNDECIDED,
+            f"could not tell the runner's egress address (none given), so not whether it is in "
+            f"adminCidrs of {stack} ({shown})",
+        )
     try:
         ip = ipaddress.ip_address(raw)
     except ValueError:
         return Verdict(UNDECIDED, f"runner address {raw[:60]!r} is not an IP address")
     if any(ip.version == n.version and ip in n for n in nets):
         return Verdict(INSIDE, f"runner {ip} is inside adminCidrs of {stack} ({shown})")
-    return Verdict(OUTSIDE, f"runner {ip} is outside adminCidrs of {stack} ({shown}): SSH to its hosts is closed "
-                            f"to it; {NEXT}")
+    return Verdict(
+        OUTSIDE, f"runner {ip} is outside adminCidrs of {stack} ({shown}): SSH to its hosts is closed to it; {NEXT}"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_stack(parser, local=False)
-    parser.add_argument("--runner-ip", required=True,
-                        help="this machine's egress address as the internet sees it (e.g. from "
-                             "https://checkip.amazonaws.com); empty: exit 2")
+    parser.add_argument(
+        "--runner-ip",
+        required=True,
+        help="this machine's egress address as the internet sees it (e.g. from "
+        "https://checkip.amazonaws.com); empty: exit 2",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:

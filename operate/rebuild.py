@@ -121,18 +121,24 @@ class Platform:
 def _next_for(stage: str, exc: BaseException, p: Platform) -> str:
     rerun = f"rerun `{p.rerun}`"
     if isinstance(exc, HostKeyMismatch):
-        return ("do not trust it: compare the fingerprint above with the server's own on the provider's console "
-                f"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); its user-data carries the key, so a mismatch "
-                f"is someone in between or a console-made server; then {rerun}")
+        return (
+            "do not trust it: compare the fingerprint above with the server's own on the provider's console "
+            f"(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); its user-data carries the key, so a mismatch "
+            f"is someone in between or a console-made server; then {rerun}"
+        )
     if stage == "replace":
         text = str(exc)
         if "currently in progress" in text or "conflict" in text.lower():
-            return (f"if no other update of the stack runs (Pulumi Cloud: the stack's activity), `pulumi cancel -s "
-                    f"{p.stack} --yes`, then {rerun}")
+            return (
+                f"if no other update of the stack runs (Pulumi Cloud: the stack's activity), `pulumi cancel -s "
+                f"{p.stack} --yes`, then {rerun}"
+            )
         return f"fix the cause above, then {rerun} (it looks at the cloud again: nothing is replaced twice)"
     if stage == "ssh":
-        return (f"check the new {p.what} on the provider's console (running? its boot log), then {rerun} "
-                f"(it keeps this {p.what})")
+        return (
+            f"check the new {p.what} on the provider's console (running? its boot log), then {rerun} "
+            f"(it keeps this {p.what})"
+        )
     return f"fix the cause above, then {rerun} (it keeps this {p.what}: converge and verify only)"
 
 
@@ -173,8 +179,9 @@ def run_rebuild(p: Platform) -> Stages:
         from operate.automation import Unavailable
 
         if isinstance(exc, Unavailable):
-            raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun `{p.rerun}`",
-                       cli.Exit.NOT_CHECKED) from None
+            raise Stop(
+                str(exc), f"set what is missing (docs/oncall.md §7), then rerun `{p.rerun}`", cli.Exit.NOT_CHECKED
+            ) from None
         raise Stop(f"{stage}: {exc}", _next_for(stage, exc, p)) from None
     return stages
 
@@ -198,8 +205,14 @@ def server_host_key(address: str, port: int = 22, timeout: float = 15) -> str:
             t.close()
 
 
-def wait_for_ssh(address: str, expected: str, port: int = 22, timeout: float = 900, interval: float = 5,
-                 probe: Callable[[str, int], str] = server_host_key) -> str:
+def wait_for_ssh(
+    address: str,
+    expected: str,
+    port: int = 22,
+    timeout: float = 900,
+    interval: float = 5,
+    probe: Callable[[str, int], str] = server_host_key,
+) -> str:
     """Wait until ``address`` answers SSH with the host key ``expected``. Another key is never
     accepted (a server whose cloud-init has not run yet may offer one for a moment: keep waiting;
     still another at the end: ``HostKeyMismatch``)."""
@@ -219,8 +232,9 @@ def wait_for_ssh(address: str, expected: str, port: int = 22, timeout: float = 9
 
     def failed(message: str) -> Exception:
         if seen:
-            return HostKeyMismatch(f"{address}:{port} answers with host key {fingerprint(seen)}, "
-                                   f"not the host's own {fingerprint(want)}")
+            return HostKeyMismatch(
+                f"{address}:{port} answers with host key {fingerprint(seen)}, not the host's own {fingerprint(want)}"
+            )
         return TimeoutError(message)
 
     wait_until(answers, timeout, interval, f"{address}:{port} did not answer SSH within {timeout:.0f}s", error=failed)
@@ -234,7 +248,8 @@ def _verify(target, host_name: str) -> str:
             continue
         res = subprocess.run(
             [sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider", *h.testinfra_args],
-            cwd=ROOT, env={**env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
+            cwd=ROOT,
+            env={**env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
         )
         if res.returncode != 0:
             raise RuntimeError(f"testinfra checks failed on {host_name}")
@@ -263,10 +278,12 @@ class CloudHost(Platform):
 
         key = self._config().get("llm-platform:hostSshKey")
         if not key:
-            raise Stop(f"stack {self.stack} has no host key (llm-platform:hostSshKey): a new server would answer "
-                       "with a key nobody can check",
-                       f"`scripts/host-keys {self.stack}`, commit the stack file, then rerun `{self.rerun}`",
-                       cli.Exit.NOT_CHECKED)
+            raise Stop(
+                f"stack {self.stack} has no host key (llm-platform:hostSshKey): a new server would answer "
+                "with a key nobody can check",
+                f"`scripts/host-keys {self.stack}`, commit the stack file, then rerun `{self.rerun}`",
+                cli.Exit.NOT_CHECKED,
+            )
         return hostkeys.public_of(key)
 
     def observe(self) -> Observed:
@@ -286,8 +303,10 @@ class CloudHost(Platform):
         try:
             tag = automation.rebuild_tag(self.stack_obj, self.host)
         except automation.Unavailable as exc:
-            print(f"warning: stack tags unavailable ({exc}): a rerun after a failure replaces the server again",
-                  file=sys.stderr)
+            print(
+                f"warning: stack tags unavailable ({exc}): a rerun after a failure replaces the server again",
+                file=sys.stderr,
+            )
             self._tags, tag = False, None
         return Observed(found[1] if found else None, tag, pending)
 
@@ -343,8 +362,9 @@ class CloudHost(Platform):
         target = self._target()
         env = {**os.environ, **target.env}
         pyinfra = str(Path(sys.executable).with_name("pyinfra"))
-        res = subprocess.run([pyinfra, str(target.inventory), "hosts/deploy.py", "-y", "--limit", self.host],
-                             cwd=ROOT, env=env)
+        res = subprocess.run(
+            [pyinfra, str(target.inventory), "hosts/deploy.py", "-y", "--limit", self.host], cwd=ROOT, env=env
+        )
         if res.returncode != 0:
             raise RuntimeError(f"converge failed (pyinfra exit {res.returncode})")
         return "converged"
@@ -451,8 +471,11 @@ def rebuild_cloud(stack_name: str, host: str) -> Stages:
     try:
         stack = automation.select_stack(stack_name)
     except automation.Unavailable as exc:
-        raise Stop(str(exc), f"set what is missing (docs/oncall.md §7), then rerun "
-                             f"`scripts/rebuild-host {stack_name} {host}`", cli.Exit.NOT_CHECKED) from None
+        raise Stop(
+            str(exc),
+            f"set what is missing (docs/oncall.md §7), then rerun `scripts/rebuild-host {stack_name} {host}`",
+            cli.Exit.NOT_CHECKED,
+        ) from None
     return run_rebuild(CloudHost(stack, host))
 
 
@@ -487,6 +510,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.stack == cli.LOCAL:
         print("next: nothing; known_hosts is unchanged (`scripts/local-host ssh` connects as before)")
     else:
-        print(f"next: nothing; the host answers with its usual host key (HOSTS_KNOWN_HOSTS unchanged): "
-              f"`scripts/drift {args.stack}` should be clean")
+        print(
+            f"next: nothing; the host answers with its usual host key (HOSTS_KNOWN_HOSTS unchanged): "
+            f"`scripts/drift {args.stack}` should be clean"
+        )
     return cli.Exit.OK

@@ -75,9 +75,17 @@ def new_key() -> str:
     return _secrets.token_urlsafe(32)
 
 
-def rotate(which: str, platform: Platform, hosts: Hosts, opts: Options = Options(), *,
-           key: str | None = None, say: Callable[[str], None] = print,
-           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+def rotate(
+    which: str,
+    platform: Platform,
+    hosts: Hosts,
+    opts: Options = Options(),
+    *,
+    key: str | None = None,
+    say: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     current_key, previous_key = KEYS[which]
     current = platform.get(current_key)
     if not current:
@@ -89,8 +97,10 @@ def rotate(which: str, platform: Platform, hosts: Hosts, opts: Options = Options
     else:
         pending = platform.pending_changes()
         if pending:
-            raise CannotStart("the stack has other changes pending (" + ", ".join(pending[:5]) + "): apply or revert "
-                              "them first (pulumi up); nothing was changed")
+            raise CannotStart(
+                "the stack has other changes pending (" + ", ".join(pending[:5]) + "): apply or revert "
+                "them first (pulumi up); nothing was changed"
+            )
         new = key or new_key()
         if not HOST_SECRET.fullmatch(new):
             raise CannotStart(f"the new key {HOST_SECRET_RULE}")
@@ -105,8 +115,10 @@ def rotate(which: str, platform: Platform, hosts: Hosts, opts: Options = Options
     hosts.converge()
     for label, k in (("new", new), ("old", old)):
         if not hosts.accepts(k):
-            raise RotationError(f"the hosts refuse the {label} key after the converge; App Platform still has the old "
-                                "key; fix the host and rerun to resume")
+            raise RotationError(
+                f"the hosts refuse the {label} key after the converge; App Platform still has the old "
+                "key; fix the host and rerun to resume"
+            )
     say("3/6 hosts: the old and the new key are both accepted")
 
     say("4/6 app: pushing the new key (pulumi up applying secrets), then awaiting the app's deployment")
@@ -118,10 +130,19 @@ def rotate(which: str, platform: Platform, hosts: Hosts, opts: Options = Options
         ok, what = platform.live(since)
         return ok
 
-    wait_until(live, opts.timeout, opts.poll,
-               lambda: f"the app's deployment is not live after {opts.timeout:.0f} s ({what}); both keys stay "
-                       "accepted; rerun to resume",
-               error=RotationError, on_wait=lambda: say(f"      waiting: {what}"), clock=clock, sleep=sleep)
+    wait_until(
+        live,
+        opts.timeout,
+        opts.poll,
+        lambda: (
+            f"the app's deployment is not live after {opts.timeout:.0f} s ({what}); both keys stay "
+            "accepted; rerun to resume"
+        ),
+        error=RotationError,
+        on_wait=lambda: say(f"      waiting: {what}"),
+        clock=clock,
+        sleep=sleep,
+    )
     say(f"      live: {what}; clients use the new key now")
 
     if opts.grace > 0:
@@ -131,8 +152,10 @@ def rotate(which: str, platform: Platform, hosts: Hosts, opts: Options = Options
     say(f"6/6 hosts: {previous_key} removed; converge (nginx accepts the new key only)")
     hosts.converge()
     if hosts.accepts(old) or not hosts.accepts(new):
-        raise RotationError("after the last converge the hosts do not accept exactly the new key; check the host "
-                            "(scripts/drift) and rerun")
+        raise RotationError(
+            "after the last converge the hosts do not accept exactly the new key; check the host "
+            "(scripts/drift) and rerun"
+        )
     say("rotated: the old key gets 401, the new key is accepted")
 
 
@@ -184,7 +207,9 @@ class PulumiPlatform:
 
         token = automation.provider_token(self.stack, "digitalocean:token", "DIGITALOCEAN_TOKEN")
         if not token:
-            raise RotationError("no DigitalOcean token to read the app's deployment (DIGITALOCEAN_TOKEN or digitalocean:token)")
+            raise RotationError(
+                "no DigitalOcean token to read the app's deployment (DIGITALOCEAN_TOKEN or digitalocean:token)"
+            )
         try:
             app = automation.app_deployment(automation.app_id(self.stack), token)
         except OSError as exc:
@@ -300,17 +325,23 @@ def _endpoints(stack: str) -> tuple[Platform, Hosts]:
 EXITS = {
     0: "rotated: the new key is live on App Platform and the hosts; the old key gets 401",
     1: "a step failed: the line says which; the old key stays accepted until the new one is live; "
-       "rerun the same command to resume",
-    2: "could not start: no credentials, no model host, nothing to rotate, other changes pending; "
-       "nothing was changed",
+    "rerun the same command to resume",
+    2: "could not start: no credentials, no model host, nothing to rotate, other changes pending; nothing was changed",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_stack(parser, local=True)
     parser.add_argument("which", choices=sorted(KEYS), help="which key: vllm (the model host's /v1 key)")
-    parser.add_argument("--grace", type=float, default=GRACE_S, help=f"seconds between the app's deployment and removing the old key (default {GRACE_S})")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help=f"seconds to await the app's deployment (default {TIMEOUT_S})")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=GRACE_S,
+        help=f"seconds between the app's deployment and removing the old key (default {GRACE_S})",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=TIMEOUT_S, help=f"seconds to await the app's deployment (default {TIMEOUT_S})"
+    )
     parser.add_argument("--new-key-file", help="read the new key from this file (default: 32 random bytes)")
 
 
@@ -323,8 +354,14 @@ def run_command(args: argparse.Namespace) -> int:
             with open(args.new_key_file, encoding="utf-8") as fh:
                 key = fh.read().strip()
         platform, hosts = _endpoints(args.stack)
-        rotate(args.which, platform, hosts, Options(grace=args.grace, timeout=args.timeout), key=key,
-               say=lambda line: print(line, flush=True))
+        rotate(
+            args.which,
+            platform,
+            hosts,
+            Options(grace=args.grace, timeout=args.timeout),
+            key=key,
+            say=lambda line: print(line, flush=True),
+        )
     except (CannotStart, Unavailable, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.Exit.NOT_CHECKED

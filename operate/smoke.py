@@ -86,9 +86,18 @@ class Client:
     verify: str | bool
     headers: dict[str, str] = field(default_factory=dict)
 
-    def request(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
-        return self.session.request(method, self.url + path, headers={**self.headers, **(headers or {})},
-                                    verify=self.verify, timeout=TIMEOUT, allow_redirects=False, **kwargs)
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        return self.session.request(
+            method,
+            self.url + path,
+            headers={**self.headers, **(headers or {})},
+            verify=self.verify,
+            timeout=TIMEOUT,
+            allow_redirects=False,
+            **kwargs,
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -116,8 +125,14 @@ def client(ep: Endpoint) -> Client:
 def ask(ep: Endpoint, prompt: str, conn: Client | None = None, max_tokens: int = 128) -> tuple[float, str]:
     own = conn is None
     conn = client(ep) if conn is None else conn
-    body = json.dumps({"model": ep.model, "messages": [{"role": "user", "content": prompt}],
-                       "max_tokens": max_tokens, "temperature": 0.2})
+    body = json.dumps(
+        {
+            "model": ep.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": 0.2,
+        }
+    )
     headers = {"Authorization": f"Bearer {ep.api_key}", "Content-Type": "application/json"}
     try:
         t0 = time.monotonic()
@@ -153,21 +168,29 @@ def run(ep: Endpoint, count: int = SAMPLE_SIZE) -> list[Result]:
 def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, bool]:
     lines = [f"{'lang':<4} {'seconds':>7}  {'ok':<3} prompt → answer"]
     for r in results:
-        lines.append(f"{r.lang:<4} {r.seconds:7.3f}  {'yes' if r.ok else 'NO':<3} {r.prompt[:55]} → {r.detail}"
-                     + ("  (cold start)" if r.cold else ""))
+        lines.append(
+            f"{r.lang:<4} {r.seconds:7.3f}  {'yes' if r.ok else 'NO':<3} {r.prompt[:55]} → {r.detail}"
+            + ("  (cold start)" if r.cold else "")
+        )
     for r in (r for r in results if r.cold and r.ok):
         verdict = "within" if r.seconds <= target else "over"
-        lines.append(f"cold start (first request) {r.seconds:.3f}s: {verdict} the {target:.1f}s target "
-                     "(reported apart; not in the percentiles)")
+        lines.append(
+            f"cold start (first request) {r.seconds:.3f}s: {verdict} the {target:.1f}s target "
+            "(reported apart; not in the percentiles)"
+        )
     warm = [r.seconds for r in results if r.ok and not r.cold]
     if warm:
         p50, p95 = percentile(warm, 50), percentile(warm, 95)
         within = p95 <= target
-        lines.append(f"warm: p50 {p50:.3f}s  p95 {p95:.3f}s over {len(warm)} warm prompts  target {target:.1f}s: "
-                     f"{'within target' if within else 'OVER TARGET'}")
+        lines.append(
+            f"warm: p50 {p50:.3f}s  p95 {p95:.3f}s over {len(warm)} warm prompts  target {target:.1f}s: "
+            f"{'within target' if within else 'OVER TARGET'}"
+        )
         if len(warm) < P95_MIN_SAMPLES:
-            lines.append(f"note: the p95 of fewer than {P95_MIN_SAMPLES} prompts is their maximum; "
-                         f"send at least {P95_MIN_SAMPLES + 1} (--prompts)")
+            lines.append(
+                f"note: the p95 of fewer than {P95_MIN_SAMPLES} prompts is their maximum; "
+                f"send at least {P95_MIN_SAMPLES + 1} (--prompts)"
+            )
     else:
         within = False
         lines.append("no prompt was answered" if not any(r.ok for r in results) else "no warm prompt was answered")
@@ -179,14 +202,25 @@ def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, 
 # --------------------------------------------------------------------------------------------------
 def local_endpoint(s: Any = None) -> Endpoint:
     from testhost import access as li
-    from testhost.config import DOMAIN, config as local_host_config
+    from testhost.config import DOMAIN
+    from testhost.config import config as local_host_config
 
     s = s or local_host_config()
     data = json.loads(s.host_json.read_text())
     key = json.loads(li.secrets_file(s).read_text())["vllmApiKey"]
-    model = data["vllm"]["served_model_name"] if data.get("proxy_backend", "vllm") == "vllm" else data["ollama"]["models"][0]
-    return Endpoint(f"https://{DOMAIN}/v1", key, model, ca_file=str(s.acme_root_ca),
-                    connect_host="127.0.0.1", connect_port=s.https_port)
+    model = (
+        data["vllm"]["served_model_name"]
+        if data.get("proxy_backend", "vllm") == "vllm"
+        else data["ollama"]["models"][0]
+    )
+    return Endpoint(
+        f"https://{DOMAIN}/v1",
+        key,
+        model,
+        ca_file=str(s.acme_root_ca),
+        connect_host="127.0.0.1",
+        connect_port=s.https_port,
+    )
 
 
 def stack_endpoint(stack_name: str) -> Endpoint:
@@ -222,8 +256,12 @@ EXITS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_stack(parser, local=True)
-    parser.add_argument("--prompts", type=int, default=SAMPLE_SIZE,
-                        help=f"prompts to send, the nine in turn (default {SAMPLE_SIZE}: 1 cold + {SAMPLE_SIZE - 1} warm)")
+    parser.add_argument(
+        "--prompts",
+        type=int,
+        default=SAMPLE_SIZE,
+        help=f"prompts to send, the nine in turn (default {SAMPLE_SIZE}: 1 cold + {SAMPLE_SIZE - 1} warm)",
+    )
     parser.add_argument("--target", type=float, default=TARGET_SECONDS, help="warm p95 latency goal in seconds")
     parser.add_argument("--no-enforce", action="store_true", help="report only; exit 0 even over the target")
 

@@ -24,7 +24,6 @@ from typing import Any
 from components import ROOT
 
 
-
 @dataclass
 class HostTarget:
     name: str
@@ -116,8 +115,8 @@ def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str,
     from what the last ``pulumi up`` recorded in the ``inventory`` output; [] when they agree.
     Converge and drift use the recorded one, so a stack-file edit is never silently not deployed."""
     from components import hostdata
-    from operate.automation import Unavailable
     from components.config import SettingsError, parse_settings
+    from operate.automation import Unavailable
 
     raw = {k: getattr(v, "value", v) for k, v in config.items()}
     secure = {k for k, v in config.items() if getattr(v, "secret", False)}
@@ -132,16 +131,22 @@ def unapplied_keys(stack_name: str, config: dict[str, Any], inventory: dict[str,
         return ["phase/hostEnabled (the file creates a host)"]
     want = _flat(hostdata.from_settings(settings.host).model_dump(mode="json"))
     have = _flat(recorded[0].get("data", {}))
-    return [_stack_key(k) for k in sorted(set(want) | set(have))
-            if k not in hostdata.FROM_CLOUD and want.get(k) != have.get(k)]
+    return [
+        _stack_key(k)
+        for k in sorted(set(want) | set(have))
+        if k not in hostdata.FROM_CLOUD and want.get(k) != have.get(k)
+    ]
 
 
 def known_hosts(hosts: list[dict[str, Any]]) -> str:
     """known_hosts lines of the hosts whose inventory entry pins a host key."""
     from components.hostkeys import known_hosts_line
 
-    return "".join(known_hosts_line(h["ssh_hostname"], h["host_key"], int(h.get("ssh_port", 22)))
-                   for h in hosts if h.get("host_key"))
+    return "".join(
+        known_hosts_line(h["ssh_hostname"], h["host_key"], int(h.get("ssh_port", 22)))
+        for h in hosts
+        if h.get("host_key")
+    )
 
 
 def render_ssh_config(hosts: list[dict[str, Any]], known: Path) -> str:

@@ -9,9 +9,17 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float, what: str | Callable[[], str], *,
-               error: Callable[[str], BaseException] = TimeoutError, on_wait: Callable[[], object] | None = None,
-               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] = time.sleep) -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    interval: float,
+    what: str | Callable[[], str],
+    *,
+    error: Callable[[str], BaseException] = TimeoutError,
+    on_wait: Callable[[], object] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> T:
     """Call ``predicate`` until it returns something true, and return that.
 
     Once more than ``timeout`` seconds have passed without, raise ``error(message)``: ``what`` is the

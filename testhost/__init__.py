@@ -16,8 +16,6 @@ omit it for the checkout's default host in ``.state/local-host/``.
     down(s, purge=False)
 """
 
-from .config import TestHostConfig, config
-from .image import Image, ensure_image, image_for, recipe, recipe_hash
 from .access import (
     api_key_file,
     control_path,
@@ -28,8 +26,11 @@ from .access import (
     testinfra_args,
     testinfra_host_spec,
 )
+from .config import TestHostConfig, config
+from .image import Image, ensure_image, image_for, recipe, recipe_hash
 from .lifecycle import down, ensure_running, print_endpoint, status, up
-from .netns import attach_tap, ensure_netns, prepare_tap, scan, teardown as teardown_netns
+from .netns import attach_tap, ensure_netns, prepare_tap, scan
+from .netns import teardown as teardown_netns
 from .runner import converge, parse_pyinfra_json, verify
 from .services import acme_ca_bundle_src, services_status, start_services, stop_services
 from .util import LocalHostError, ensure_host_packages
@@ -50,12 +51,51 @@ from .vm import (
 )
 
 __all__ = [
-    "Image", "LocalHostError", "TestHostConfig", "acme_ca_bundle_src", "api_key_file",
-    "attach_tap", "boot", "boot_id", "close_ssh_master", "config", "control_path", "converge", "detect_accel",
-    "down", "ensure_host_packages", "ensure_image", "ensure_netns", "ensure_running", "host_data",
-    "image_for", "is_running", "parse_pyinfra_json", "prepare_tap", "print_endpoint", "qemu_pid",
-    "reboot", "recipe", "recipe_hash", "recreate", "refresh_access_files", "render_inventory",
-    "render_ssh_config", "scan", "secrets_file", "services_status", "ssh_args", "ssh_run",
-    "start_services", "status", "stop", "stop_services", "teardown_netns", "testinfra_args",
-    "testinfra_host_spec", "up", "verify", "wait_for_ssh",
+    "Image",
+    "LocalHostError",
+    "TestHostConfig",
+    "acme_ca_bundle_src",
+    "api_key_file",
+    "attach_tap",
+    "boot",
+    "boot_id",
+    "close_ssh_master",
+    "config",
+    "control_path",
+    "converge",
+    "detect_accel",
+    "down",
+    "ensure_host_packages",
+    "ensure_image",
+    "ensure_netns",
+    "ensure_running",
+    "host_data",
+    "image_for",
+    "is_running",
+    "parse_pyinfra_json",
+    "prepare_tap",
+    "print_endpoint",
+    "qemu_pid",
+    "reboot",
+    "recipe",
+    "recipe_hash",
+    "recreate",
+    "refresh_access_files",
+    "render_inventory",
+    "render_ssh_config",
+    "scan",
+    "secrets_file",
+    "services_status",
+    "ssh_args",
+    "ssh_run",
+    "start_services",
+    "status",
+    "stop",
+    "stop_services",
+    "teardown_netns",
+    "testinfra_args",
+    "testinfra_host_spec",
+    "up",
+    "verify",
+    "wait_for_ssh",
 ]

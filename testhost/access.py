@@ -32,7 +32,10 @@ def ensure_ssh_key(s: TestHostConfig) -> str:
     if not s.ssh_key.exists() or not s.ssh_pubkey.exists():
         for p in (s.ssh_key, s.ssh_pubkey):
             p.unlink(missing_ok=True)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"llm-platform-local@{HOSTNAME}", "-f", s.ssh_key], quiet=True)
+        run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"llm-platform-local@{HOSTNAME}", "-f", s.ssh_key],
+            quiet=True,
+        )
     os.chmod(s.ssh_key, 0o600)
     return s.ssh_pubkey.read_text().strip()
 
@@ -101,7 +104,9 @@ def render_ssh_config(s: TestHostConfig) -> str:
     )
 
 
-def host_data(s: TestHostConfig, ssh_public_key: str, acme_ca_bundle_src: Path | str, manifest: dict | None = None) -> HostData:
+def host_data(
+    s: TestHostConfig, ssh_public_key: str, acme_ca_bundle_src: Path | str, manifest: dict | None = None
+) -> HostData:
     """The local host's ``HostData``: the production defaults of the settings models on a CPU host
     (roles ``ROLES``), with the local addresses, the private ACME server and apt proxy, and the
     versions, checksums and URLs of the stand-in artifacts the mirror serves (``manifest`` = the
@@ -114,13 +119,17 @@ def host_data(s: TestHostConfig, ssh_public_key: str, acme_ca_bundle_src: Path |
         # plus the models scripts/finetune exported into this host (so the next converge keeps them)
         models = list(dict.fromkeys(OllamaSettings().models + read_local_models(s.state_dir)))
         fields = {
-            "ollama": OllamaSettings(version=manifest["ollama"]["version"], sha256=manifest["ollama"]["sha256"], models=models),
+            "ollama": OllamaSettings(
+                version=manifest["ollama"]["version"], sha256=manifest["ollama"]["sha256"], models=models
+            ),
             "vllm": {"image": vllm_image, "tag": vllm_tag},
             "llamafactory": {"image": lf_image, "tag": lf_tag},
             "artifacts": Artifacts(
                 ollama_base_url=f"{base}/ollama",
-                images={img["ref"]: ImageArchive(url=f"{base}/{img['path']}", sha256=img["sha256"])
-                        for img in manifest["images"].values()},
+                images={
+                    img["ref"]: ImageArchive(url=f"{base}/{img['path']}", sha256=img["sha256"])
+                    for img in manifest["images"].values()
+                },
             ),
         }
     return HostData.build(

@@ -35,29 +35,29 @@ NOT_TAKEN: dict[str, str] = {
     # 0 warnings, 30 suggestions): every id here appeared in it.
     "LYNIS": "the audit uses Debian 12's lynis package, older than upstream's latest release",
     "DEB-0280": "libpam-tmpdir: under sudo it points $TMPDIR at /tmp/user/0 (root-only), where pyinfra "
-                "then uploads as the SSH user, and every upload fails (see hosts/packages.py)",
+    "then uploads as the SSH user, and every upload fails (see hosts/packages.py)",
     "DEB-0810": "apt-listbugs: interactive, it would stop unattended upgrades",
     "DEB-0811": "apt-listchanges: mails changelogs; no mail on the host",
     "BOOT-5264": "systemd-analyze security per unit: the services that matter run as containers or as a "
-                 "dedicated user; the remaining units are Debian's defaults",
+    "dedicated user; the remaining units are Debian's defaults",
     "AUTH-9284": "locked accounts: Debian's system accounts, locked by design",
     "FILE-6310": "separate /home, /tmp, /var partitions: cloud images come as one root filesystem; "
-                 "the data that matters is on its own volume (/data)",
+    "the data that matters is on its own volume (/data)",
     "FILE-7524": "file permissions of Debian's cron directories: left at the distribution's defaults",
     "HOME-9304": "home directories: only the admin's, holding its authorized_keys",
     "NAME-4028": "DNS domain name: the host is addressed by IP and its public name in DNS",
     "NETW-3200": "dccp/sctp/rds/tipc: disabled by modprobe (install /bin/false), which Lynis does not read as disabled",
     "FIRE-4513": "unused iptables rules: Docker's and ufw's chains, idle on a quiet host",
     "HTTP-6710": "weak nginx protocol: Lynis reads Debian's nginx.conf default; the platform's server "
-                 "allows TLS 1.2/1.3 only (tests/hosts/test_proxy.py refuses TLS 1.1)",
+    "allows TLS 1.2/1.3 only (tests/hosts/test_proxy.py refuses TLS 1.1)",
     "SSH-7408": "SSH port 22: the catalogue, the cloud firewall and ufw allow 22 from the admin CIDRs only; "
-                "MaxSessions 4: the operator's multiplexed connection (pyinfra, testinfra, scripts/finetune)",
+    "MaxSessions 4: the operator's multiplexed connection (pyinfra, testinfra, scripts/finetune)",
     "LOGG-2154": "remote logging: one host per environment; the journal stays on the host",
     "FINT-4350": "file integrity tool (AIDE): its baseline rescans the whole disk, minutes on every converge; "
-                 "debsums checks the packages' files instead",
+    "debsums checks the packages' files instead",
     "TOOL-5002": "configuration management: pyinfra runs from the operator's machine, not on the host",
     "KRNL-6000": "sysctl: forwarding stays on for Docker's bridges; modules_disabled would stop Docker and ufw "
-                 "loading theirs",
+    "loading theirs",
 }
 
 
@@ -94,8 +94,10 @@ def parse_report(text: str) -> Audit:
 
 
 _TEST = re.compile(r"Performing test ID (\S+)")
-_HP = re.compile(r"Hardening: assigned (?:maximum|partial) number of hardening points.*?(?:\((\d+) of (\d+)\)|\((\d+)\))"
-                 r"\. Currently having (\d+) points \(out of (\d+)\)")
+_HP = re.compile(
+    r"Hardening: assigned (?:maximum|partial) number of hardening points.*?(?:\((\d+) of (\d+)\)|\((\d+)\))"
+    r"\. Currently having (\d+) points \(out of (\d+)\)"
+)
 
 
 def parse_log(text: str) -> tuple[tuple[int, int] | None, dict[str, int]]:
@@ -133,7 +135,9 @@ def render(a: Audit) -> str:
     for sid, text, details in a.suggestions:
         why = NOT_TAKEN.get(sid)
         lines.append(f"  {sid}: {text}" + (f" [{details}]" if details else ""))
-        lines.append(f"      not taken: {why}" if why else "      (no reason recorded: take it or add one to NOT_TAKEN)")
+        lines.append(
+            f"      not taken: {why}" if why else "      (no reason recorded: take it or add one to NOT_TAKEN)"
+        )
     lines.append("result: " + ("ok" if a.ok else "below target or with warnings"))
     return "\n".join(lines)
 
@@ -142,8 +146,11 @@ def run(s: TestHostConfig, profile: str = "platform") -> int:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null"
-    vm.ssh_run(f"command -v lynis >/dev/null || {install} 2>/dev/null || {{ apt-get update -q >/dev/null && {install}; }}",
-               s, timeout=900)
+    vm.ssh_run(
+        f"command -v lynis >/dev/null || {install} 2>/dev/null || {{ apt-get update -q >/dev/null && {install}; }}",
+        s,
+        timeout=900,
+    )
     if profile == "platform":
         # Certificate expiry (CRYP-7902) for the certificates the platform manages, not the ~150 CA
         # certificates of ca-certificates: one openssl per file costs ~20 minutes under emulation.

@@ -18,7 +18,6 @@ from . import lifecycle, netns, runner, vm
 from .config import config
 from .util import LocalHostError, ensure_host_packages
 
-
 EXITS = {
     0: "done (up and verify: the host checks passed; audit: the hardening index reached its target)",
     1: "a step failed (one line says why), a host check failed, or audit found warnings or a low index",
@@ -48,9 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     st = sub.add_parser("status", help="is it running, ports, state dir")
     st.add_argument("--json", action="store_true")
     au = sub.add_parser("audit", help="Lynis on the guest: hardening index, warnings, suggestions not taken")
-    au.add_argument("--profile", choices=("platform", "stock"), default="platform",
-                    help="platform: Debian's profile + certificate expiry of the platform's certificates only "
-                         "(default); stock: Debian's profile alone (~20 min more under emulation)")
+    au.add_argument(
+        "--profile",
+        choices=("platform", "stock"),
+        default="platform",
+        help="platform: Debian's profile + certificate expiry of the platform's certificates only "
+        "(default); stock: Debian's profile alone (~20 min more under emulation)",
+    )
     sc = sub.add_parser("scan", help="TCP-scan the guest from the scan namespace")
     sc.add_argument("--ports", default="1-65535")
     im = sub.add_parser("image", help="build (or reuse) the cached base image and print its path")
@@ -77,8 +80,9 @@ def _run(args: argparse.Namespace) -> int:
         return extra[1:] if extra[:1] == ["--"] else extra
 
     if args.verb == "up":
-        return _checks(lifecycle.up(s, do_converge=not args.no_converge,
-                                    do_verify=not (args.no_verify or args.no_converge)))
+        return _checks(
+            lifecycle.up(s, do_converge=not args.no_converge, do_verify=not (args.no_verify or args.no_converge))
+        )
     if args.verb == "converge":
         lifecycle.require_running(s)
         changed, names = runner.converge(json=args.json, s=s, extra_args=strip_dashes(args.pyinfra_args))

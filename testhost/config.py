@@ -12,7 +12,6 @@ from pathlib import Path
 
 from components import ROOT, roles
 
-
 HOSTNAME = "llm-local"  # inventory name, guest hostname, ssh_config Host alias
 ADMIN_USER = "llmadmin"
 DOMAIN = "llm.local.test"
@@ -41,12 +40,23 @@ def _int_env(name: str, default: int) -> int:
 def host_apt_entries(*apt_options: str) -> list[tuple[str, list[str]]]:
     """(uri, [suite]) of the host's ``deb`` sources as apt itself reads them (one-line and deb822
     files, disabled entries left out); empty where there is no apt. ``apt_options``: ``-o`` values."""
-    argv = ["apt-get", "indextargets", "--no-release-info", "--format", "$(REPO_URI) $(RELEASE)", "Created-By: Packages"]
+    argv = [
+        "apt-get",
+        "indextargets",
+        "--no-release-info",
+        "--format",
+        "$(REPO_URI) $(RELEASE)",
+        "Created-By: Packages",
+    ]
     try:
-        out = subprocess.run([*argv, *(f"-o{o}" for o in apt_options)], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(
+            [*argv, *(f"-o{o}" for o in apt_options)], capture_output=True, text=True, timeout=60
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return [(uri, [suite]) for uri, suite in (ln.split() for ln in dict.fromkeys(out.splitlines()) if len(ln.split()) == 2)]
+    return [
+        (uri, [suite]) for uri, suite in (ln.split() for ln in dict.fromkeys(out.splitlines()) if len(ln.split()) == 2)
+    ]
 
 
 def discover_mirrors(entries: list[tuple[str, list[str]]], suite: str = "bookworm") -> tuple[str, str]:

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from hosts import packages as role_packages
 
-from .config import HOSTNAME, ROLES, TestHostConfig, config as _config
 from . import services
+from .config import HOSTNAME, ROLES, TestHostConfig
+from .config import config as _config
 from .util import LocalHostError, detail, file_lock, log, run, stage, which
 
 # Bump when the build procedure changes in a way the recipe below does not capture.
@@ -105,10 +106,7 @@ ROOTFS_FILES: dict[str, str] = {
     # Under emulation one initramfs rebuild takes ~10 minutes; the VM boots an external initrd.
     "etc/initramfs-tools/update-initramfs.conf": "update_initramfs=no\nbackup_initramfs=no\n",
     "etc/default/locale": "LANG=C.UTF-8\n",
-    "etc/apt/apt.conf.d/90-llm-local": (
-        'APT::Install-Recommends "false";\n'
-        'Acquire::Languages "none";\n'
-    ),
+    "etc/apt/apt.conf.d/90-llm-local": ('APT::Install-Recommends "false";\nAcquire::Languages "none";\n'),
 }
 # mmdebstrap writes its --aptopt/--dpkgopt (the build's proxy, force-unsafe-io) here; not for the guest.
 BUILD_ONLY_FILES = ("etc/apt/apt.conf.d/99mmdebstrap", "etc/dpkg/dpkg.cfg.d/99mmdebstrap")
@@ -118,9 +116,7 @@ MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "apt-daily.service
 
 def apt_sources(mirror: str, security_mirror: str) -> str:
     return (
-        f"deb {mirror} {SUITE} main\n"
-        f"deb {mirror} {SUITE}-updates main\n"
-        f"deb {security_mirror} {SUITE}-security main\n"
+        f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\ndeb {security_mirror} {SUITE}-security main\n"
     )
 
 
@@ -224,11 +220,14 @@ def _build(s: TestHostConfig, r: dict, img: Image) -> None:
     rootfs = tmp / "rootfs"
     timings: dict[str, float] = {}
     t_all = time.monotonic()
-    log(f"base image: building {img.dir.name[:16]}… (mmdebstrap {SUITE} from {s.mirror}, {len(preinstalled(s))} role packages)")
+    log(
+        f"base image: building {img.dir.name[:16]}… (mmdebstrap {SUITE} from {s.mirror}, {len(preinstalled(s))} role packages)"
+    )
     try:
         t = time.monotonic()
-        with services.apt_proxy(s) as proxy, stage(
-            "mmdebstrap", expect="~5 min with the apt cache warm, longer cold; its I: lines follow", tick=60
+        with (
+            services.apt_proxy(s) as proxy,
+            stage("mmdebstrap", expect="~5 min with the apt cache warm, longer cold; its I: lines follow", tick=60),
         ):
             run(mmdebstrap_argv(s, rootfs, proxy))
         timings["mmdebstrap"] = time.monotonic() - t
@@ -330,7 +329,9 @@ def list_images(s: TestHostConfig | None = None) -> list[Path]:
     return sorted(p for p in s.images_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def prune_images(s: TestHostConfig | None = None, keep: Path | None = None, also_keep: tuple[Path, ...] = ()) -> list[Path]:
+def prune_images(
+    s: TestHostConfig | None = None, keep: Path | None = None, also_keep: tuple[Path, ...] = ()
+) -> list[Path]:
     """Remove cached images other than ``keep`` (default: the current recipe's) and ``also_keep``
     (e.g. the backing image of a running VM). Returns the removed directories."""
     s = s or _config()

@@ -7,12 +7,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import netns, services, vm
-from .config import ADMIN_USER, DOMAIN, HOSTNAME, TestHostConfig, config as _config
-from .image import ensure_image, image_for
 from .access import api_key_file, secrets_file
+from .config import ADMIN_USER, DOMAIN, HOSTNAME, TestHostConfig
+from .config import config as _config
+from .image import ensure_image, image_for
 from .runner import converge, verify
 from .util import LocalHostError, detail, ensure_host_packages, file_lock, log, stage
-
 
 
 def ensure_running(s: TestHostConfig | None = None, *, fresh: bool = True, timeout: float = 900) -> bool:
@@ -91,7 +91,7 @@ def print_endpoint(s: TestHostConfig | None = None) -> None:
         f"  SSH            : scripts/local-host ssh   (or ssh -F {s.ssh_config} {HOSTNAME})\n"
         "  Call it:\n"
         f"    curl --cacert {ca} --resolve {DOMAIN}:{s.https_port}:127.0.0.1 \\\n"
-        f"      -H \"Authorization: Bearer $(cat {key})\" {url}/v1/models\n",
+        f'      -H "Authorization: Bearer $(cat {key})" {url}/v1/models\n',
         flush=True,
     )
 
@@ -134,7 +134,9 @@ def print_status(s: TestHostConfig | None = None) -> None:
     print(f"  ports     : ssh 127.0.0.1:{p['ssh']}, http 127.0.0.1:{p['http']}, https 127.0.0.1:{p['https']}")
     for name, sv in st["services"].items():
         print(f"  {name:<13}: {'running pid %s' % sv['pid'] if sv['running'] else 'stopped'} (127.0.0.1:{sv['port']})")
-    print(f"  netns     : {st['netns']['name']} ({'present' if st['netns']['present'] else 'absent'}), guest {st['netns']['guest']}")
+    print(
+        f"  netns     : {st['netns']['name']} ({'present' if st['netns']['present'] else 'absent'}), guest {st['netns']['guest']}"
+    )
     print(f"  data disk : {st['data_disk'] or '(none yet)'}")
     if st["running"]:
         print(f"  ssh       : {st['ssh']}")

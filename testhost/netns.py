@@ -15,7 +15,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .config import TestHostConfig, config as _config
+from .config import TestHostConfig
+from .config import config as _config
 from .util import LocalHostError, detail, run, stage, which
 
 

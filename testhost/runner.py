@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 
-from .config import TestHostConfig, config as _config
 from .access import secrets_file, testinfra_args
+from .config import TestHostConfig
+from .config import config as _config
 from .util import LocalHostError, detail, log, which
 
 DEPLOY = "hosts/deploy.py"
@@ -68,7 +69,7 @@ def operation_count(stdout: str) -> int:
     """How many operations the run had (``results.totals.hosts``: one per operation and host)."""
     start = stdout.rfind("\n{")
     try:
-        doc = __import__("json").loads(stdout[start + 1:] if start >= 0 else stdout)
+        doc = __import__("json").loads(stdout[start + 1 :] if start >= 0 else stdout)
         return int(doc["results"]["totals"].get("hosts", len(doc["results"]["operations"])))
     except (ValueError, KeyError, TypeError):
         return 0
@@ -84,8 +85,13 @@ def pyinfra_argv(s: TestHostConfig, extra_args: list[str] | None = None) -> list
     return [_venv_bin("pyinfra"), str(s.inventory), DEPLOY, "-y", *(extra_args or [])]
 
 
-def converge(json: bool = True, s: TestHostConfig | None = None, *, extra_args: list[str] | None = None,
-             stats: dict | None = None) -> tuple[int, list[str]]:
+def converge(
+    json: bool = True,
+    s: TestHostConfig | None = None,
+    *,
+    extra_args: list[str] | None = None,
+    stats: dict | None = None,
+) -> tuple[int, list[str]]:
     """Run ``pyinfra <inventory> hosts/deploy.py -y`` against the guest.
 
     With ``json=True`` (default) adds ``--json`` and returns (changed_count, changed_operation_names);

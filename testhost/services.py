@@ -24,7 +24,8 @@ import requests
 
 from operate.wait import wait_until
 
-from .config import ACME_NAME, GUEST_GATEWAY, TestHostConfig, config as _config
+from .config import ACME_NAME, GUEST_GATEWAY, TestHostConfig
+from .config import config as _config
 from .util import (
     LocalHostError,
     atomic_write,
@@ -197,21 +198,24 @@ def ensure_pebble_tls(s: TestHostConfig) -> Path:
 def render_pebble_config(s: TestHostConfig, tls_dir: Path) -> str:
     import json
 
-    return json.dumps(
-        {
-            "pebble": {
-                "listenAddress": f"127.0.0.1:{s.acme_port}",
-                "managementListenAddress": f"127.0.0.1:{s.acme_mgmt_port}",
-                "certificate": str(tls_dir / "cert.pem"),
-                "privateKey": str(tls_dir / "key.pem"),
-                "httpPort": 80,
-                "tlsPort": 443,
-                "ocspResponderURL": "",
-                "externalAccountBindingRequired": False,
-            }
-        },
-        indent=2,
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "pebble": {
+                    "listenAddress": f"127.0.0.1:{s.acme_port}",
+                    "managementListenAddress": f"127.0.0.1:{s.acme_mgmt_port}",
+                    "certificate": str(tls_dir / "cert.pem"),
+                    "privateKey": str(tls_dir / "key.pem"),
+                    "httpPort": 80,
+                    "tlsPort": 443,
+                    "ocspResponderURL": "",
+                    "externalAccountBindingRequired": False,
+                }
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 PEBBLE_ENV = {
@@ -289,8 +293,10 @@ def ensure_mirror_content(s: TestHostConfig) -> dict | None:
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     # one builder at a time (two test hosts of one checkout start side by side)
-    with file_lock(s.mirror_dir.parent / f".{s.mirror_dir.name}.lock"), \
-            stage(f"stand-in artifacts in {s.mirror_dir}", expect="seconds when up to date, minutes to build", tick=30):
+    with (
+        file_lock(s.mirror_dir.parent / f".{s.mirror_dir.name}.lock"),
+        stage(f"stand-in artifacts in {s.mirror_dir}", expect="seconds when up to date, minutes to build", tick=30),
+    ):
         run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir],
             quiet=True, env=env, cwd=s.repo_root, timeout=900)  # fmt: skip
     _ENSURED.add(str(s.mirror_dir))
@@ -303,8 +309,17 @@ def _start_mirror(s: TestHostConfig) -> None:
     env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     # --ensure: the mirror builds the stand-ins first when missing or out of date (cached by inputs)
     pid = start_daemon(
-        [sys.executable, "-m", "tests.standins.mirror", "serve", "--ensure", "--port", str(svc.port),
-         "--dir", s.mirror_dir],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tests.standins.mirror",
+            "serve",
+            "--ensure",
+            "--port",
+            str(svc.port),
+            "--dir",
+            s.mirror_dir,
+        ],  # fmt: skip
         pidfile=svc.pidfile(s),
         logfile=svc.logfile(s),
         env=env,
@@ -371,4 +386,3 @@ def services_status(s: TestHostConfig | None = None) -> dict[str, dict]:
         pid = svc.pid(s)
         out[svc.name] = {"running": pid is not None, "pid": pid, "port": svc.port, "log": str(svc.logfile(s))}
     return out
-

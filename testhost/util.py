@@ -256,13 +256,13 @@ def require_port_free(port: int, what: str, env_var: str | None = None) -> None:
         who = port_holder(port)
         hint = f"; choose another with {env_var}=<port>" if env_var else ""
         raise LocalHostError(
-            f"port {port} on 127.0.0.1 (needed for {what}) is already in use"
-            + (f" by {who}" if who else "")
-            + hint
+            f"port {port} on 127.0.0.1 (needed for {what}) is already in use" + (f" by {who}" if who else "") + hint
         )
 
 
-def wait_port(port: int, *, timeout: float, pid: int | None = None, log_file: Path | None = None, what: str = "") -> None:
+def wait_port(
+    port: int, *, timeout: float, pid: int | None = None, log_file: Path | None = None, what: str = ""
+) -> None:
     def failure() -> str:
         msg = f"{what or 'service'} did not start listening on 127.0.0.1:{port}"
         return msg + (f"; last lines of {log_file}:\n{tail(log_file, 20)}" if log_file is not None else "")
@@ -319,9 +319,7 @@ def ensure_host_packages(tools: dict[str, str] = HOST_TOOLS) -> None:
         return
     cmd = "apt-get install -y --no-install-recommends " + " ".join(missing)
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise LocalHostError(
-            f"missing host packages: {', '.join(missing)}. Install them as root with:\n    {cmd}"
-        )
+        raise LocalHostError(f"missing host packages: {', '.join(missing)}. Install them as root with:\n    {cmd}")
     with stage(f"installing host packages with apt-get: {' '.join(missing)}", expect="about 1-3 min", tick=20):
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         # Keep package postinst scripts from starting system-wide daemons (apt-cacher-ng would take
@@ -335,7 +333,12 @@ def ensure_host_packages(tools: dict[str, str] = HOST_TOOLS) -> None:
             lists = Path("/var/lib/apt/lists")
             if not any(lists.glob("*_Packages")):
                 run(["apt-get", "update", "-q"], quiet=True, env=env)
-            proc = run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=False, quiet=True, env=env)
+            proc = run(
+                ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+                check=False,
+                quiet=True,
+                env=env,
+            )
             if proc.returncode != 0:
                 detail("apt-get install failed; refreshing package lists and retrying")
                 run(["apt-get", "update", "-q"], quiet=True, env=env)

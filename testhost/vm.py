@@ -29,9 +29,10 @@ from components.cloud_init import render_user_data
 from operate.wait import wait_until
 
 from . import netns
-from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, TestHostConfig, config as _config
-from .image import Image, ensure_image, image_for
 from .access import ensure_host_key, ensure_ssh_key, write_access_files
+from .config import ADMIN_USER, DATA_DEVICE, HOSTNAME, TestHostConfig
+from .config import config as _config
+from .image import Image, ensure_image, image_for
 from .util import (
     LocalHostError,
     atomic_write,
@@ -239,8 +240,9 @@ def refresh_access_files(s: TestHostConfig, image: Image | None = None) -> dict:
     return write_access_files(s, acme_ca_bundle_src(s), mirror_manifest(s))
 
 
-def boot(s: TestHostConfig | None = None, *, image: Image | None = None, fresh: bool = True,
-         record: dict | None = None) -> bool:
+def boot(
+    s: TestHostConfig | None = None, *, image: Image | None = None, fresh: bool = True, record: dict | None = None
+) -> bool:
     """Start the VM unless it already runs. Returns True if it was started.
 
     ``fresh=True`` (default) boots a new overlay over the base image, i.e. a clean host that runs
@@ -400,7 +402,8 @@ def wait_for_ssh(s: TestHostConfig | None = None, *, timeout: float = 900, cloud
     def failure() -> str:
         print(file=sys.stderr)
         return f"no SSH on 127.0.0.1:{s.ssh_port} after {timeout:.0f}s; console log tail ({s.console_log}):\n" + tail(
-            s.console_log, 40)
+            s.console_log, 40
+        )
 
     with stage("wait for SSH"):
         wait_until(up, timeout, 2, failure, error=LocalHostError, on_wait=_dot)
@@ -408,7 +411,9 @@ def wait_for_ssh(s: TestHostConfig | None = None, *, timeout: float = 900, cloud
         detail(f"SSH up after {time.monotonic() - t0:.1f}s")
         if cloud_init:
             left = max(60.0, deadline - time.monotonic())
-            proc = ssh_run("cloud-init status --wait >/dev/null; cloud-init status --long", s, check=False, timeout=left)
+            proc = ssh_run(
+                "cloud-init status --wait >/dev/null; cloud-init status --long", s, check=False, timeout=left
+            )
             status = (proc.stdout or "").strip()
             if "status: done" not in status:
                 detail("cloud-init did not finish cleanly:\n" + "\n".join("      " + ln for ln in status.splitlines()))
@@ -430,6 +435,7 @@ def reboot(s: TestHostConfig | None = None, *, timeout: float = 900) -> float:
     s = s or _config()
     before = boot_id(s)
     t0 = time.monotonic()
+
     def rebooted() -> bool:
         try:
             return _ssh_ok(s) and boot_id(s) != before
@@ -440,9 +446,14 @@ def reboot(s: TestHostConfig | None = None, *, timeout: float = 900) -> float:
         ssh_run("systemctl reboot", s, check=False, timeout=30)
         close_ssh_master(s)
         time.sleep(3)
-        wait_until(rebooted, timeout - (time.monotonic() - t0), 2,
-                   lambda: f"guest did not come back after reboot; console tail:\n{tail(s.console_log, 40)}",
-                   error=LocalHostError, on_wait=_dot)
+        wait_until(
+            rebooted,
+            timeout - (time.monotonic() - t0),
+            2,
+            lambda: f"guest did not come back after reboot; console tail:\n{tail(s.console_log, 40)}",
+            error=LocalHostError,
+            on_wait=_dot,
+        )
         print(file=sys.stderr, flush=True)
         wait_for_ssh(s, timeout=max(60, timeout - (time.monotonic() - t0)))
     return time.monotonic() - t0
@@ -469,6 +480,7 @@ def stop(s: TestHostConfig | None = None, *, timeout: float = 120) -> None:
         close_ssh_master(s)
         return
     with stage("stop VM"):
+
         def wait(secs: float) -> bool:
             try:
                 wait_until(lambda: not pid_alive(pid), secs, 0.5, "qemu still running")

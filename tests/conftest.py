@@ -33,7 +33,7 @@ def pytest_runtest_logreport(report):
     if WORKER or _CONFIG[0] is None:
         return
     lines = [v for k, v in getattr(report, "user_properties", ()) if k == "integration"]
-    new = lines[_PRINTED.get(report.nodeid, 0):]
+    new = lines[_PRINTED.get(report.nodeid, 0) :]
     terminal = _CONFIG[0].pluginmanager.getplugin("terminalreporter")  # registered after this conftest
     if new and terminal is not None:
         _PRINTED[report.nodeid] = len(lines)

@@ -15,8 +15,18 @@ import importlib
 from components.hostdata import HostData
 
 CONCERNS: tuple[str, ...] = (
-    "sshd", "sysctl", "coredump", "login", "pam", "modprobe", "banner", "accounting", "fail2ban",
-    "apparmor", "malware", "compilers",
+    "sshd",
+    "sysctl",
+    "coredump",
+    "login",
+    "pam",
+    "modprobe",
+    "banner",
+    "accounting",
+    "fail2ban",
+    "apparmor",
+    "malware",
+    "compilers",
 )
 """The concerns the base role applies, in this order (``hosts/hardening/<name>.py``)."""
 

@@ -38,8 +38,9 @@ DEFAULTS = Tunables()
 
 
 def audit_rules(t: Tunables = DEFAULTS) -> str:
-    return ("# Managed by llm-platform: who changed accounts, sudo, SSH or the platform's secrets\n"
-            + "".join(f"-w {path} -p wa -k {key}\n" for path, key in t.watches))
+    return "# Managed by llm-platform: who changed accounts, sudo, SSH or the platform's secrets\n" + "".join(
+        f"-w {path} -p wa -k {key}\n" for path, key in t.watches
+    )
 
 
 def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
@@ -49,8 +50,9 @@ def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
     service_running(name="auditd running and enabled", unit="auditd", units=units)
     auditd.apply()
     sysstat = Restart("sysstat")
-    sysstat.watch(files.line(name="sysstat: collect", path="/etc/default/sysstat",
-                             line=r"^ENABLED=.*$", replace='ENABLED="true"'))
+    sysstat.watch(
+        files.line(name="sysstat: collect", path="/etc/default/sysstat", line=r"^ENABLED=.*$", replace='ENABLED="true"')
+    )
     sysstat.apply()
     service_running(name="sysstat running and enabled", unit="sysstat", units=units)
     service_running(name="process accounting", unit="acct", units=units)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-
 from components.hostdata import HostData
 from hosts.ops import put_file
 
@@ -17,8 +16,10 @@ FILES = ("/etc/issue", "/etc/issue.net")
 
 @dataclass(frozen=True)
 class Tunables:
-    text: str = ("Authorised access only. This system is private: unauthorised access is prohibited,\n"
-                 "activity on it is monitored and logged, and misuse may be reported to law enforcement.\n")
+    text: str = (
+        "Authorised access only. This system is private: unauthorised access is prohibited,\n"
+        "activity on it is monitored and logged, and misuse may be reported to law enforcement.\n"
+    )
 
 
 DEFAULTS = Tunables()

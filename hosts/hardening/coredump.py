@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 
-
 from components.hostdata import HostData
 from hosts.ops import put_file
 

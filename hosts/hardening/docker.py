@@ -32,6 +32,11 @@ DEFAULTS = Tunables()
 def apply(data: HostData, t: Tunables = DEFAULTS) -> Restart:
     """Write the settings; the returned ``Restart`` (of docker) is applied by the caller."""
     restart = Restart("docker", name="docker: restart on daemon settings change")
-    restart.watch(json_settings(name="docker: daemon settings (no inter-container traffic on the default bridge)",
-                                path=DAEMON_JSON, settings=dict(t.daemon)))
+    restart.watch(
+        json_settings(
+            name="docker: daemon settings (no inter-container traffic on the default bridge)",
+            path=DAEMON_JSON,
+            settings=dict(t.daemon),
+        )
+    )
     return restart

@@ -47,7 +47,9 @@ def jail(admin_cidrs: list[str], t: Tunables = DEFAULTS) -> str:
 
 def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
     fail2ban = Restart("fail2ban")
-    fail2ban.watch(put_file(name="fail2ban: SSH jail", dest=JAIL, mode="644", src=io.StringIO(jail(data.admin_cidrs, t))))
+    fail2ban.watch(
+        put_file(name="fail2ban: SSH jail", dest=JAIL, mode="644", src=io.StringIO(jail(data.admin_cidrs, t)))
+    )
     fail2ban.watch(files.file(name="fail2ban: no SSH jail in jail.d", path=OLD_JAIL, present=False))
     fail2ban.apply()
     service_running(name="fail2ban running and enabled", unit="fail2ban", units=roles.units(data.roles))

@@ -40,5 +40,10 @@ LOGIN_DEFS = login_defs()
 
 def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
     for key, value in login_defs(t).items():
-        files.line(name=f"login.defs: {key} {value}", path="/etc/login.defs", extended_regex=True,
-                   line=f"^#?[[:space:]]*{key}[[:space:]]+[0-9]+[[:space:]]*$", replace=f"{key}\t{value}")
+        files.line(
+            name=f"login.defs: {key} {value}",
+            path="/etc/login.defs",
+            extended_regex=True,
+            line=f"^#?[[:space:]]*{key}[[:space:]]+[0-9]+[[:space:]]*$",
+            replace=f"{key}\t{value}",
+        )

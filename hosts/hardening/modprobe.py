@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-
 from components.hostdata import HostData
 from hosts.ops import put_file
 
@@ -34,5 +33,9 @@ def modprobe_conf(t: Tunables = DEFAULTS) -> str:
 
 
 def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
-    put_file(name="modprobe: no USB storage, firewire, rare protocols", src=io.StringIO(modprobe_conf(t)),
-              dest=FILE, mode="644")
+    put_file(
+        name="modprobe: no USB storage, firewire, rare protocols",
+        src=io.StringIO(modprobe_conf(t)),
+        dest=FILE,
+        mode="644",
+    )

@@ -30,9 +30,11 @@ DEFAULTS = Tunables()
 
 
 def pwquality_conf(t: Tunables = DEFAULTS) -> str:
-    return ("# Managed by llm-platform (hosts/hardening/pam.py)\n"
-            f"minlen = {t.minlen}\nminclass = {t.minclass}\nmaxrepeat = {t.maxrepeat}\n"
-            + ("enforce_for_root\n" if t.enforce_for_root else ""))
+    return (
+        "# Managed by llm-platform (hosts/hardening/pam.py)\n"
+        f"minlen = {t.minlen}\nminclass = {t.minclass}\nmaxrepeat = {t.maxrepeat}\n"
+        + ("enforce_for_root\n" if t.enforce_for_root else "")
+    )
 
 
 def apply(data: HostData, t: Tunables = DEFAULTS) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-
 from components.hostdata import HostData
 from hosts.ops import Restart, put_file
 
@@ -54,10 +53,12 @@ def sshd_config(admin_user: str, t: Tunables = DEFAULTS) -> str:
 
 def apply(data: HostData, t: Tunables = DEFAULTS) -> None:
     sshd = Restart("ssh", name="sshd: validate and reload on change", command=["sshd -t", "systemctl reload ssh"])
-    sshd.watch(put_file(
-        name="sshd: keys only, admin user only, no forwarding",
-        src=io.StringIO(sshd_config(data.admin_user, t)),
-        dest=CONFIG,
-        mode="644",
-    ))
+    sshd.watch(
+        put_file(
+            name="sshd: keys only, admin user only, no forwarding",
+            src=io.StringIO(sshd_config(data.admin_user, t)),
+            dest=CONFIG,
+            mode="644",
+        )
+    )
     sshd.apply()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
-
 from components.hostdata import HostData
 from hosts.ops import Restart, put_file
 
@@ -55,7 +54,9 @@ DEFAULTS = Tunables()
 
 
 def sysctl_conf(t: Tunables = DEFAULTS) -> str:
-    return "# Managed by llm-platform (hosts/hardening/sysctl.py)\n" + "".join(f"{k} = {v}\n" for k, v in t.values.items())
+    return "# Managed by llm-platform (hosts/hardening/sysctl.py)\n" + "".join(
+        f"{k} = {v}\n" for k, v in t.values.items()
+    )
 
 
 def apply_sysctl(name: str) -> Restart:

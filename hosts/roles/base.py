@@ -26,9 +26,7 @@ APT::Periodic::Update-Package-Lists "1";
 APT::Periodic::Unattended-Upgrade "1";
 """
 
-PENDING_SECURITY = (
-    "apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null | grep -c '^Inst .*-security' || true"
-)
+PENDING_SECURITY = "apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null | grep -c '^Inst .*-security' || true"
 
 
 @deploy("base")
@@ -48,16 +46,24 @@ def apply(data: HostData) -> None:
     # Counted from a simulation, so an up-to-date host reports no change.
     pending = host.get_fact(Command, command=PENDING_SECURITY)
     if pending and pending != "0":
-        server.shell(name=f"apply {pending} pending security upgrades",
-                     commands=["apt-get update -q", "unattended-upgrade"])
+        server.shell(
+            name=f"apply {pending} pending security upgrades", commands=["apt-get update -q", "unattended-upgrade"]
+        )
 
-    account(name=f"admin user {data.admin_user}", user=data.admin_user, groups=["sudo"], shell="/bin/bash",
-            home=f"/home/{data.admin_user}")
-    server.user_authorized_keys(name=f"admin user {data.admin_user}: SSH keys", user=data.admin_user,
-                                public_keys=data.ssh_public_keys)
+    account(
+        name=f"admin user {data.admin_user}",
+        user=data.admin_user,
+        groups=["sudo"],
+        shell="/bin/bash",
+        home=f"/home/{data.admin_user}",
+    )
+    server.user_authorized_keys(
+        name=f"admin user {data.admin_user}: SSH keys", user=data.admin_user, public_keys=data.ssh_public_keys
+    )
     # the private directory secret uploads go through (see hosts.ops.secret_file)
-    files.directory(name="private upload directory", path=UPLOAD_DIR, user=data.admin_user,
-                    group=data.admin_user, mode="700")
+    files.directory(
+        name="private upload directory", path=UPLOAD_DIR, user=data.admin_user, group=data.admin_user, mode="700"
+    )
     put_file(
         name="admin user: passwordless sudo",
         src=io.StringIO(f"{data.admin_user} ALL=(ALL) NOPASSWD:ALL\n"),
@@ -68,7 +74,11 @@ def apply(data: HostData) -> None:
     # sshd, kernel, core dumps, logins, drivers, banner, audit trail, brute force: one module per concern
     hardening.apply(data)
 
-    put_file(name="unattended security upgrades", src=io.StringIO(AUTO_UPGRADES),
-              dest="/etc/apt/apt.conf.d/20auto-upgrades", mode="644")
+    put_file(
+        name="unattended security upgrades",
+        src=io.StringIO(AUTO_UPGRADES),
+        dest="/etc/apt/apt.conf.d/20auto-upgrades",
+        mode="644",
+    )
     service_running(name="unattended-upgrades enabled", unit="unattended-upgrades", units=roles.units(data.roles))
     service_running(name="time sync", unit="systemd-timesyncd", units=roles.units(data.roles))

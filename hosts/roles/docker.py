@@ -18,7 +18,6 @@ import io
 
 from pyinfra.api import deploy
 
-
 from components import roles
 from components.hostdata import HostData
 from hosts.hardening import docker as daemon_settings
@@ -35,22 +34,24 @@ def guard_unit() -> str:
         rule = f"PREROUTING ! -i lo -d {dst} -j DROP"
         start.append(f"ExecStart=/bin/sh -c '{tool} -t raw -C {rule} 2>/dev/null || {tool} -t raw -I {rule}'")
         stop.append(f"ExecStop=-/usr/sbin/{tool} -t raw -D {rule}")
-    return "\n".join([
-        "# Managed by llm-platform (hosts/roles/docker.py): packets for 127.0.0.0/8 or ::1 only from lo",
-        "[Unit]",
-        "Description=Drop loopback-addressed packets from the network (moby#45610)",
-        "DefaultDependencies=no",
-        "Before=docker.service network-pre.target",
-        "Wants=network-pre.target",
-        "[Service]",
-        "Type=oneshot",
-        "RemainAfterExit=yes",
-        *start,
-        *stop,
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Managed by llm-platform (hosts/roles/docker.py): packets for 127.0.0.0/8 or ::1 only from lo",
+            "[Unit]",
+            "Description=Drop loopback-addressed packets from the network (moby#45610)",
+            "DefaultDependencies=no",
+            "Before=docker.service network-pre.target",
+            "Wants=network-pre.target",
+            "[Service]",
+            "Type=oneshot",
+            "RemainAfterExit=yes",
+            *start,
+            *stop,
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
 
 
 @deploy("docker")
@@ -58,8 +59,14 @@ def apply(data: HostData) -> None:
     # (docker.io brings iptables, which the guard below uses)
     apt_install("docker engine (docker.io)", packages("docker"))
     guard = Restart(GUARD_UNIT, daemon_reload=True, name="loopback guard: restart on change")
-    guard.watch(put_file(name="loopback guard unit", src=io.StringIO(guard_unit()),
-                          dest=f"/etc/systemd/system/{GUARD_UNIT}.service", mode="644"))
+    guard.watch(
+        put_file(
+            name="loopback guard unit",
+            src=io.StringIO(guard_unit()),
+            dest=f"/etc/systemd/system/{GUARD_UNIT}.service",
+            mode="644",
+        )
+    )
     guard.apply()
     service_running(name="loopback guard active and enabled", unit=GUARD_UNIT, units=roles.units(data.roles))
     daemon_settings.apply(data).apply()

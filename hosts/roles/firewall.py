@@ -8,9 +8,10 @@ from pyinfra.operations import files
 
 from components import catalogue
 from components.hostdata import HostData
-from hosts.packages import packages
+from hosts.hardening.sysctl import FILE as SYSCTL_FILE
+from hosts.hardening.sysctl import apply_sysctl
 from hosts.ops import apt_install, ufw_policy, ufw_rule
-from hosts.hardening.sysctl import FILE as SYSCTL_FILE, apply_sysctl
+from hosts.packages import packages
 
 
 def wanted_rules(admin_cidrs: list[str]) -> list[str]:
@@ -29,7 +30,13 @@ def apply(data: HostData) -> None:
     # ufw applies a sysctl file whenever it starts or reloads; its own turns log_martians off again,
     # so it applies the platform's instead (hosts/hardening/sysctl.py)
     sysctl = apply_sysctl("ufw: sysctl applied on change")
-    sysctl.watch(files.line(name="ufw: apply the base role's sysctl file", path="/etc/default/ufw",
-                            line=r"^IPT_SYSCTL=.*$", replace=f"IPT_SYSCTL={SYSCTL_FILE}"))
+    sysctl.watch(
+        files.line(
+            name="ufw: apply the base role's sysctl file",
+            path="/etc/default/ufw",
+            line=r"^IPT_SYSCTL=.*$",
+            replace=f"IPT_SYSCTL={SYSCTL_FILE}",
+        )
+    )
     sysctl.apply()
     ufw_policy(name="ufw: default deny, only the catalogue's inbound rules", rules=wanted_rules(data.admin_cidrs))

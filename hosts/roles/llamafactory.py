@@ -35,7 +35,11 @@ def container_env() -> dict[str, str]:
     nginx at /llamafactory/ (v0.9.4 launches Gradio without root_path, so Gradio reads it from the
     environment); with nginx's X-Forwarded-Host/-Proto it builds its public URL from it
     (components/upstream.py, llamafactory.webui_root_path)."""
-    return {"GRADIO_SERVER_NAME": CONTAINER_BIND, "API_HOST": CONTAINER_BIND, "GRADIO_ROOT_PATH": upstream.LLAMAFACTORY_UI_PATH}
+    return {
+        "GRADIO_SERVER_NAME": CONTAINER_BIND,
+        "API_HOST": CONTAINER_BIND,
+        "GRADIO_ROOT_PATH": upstream.LLAMAFACTORY_UI_PATH,
+    }
 
 
 @deploy("llamafactory")

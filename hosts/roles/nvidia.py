@@ -9,8 +9,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command, LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 
-from hosts.facts import GpuDevices
 from components.hostdata import HostData
+from hosts.facts import GpuDevices
 
 TOOLKIT_KEY = "https://nvidia.github.io/libnvidia-container/gpgkey"
 TOOLKIT_KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
@@ -29,7 +29,9 @@ def apply(data: HostData) -> None:
     if not has_driver:
         if distro["name"] == "Ubuntu":
             apt.packages(name="ubuntu-drivers-common", packages=["ubuntu-drivers-common"], update=True)
-            driver = server.shell(name="NVIDIA driver (ubuntu-drivers --gpgpu)", commands=["ubuntu-drivers install --gpgpu"])
+            driver = server.shell(
+                name="NVIDIA driver (ubuntu-drivers --gpgpu)", commands=["ubuntu-drivers install --gpgpu"]
+            )
         else:
             files.replace(
                 name="apt: enable contrib non-free non-free-firmware",

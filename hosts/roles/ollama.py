@@ -46,7 +46,9 @@ def unit_env(data: HostData) -> dict[str, str]:
     }
     if data.vllm.device == "cuda" and "vllm" in data.roles:
         if not data.gpu_memory_gb:
-            raise RuntimeError("ollama: the GPU's memory is unknown (host data gpu_memory_gb): cannot leave vLLM its share")
+            raise RuntimeError(
+                "ollama: the GPU's memory is unknown (host data gpu_memory_gb): cannot leave vLLM its share"
+            )
         env["OLLAMA_GPU_OVERHEAD"] = str(math.ceil(data.vllm.gpu_memory_utilization * data.gpu_memory_gb * GIB))
     return env
 
@@ -64,35 +66,45 @@ def apply(data: HostData) -> None:
     marker = f"{o.version} {sha}"
 
     # install
-    account(name="ollama system user", user="ollama", system=True, home="/usr/share/ollama",
-            shell="/bin/false", create_home=True)
+    account(
+        name="ollama system user",
+        user="ollama",
+        system=True,
+        home="/usr/share/ollama",
+        shell="/bin/false",
+        create_home=True,
+    )
     files.directory(name="download cache", path=CACHE, mode="755")
     archive = f"{CACHE}/ollama-{o.version}-{name}"
     files.download(name=f"ollama {o.version} archive (sha256 checked)", src=url, dest=archive, sha256sum=sha)
     ollama = Restart("ollama", daemon_reload=True)
     installed = "\n".join(host.get_fact(FileContents, path=MARKER) or []).strip()
     if installed != marker:
-        ollama.watch(server.shell(
-            name=f"ollama {o.version}: unpack into {PREFIX}",
-            commands=[
-                f"rm -rf {PREFIX}/lib/ollama",
-                shlex.join(upstream.ollama_unpack_command(archive, PREFIX)),
-                f"echo '{marker}' > {MARKER}",
-            ],
-        ))
+        ollama.watch(
+            server.shell(
+                name=f"ollama {o.version}: unpack into {PREFIX}",
+                commands=[
+                    f"rm -rf {PREFIX}/lib/ollama",
+                    shlex.join(upstream.ollama_unpack_command(archive, PREFIX)),
+                    f"echo '{marker}' > {MARKER}",
+                ],
+            )
+        )
 
     # configure
     models_dir = MODELS_DIR
     files.directory(name="ollama data directory", path=DATA_DIRS["ollama"], user="ollama", group="ollama", mode="750")
     files.directory(name="ollama models directory", path=models_dir, user="ollama", group="ollama", mode="750")
-    ollama.watch(template_file(
-        name="ollama systemd unit",
-        src=str(TEMPLATES / "ollama.service.j2"),
-        dest="/etc/systemd/system/ollama.service",
-        bin=BIN,
-        models_dir=models_dir,
-        env=unit_env(data),
-    ))
+    ollama.watch(
+        template_file(
+            name="ollama systemd unit",
+            src=str(TEMPLATES / "ollama.service.j2"),
+            dest="/etc/systemd/system/ollama.service",
+            bin=BIN,
+            models_dir=models_dir,
+            env=unit_env(data),
+        )
+    )
 
     # activate: restart only when the binary or the unit changed
     ollama.apply()

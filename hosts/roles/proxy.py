@@ -123,15 +123,16 @@ def letsencrypt_on_volume(etc: str = LETSENCRYPT, data: str = LETSENCRYPT_DATA) 
     return (
         f"set -e; mkdir -p {d}; chmod 755 {d}; "
         f"if [ -d {e} ] && [ ! -L {e} ]; then "
-        f"if [ -z \"$(ls -A {d})\" ]; then cp -a {e}/. {d}/; rm -rf {e}; "
-        f"elif [ -n \"$(ls -A {e}/live 2>/dev/null)\" ]; then mv {e} {e}.root-disk-$(date +%s); "
+        f'if [ -z "$(ls -A {d})" ]; then cp -a {e}/. {d}/; rm -rf {e}; '
+        f'elif [ -n "$(ls -A {e}/live 2>/dev/null)" ]; then mv {e} {e}.root-disk-$(date +%s); '
         f"else rm -rf {e}; fi; "
         f"fi; ln -sfn {d} {e}"
     )
 
 
-def cert_valid_command(domain: str, ca_pem: str | None = None, etc: str = LETSENCRYPT,
-                       data: str = LETSENCRYPT_DATA) -> str:
+def cert_valid_command(
+    domain: str, ca_pem: str | None = None, etc: str = LETSENCRYPT, data: str = LETSENCRYPT_DATA
+) -> str:
     """Shell printing ``yes`` when the host holds a certificate for ``domain`` (on the volume, or
     in /etc/letsencrypt before its move) that is not due for renewal and chains to a trusted root:
     the system's, plus ``ca_pem`` (the private ACME server's CA the deploy installs, not yet
@@ -139,16 +140,23 @@ def cert_valid_command(domain: str, ca_pem: str | None = None, etc: str = LETSEN
     ca = f"ca=$(mktemp); printf '%s' {shlex.quote(ca_pem)} > \"$ca\"; " if ca_pem else "ca=; "
     live = f"live/{domain}/fullchain.pem"
     return (
-        f"{ca}c={data}/{live}; [ -e \"$c\" ] || c={etc}/{live}; "
-        f"test -e \"$c\" && openssl x509 -in \"$c\" -noout -checkend {RENEW_WITHIN_S} >/dev/null "
+        f'{ca}c={data}/{live}; [ -e "$c" ] || c={etc}/{live}; '
+        f'test -e "$c" && openssl x509 -in "$c" -noout -checkend {RENEW_WITHIN_S} >/dev/null '
         f"&& openssl x509 -in \"$c\" -noout -checkhost {shlex.quote(domain)} | grep -q 'does match' "
-        f"&& openssl verify ${{ca:+-CAfile \"$ca\"}} -untrusted \"$c\" \"$c\" >/dev/null 2>&1 && echo yes; "
-        f"[ -z \"$ca\" ] || rm -f \"$ca\"; true"
+        f'&& openssl verify ${{ca:+-CAfile "$ca"}} -untrusted "$c" "$c" >/dev/null 2>&1 && echo yes; '
+        f'[ -z "$ca" ] || rm -f "$ca"; true'
     )
 
 
-def certificate_command(domain: str, email: str, directory: str, certbot: str = "certbot", etc: str = LETSENCRYPT,
-                        log: str = CERTBOT_LOG, ca_bundle: str | None = None) -> str:
+def certificate_command(
+    domain: str,
+    email: str,
+    directory: str,
+    certbot: str = "certbot",
+    etc: str = LETSENCRYPT,
+    log: str = CERTBOT_LOG,
+    ca_bundle: str | None = None,
+) -> str:
     """Shell: ask the ACME server for a certificate (only run when none valid is kept:
     ``--force-renewal`` replaces one kept but untrusted or expiring). The account kept on the volume
     may be unknown to the server (deactivated; the local test host's pebble forgets its accounts
@@ -159,13 +167,32 @@ def certificate_command(domain: str, email: str, directory: str, certbot: str = 
     u = urlparse(directory)
     account_dir = shlex.quote(f"{etc}/accounts/{u.netloc}{u.path}")
     trust = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_bundle)} " if ca_bundle else ""  # a private ACME server
-    run = trust + " ".join(shlex.quote(c) for c in [
-        certbot, "certonly", "--webroot", "-w", WEBROOT, "-d", domain,
-        "--non-interactive", "--agree-tos", "-m", email, "--no-eff-email",
-        "--server", directory, "--deploy-hook", "systemctl reload nginx", "--force-renewal",
-    ])
-    return (f"{run} || {{ grep -q accountDoesNotExist {shlex.quote(log)} && "
-            f"mv {account_dir} {account_dir}.unknown-$(date +%s) && {run}; }}")
+    run = trust + " ".join(
+        shlex.quote(c)
+        for c in [
+            certbot,
+            "certonly",
+            "--webroot",
+            "-w",
+            WEBROOT,
+            "-d",
+            domain,
+            "--non-interactive",
+            "--agree-tos",
+            "-m",
+            email,
+            "--no-eff-email",
+            "--server",
+            directory,
+            "--deploy-hook",
+            "systemctl reload nginx",
+            "--force-renewal",
+        ]
+    )
+    return (
+        f"{run} || {{ grep -q accountDoesNotExist {shlex.quote(log)} && "
+        f"mv {account_dir} {account_dir}.unknown-$(date +%s) && {run}; }}"
+    )
 
 
 @deploy("proxy")
@@ -180,23 +207,31 @@ def apply(data: HostData) -> None:
     # the link, and its target: a volume replaced by a blank one leaves the link dangling
     linked = f"test -d {LETSENCRYPT_DATA} && readlink {LETSENCRYPT} || true"
     if host.get_fact(Command, command=linked) != LETSENCRYPT_DATA:
-        server.shell(name=f"certificates and ACME account on the data volume ({LETSENCRYPT} → {LETSENCRYPT_DATA})",
-                     commands=[letsencrypt_on_volume()])
+        server.shell(
+            name=f"certificates and ACME account on the data volume ({LETSENCRYPT} → {LETSENCRYPT_DATA})",
+            commands=[letsencrypt_on_volume()],
+        )
 
     # configure: node exporter on loopback only
     exporter = Restart("prometheus-node-exporter", name="node exporter: restart on change")
-    exporter.watch(put_file(
-        name="node exporter: listen on loopback",
-        src=io.StringIO(f'ARGS="--web.listen-address={service("node-exporter").listen}"\n'),
-        dest="/etc/default/prometheus-node-exporter",
-    ))
+    exporter.watch(
+        put_file(
+            name="node exporter: listen on loopback",
+            src=io.StringIO(f'ARGS="--web.listen-address={service("node-exporter").listen}"\n'),
+            dest="/etc/default/prometheus-node-exporter",
+        )
+    )
     exporter.apply()
     service_running(name="node exporter running", unit="prometheus-node-exporter", units=roles.units(data.roles))
 
     if data.acme_ca_cert_src:
         put_file(name="the private ACME server's CA (for certbot)", src=data.acme_ca_cert_src, dest=ACME_CA, mode="644")
-        dropin = put_file(name="certbot renewals trust the private ACME server's CA", dest=CERTBOT_DROPIN, mode="644",
-                           src=io.StringIO(f"[Service]\nEnvironment=REQUESTS_CA_BUNDLE={ACME_CA}\n"))
+        dropin = put_file(
+            name="certbot renewals trust the private ACME server's CA",
+            dest=CERTBOT_DROPIN,
+            mode="644",
+            src=io.StringIO(f"[Service]\nEnvironment=REQUESTS_CA_BUNDLE={ACME_CA}\n"),
+        )
     else:
         files.file(name="no private ACME CA", path=ACME_CA, present=False)
         dropin = files.file(name="certbot renewals: no private ACME CA", path=CERTBOT_DROPIN, present=False)
@@ -206,27 +241,48 @@ def apply(data: HostData) -> None:
     for op in (
         files.link(name="nginx: no default site", path="/etc/nginx/sites-enabled/default", present=False),
         files.directory(name="ACME webroot", path=WEBROOT, mode="755"),
-        template_file(name="nginx: port 80 (ACME + redirect)", src=str(TEMPLATES / "nginx-http.conf.j2"),
-                       dest="/etc/nginx/sites-enabled/llm-platform-http.conf", domain=data.domain, webroot=WEBROOT,
-                       port=service("http").port),
-        template_file(name="nginx: API key map", src=str(TEMPLATES / "nginx-auth.conf.j2"),
-                       dest="/etc/nginx/conf.d/llm-platform-auth.conf", keys_map=KEYS_MAP,
-                       api_rate=API_RATE, login_rate=LOGIN_RATE),
+        template_file(
+            name="nginx: port 80 (ACME + redirect)",
+            src=str(TEMPLATES / "nginx-http.conf.j2"),
+            dest="/etc/nginx/sites-enabled/llm-platform-http.conf",
+            domain=data.domain,
+            webroot=WEBROOT,
+            port=service("http").port,
+        ),
+        template_file(
+            name="nginx: API key map",
+            src=str(TEMPLATES / "nginx-auth.conf.j2"),
+            dest="/etc/nginx/conf.d/llm-platform-auth.conf",
+            keys_map=KEYS_MAP,
+            api_rate=API_RATE,
+            login_rate=LOGIN_RATE,
+        ),
         files.directory(name="secrets directory", path=SECRETS_DIR, mode="700"),
-        secret_file(name="nginx: API keys (0600)", dest=KEYS_MAP, value=keys_map(keys),
-                    uploader=data.admin_user),
-        secret_file(name="nginx: host-local backend key (0600)", dest=UPSTREAM_AUTH,
-                    value=upstream_auth(secret_values.get("vllmLocalKey")), uploader=data.admin_user),
+        secret_file(name="nginx: API keys (0600)", dest=KEYS_MAP, value=keys_map(keys), uploader=data.admin_user),
+        secret_file(
+            name="nginx: host-local backend key (0600)",
+            dest=UPSTREAM_AUTH,
+            value=upstream_auth(secret_values.get("vllmLocalKey")),
+            uploader=data.admin_user,
+        ),
     ):
         reload.watch(op)
     llamafactory = "llamafactory" in data.roles
     if llamafactory:
-        reload.watch(secret_file(
-            name="nginx: LLaMA-Factory UI htpasswd", dest=HTPASSWD, group="www-data", mode="640",
-            uploader=data.admin_user,
-            value=htpasswd_line(data.llamafactory.ui_user, secret_values.get("llamafactoryUiPassword"),
-                                host.get_fact(FileContents, path=HTPASSWD)),
-        ))
+        reload.watch(
+            secret_file(
+                name="nginx: LLaMA-Factory UI htpasswd",
+                dest=HTPASSWD,
+                group="www-data",
+                mode="640",
+                uploader=data.admin_user,
+                value=htpasswd_line(
+                    data.llamafactory.ui_user,
+                    secret_values.get("llamafactoryUiPassword"),
+                    host.get_fact(FileContents, path=HTPASSWD),
+                ),
+            )
+        )
     https_conf = "/etc/nginx/sites-enabled/llm-platform-https.conf"
     if not have_cert:  # never leave an HTTPS server without its certificate (interrupted first run)
         reload.watch(files.file(name="nginx: HTTPS server waits for its certificate", path=https_conf, present=False))
@@ -237,38 +293,51 @@ def apply(data: HostData) -> None:
 
     # certificate
     if not have_cert:
-        server.shell(name=f"certificate for {data.domain} ({data.acme_directory})",
-                     commands=[certificate_command(data.domain, data.acme_email, data.acme_directory,
-                                                   ca_bundle=ACME_CA if data.acme_ca_cert_src else None)])
+        server.shell(
+            name=f"certificate for {data.domain} ({data.acme_directory})",
+            commands=[
+                certificate_command(
+                    data.domain,
+                    data.acme_email,
+                    data.acme_directory,
+                    ca_bundle=ACME_CA if data.acme_ca_cert_src else None,
+                )
+            ],
+        )
     service_running(name="certbot renewal timer", unit="certbot.timer", units=roles.units(data.roles))
 
     # HTTPS server
     name, address = backend(data)
     https = Restart("nginx", name="nginx: check and reload (HTTPS)", command=NGINX_RELOAD)
-    https.watch(template_file(
-        name=f"nginx: HTTPS server (/v1/ → {name})",
-        src=str(TEMPLATES / "nginx-https.conf.j2"),
-        dest=https_conf,
-        domain=data.domain,
-        port=service("https").port,
-        cert_dir=cert_dir,
-        backend=address,
-        backend_name=name,
-        llamafactory=service("llamafactory-webui").listen if llamafactory else None,
-        htpasswd=HTPASSWD,
-        upstream_auth=UPSTREAM_AUTH,
-        admin_cidrs=data.admin_cidrs,
-        node_exporter=service("node-exporter").listen,
-        api_burst=API_BURST,
-        api_conn=API_CONN,
-    ))
+    https.watch(
+        template_file(
+            name=f"nginx: HTTPS server (/v1/ → {name})",
+            src=str(TEMPLATES / "nginx-https.conf.j2"),
+            dest=https_conf,
+            domain=data.domain,
+            port=service("https").port,
+            cert_dir=cert_dir,
+            backend=address,
+            backend_name=name,
+            llamafactory=service("llamafactory-webui").listen if llamafactory else None,
+            htpasswd=HTPASSWD,
+            upstream_auth=UPSTREAM_AUTH,
+            admin_cidrs=data.admin_cidrs,
+            node_exporter=service("node-exporter").listen,
+            api_burst=API_BURST,
+            api_conn=API_CONN,
+        )
+    )
     https.apply()
 
     # brute force on the UI's basic auth: fail2ban (installed by the base role) reads nginx's log
     fail2ban = Restart("fail2ban")
     if llamafactory:
-        fail2ban.watch(put_file(name="fail2ban: LLaMA-Factory UI jail", src=io.StringIO(FAIL2BAN_NGINX),
-                                 dest=FAIL2BAN_JAIL, mode="644"))
+        fail2ban.watch(
+            put_file(
+                name="fail2ban: LLaMA-Factory UI jail", src=io.StringIO(FAIL2BAN_NGINX), dest=FAIL2BAN_JAIL, mode="644"
+            )
+        )
     else:
         fail2ban.watch(files.file(name="fail2ban: no UI jail", path=FAIL2BAN_JAIL, present=False))
     fail2ban.apply()

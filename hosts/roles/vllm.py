@@ -13,12 +13,11 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from components import upstream
-
 from components.catalogue import CONTAINER_BIND, CONTAINER_PORTS, DATA_DIRS, service
-from hosts import secret_values
-from hosts.facts import CpuFlags
-from hosts.container import container_service, publish
 from components.hostdata import HostData
+from hosts import secret_values
+from hosts.container import container_service, publish
+from hosts.facts import CpuFlags
 
 
 def vllm_args(data: HostData) -> list[str]:
@@ -27,11 +26,16 @@ def vllm_args(data: HostData) -> list[str]:
     # positionally; the OpenAI API server module of older ones (v0.11.0) takes --model alone.
     # --model works with both (components/upstream.py, vllm.entrypoint and vllm.model_flag).
     args = [
-        "--model", v.model,
-        "--host", CONTAINER_BIND,
-        "--port", str(CONTAINER_PORTS["vllm"]),
-        "--served-model-name", v.served_model_name,
-        "--max-model-len", str(v.max_model_len),
+        "--model",
+        v.model,
+        "--host",
+        CONTAINER_BIND,
+        "--port",
+        str(CONTAINER_PORTS["vllm"]),
+        "--served-model-name",
+        v.served_model_name,
+        "--max-model-len",
+        str(v.max_model_len),
     ]
     if v.device == "cuda":
         args += ["--gpu-memory-utilization", str(v.gpu_memory_utilization)]

@@ -24,8 +24,12 @@ FSTAB_LINE = f"LABEL={DATA_LABEL} {DATA_MOUNT} {DATA_FS} {DATA_MOUNT_OPTIONS} 0 
 def apply(data: HostData) -> None:
     device = host.get_fact(Command, command=f"blkid -L {DATA_LABEL} || true")
     if not device and data.data_device:
-        format_blank_volume(name=f"data volume {data.data_device}: format if blank", device=data.data_device,
-                            label=DATA_LABEL, filesystem=DATA_FS)
+        format_blank_volume(
+            name=f"data volume {data.data_device}: format if blank",
+            device=data.data_device,
+            label=DATA_LABEL,
+            filesystem=DATA_FS,
+        )
     elif not device:
         raise RuntimeError(
             f"no block device labelled {DATA_LABEL!r}: is the data volume attached? "
@@ -40,8 +44,10 @@ def apply(data: HostData) -> None:
     elif entries not in ("0", "1"):
         server.shell(
             name="fstab: one entry for the data volume",
-            commands=[f"awk '!(/^LABEL={DATA_LABEL}[[:space:]]/ && seen++)' /etc/fstab > /etc/fstab.new "
-                      "&& cat /etc/fstab.new > /etc/fstab && rm /etc/fstab.new"],
+            commands=[
+                f"awk '!(/^LABEL={DATA_LABEL}[[:space:]]/ && seen++)' /etc/fstab > /etc/fstab.new "
+                "&& cat /etc/fstab.new > /etc/fstab && rm /etc/fstab.new"
+            ],
         )
     server.mount(name="mount the data volume", path=DATA_MOUNT)  # as fstab says
     for key, path in DATA_DIRS.items():

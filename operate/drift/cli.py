@@ -77,7 +77,7 @@ EXITS = {
     0: "clean: every layer and every host checked, nothing differs",
     1: "drift: everything was checked and something differs (the findings say what)",
     2: "incomplete: something could not be checked (no credentials, a host unreachable, ...); any "
-       "drift found elsewhere is still listed, and the report's drift_found says so",
+    "drift found elsewhere is still listed, and the report's drift_found says so",
 }
 
 
@@ -86,9 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", help="JSON report path (default .state/drift/STACK.json)")
     parser.add_argument("--markdown", help="also write the report as Markdown to this path")
     parser.add_argument("--no-checks", action="store_true", help="hosts: dry run only, skip the testinfra suite")
-    parser.add_argument("--runner-ip", metavar="IP",
-                        help="this machine's egress address: outside the stack's host.adminCidrs, the hosts are "
-                             "reported as not checked (one line why) without trying SSH (see scripts/reach)")
+    parser.add_argument(
+        "--runner-ip",
+        metavar="IP",
+        help="this machine's egress address: outside the stack's host.adminCidrs, the hosts are "
+        "reported as not checked (one line why) without trying SSH (see scripts/reach)",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -23,13 +23,20 @@ def check_cloud(stack_name: str, select: Callable[[str], Any] | None = None) -> 
         return LayerResult("cloud", NOT_CHECKED, reason=flatten(str(exc)), seconds=time.monotonic() - t0)
     # property paths only (the engine's detailed diff keys), never their values
     findings = [
-        Finding("cloud", None, f"{c.type} {c.name}", f"{c.op}" + (f": {', '.join(c.properties)}" if c.properties else ""),
-                kind="resource")
+        Finding(
+            "cloud",
+            None,
+            f"{c.type} {c.name}",
+            f"{c.op}" + (f": {', '.join(c.properties)}" if c.properties else ""),
+            kind="resource",
+        )
         for c in outcome.changes
     ]
     dt = time.monotonic() - t0
     if findings:
         return LayerResult("cloud", "drift", findings, seconds=dt)
     if not outcome.ran or outcome.errors:
-        return LayerResult("cloud", NOT_CHECKED, reason=flatten("; ".join(outcome.errors)) or "preview failed", seconds=dt)
+        return LayerResult(
+            "cloud", NOT_CHECKED, reason=flatten("; ".join(outcome.errors)) or "preview failed", seconds=dt
+        )
     return LayerResult("cloud", "clean", seconds=dt)

@@ -39,16 +39,36 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
     pyinfra = str(Path(sys.executable).with_name("pyinfra"))
 
     def dry_run() -> subprocess.CompletedProcess:
-        return run([pyinfra, str(target.inventory), "hosts/deploy.py", "--dry", "--json"],
-                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+        return run(
+            [pyinfra, str(target.inventory), "hosts/deploy.py", "--dry", "--json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
 
     def testinfra(h) -> tuple[subprocess.CompletedProcess, Path]:
         junit = Path(str(h.host_data_file) + ".junit.xml")
         junit.unlink(missing_ok=True)
-        res = run([sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider",
-                   f"--junitxml={junit}", *h.testinfra_args],
-                  cwd=ROOT, env={**env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
-                  capture_output=True, text=True, timeout=3600)
+        res = run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "tests/hosts",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={junit}",
+                *h.testinfra_args,
+            ],
+            cwd=ROOT,
+            env={**env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         return res, junit
 
     with ThreadPoolExecutor(max_workers=1 + len(target.hosts)) as pool:
@@ -73,8 +93,18 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
         detail = _read_plan(Path(plan_dir) / f"{h}.json")
         for op in ops:
             what = detail.get(op, {})
-            findings.append(Finding("hosts", h, op, "would change", role=role_of(op), kind="operation",
-                                    commands=what.get("commands", []), diffs=what.get("diffs", [])))
+            findings.append(
+                Finding(
+                    "hosts",
+                    h,
+                    op,
+                    "would change",
+                    role=role_of(op),
+                    kind="operation",
+                    commands=what.get("commands", []),
+                    diffs=what.get("diffs", []),
+                )
+            )
 
     for h in target.hosts:
         if h.name not in ran:
@@ -92,21 +122,24 @@ def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> La
             if lost:
                 not_checked.setdefault(h.name, lost)
             else:
-                findings.append(Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check",
-                                        message=msg))
+                findings.append(
+                    Finding("hosts", h.name, name, "check failed", role=role_of(name), kind="check", message=msg)
+                )
         junit.unlink()
     values = secret_values.known_values(env)
     _scrub(findings, values)
     not_checked = {h: secret_values.scrub(why, values) for h, why in not_checked.items()}
     outcomes = [
-        HostOutcome(h.name, NOT_CHECKED, not_checked[h.name]) if h.name in not_checked
+        HostOutcome(h.name, NOT_CHECKED, not_checked[h.name])
+        if h.name in not_checked
         else HostOutcome(h.name, "drift" if any(f.host == h.name for f in findings) else "clean")
         for h in target.hosts
     ]
     reasons = [o.reason for o in outcomes if o.status == NOT_CHECKED]
     status = NOT_CHECKED if reasons else "drift" if findings else "clean"
-    return LayerResult("hosts", status, findings, reason="; ".join(reasons), seconds=time.monotonic() - t0,
-                       hosts=outcomes)
+    return LayerResult(
+        "hosts", status, findings, reason="; ".join(reasons), seconds=time.monotonic() - t0, hosts=outcomes
+    )
 
 
 def _read_plan(path: Path) -> dict[str, dict]:

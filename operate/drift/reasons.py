@@ -32,8 +32,10 @@ def ssh_reason(host: str, address: str, what: str, detail: str) -> str:
     where = f"SSH to {address}" if address else "SSH"
     d = _ERRNO.sub("", (detail or "").strip()).strip()
     if what == "SSH host key error":
-        return (f"{host}: host key mismatch for {address or host}: known_hosts holds another key "
-                "(the host was rebuilt, or someone is in between)")
+        return (
+            f"{host}: host key mismatch for {address or host}: known_hosts holds another key "
+            "(the host was rebuilt, or someone is in between)"
+        )
     if what == "Authentication error":
         m = re.search(r"username=([^,\s)]+)", d)
         return f"{host}: {where}: authentication failed" + (f" as {m.group(1)}" if m else "") + " (key not accepted)"
@@ -42,7 +44,7 @@ def ssh_reason(host: str, address: str, what: str, detail: str) -> str:
     if what == "EOF error":
         return f"{host}: {where}: the connection closed during the SSH handshake"
     if "banner" in d.lower():
-        inner = _ERRNO.sub("", d[d.lower().index("banner") + len("banner"):].strip()).strip()
+        inner = _ERRNO.sub("", d[d.lower().index("banner") + len("banner") :].strip()).strip()
         said = f"the connection closed before the SSH banner ({inner})" if inner else "no SSH banner in time"
         return f"{host}: {where}: {said}: a firewall in the way, or sshd not up yet"
     if "known_hosts" in d:

@@ -13,7 +13,9 @@ from operate.drift.report import LABELS, NOT_CHECKED, Report, grouped
 def text(report: Report) -> str:
     """The report for a terminal: the headline, each layer's status and time, the findings by host and role."""
     status, _, rest = report.headline().partition(": ")
-    lines = [f"drift report for {report.stack}: {status.upper()} (exit {report.exit_code})" + (f": {rest}" if rest else "")]
+    lines = [
+        f"drift report for {report.stack}: {status.upper()} (exit {report.exit_code})" + (f": {rest}" if rest else "")
+    ]
     for l in report.layers:
         extra = f" ({printable(l.reason)})" if l.reason and l.status != NOT_CHECKED else ""
         lines.append(f"  {l.layer:<6} {LABELS.get(l.status, l.status):<11} {l.seconds:6.1f}s{extra}")
@@ -37,10 +39,16 @@ def markdown(report: Report) -> str:
     run inside it, one-line text in a code span (no heading, link, HTML or table cell can come
     out of it); control characters are shown escaped."""
     icon = {"clean": "✅", "drift": "⚠️", "incomplete": "❌"}[report.status]
-    out = [f"## {icon} Drift: `{report.stack}` — {report.headline()}", "",
-           "| layer | status | seconds | note |", "|---|---|---|---|"]
-    out += [f"| {l.layer} | {LABELS.get(l.status, l.status)} | {l.seconds:.1f} | {md_code(l.reason, table=True)} |"
-            for l in report.layers]
+    out = [
+        f"## {icon} Drift: `{report.stack}` — {report.headline()}",
+        "",
+        "| layer | status | seconds | note |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| {l.layer} | {LABELS.get(l.status, l.status)} | {l.seconds:.1f} | {md_code(l.reason, table=True)} |"
+        for l in report.layers
+    ]
     if report.not_checked:
         out += ["", "### not checked (exit 2, whatever else was found)"]
         out += [f"- {x['layer']}: {md_code(x['reason'])}" for x in report.not_checked]
@@ -65,6 +73,7 @@ _BACKTICKS = re.compile(r"`+")
 
 def printable(text: str) -> str:
     """Control characters (an ESC that would hide the rest in a terminal, a NUL...) as visible escapes."""
+
     def shown(m: re.Match) -> str:
         c = ord(m.group())
         return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"

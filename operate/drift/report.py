@@ -118,10 +118,18 @@ class Report:
             "drift_found": self.drift_found,
             "not_checked": self.not_checked,
             "layers": [
-                {"layer": l.layer, "status": l.status, "exit_code": l.exit_code, "drift_found": l.drift_found,
-                 "reason": l.reason, "seconds": round(l.seconds, 1),
-                 "hosts": [{"host": h.host, "status": h.status, "exit_code": h.exit_code, "reason": h.reason}
-                           for h in l.hosts]}
+                {
+                    "layer": l.layer,
+                    "status": l.status,
+                    "exit_code": l.exit_code,
+                    "drift_found": l.drift_found,
+                    "reason": l.reason,
+                    "seconds": round(l.seconds, 1),
+                    "hosts": [
+                        {"host": h.host, "status": h.status, "exit_code": h.exit_code, "reason": h.reason}
+                        for h in l.hosts
+                    ],
+                }
                 for l in self.layers
             ],
             "findings": [asdict(f) for l in self.layers for f in l.findings],

@@ -20,9 +20,9 @@ import time
 from operate import cli
 
 from . import dataset, models, training, workflow
-from .training import ConfigError
 from .dataset import DatasetError
 from .remote import RemoteError
+from .training import ConfigError
 from .workflow import Detached, TrainingFailed, eprint
 
 MAX_LISTED = 50
@@ -70,9 +70,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     v = sub.add_parser("validate", help="check a dataset locally (nothing leaves the machine)")
     v.add_argument("file")
     _dataset_opts(v)
-    v.add_argument("--max-tokens", type=int, default=dataset.DEFAULT_MAX_TOKENS,
-                   help="context length the rows must fit (default %(default)s)")
-    v.add_argument("--write-split", metavar="PREFIX", help="also write PREFIX.train.json and PREFIX.eval.json (normalised)")
+    v.add_argument(
+        "--max-tokens",
+        type=int,
+        default=dataset.DEFAULT_MAX_TOKENS,
+        help="context length the rows must fit (default %(default)s)",
+    )
+    v.add_argument(
+        "--write-split", metavar="PREFIX", help="also write PREFIX.train.json and PREFIX.eval.json (normalised)"
+    )
 
     r = sub.add_parser("run", help="validate, upload, register and start training (detached on the host)")
     _target(r)
@@ -81,20 +87,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _dataset_opts(r)
     r.add_argument("--base-model", default=TRAIN_DEFAULTS["base_model"])
     r.add_argument("--method", default="auto", choices=training.METHODS)
-    r.add_argument("--device", default="auto", choices=training.DEVICES,
-                   help="cpu: train without a GPU (very slow; refused unless given)")
+    r.add_argument(
+        "--device",
+        default="auto",
+        choices=training.DEVICES,
+        help="cpu: train without a GPU (very slow; refused unless given)",
+    )
     r.add_argument("--lora-rank", type=int, default=TRAIN_DEFAULTS["lora_rank"])
     r.add_argument("--epochs", type=_float, default=TRAIN_DEFAULTS["epochs"])
     r.add_argument("--learning-rate", type=_float, default=TRAIN_DEFAULTS["learning_rate"])
-    r.add_argument("--cutoff-len", type=int, default=TRAIN_DEFAULTS["cutoff_len"], help="max tokens per row (also the validation limit)")
-    r.add_argument("--template", default=TRAIN_DEFAULTS["template"], help="LLaMA-Factory chat template of the base model (qwen, llama3, ...)")
+    r.add_argument(
+        "--cutoff-len",
+        type=int,
+        default=TRAIN_DEFAULTS["cutoff_len"],
+        help="max tokens per row (also the validation limit)",
+    )
+    r.add_argument(
+        "--template",
+        default=TRAIN_DEFAULTS["template"],
+        help="LLaMA-Factory chat template of the base model (qwen, llama3, ...)",
+    )
     r.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS["batch_size"], help="per-device train batch size")
-    r.add_argument("--grad-accum", type=int, default=TRAIN_DEFAULTS["gradient_accumulation_steps"], help="gradient accumulation steps")
+    r.add_argument(
+        "--grad-accum",
+        type=int,
+        default=TRAIN_DEFAULTS["gradient_accumulation_steps"],
+        help="gradient accumulation steps",
+    )
     r.add_argument("--logging-steps", type=int, default=TRAIN_DEFAULTS["logging_steps"])
     r.add_argument("--save-steps", type=int, default=TRAIN_DEFAULTS["save_steps"])
     r.add_argument("--max-samples", type=int, help="use at most this many rows (quick trials)")
-    r.add_argument("--exec-env", type=_env_pair, action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for llamafactory-cli (not for secrets: it is visible on the host)")
+    r.add_argument(
+        "--exec-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for llamafactory-cli (not for secrets: it is visible on the host)",
+    )
     r.add_argument("--detach", action="store_true", help="start and return at once")
     r.add_argument("--interval", type=_float, default=5.0, help=argparse.SUPPRESS)
 
@@ -119,8 +149,12 @@ def _target(p: argparse.ArgumentParser) -> None:
 
 def _dataset_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=dataset.FORMATS, help="default: detected from the first row")
-    p.add_argument("--eval-ratio", type=_float, default=dataset.DEFAULT_EVAL_RATIO,
-                   help="share of rows held out for evaluation (default %(default)s)")
+    p.add_argument(
+        "--eval-ratio",
+        type=_float,
+        default=dataset.DEFAULT_EVAL_RATIO,
+        help="share of rows held out for evaluation (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=dataset.DEFAULT_SEED, help=argparse.SUPPRESS)
 
 
@@ -266,7 +300,10 @@ def cmd_status(a: argparse.Namespace) -> int:
     training.check_name(a.name)
     host = _resolve(a)
     run = workflow.read_run(host, a.name)
-    print(f"run {run.name} on {host.remote.label}: {run.method} of {run.base_model} on {run.device}, {run.rows} rows", flush=True)
+    print(
+        f"run {run.name} on {host.remote.label}: {run.method} of {run.base_model} on {run.device}, {run.rows} rows",
+        flush=True,
+    )
     return _follow(host, run, a.interval, once=a.once)
 
 
@@ -292,7 +329,10 @@ def cmd_export(a: argparse.Namespace) -> int:
     merge = training.merge_config(run.name, run.base_model, run.template, run.method)
     header = f"LLaMA-Factory export config written by scripts/finetune export ({run.name})."
     token = workflow.write_token_env(host)
-    print(f"merging {run.method} output of {run.name} into {run.base_model} (llamafactory-cli export, on CPU) ...", flush=True)
+    print(
+        f"merging {run.method} output of {run.name} into {run.base_model} (llamafactory-cli export, on CPU) ...",
+        flush=True,
+    )
     t0 = time.monotonic()
     merged = workflow.export_merged(host, run, training.render_yaml(merge, header), token=token)
     print(f"merged model in {merged} ({time.monotonic() - t0:.0f}s)", flush=True)
@@ -307,7 +347,9 @@ def cmd_export(a: argparse.Namespace) -> int:
 def _record_model(host, model: str) -> None:
     if host.is_local:
         path, changed = models.add_local_model(host.local_state_dir, model)
-        print(f"{'recorded' if changed else 'already recorded'} {model} in {path} (the local inventory's extra Ollama models)")
+        print(
+            f"{'recorded' if changed else 'already recorded'} {model} in {path} (the local inventory's extra Ollama models)"
+        )
         return
     from components.stackfile import STACKS_DIR
 

@@ -337,7 +337,9 @@ def check_alpaca(obj: Any) -> tuple[list[tuple[str, str]], dict | None, int]:
     out["history"] = []
     if hist is not None:
         if not isinstance(hist, list):
-            problems.append(("schema", f"field 'history' must be an array of [prompt, response] pairs, got {_type_name(hist)}"))
+            problems.append(
+                ("schema", f"field 'history' must be an array of [prompt, response] pairs, got {_type_name(hist)}")
+            )
         else:
             for i, pair in enumerate(hist):
                 if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
@@ -387,7 +389,9 @@ def check_sharegpt(obj: Any) -> tuple[list[tuple[str, str]], dict | None, int, b
             continue
         role = turn[rk]
         if not isinstance(role, str) or role.lower() not in ROLE_MAP:
-            problems.append(("schema", f"turn {n}: unknown role {role!r} (expected human/user, gpt/assistant or system)"))
+            problems.append(
+                ("schema", f"turn {n}: unknown role {role!r} (expected human/user, gpt/assistant or system)")
+            )
             continue
         if ck not in turn:
             problems.append(("schema", f"turn {n}: missing '{ck}'"))
@@ -424,7 +428,12 @@ def check_sharegpt(obj: Any) -> tuple[list[tuple[str, str]], dict | None, int, b
             return [("schema", msg)], None, 0, False
         expect = "gpt" if expect == "human" else "human"
     if body[-1]["from"] != "gpt":
-        return [("schema", f"turn {body[-1]['_n']}: the conversation ends with a human turn (no answer to learn)")], None, 0, False
+        return (
+            [("schema", f"turn {body[-1]['_n']}: the conversation ends with a human turn (no answer to learn)")],
+            None,
+            0,
+            False,
+        )
     out = {"conversations": [{"from": t["from"], "value": t["value"]} for t in conv]}
     chars = sum(len(t["value"]) for t in conv)
     return [], out, chars, key == "messages"
@@ -432,7 +441,9 @@ def check_sharegpt(obj: Any) -> tuple[list[tuple[str, str]], dict | None, int, b
 
 def _dedup_key(fmt: str, row: dict) -> str:
     if fmt == "alpaca":
-        parts = [row["system"], row["instruction"], row["input"], row["output"]] + [x for p in row["history"] for x in p]
+        parts = [row["system"], row["instruction"], row["input"], row["output"]] + [
+            x for p in row["history"] for x in p
+        ]
     else:
         parts = [f"{t['from']}:{t['value']}" for t in row["conversations"]]
     return "\x1f".join(_norm(p) for p in parts)
@@ -470,8 +481,15 @@ def validate(
     if not rows and not problems:
         raise DatasetError(f"{path}: no rows")
     fmt = fmt or (detect_format(rows) if rows else "alpaca")
-    rep = Report(str(path), fmt, container, total=len(rows) + len(problems), max_tokens=max_tokens,
-                 eval_ratio=eval_ratio, seed=seed)
+    rep = Report(
+        str(path),
+        fmt,
+        container,
+        total=len(rows) + len(problems),
+        max_tokens=max_tokens,
+        eval_ratio=eval_ratio,
+        seed=seed,
+    )
     rep.problems = problems
     seen: dict[str, Row] = {}
     unknown: Counter[str] = Counter()
@@ -490,12 +508,21 @@ def validate(
         if norm is None:
             continue
         if _lone_surrogate(norm):
-            rep.problems.append(Problem(r.index, r.line, "encoding", "text holds a lone surrogate (a \\ud800-\\udfff "
-                                        "escape without its pair): not valid Unicode", container))
+            rep.problems.append(
+                Problem(
+                    r.index,
+                    r.line,
+                    "encoding",
+                    "text holds a lone surrogate (a \\ud800-\\udfff escape without its pair): not valid Unicode",
+                    container,
+                )
+            )
             continue
         tokens = estimate_tokens(chars)
         if tokens > max_tokens:
-            rep.problems.append(Problem(r.index, r.line, "too_long", f"too long: ~{tokens} tokens (estimate) > {max_tokens}", container))
+            rep.problems.append(
+                Problem(r.index, r.line, "too_long", f"too long: ~{tokens} tokens (estimate) > {max_tokens}", container)
+            )
             continue
         key = _dedup_key(fmt, norm)
         if key in seen:

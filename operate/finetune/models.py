@@ -89,7 +89,7 @@ def _find_key(lines: list[str], start: int, end: int, indent: int, key: str) -> 
 
 def _split_comment(value: str) -> tuple[str, str]:
     m = re.search(r"\s+#.*$", value)
-    return (value[: m.start()], value[m.start():]) if m else (value, "")
+    return (value[: m.start()], value[m.start() :]) if m else (value, "")
 
 
 def add_model_text(text: str, model: str) -> tuple[str, bool]:
@@ -98,7 +98,11 @@ def add_model_text(text: str, model: str) -> tuple[str, bool]:
         doc = yamlio.load(text)
     except yamlio.YAMLError as e:
         raise StackFileError(f"not valid YAML: {yamlio.describe(e)}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or not isinstance(doc["config"].get(HOST_KEY), dict):
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("config"), dict)
+        or not isinstance(doc["config"].get(HOST_KEY), dict)
+    ):
         raise StackFileError(f"no '{HOST_KEY}' block")
     current = _models_of(doc)
     if current is not None and model in current:

@@ -71,7 +71,9 @@ class Remote:
         if "sudo: a password is required" in res.stderr or "sudo: a terminal is required" in res.stderr:
             raise RemoteError(f"{self.label}: sudo asks for a password; the admin user needs passwordless sudo")
         if check and res.rc != 0:
-            raise RemoteError(f"{self.label}: {what or 'command'} failed (exit {res.rc}): {last_line(res.stderr) or last_line(res.stdout)}")
+            raise RemoteError(
+                f"{self.label}: {what or 'command'} failed (exit {res.rc}): {last_line(res.stderr) or last_line(res.stdout)}"
+            )
         return res
 
     def read(self, path: str) -> str | None:
@@ -142,9 +144,8 @@ def resolve(stack: str, host: str | None, *, local_settings: Any = None) -> Host
         cli.resolve_stack(stack, local=True)
     except cli.UsageError as exc:
         raise RemoteError(str(exc)) from None
-    from operate.automation import Unavailable, select_stack
-
     from operate import targets
+    from operate.automation import Unavailable, select_stack
 
     try:
         target = targets.from_stack(select_stack(stack))
@@ -185,8 +186,9 @@ def host_from_inventory(stack: str, host: str | None, entries: list[dict], secre
 
 def _resolve_local(host: str | None, s: Any) -> Host:
     from testhost import vm
-    from testhost.config import HOSTNAME, config as local_host_config
     from testhost.access import secrets_file
+    from testhost.config import HOSTNAME
+    from testhost.config import config as local_host_config
 
     s = s or local_host_config()
     if host not in (None, HOSTNAME):
@@ -200,4 +202,6 @@ def _resolve_local(host: str | None, s: Any) -> Host:
     except (OSError, ValueError):
         data = {}
     remote = Remote(vm.ssh_args(s), f"{HOSTNAME} (local test host)")
-    return Host("local", HOSTNAME, remote, list(data.get("roles") or []), _read_secrets_file(str(secrets_file(s))), s.state_dir)
+    return Host(
+        "local", HOSTNAME, remote, list(data.get("roles") or []), _read_secrets_file(str(secrets_file(s))), s.state_dir
+    )

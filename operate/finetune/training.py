@@ -128,8 +128,12 @@ def choose_method(method: str, base_model: str, gpus: list[Gpu], device: str = "
             raise ConfigError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit); use --method lora with --device cpu")
         if method == "full":
             raise ConfigError("full fine-tuning is refused on CPU; use --method lora with --device cpu")
-        return Choice("lora", "cpu", f"--device cpu: LoRA on CPU ({base_model}, {size})",
-                      ["training on CPU: expect hours per epoch for anything but a tiny model"])
+        return Choice(
+            "lora",
+            "cpu",
+            f"--device cpu: LoRA on CPU ({base_model}, {size})",
+            ["training on CPU: expect hours per epoch for anything but a tiny model"],
+        )
     if not gpus:
         raise ConfigError("--device cuda: the host has no NVIDIA GPU (nvidia-smi found none)")
     best = max(gpus, key=lambda g: g.total_gb)
@@ -138,7 +142,9 @@ def choose_method(method: str, base_model: str, gpus: list[Gpu], device: str = "
     warnings: list[str] = []
     if method == "full":
         if mem < FULL_MIN_GB:
-            raise ConfigError(f"full fine-tuning is refused below {FULL_MIN_GB:.0f} GB of GPU memory (have {have}); use --method lora or qlora")
+            raise ConfigError(
+                f"full fine-tuning is refused below {FULL_MIN_GB:.0f} GB of GPU memory (have {have}); use --method lora or qlora"
+            )
         if p is not None and mem < full_gb(p):
             raise ConfigError(
                 f"full fine-tuning of {base_model} ({size}) needs ~{full_gb(p):.0f} GB of GPU memory (have {have}); "
@@ -161,7 +167,9 @@ def choose_method(method: str, base_model: str, gpus: list[Gpu], device: str = "
     else:
         chosen, reason = method, f"--method {method}: {have} GPU memory"
         if p is not None and mem < NEEDS[method](p):
-            warnings.append(f"{method} of {size} needs ~{NEEDS[method](p):.0f} GB of GPU memory (have {have}); expect out-of-memory")
+            warnings.append(
+                f"{method} of {size} needs ~{NEEDS[method](p):.0f} GB of GPU memory (have {have}); expect out-of-memory"
+            )
     if p is not None and best.free_gb is not None and best.free_gb < NEEDS[chosen](p) <= mem:
         warnings.append(
             f"only {best.free_gb:.0f} GB of GPU memory is free now (vLLM/Ollama hold the rest?): "
@@ -196,9 +204,14 @@ class TrainParams:
         check_name(self.name)
         if self.method not in ("lora", "qlora", "full"):
             raise ConfigError(f"method {self.method!r} is not resolved (lora, qlora or full)")
-        for what, v in (("--lora-rank", self.lora_rank), ("--cutoff-len", self.cutoff_len), ("--batch-size", self.batch_size),
-                        ("--grad-accum", self.gradient_accumulation_steps), ("--logging-steps", self.logging_steps),
-                        ("--save-steps", self.save_steps)):
+        for what, v in (
+            ("--lora-rank", self.lora_rank),
+            ("--cutoff-len", self.cutoff_len),
+            ("--batch-size", self.batch_size),
+            ("--grad-accum", self.gradient_accumulation_steps),
+            ("--logging-steps", self.logging_steps),
+            ("--save-steps", self.save_steps),
+        ):
             if v < 1:
                 raise ConfigError(f"{what} must be ≥ 1 (got {v})")
         if not self.epochs > 0:
@@ -232,7 +245,9 @@ def train_config(p: TrainParams) -> dict[str, Any]:
         "finetuning_type": "full" if p.method == "full" else "lora",
     }
     if p.method in ("lora", "qlora"):
-        cfg.update({"lora_rank": p.lora_rank, "lora_alpha": 2 * p.lora_rank, "lora_dropout": 0.05, "lora_target": "all"})
+        cfg.update(
+            {"lora_rank": p.lora_rank, "lora_alpha": 2 * p.lora_rank, "lora_dropout": 0.05, "lora_target": "all"}
+        )
     if p.method == "qlora":
         cfg.update({"quantization_bit": 4, "quantization_method": upstream.LLAMAFACTORY_QUANTIZATION_METHOD})
     cfg.update(

@@ -30,8 +30,8 @@ from typing import Callable
 from components.catalogue import DATA_DIRS, SECRETS_DIR, service
 
 from . import progress, training
-from .training import CONTAINER, ConfigError, Gpu
 from .remote import Host, RemoteError
+from .training import CONTAINER, ConfigError, Gpu
 
 HOST_DATASETS = DATA_DIRS["datasets"]
 HOST_OUTPUT = f"{DATA_DIRS['finetune']}/output"
@@ -53,7 +53,7 @@ def host_path(container_path: str) -> str:
     """/app/output/... → /data/finetune/output/..., /app/data/... → /data/datasets/..."""
     for inside, outside in ((training.CONTAINER_OUTPUT, HOST_OUTPUT), (training.CONTAINER_DATA, HOST_DATASETS)):
         if container_path == inside or container_path.startswith(inside + "/"):
-            return outside + container_path[len(inside):]
+            return outside + container_path[len(inside) :]
     raise ValueError(f"{container_path} is not under a mounted volume")
 
 
@@ -68,7 +68,9 @@ def preflight(host: Host) -> None:
             f"{host.remote.label} does not run LLaMA-Factory (roles: {', '.join(host.roles)}); "
             "enable host.llamafactory in the stack and converge"
         )
-    res = host.remote.run(f"docker inspect -f '{{{{.State.Running}}}}' {CONTAINER} 2>&1", check=False, what="docker inspect")
+    res = host.remote.run(
+        f"docker inspect -f '{{{{.State.Running}}}}' {CONTAINER} 2>&1", check=False, what="docker inspect"
+    )
     if res.stdout.strip() != "true":
         why = "it does not exist" if "No such" in res.stdout or "no such" in res.stdout else "it is stopped"
         raise RemoteError(
@@ -184,7 +186,9 @@ class RunInfo:
 def read_run(host: Host, name: str) -> RunInfo:
     text = host.remote.read(f"{host_run_dir(name)}/run.json")
     if text is None:
-        raise RemoteError(f"no fine-tuning run named {name!r} on {host.remote.label} (start one: scripts/finetune run ...)")
+        raise RemoteError(
+            f"no fine-tuning run named {name!r} on {host.remote.label} (start one: scripts/finetune run ...)"
+        )
     try:
         return RunInfo.from_json(text)
     except (ValueError, KeyError, TypeError):
@@ -194,7 +198,9 @@ def read_run(host: Host, name: str) -> RunInfo:
 def start_training(host: Host, run: RunInfo, train_yaml: str, *, token: bool, extra_env: dict[str, str]) -> None:
     d = host_run_dir(run.name)
     unit = unit_name(run.name)
-    state = host.remote.run(f"systemctl is-active {unit} 2>/dev/null || true", what="systemctl is-active").stdout.strip()
+    state = host.remote.run(
+        f"systemctl is-active {unit} 2>/dev/null || true", what="systemctl is-active"
+    ).stdout.strip()
     if state in ("active", "activating", "deactivating", "reloading"):
         raise RemoteError(
             f"a training named {run.name!r} is already running on {host.remote.label} "
@@ -237,8 +243,8 @@ def poll(host: Host, run: RunInfo) -> State:
     d = host_run_dir(run.name)
     tlog = f"{host_path(run.output_dir)}/trainer_log.jsonl"
     res = host.remote.run(
-        f"echo \"@state $(systemctl is-active {unit_name(run.name)} 2>/dev/null)\"; "
-        f"if [ -f {d}/train.exit ]; then echo \"@exit $(cat {d}/train.exit)\"; fi; "
+        f'echo "@state $(systemctl is-active {unit_name(run.name)} 2>/dev/null)"; '
+        f'if [ -f {d}/train.exit ]; then echo "@exit $(cat {d}/train.exit)"; fi; '
         f"if [ -f {tlog} ]; then tail -n 5 {tlog} | sed 's/^/@log /'; fi; "
         f"if [ -f {d}/train.log ]; then tail -c 2000 {d}/train.log | tr '\\r' '\\n' | grep -v '^[[:space:]]*$' | tail -n 1 | sed 's/^/@line /'; fi; true",
         what="read the training state",
@@ -335,7 +341,9 @@ def export_merged(host: Host, run: RunInfo, merge_yaml: str, *, token: bool) -> 
     merged_host = f"{d}/merged"
     host.remote.write(f"{d}/merge.yaml", merge_yaml)
     cli = f"llamafactory-cli export {training.run_dir(run.name)}/merge.yaml"
-    script = render_script(run.name, "export", [f"rm -rf {merged_host}", exec_line(cli, token=token, extra_env={}, log=f"{d}/export.log")])
+    script = render_script(
+        run.name, "export", [f"rm -rf {merged_host}", exec_line(cli, token=token, extra_env={}, log=f"{d}/export.log")]
+    )
     host.remote.write(f"{d}/export.sh", script, mode="755")
     unit = f"{unit_name(run.name)}-export"
     res = host.remote.run(
@@ -346,7 +354,9 @@ def export_merged(host: Host, run: RunInfo, merge_yaml: str, *, token: bool) -> 
         what="llamafactory-cli export",
     )
     if res.rc != 0:
-        raise RemoteError(f"export of {run.name} failed (exit {res.rc}); last lines of {d}/export.log:\n{log_tail(host, run.name, 'export.log')}")
+        raise RemoteError(
+            f"export of {run.name} failed (exit {res.rc}); last lines of {d}/export.log:\n{log_tail(host, run.name, 'export.log')}"
+        )
     if host.remote.read(f"{merged_host}/Modelfile") is None:
         raise RemoteError(f"export of {run.name} wrote no {merged_host}/Modelfile; see {d}/export.log")
     return merged_host
@@ -383,7 +393,9 @@ def smoke(host: Host, model: str, prompt: str = SMOKE_PROMPT, timeout: int = 900
     try:
         answer = json.loads(res.stdout).get("response", "")
     except (ValueError, AttributeError):
-        raise RemoteError(f"smoke prompt to {model}: unexpected answer from Ollama: {res.stdout.strip()[:300]}") from None
+        raise RemoteError(
+            f"smoke prompt to {model}: unexpected answer from Ollama: {res.stdout.strip()[:300]}"
+        ) from None
     if not isinstance(answer, str) or not answer.strip():
         raise RemoteError(f"smoke prompt to {model}: empty answer ({res.stdout.strip()[:300]})")
     return answer.strip()

@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from hosts import secret_values
 from components.hostdata import HostData
+from hosts import secret_values
 
 
 def _load_host_data() -> HostData:
@@ -53,4 +53,3 @@ def api_key_sha256() -> str:
 def local_key_sha256() -> str:
     """vLLM's own key: host-local, never the public /v1 key."""
     return hashlib.sha256(secret_values.get("vllmLocalKey").encode()).hexdigest()
-

@@ -32,8 +32,10 @@ def units(host, *names: str) -> dict[str, dict[str, bool]]:
         if "Id" in props:
             found[props["Id"]] = props
     return {
-        name: {"active": found.get(i, {}).get("ActiveState") == "active",
-               "enabled": found.get(i, {}).get("UnitFileState") in ENABLED_STATES}
+        name: {
+            "active": found.get(i, {}).get("ActiveState") == "active",
+            "enabled": found.get(i, {}).get("UnitFileState") in ENABLED_STATES,
+        }
         for name, i in zip(names, ids)
     }
 
@@ -133,9 +135,9 @@ def bridge_probe_command(image: str, ports: list[int], control_port: int) -> str
     plist = " ".join(str(p) for p in ports)
     return (
         "set -e; "
-        "addrs=\"gateway 127.0.0.1 $(ip -o -4 addr show scope global | awk '{split($4, a, \"/\"); print a[1]}')\"; "
-        f"t=\"gateway:{control_port}\"; "
-        f"for a in $addrs; do for p in {plist}; do t=\"$t $a:$p\"; done; done; "
+        'addrs="gateway 127.0.0.1 $(ip -o -4 addr show scope global | awk \'{split($4, a, "/"); print a[1]}\')"; '
+        f't="gateway:{control_port}"; '
+        f'for a in $addrs; do for p in {plist}; do t="$t $a:$p"; done; done; '
         "for c in $(docker ps -q); do "
         "t=\"$t $(docker inspect -f '{{$ip := .NetworkSettings.IPAddress}}{{range $p, $_ := .Config.ExposedPorts}}"
         "{{if $ip}}{{$ip}}:{{$p}} {{end}}{{end}}' \"$c\" | sed 's#/tcp##g; s#/udp##g')\"; done; "

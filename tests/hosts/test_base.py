@@ -1,12 +1,13 @@
-from hosts.ops import UPLOAD_DIR
 from hosts.hardening.login import LOGIN_DEFS
 from hosts.hardening.sysctl import SYSCTL
+from hosts.ops import UPLOAD_DIR
 from tests.hosts.helpers import stats, sysctls, units
 
 
 def test_admin_user_with_keys_and_sudo(root, data):
     groups, _, keys = root.check_output(
-        f"id -nG {data.admin_user}; echo ---; cat /home/{data.admin_user}/.ssh/authorized_keys").partition("---")
+        f"id -nG {data.admin_user}; echo ---; cat /home/{data.admin_user}/.ssh/authorized_keys"
+    ).partition("---")
     assert "sudo" in groups.split()
     for key in data.ssh_public_keys:
         assert key.split()[1] in keys
@@ -21,8 +22,14 @@ def test_sshd_refuses_passwords_and_root(root):
 
 def test_sshd_admin_only_without_forwarding(root, data):
     effective = root.check_output("sshd -T").splitlines()
-    for line in (f"allowusers {data.admin_user}", "x11forwarding no", "allowtcpforwarding no",
-                 "allowagentforwarding no", "maxauthtries 3", "loglevel VERBOSE"):
+    for line in (
+        f"allowusers {data.admin_user}",
+        "x11forwarding no",
+        "allowtcpforwarding no",
+        "allowagentforwarding no",
+        "maxauthtries 3",
+        "loglevel VERBOSE",
+    ):
         assert line in effective, line
 
 
@@ -38,7 +45,8 @@ def test_ssh_password_login_is_refused_on_the_wire(root):
 
 def test_unattended_security_upgrades(root):
     status, _, conf = root.check_output(
-        "dpkg-query -W -f='${Status}' unattended-upgrades; echo; cat /etc/apt/apt.conf.d/20auto-upgrades").partition("\n")
+        "dpkg-query -W -f='${Status}' unattended-upgrades; echo; cat /etc/apt/apt.conf.d/20auto-upgrades"
+    ).partition("\n")
     assert status == "install ok installed", status
     assert 'APT::Periodic::Unattended-Upgrade "1";' in conf
 
@@ -59,8 +67,11 @@ def test_no_core_dumps_and_strict_logins(root):
     limits = root.check_output("cat /etc/security/limits.d/*.conf").split("\n")
     assert "* hard core 0" in limits
     assert "Storage=none" in root.check_output("systemd-analyze cat-config systemd/coredump.conf").split("\n")
-    defs = dict(line.split(None, 1) for line in root.file("/etc/login.defs").content_string.splitlines()
-                if line.strip() and not line.startswith("#") and len(line.split()) == 2)
+    defs = dict(
+        line.split(None, 1)
+        for line in root.file("/etc/login.defs").content_string.splitlines()
+        if line.strip() and not line.startswith("#") and len(line.split()) == 2
+    )
     for key, want in LOGIN_DEFS.items():
         assert defs.get(key) == want, key
 

@@ -32,7 +32,9 @@ def test_a_container_on_the_default_bridge_reaches_no_local_service(root, data):
     control = service("https").port
     out = root.check_output(bridge_probe_command(data.vllm.ref, [s.port for s in local_services()], control))
     result = parse_probe(out.strip().splitlines()[-1])
-    assert result.pop(f"gateway:{control}") == "open", f"the probe reached nothing, not even nginx on the gateway's {control}"
+    assert result.pop(f"gateway:{control}") == "open", (
+        f"the probe reached nothing, not even nginx on the gateway's {control}"
+    )
     reached = sorted(t for t, state in result.items() if state == "open")
     assert not reached, f"a container on the default bridge reaches {reached}"
     assert any(t.endswith(f":{service('llamafactory-webui').port}") for t in result)

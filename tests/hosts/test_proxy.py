@@ -64,8 +64,9 @@ def test_https_api_requires_the_key(root, data):
 def test_http_redirects_to_https(root, data):
     assert root.check_output(curl(data, "/v1/models", scheme="http", port=HTTP)) == "301"
     # to the configured name, whatever Host the client sent
-    where = root.check_output(curl(data, "/x", "-H 'Host: evil.example'", scheme="http", port=HTTP,
-                                   out="-o /dev/null -w '%{redirect_url}'"))
+    where = root.check_output(
+        curl(data, "/x", "-H 'Host: evil.example'", scheme="http", port=HTTP, out="-o /dev/null -w '%{redirect_url}'")
+    )
     assert where == f"https://{data.domain}/x"
 
 
@@ -79,11 +80,13 @@ def test_api_key_is_matched_exactly(root, data):
         "extended": "sed 's/$/x/'",
     }
     script = "; ".join(  # one remote command: each variant's header (hashed) and the answer it gets
-        f"h=$({KEY_HEADER} | {edit}); printf '{name} %s ' \"$(printf %s \"$h\" | sha256sum | cut -c1-16)\"; "
+        f'h=$({KEY_HEADER} | {edit}); printf \'{name} %s \' "$(printf %s "$h" | sha256sum | cut -c1-16)"; '
         f"printf '%s\\n' \"$h\" | {curl(data, '/v1/models', '-H @-')}; echo"
         for name, edit in variants.items()
     )
-    got = {name: (digest, code) for name, digest, code in (line.split() for line in root.check_output(script).splitlines())}
+    got = {
+        name: (digest, code) for name, digest, code in (line.split() for line in root.check_output(script).splitlines())
+    }
     assert got["key"][1] == "200", got
     for name in ("upper", "lower"):
         assert got[name][0] != got["key"][0], f"the key has no letters to change ({name})"
@@ -167,8 +170,12 @@ def test_llamafactory_ui_page_and_its_asset_through_nginx_from_an_admin_network(
 
     def fetch(path: str) -> tuple[str, str]:
         """(status and content type, body) of GET https://<domain><path> from ``source``."""
-        out = run_with_stdin(root, f"curl -s {trust(data)}-K - --max-time 20 --interface {source} --resolve {data.domain}:{HTTPS}:{source} "
-                             f"-w '\\n%{{http_code}} %{{content_type}}' https://{data.domain}:{HTTPS}{path}", login)
+        out = run_with_stdin(
+            root,
+            f"curl -s {trust(data)}-K - --max-time 20 --interface {source} --resolve {data.domain}:{HTTPS}:{source} "
+            f"-w '\\n%{{http_code}} %{{content_type}}' https://{data.domain}:{HTTPS}{path}",
+            login,
+        )
         body, _, status = out.rpartition("\n")
         return status, body
 

@@ -18,7 +18,9 @@ def test_vllm_on_loopback_only(root):
 def test_vllm_key_file_is_private_and_holds_the_host_local_key(root, local_key_sha256, api_key_sha256):
     env = stats(root, f"{SECRETS_DIR}/vllm.env")[f"{SECRETS_DIR}/vllm.env"]
     assert env["mode"] == 0o600 and env["user"] == "root"
-    key_sha = root.check_output(f"sed -n 's/^VLLM_API_KEY=//p' {SECRETS_DIR}/vllm.env | tr -d '\\n' | sha256sum | cut -d' ' -f1")
+    key_sha = root.check_output(
+        f"sed -n 's/^VLLM_API_KEY=//p' {SECRETS_DIR}/vllm.env | tr -d '\\n' | sha256sum | cut -d' ' -f1"
+    )
     assert key_sha == local_key_sha256 and key_sha != api_key_sha256  # a public key rotation never restarts vLLM
 
 

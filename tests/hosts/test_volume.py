@@ -5,8 +5,11 @@ from tests.hosts.helpers import stats
 def test_data_volume_mounted_by_label(root):
     assert root.mount_point("/data").exists
     assert root.check_output("findmnt -n -o LABEL /data") == DATA_LABEL
-    entries = [line.split() for line in root.file("/etc/fstab").content_string.splitlines()
-               if line.split()[:2] == [f"LABEL={DATA_LABEL}", "/data"]]
+    entries = [
+        line.split()
+        for line in root.file("/etc/fstab").content_string.splitlines()
+        if line.split()[:2] == [f"LABEL={DATA_LABEL}", "/data"]
+    ]
     assert len(entries) == 1, f"expected one fstab entry for /data by label, found {len(entries)}"
     assert entries[0][3].startswith(DATA_MOUNT_OPTIONS), entries[0]  # cloud-init adds comment=cloudconfig
 

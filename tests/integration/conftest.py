@@ -111,8 +111,12 @@ def booted_host(chain: str, timed, say):
     yield st
     with timed(f"down host {chain}"):
         lifecycle.down(st, purge=True)
-    say("timings: " + ", ".join(f"{k} {v:.1f}s" + (f" ({COMMANDS[k]} commands)" if k in COMMANDS else "")
-                                for k, v in TIMINGS.items()))
+    say(
+        "timings: "
+        + ", ".join(
+            f"{k} {v:.1f}s" + (f" ({COMMANDS[k]} commands)" if k in COMMANDS else "") for k, v in TIMINGS.items()
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -137,8 +141,14 @@ def interrupted_converge(s) -> list[str]:
     when it starts the proxy role's certificate step: the packages, users, firewall, data dirs,
     Ollama and containers are in place, nginx serves port 80, no certificate or HTTPS server yet.
     Returns the operations it had started."""
-    proc = subprocess.Popen(runner.pyinfra_argv(s), cwd=s.repo_root, env=runner._env(s), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        runner.pyinfra_argv(s),
+        cwd=s.repo_root,
+        env=runner._env(s),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     started: list[str] = []
     for line in proc.stdout:
         if "Starting operation:" in line:

@@ -75,8 +75,9 @@ def _env(s) -> dict[str, str]:
 
 
 def finetune(s, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(ROOT / "scripts" / "finetune"), *args], capture_output=True, text=True,
-                          env=_env(s), timeout=timeout)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "finetune"), *args], capture_output=True, text=True, env=_env(s), timeout=timeout
+    )
     for stream in (proc.stdout, proc.stderr):
         assert "Traceback" not in stream, stream
         assert "hf_integrationTestToken" not in stream  # the token is never printed
@@ -91,14 +92,18 @@ def sh(s, cmd: str) -> str:
 def chat_dataset(tmp_path_factory) -> Path:
     """40 distinct alpaca rows as JSON Lines."""
     path = tmp_path_factory.mktemp("ft") / "support.jsonl"
-    rows = [{"instruction": f"What is {i} plus {i}?", "input": "", "output": f"{i} plus {i} is {2 * i}."} for i in range(40)]
+    rows = [
+        {"instruction": f"What is {i} plus {i}?", "input": "", "output": f"{i} plus {i} is {2 * i}."} for i in range(40)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 def test_bad_dataset_is_refused_before_upload(s, timed):
     with timed("run with a bad dataset"):
-        proc = finetune(s, "run", "local", "--dataset", str(FIX / "alpaca_bad.jsonl"), "--name", "ft-bad", "--device", "cpu")
+        proc = finetune(
+            s, "run", "local", "--dataset", str(FIX / "alpaca_bad.jsonl"), "--name", "ft-bad", "--device", "cpu"
+        )
     assert proc.returncode == 1
     assert "alpaca_bad.jsonl: line 2: missing field 'output'" in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: dataset invalid:")
@@ -145,8 +150,15 @@ def test_run_left_its_files_on_the_host(s):
     assert len(json.loads(sh(s, "cat /data/datasets/ft-demo.json"))) == 40
     d = "/data/finetune/output/ft-demo"
     train_yaml = sh(s, f"cat {d}/train.yaml")
-    for line in ("stage: sft", "finetuning_type: lora", "lora_target: all", "dataset: ft-demo",
-                 "dataset_dir: /app/data", "output_dir: /app/output/ft-demo/adapter", "report_to: none"):
+    for line in (
+        "stage: sft",
+        "finetuning_type: lora",
+        "lora_target: all",
+        "dataset: ft-demo",
+        "dataset_dir: /app/data",
+        "output_dir: /app/output/ft-demo/adapter",
+        "report_to: none",
+    ):
         assert line in train_yaml.splitlines(), line
     assert "hf_integrationTestToken" not in train_yaml + sh(s, f"cat {d}/train.sh {d}/run.json")
     assert sh(s, f"cat {d}/train.exit").strip() == "0"
@@ -160,8 +172,24 @@ def test_run_left_its_files_on_the_host(s):
 def test_detached_run_and_status_reattach(s, timed):
     ds = FIX / "messages_good.jsonl"
     with timed("run --detach (sharegpt) + status"):
-        proc = finetune(s, "run", "local", "--dataset", str(ds), "--name", "ft-chat", "--base-model", BASE,
-                        "--device", "cpu", "--logging-steps", "1", "--exec-env", "STANDIN_STEP_DELAY_MS=1500", "--detach")
+        proc = finetune(
+            s,
+            "run",
+            "local",
+            "--dataset",
+            str(ds),
+            "--name",
+            "ft-chat",
+            "--base-model",
+            BASE,
+            "--device",
+            "cpu",
+            "--logging-steps",
+            "1",
+            "--exec-env",
+            "STANDIN_STEP_DELAY_MS=1500",
+            "--detach",
+        )
         assert proc.returncode == 0, proc.stderr
         assert "detached. Follow it: scripts/finetune status local --name ft-chat" in proc.stdout
         once = finetune(s, "status", "local", "--name", "ft-chat", "--once")
@@ -179,8 +207,20 @@ def test_detached_run_and_status_reattach(s, timed):
 def test_registration_is_idempotent(s, timed):
     before = sh(s, "sha256sum /data/datasets/dataset_info.json")
     with timed("run again with the same dataset (detached)"):
-        proc = finetune(s, "run", "local", "--dataset", str(FIX / "messages_good.jsonl"), "--name", "ft-chat",
-                        "--base-model", BASE, "--device", "cpu", "--detach")
+        proc = finetune(
+            s,
+            "run",
+            "local",
+            "--dataset",
+            str(FIX / "messages_good.jsonl"),
+            "--name",
+            "ft-chat",
+            "--base-model",
+            BASE,
+            "--device",
+            "cpu",
+            "--detach",
+        )
     assert proc.returncode == 0, proc.stderr
     assert "dataset_info.json: 'ft-chat' already registered" in proc.stdout
     assert sh(s, "sha256sum /data/datasets/dataset_info.json") == before
@@ -189,10 +229,23 @@ def test_registration_is_idempotent(s, timed):
 
 def test_failed_run_is_reported_with_the_log_tail(s):
     d = "/data/finetune/output/ft-broken"
-    run = {"name": "ft-broken", "base_model": BASE, "method": "lora", "device": "cpu", "template": "qwen",
-           "dataset": "ft-broken", "rows": 1, "output_dir": "/app/output/ft-broken/adapter", "started_at": 0}
-    vm.ssh_run(f"mkdir -p {d} && cat > {d}/run.json && echo 'ValueError: boom from the trainer' > {d}/train.log "
-               f"&& echo 1 > {d}/train.exit", s, input=json.dumps(run))
+    run = {
+        "name": "ft-broken",
+        "base_model": BASE,
+        "method": "lora",
+        "device": "cpu",
+        "template": "qwen",
+        "dataset": "ft-broken",
+        "rows": 1,
+        "output_dir": "/app/output/ft-broken/adapter",
+        "started_at": 0,
+    }
+    vm.ssh_run(
+        f"mkdir -p {d} && cat > {d}/run.json && echo 'ValueError: boom from the trainer' > {d}/train.log "
+        f"&& echo 1 > {d}/train.exit",
+        s,
+        input=json.dumps(run),
+    )
     proc = finetune(s, "status", "local", "--name", "ft-broken")
     assert proc.returncode == 1
     assert "error: training ft-broken failed (exit 1)" in proc.stderr and "boom from the trainer" in proc.stderr

@@ -57,8 +57,11 @@ def test_second_converge_changes_nothing(s, timed):
     # A real host is converged hours after its lists were refreshed: make this one look so (lists
     # and apt's stamps two hours older than the refresh age) instead of waiting.
     aged = int(time.time()) - 2 * APT_LISTS_MAX_AGE
-    sh(s, f"find /var/lib/apt/lists /var/lib/apt/periodic /var/cache/apt -maxdepth 1 -type f "
-          f"-exec touch -d @{aged} {{}} +")
+    sh(
+        s,
+        f"find /var/lib/apt/lists /var/lib/apt/periodic /var/cache/apt -maxdepth 1 -type f "
+        f"-exec touch -d @{aged} {{}} +",
+    )
     stats: dict = {}
     stage = "converge (no-op, package lists aged past the refresh age)"
     with timed(stage, guest=s):
@@ -82,7 +85,9 @@ def test_https_endpoint_chat_completion_and_smoke_latency(s, timed, say):
     text, good = smoke.report(results)
     say(text)
     assert good, text
-    anonymous = smoke.Endpoint(ep.base_url, "not-the-key-0123456789", ep.model, ep.ca_file, ep.connect_host, ep.connect_port)
+    anonymous = smoke.Endpoint(
+        ep.base_url, "not-the-key-0123456789", ep.model, ep.ca_file, ep.connect_host, ep.connect_port
+    )
     assert "HTTP 401" in smoke.run(anonymous)[0].detail
 
 
@@ -105,9 +110,23 @@ def test_ui_login_only_from_admin_networks_and_not_via_loopback_packets(s, timed
     """The scan namespace is an admin network: the UI's password prompt (401). A packet addressed to
     the guest's 127.0.0.1:7860 (the UI, no auth of its own) from that network is dropped; without
     the loopback guard Docker 20.10 forwards it to the container (moby#45610)."""
-    code = netns.ns_run(s, ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20",
-                            "--resolve", f"{DOMAIN}:443:{s.ns_guest_addr}", f"https://{DOMAIN}/llamafactory/"],
-                        capture=True).stdout
+    code = netns.ns_run(
+        s,
+        [
+            "curl",
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+            "--resolve",
+            f"{DOMAIN}:443:{s.ns_guest_addr}",
+            f"https://{DOMAIN}/llamafactory/",
+        ],
+        capture=True,
+    ).stdout
     assert code == "401"
     with timed("loopback probe (guard on, then off)"):
         assert netns.loopback_probe(LLAMAFACTORY_UI, s) == "none"

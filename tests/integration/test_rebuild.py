@@ -68,9 +68,25 @@ def test_rebuild_keeps_data(s, timed, say, tmp_path):
     assert sh(s, "findmnt -n -o SOURCE,LABEL /data").split() == ["/dev/vdb", "llm-data"]
     assert sh(s, "sha256sum /data/models/keep-me.bin").split()[0] == before
     assert int(notes["converge"].split()[0]) > 0, notes  # a fresh converge on the new root
-    strict = subprocess.run(["ssh", "-F", str(s.ssh_config), "-o", f"UserKnownHostsFile={old_known}",
-                             "-o", "StrictHostKeyChecking=yes", "-o", "ControlPath=none", HOSTNAME, "true"],
-                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    strict = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(s.ssh_config),
+            "-o",
+            f"UserKnownHostsFile={old_known}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ControlPath=none",
+            HOSTNAME,
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert strict.returncode == 0, strict.stderr
     assert pebble_issued(s) == issued, "the rebuild asked pebble for a new certificate"
     assert sh(s, f"openssl x509 -in {cert} -noout -fingerprint -sha256") == old_cert

@@ -34,7 +34,17 @@ from pathlib import Path
 from typing import Iterator
 
 from components import upstream
-from tests.standins.image import EPOCH, Dir, File, Symlink, deterministic_tar, deterministic_tgz, docker_archive, entries_from_tar, write
+from tests.standins.image import (
+    EPOCH,
+    Dir,
+    File,
+    Symlink,
+    deterministic_tar,
+    deterministic_tgz,
+    docker_archive,
+    entries_from_tar,
+    write,
+)
 
 HERE = Path(__file__).resolve().parent
 FORMAT = 2
@@ -45,22 +55,89 @@ DEFAULT_LLAMAFACTORY_TAG = upstream.LLAMAFACTORY_TAG
 # --- the shared base layer ------------------------------------------------------------------------
 SUITE = "bookworm"
 BASE_PACKAGES = ["python3", "busybox-static"]
-UNUSED_LIBS = ["libssl", "libcrypto", "libsqlite3", "libdb-5.3", "libkrb5", "libkrb5support", "libgssapi_krb5", "libk5crypto",
-               "libkeyutils", "libcom_err", "libtirpc", "libnsl", "libreadline", "libhistory", "libncursesw", "libtinfo",
-               "libpcre2-8", "libselinux", "libzstd", "libmd", "libacl", "libcrypt"]
-UNUSED_STDLIB = ["test", "pydoc_data", "asyncio", "multiprocessing", "unittest", "sqlite3", "curses", "dbm", "lib2to3", "ensurepip",
-                 "idlelib", "tkinter", "turtledemo", "distutils", "ctypes", "venv", "xml", "xmlrpc", "concurrent", "pydoc.py",
-                 "turtle.py", "doctest.py", "_pydecimal.py", "_pyio.py", "sitecustomize.py"]
-UNUSED_EXTENSIONS = ["_ssl", "_hashlib", "_sqlite3", "_dbm", "_curses*", "readline", "nis", "_crypt", "_test*", "_ctypes*", "xx*",
-                     "_xx*", "audioop", "ossaudiodev", "_codecs_*", "_multibytecodec", "_asyncio", "_multiprocessing",
-                     "_posixshmem", "_lsprof"]
+UNUSED_LIBS = [
+    "libssl",
+    "libcrypto",
+    "libsqlite3",
+    "libdb-5.3",
+    "libkrb5",
+    "libkrb5support",
+    "libgssapi_krb5",
+    "libk5crypto",
+    "libkeyutils",
+    "libcom_err",
+    "libtirpc",
+    "libnsl",
+    "libreadline",
+    "libhistory",
+    "libncursesw",
+    "libtinfo",
+    "libpcre2-8",
+    "libselinux",
+    "libzstd",
+    "libmd",
+    "libacl",
+    "libcrypt",
+]
+UNUSED_STDLIB = [
+    "test",
+    "pydoc_data",
+    "asyncio",
+    "multiprocessing",
+    "unittest",
+    "sqlite3",
+    "curses",
+    "dbm",
+    "lib2to3",
+    "ensurepip",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "distutils",
+    "ctypes",
+    "venv",
+    "xml",
+    "xmlrpc",
+    "concurrent",
+    "pydoc.py",
+    "turtle.py",
+    "doctest.py",
+    "_pydecimal.py",
+    "_pyio.py",
+    "sitecustomize.py",
+]
+UNUSED_EXTENSIONS = [
+    "_ssl",
+    "_hashlib",
+    "_sqlite3",
+    "_dbm",
+    "_curses*",
+    "readline",
+    "nis",
+    "_crypt",
+    "_test*",
+    "_ctypes*",
+    "xx*",
+    "_xx*",
+    "audioop",
+    "ossaudiodev",
+    "_codecs_*",
+    "_multibytecodec",
+    "_asyncio",
+    "_multiprocessing",
+    "_posixshmem",
+    "_lsprof",
+]
 STDLIB_USED = "argparse, json, http.server, socketserver, signal, struct, math, zlib, urllib.request, hashlib"
 HOOKS = [  # mmdebstrap --extract-hook commands, run in order on the extracted tree "$1"
     'cd "$1" && rm -rf usr/share usr/sbin usr/libexec usr/lib/x86_64-linux-gnu/gconv'
     " && find bin -mindepth 1 ! -name busybox -exec rm -rf {} + && find usr/bin -mindepth 1 ! -name 'python3*' -exec rm -rf {} +"
-    " && rm -f " + " ".join(f"{d}/x86_64-linux-gnu/{lib}.so*" for lib in UNUSED_LIBS for d in ("lib", "usr/lib"))
-    + " && cd usr/lib/python3.11 && rm -rf " + " ".join(UNUSED_STDLIB)
-    + " && cd lib-dynload && rm -f " + " ".join(f"{m}.cpython-*.so" for m in UNUSED_EXTENSIONS),
+    " && rm -f "
+    + " ".join(f"{d}/x86_64-linux-gnu/{lib}.so*" for lib in UNUSED_LIBS for d in ("lib", "usr/lib"))
+    + " && cd usr/lib/python3.11 && rm -rf "
+    + " ".join(UNUSED_STDLIB)
+    + " && cd lib-dynload && rm -f "
+    + " ".join(f"{m}.cpython-*.so" for m in UNUSED_EXTENSIONS),
     # byte code beside the modules, sources removed: 7 MB less (tracebacks of the standard library lose their lines)
     'PYTHONHASHSEED=0 chroot "$1" /usr/bin/python3 -m compileall -q -b --invalidation-mode unchecked-hash /usr/lib/python3.11'
     ' && find "$1/usr/lib/python3.11" -name "*.py" -delete',
@@ -76,7 +153,10 @@ BASE_FILES = [
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("LLM_STANDINS_CACHE") or Path(os.environ.get("LLM_PLATFORM_CACHE") or "/var/cache/llm-platform") / "standins")
+    return Path(
+        os.environ.get("LLM_STANDINS_CACHE")
+        or Path(os.environ.get("LLM_PLATFORM_CACHE") or "/var/cache/llm-platform") / "standins"
+    )
 
 
 @contextlib.contextmanager
@@ -98,7 +178,9 @@ def debian_source() -> Iterator[tuple[str, list[str]]]:
 
 def base_path() -> Path:
     """Where the base layer of the current recipe is cached."""
-    recipe = json.dumps({"suite": SUITE, "packages": BASE_PACKAGES, "hooks": HOOKS, "files": [repr(f) for f in BASE_FILES]})
+    recipe = json.dumps(
+        {"suite": SUITE, "packages": BASE_PACKAGES, "hooks": HOOKS, "files": [repr(f) for f in BASE_FILES]}
+    )
     return cache_dir() / f"base-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}.tar"
 
 
@@ -117,9 +199,22 @@ def base_layer() -> Path:
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         raw = Path(tmp) / "rootfs.tar"
         with debian_source() as (mirror, options):
-            cmd = ["mmdebstrap", "--quiet", "--variant=extract", f"--include={','.join(BASE_PACKAGES)}", "--format=tar",
-                   "--skip=output/dev,output/mknod", *[f"--extract-hook={h}" for h in HOOKS], *options, SUITE, str(raw), mirror]
-            proc = subprocess.run(cmd, env={**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH)}, capture_output=True, text=True, timeout=1200)
+            cmd = [
+                "mmdebstrap",
+                "--quiet",
+                "--variant=extract",
+                f"--include={','.join(BASE_PACKAGES)}",
+                "--format=tar",
+                "--skip=output/dev,output/mknod",
+                *[f"--extract-hook={h}" for h in HOOKS],
+                *options,
+                SUITE,
+                str(raw),
+                mirror,
+            ]
+            proc = subprocess.run(
+                cmd, env={**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH)}, capture_output=True, text=True, timeout=1200
+            )
         if proc.returncode != 0:
             raise RuntimeError(f"mmdebstrap failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
         keep = entries_from_tar(raw, lambda name: name.split("/")[0] in ("bin", "lib", "lib64", "usr"))
@@ -143,31 +238,49 @@ def command(module: str) -> bytes:
 
 def vllm_app() -> list:
     server = "opt/standin/vllm/entrypoints/openai"
-    return [*package("opt/standin", "vllm"), File("usr/local/bin/vllm", command("vllm"), 0o755),
-            *[File(f"{d}/__init__.py", b"") for d in ("opt/standin/vllm", "opt/standin/vllm/entrypoints", server)],
-            File(f"{server}/api_server.py", b"from standin.vllm import main\nraise SystemExit(main(api_server=True))\n"),
-            Dir("vllm-workspace"), Dir("root/.cache/huggingface")]
+    return [
+        *package("opt/standin", "vllm"),
+        File("usr/local/bin/vllm", command("vllm"), 0o755),
+        *[File(f"{d}/__init__.py", b"") for d in ("opt/standin/vllm", "opt/standin/vllm/entrypoints", server)],
+        File(f"{server}/api_server.py", b"from standin.vllm import main\nraise SystemExit(main(api_server=True))\n"),
+        Dir("vllm-workspace"),
+        Dir("root/.cache/huggingface"),
+    ]
 
 
 def llamafactory_app() -> list:
-    return [*package("opt/standin", "llamafactory"), File("usr/local/bin/llamafactory-cli", command("llamafactory"), 0o755),
-            *[Dir(d) for d in ("app/data", "app/output", "app/saves", "root/.cache/huggingface")]]
+    return [
+        *package("opt/standin", "llamafactory"),
+        File("usr/local/bin/llamafactory-cli", command("llamafactory"), 0o755),
+        *[Dir(d) for d in ("app/data", "app/output", "app/saves", "root/.cache/huggingface")],
+    ]
 
 
 def image_config(ref: str, version: str, ports: list[int], **extra) -> dict:
-    env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH=/opt/standin",
-           "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", f"STANDIN_VERSION={version}", *extra.pop("env", [])]
-    labels = {"io.llm-platform.standin": "true", "io.llm-platform.standin.replaces": ref,
-              "org.opencontainers.image.description": f"STAND-IN for {ref} built by llm-platform tests/standins; runs no model"}
+    env = [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PYTHONPATH=/opt/standin",
+        "PYTHONDONTWRITEBYTECODE=1",
+        "PYTHONUNBUFFERED=1",
+        f"STANDIN_VERSION={version}",
+        *extra.pop("env", []),
+    ]
+    labels = {
+        "io.llm-platform.standin": "true",
+        "io.llm-platform.standin.replaces": ref,
+        "org.opencontainers.image.description": f"STAND-IN for {ref} built by llm-platform tests/standins; runs no model",
+    }
     return {"Env": env, "ExposedPorts": {f"{p}/tcp": {} for p in ports}, "Labels": labels, **extra}
 
 
 def ollama_entries(version: str) -> list:
     """The release's layout: ``bin/ollama`` (here a Python launcher) and ``lib/ollama/`` (here the stand-in)."""
-    launcher = (f'#!/usr/bin/env python3\n"""STAND-IN for the Ollama {version} release (llm-platform tests/standins): no model runs."""\n'
-                "import os, sys\n"
-                'sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "lib", "ollama"))\n'
-                f"from standin import ollama\nollama.VERSION = {json.dumps(version)}\nsys.exit(ollama.main())\n")
+    launcher = (
+        f'#!/usr/bin/env python3\n"""STAND-IN for the Ollama {version} release (llm-platform tests/standins): no model runs."""\n'
+        "import os, sys\n"
+        'sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "lib", "ollama"))\n'
+        f"from standin import ollama\nollama.VERSION = {json.dumps(version)}\nsys.exit(ollama.main())\n"
+    )
     return [File("bin/ollama", launcher.encode(), 0o755), *package("lib/ollama", "ollama")]
 
 
@@ -181,7 +294,9 @@ def _sha256(path: Path) -> str:
 
 
 def fingerprint(params: dict, base_sha: str) -> str:
-    h = hashlib.sha256(json.dumps({"format": FORMAT, "params": params, "base": base_sha, "zstd": bool(shutil.which("zstd"))}).encode())
+    h = hashlib.sha256(
+        json.dumps({"format": FORMAT, "params": params, "base": base_sha, "zstd": bool(shutil.which("zstd"))}).encode()
+    )
     for src in ("image.py", "build.py", "openai_api.py", "ollama.py", "vllm.py", "llamafactory.py"):
         h.update(src.encode() + b"\0" + (HERE / src).read_bytes())
     return h.hexdigest()
@@ -194,14 +309,22 @@ def up_to_date(out: Path, fp: str) -> dict | None:
         items = [manifest["ollama"], *manifest["images"].values()]
     except (OSError, ValueError, KeyError):
         return None
-    if manifest.get("inputs") != fp or not all((out / i["path"]).is_file() and _sha256(out / i["path"]) == i["sha256"] for i in items):
+    if manifest.get("inputs") != fp or not all(
+        (out / i["path"]).is_file() and _sha256(out / i["path"]) == i["sha256"] for i in items
+    ):
         return None
     return manifest
 
 
-def build(out: str | os.PathLike, ollama_version: str = DEFAULT_OLLAMA_VERSION, vllm_tag: str = DEFAULT_VLLM_TAG,
-          llamafactory_tag: str = DEFAULT_LLAMAFACTORY_TAG, force: bool = False, base: Path | None = None,
-          log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+def build(
+    out: str | os.PathLike,
+    ollama_version: str = DEFAULT_OLLAMA_VERSION,
+    vllm_tag: str = DEFAULT_VLLM_TAG,
+    llamafactory_tag: str = DEFAULT_LLAMAFACTORY_TAG,
+    force: bool = False,
+    base: Path | None = None,
+    log=lambda msg: print(msg, file=sys.stderr),
+) -> dict:
     """Build everything into ``out`` unless up to date; returns the manifest. ``base``: the first
     layer's tar (default: the cached Debian one, ``base_layer()``)."""
     out, base = Path(out).resolve(), base or base_layer()
@@ -217,30 +340,71 @@ def build(out: str | os.PathLike, ollama_version: str = DEFAULT_OLLAMA_VERSION, 
     name = upstream.ollama_archive(version)
     if name.endswith(".tar.zst"):
         if not shutil.which("zstd"):
-            raise RuntimeError(f"zstd not found (apt-get install zstd): needed for the Ollama {version} stand-in ({name})")
-        data = subprocess.run(["zstd", "-q", "-c", "-19"], input=deterministic_tar(ollama_entries(version)), capture_output=True, check=True).stdout
+            raise RuntimeError(
+                f"zstd not found (apt-get install zstd): needed for the Ollama {version} stand-in ({name})"
+            )
+        data = subprocess.run(
+            ["zstd", "-q", "-c", "-19"],
+            input=deterministic_tar(ollama_entries(version)),
+            capture_output=True,
+            check=True,
+        ).stdout
     else:
         data = deterministic_tgz(ollama_entries(version))
     path = f"ollama/v{version}/{name}"
     sha = write(out / path, data)
     write(out / f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}", upstream.format_sha256sums({name: sha}).encode())
-    ollama = {"version": version, "archive": name, "path": path, "sha256": sha, "checksums": f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}"}
+    ollama = {
+        "version": version,
+        "archive": name,
+        "path": path,
+        "sha256": sha,
+        "checksums": f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}",
+    }
 
     base_bytes, images = base.read_bytes(), {}
     for key, repo, tag, app, config in (
-        ("vllm", upstream.VLLM_GPU_IMAGE, vllm_tag, vllm_app(), {"Entrypoint": list(upstream.vllm_entrypoint(vllm_tag)),
-                                                                "WorkingDir": "/vllm-workspace"}),
+        (
+            "vllm",
+            upstream.VLLM_GPU_IMAGE,
+            vllm_tag,
+            vllm_app(),
+            {"Entrypoint": list(upstream.vllm_entrypoint(vllm_tag)), "WorkingDir": "/vllm-workspace"},
+        ),
         # the CPU release image: the same server, built with AVX512 kernels (SIGILL without them)
-        ("vllm-cpu", upstream.VLLM_CPU_IMAGE, vllm_tag, vllm_app(), {
-            "Entrypoint": list(upstream.vllm_entrypoint(vllm_tag)), "WorkingDir": "/vllm-workspace",
-            "env": [f"STANDIN_REQUIRED_CPU_FLAGS={' '.join(upstream.vllm_cpu_flags_required(f'{upstream.VLLM_CPU_IMAGE}:{vllm_tag}'))}"]}),
-        ("llamafactory", upstream.LLAMAFACTORY_IMAGE, llamafactory_tag, llamafactory_app(), {
-            "Cmd": ["llamafactory-cli", "webui"], "WorkingDir": "/app", "env": ["GRADIO_SERVER_PORT=7860", "API_PORT=8000"]}),
+        (
+            "vllm-cpu",
+            upstream.VLLM_CPU_IMAGE,
+            vllm_tag,
+            vllm_app(),
+            {
+                "Entrypoint": list(upstream.vllm_entrypoint(vllm_tag)),
+                "WorkingDir": "/vllm-workspace",
+                "env": [
+                    f"STANDIN_REQUIRED_CPU_FLAGS={' '.join(upstream.vllm_cpu_flags_required(f'{upstream.VLLM_CPU_IMAGE}:{vllm_tag}'))}"
+                ],
+            },
+        ),
+        (
+            "llamafactory",
+            upstream.LLAMAFACTORY_IMAGE,
+            llamafactory_tag,
+            llamafactory_app(),
+            {
+                "Cmd": ["llamafactory-cli", "webui"],
+                "WorkingDir": "/app",
+                "env": ["GRADIO_SERVER_PORT=7860", "API_PORT=8000"],
+            },
+        ),
     ):
         ref = f"{repo}:{tag}"
         ports = [7860, 8000] if key == "llamafactory" else [8000]
-        data = docker_archive([ref], [base_bytes, deterministic_tar(app)], image_config(ref, tag.removeprefix("v"), ports, **config),
-                              comment=f"stand-in for {ref} (tests)")
+        data = docker_archive(
+            [ref],
+            [base_bytes, deterministic_tar(app)],
+            image_config(ref, tag.removeprefix("v"), ports, **config),
+            comment=f"stand-in for {ref} (tests)",
+        )
         path = f"images/{repo.rsplit('/', 1)[-1]}-{tag}.tar"
         images[key] = {"ref": ref, "path": path, "sha256": write(out / path, data), "size": len(data)}
 

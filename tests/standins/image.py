@@ -59,7 +59,7 @@ def deterministic_tar(entries: Iterable[Entry]) -> bytes:
         if by_path.get(p, e) != e:
             raise ValueError(f"two different entries for /{p}")
         by_path[p] = e
-        while (p := posixpath.dirname(p)):
+        while p := posixpath.dirname(p):
             by_path.setdefault(p, Dir(p))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
@@ -111,7 +111,10 @@ def docker_archive(repo_tags: list[str], layers: list[bytes], config: dict, comm
     its runtime part (Entrypoint, Cmd, Env, ...). Images with the same first layer share it in Docker."""
     diff = [hashlib.sha256(layer).hexdigest() for layer in layers]
     image = {
-        "architecture": "amd64", "os": "linux", "created": CREATED, "config": config,
+        "architecture": "amd64",
+        "os": "linux",
+        "created": CREATED,
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in diff]},
         "history": [{"created": CREATED, "created_by": "tests/standins/build.py", "comment": comment} for _ in layers],
     }

@@ -28,10 +28,16 @@ from .openai_api import Handler, serve
 
 VERSION = os.environ.get("STANDIN_VERSION", "0.0.0")
 TEMPLATES = {  # Ollama TEMPLATE and stop token per LLaMA-Factory template family
-    "qwen": ("{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}{{ range .Messages }}<|im_start|>"
-             "{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n", "<|im_end|>"),
-    "llama3": ("{{ range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}"
-               "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"),
+    "qwen": (
+        "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}{{ range .Messages }}<|im_start|>"
+        "{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n",
+        "<|im_end|>",
+    ),
+    "llama3": (
+        "{{ range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        "<|eot_id|>",
+    ),
     "default": ("{{ range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}assistant:", "</s>"),
 }
 
@@ -82,8 +88,10 @@ def check_memory(model: str, bits: int) -> None:
     params_b = float(value) * int(experts or 1) / (1 if unit in "bB" else 1000)
     need = params_b * bits / 8
     if need > float(gpu):
-        raise Fail(f"torch.OutOfMemoryError: CUDA out of memory. Loading {model} in {bits} bit needs ~{need:.1f} GiB; "
-                   f"GPU 0 has a total capacity of {float(gpu):.2f} GiB (stand-in)")
+        raise Fail(
+            f"torch.OutOfMemoryError: CUDA out of memory. Loading {model} in {bits} bit needs ~{need:.1f} GiB; "
+            f"GPU 0 has a total capacity of {float(gpu):.2f} GiB (stand-in)"
+        )
 
 
 def load_config(args: list[str]) -> dict[str, str]:
@@ -136,8 +144,12 @@ def records(cfg: dict) -> int:
 
 def safetensors(path: Path, what: str) -> None:
     """A tiny valid safetensors file: header length, JSON header, 2x2 F32 zeros."""
-    header = json.dumps({"__metadata__": {"format": "pt", "standin": what},
-                         "weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    header = json.dumps(
+        {
+            "__metadata__": {"format": "pt", "standin": what},
+            "weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+        }
+    ).encode()
     header += b" " * (-len(header) % 8)
     path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
 
@@ -152,27 +164,44 @@ def train(cfg: dict) -> None:
         raise Fail("ValueError: Output directory already exists and is not empty. Please set `overwrite_output_dir`.")
     n = records(cfg)
     check_memory(model, load_model(cfg))
-    batch = max(1, int(cfg.get("per_device_train_batch_size") or 1)) * max(1, int(cfg.get("gradient_accumulation_steps") or 1))
+    batch = max(1, int(cfg.get("per_device_train_batch_size") or 1)) * max(
+        1, int(cfg.get("gradient_accumulation_steps") or 1)
+    )
     epochs, lr = float(cfg.get("num_train_epochs") or 3), float(cfg.get("learning_rate") or 5e-5)
     total = max(1, math.ceil(max(1, math.ceil(n / batch)) * epochs))
     every, delay = max(1, int(cfg.get("logging_steps") or 10)), int(os.environ.get("STANDIN_STEP_DELAY_MS") or 0) / 1000
     out.mkdir(parents=True, exist_ok=True)
-    print(f"[WARNING|standin] LLaMA-Factory {VERSION} STAND-IN: no model is loaded and no training runs.\n"
-          f"[INFO|trainer.py] ***** Running training *****  Num examples = {n}, Total optimization steps = {total}", flush=True)
+    print(
+        f"[WARNING|standin] LLaMA-Factory {VERSION} STAND-IN: no model is loaded and no training runs.\n"
+        f"[INFO|trainer.py] ***** Running training *****  Num examples = {n}, Total optimization steps = {total}",
+        flush=True,
+    )
     with open(out / "trainer_log.jsonl", "w") as log:
         for step in range(1, total + 1):
             time.sleep(delay)
             if step % every and step != total:
                 continue
             frac = step / total
-            row = {"current_steps": step, "total_steps": total, "loss": round(0.3 + 1.9 * math.exp(-3 * frac), 4),
-                   "lr": lr * 0.5 * (1 + math.cos(math.pi * frac)), "epoch": round(epochs * frac, 2),
-                   "percentage": round(100 * frac, 2), "elapsed_time": hms(2 * step), "remaining_time": hms(2 * (total - step))}
+            row = {
+                "current_steps": step,
+                "total_steps": total,
+                "loss": round(0.3 + 1.9 * math.exp(-3 * frac), 4),
+                "lr": lr * 0.5 * (1 + math.cos(math.pi * frac)),
+                "epoch": round(epochs * frac, 2),
+                "percentage": round(100 * frac, 2),
+                "elapsed_time": hms(2 * step),
+                "remaining_time": hms(2 * (total - step)),
+            }
             log.write(json.dumps(row) + "\n")
             log.flush()
             print(f"[INFO|standin] {json.dumps(row)}", flush=True)
     if cfg.get("finetuning_type", "lora") == "lora":
-        adapter = {"base_model_name_or_path": model, "peft_type": "LORA", "r": int(cfg.get("lora_rank") or 8), "standin": True}
+        adapter = {
+            "base_model_name_or_path": model,
+            "peft_type": "LORA",
+            "r": int(cfg.get("lora_rank") or 8),
+            "standin": True,
+        }
         (out / "adapter_config.json").write_text(json.dumps(adapter, indent=2) + "\n")
         safetensors(out / "adapter_model.safetensors", "llamafactory adapter")
     else:
@@ -187,14 +216,23 @@ def export(cfg: dict) -> None:
         if not (Path(adapter.strip()) / "adapter_config.json").is_file():
             raise Fail(f"ValueError: Can't find 'adapter_config.json' at '{adapter.strip()}'")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"_name_or_path": model, "standin_adapters": cfg.get("adapter_name_or_path", ""),
-                                                 "standin": True}, indent=2) + "\n")
+    (out / "config.json").write_text(
+        json.dumps(
+            {"_name_or_path": model, "standin_adapters": cfg.get("adapter_name_or_path", ""), "standin": True}, indent=2
+        )
+        + "\n"
+    )
     safetensors(out / "model.safetensors", "llamafactory export")
     family = next((k for k in TEMPLATES if cfg.get("template", "").startswith(k)), "default")
     template, stop = TEMPLATES[family]
-    (out / "Modelfile").write_text(f'# ollama modelfile auto-generated by llamafactory (stand-in)\n\nFROM .\n\n'
-                                   f'TEMPLATE """{template}"""\n\nPARAMETER stop "{stop}"\nPARAMETER num_ctx 4096\n')
-    print(f"[INFO|tuner.py] Model weights saved in {out} (stand-in placeholders); Ollama modelfile saved in {out}/Modelfile", flush=True)
+    (out / "Modelfile").write_text(
+        f"# ollama modelfile auto-generated by llamafactory (stand-in)\n\nFROM .\n\n"
+        f'TEMPLATE """{template}"""\n\nPARAMETER stop "{stop}"\nPARAMETER num_ctx 4096\n'
+    )
+    print(
+        f"[INFO|tuner.py] Model weights saved in {out} (stand-in placeholders); Ollama modelfile saved in {out}/Modelfile",
+        flush=True,
+    )
 
 
 def first_header(value: str | None) -> str:
@@ -232,8 +270,10 @@ class WebUi(Handler):
     the X-Forwarded-Host/-Proto headers: without them they point outside the sub-path (or to http)."""
 
     label = "LLaMA-Factory web UI"
-    ASSETS = {"/theme.css": ("text/css", b":root { --standin: 1; }\n"),
-              "/assets/index-standin.js": ("text/javascript", b"/* LLaMA-Factory web UI stand-in */\n")}
+    ASSETS = {
+        "/theme.css": ("text/css", b":root { --standin: 1; }\n"),
+        "/assets/index-standin.js": ("text/javascript", b"/* LLaMA-Factory web UI stand-in */\n"),
+    }
 
     def route(self, method: str, path: str) -> bool:
         if method not in ("GET", "HEAD"):
@@ -241,11 +281,13 @@ class WebUi(Handler):
         root = root_url(self.headers, path, os.environ.get("GRADIO_ROOT_PATH", ""))
         if path == "/":
             config = json.dumps({"root": root, "version": VERSION, "standin": True})
-            body = (f"<!doctype html><title>LLaMA Board (stand-in)</title>"
-                    f'<link rel="stylesheet" href="{root}/theme.css?v=standin">'
-                    '<script type="module" crossorigin src="./assets/index-standin.js"></script>'
-                    f"<script>window.gradio_config = {config};</script><h1>LLaMA-Factory {VERSION} stand-in</h1>"
-                    "<p>The web UI stand-in of the platform's tests: nothing can be trained or served here.</p>\n").encode()
+            body = (
+                f"<!doctype html><title>LLaMA Board (stand-in)</title>"
+                f'<link rel="stylesheet" href="{root}/theme.css?v=standin">'
+                '<script type="module" crossorigin src="./assets/index-standin.js"></script>'
+                f"<script>window.gradio_config = {config};</script><h1>LLaMA-Factory {VERSION} stand-in</h1>"
+                "<p>The web UI stand-in of the platform's tests: nothing can be trained or served here.</p>\n"
+            ).encode()
             kind = "text/html; charset=utf-8"
         elif path == "/config":
             body, kind = json.dumps({"root": root, "version": VERSION, "standin": True}).encode(), "application/json"
@@ -275,16 +317,30 @@ def main(argv: list[str] | None = None) -> int:
         elif cmd == "export":
             export(load_config(args))
         elif cmd == "webui":
-            return serve(WebUi, env("GRADIO_SERVER_NAME") or "0.0.0.0", int(env("GRADIO_SERVER_PORT") or 7860), f"LLaMA-Factory {VERSION} web UI")
+            return serve(
+                WebUi,
+                env("GRADIO_SERVER_NAME") or "0.0.0.0",
+                int(env("GRADIO_SERVER_PORT") or 7860),
+                f"LLaMA-Factory {VERSION} web UI",
+            )
         elif cmd == "api":
             cfg = load_config(args) if args else {}
             name = env("API_MODEL_NAME") or "gpt-3.5-turbo"
-            return serve(Api, env("API_HOST") or "0.0.0.0", int(env("API_PORT") or 8000), f"LLaMA-Factory {VERSION} API",
-                         models=[(name, cfg.get("model_name_or_path") or name)], api_key=env("API_KEY"))
+            return serve(
+                Api,
+                env("API_HOST") or "0.0.0.0",
+                int(env("API_PORT") or 8000),
+                f"LLaMA-Factory {VERSION} API",
+                models=[(name, cfg.get("model_name_or_path") or name)],
+                api_key=env("API_KEY"),
+            )
         elif cmd in ("version", "-v", "--version"):
             print(f"Welcome to LLaMA Factory, version {VERSION} (stand-in)")
         else:
-            print("usage: llamafactory-cli train|export CONFIG.yaml | webui | api [CONFIG.yaml] | version (stand-in)", file=sys.stderr)
+            print(
+                "usage: llamafactory-cli train|export CONFIG.yaml | webui | api [CONFIG.yaml] | version (stand-in)",
+                file=sys.stderr,
+            )
             return 1
     except Fail as e:
         print(e, file=sys.stderr)

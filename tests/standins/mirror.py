@@ -33,7 +33,10 @@ def server(root: str | Path, port: int = 0, bind: str = "127.0.0.1") -> Threadin
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.standins.mirror")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    serve, ensure = sub.add_parser("serve", help="serve DIR on loopback"), sub.add_parser("ensure", help="build into DIR unless up to date")
+    serve, ensure = (
+        sub.add_parser("serve", help="serve DIR on loopback"),
+        sub.add_parser("ensure", help="build into DIR unless up to date"),
+    )
     serve.add_argument("--port", type=int, default=8099)
     serve.add_argument("--bind", default="127.0.0.1")
     serve.add_argument("--ensure", action="store_true", help="build the stand-ins first when missing or out of date")

@@ -46,7 +46,13 @@ def manifest_path(name: str) -> str:
 
 def display(path: str) -> str:
     host, namespace, model, tag = path.split("/")
-    prefix = "" if (host, namespace) == ("registry.ollama.ai", "library") else f"{namespace}/" if host == "registry.ollama.ai" else f"{host}/{namespace}/"
+    prefix = (
+        ""
+        if (host, namespace) == ("registry.ollama.ai", "library")
+        else f"{namespace}/"
+        if host == "registry.ollama.ai"
+        else f"{host}/{namespace}/"
+    )
     return f"{prefix}{model}:{tag}"
 
 
@@ -66,7 +72,13 @@ class Store:
     def put(self, name: str, info: dict) -> None:
         path = self.root / manifest_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"schemaVersion": 2, "standin": True, "name": display(manifest_path(name)), "modified_at": time.time(), **info}
+        doc = {
+            "schemaVersion": 2,
+            "standin": True,
+            "name": display(manifest_path(name)),
+            "modified_at": time.time(),
+            **info,
+        }
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         tmp.replace(path)
@@ -106,9 +118,19 @@ class OllamaHandler(Handler):
         if get and path == "/api/version":
             self.send_json(200, {"version": VERSION})
         elif get and path == "/api/tags":
-            models = [{"name": n, "model": n, "size": 1 << 20, "digest": hashlib.sha256(n.encode()).hexdigest(), "details": {"format": "gguf"},
-                       "modified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((store.get(n) or {}).get("modified_at", 0)))}
-                      for n in store.names()]
+            models = [
+                {
+                    "name": n,
+                    "model": n,
+                    "size": 1 << 20,
+                    "digest": hashlib.sha256(n.encode()).hexdigest(),
+                    "details": {"format": "gguf"},
+                    "modified_at": time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime((store.get(n) or {}).get("modified_at", 0))
+                    ),
+                }
+                for n in store.names()
+            ]
             self.send_json(200, {"models": models})
         elif method == "POST" and path in ("/api/pull", "/api/create"):
             body = self.json_body()
@@ -130,8 +152,16 @@ class OllamaHandler(Handler):
             if name is not None and self.resolve(name) is None:
                 self.send_json(404, {"error": f"model '{name}' not found, try pulling it first"})
             elif name is not None:
-                self.send_json(200, {"model": name, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                     "response": answer("Ollama", name, str(body.get("prompt") or "")), "done": True, "done_reason": "stop"})
+                self.send_json(
+                    200,
+                    {
+                        "model": name,
+                        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "response": answer("Ollama", name, str(body.get("prompt") or "")),
+                        "done": True,
+                        "done_reason": "stop",
+                    },
+                )
         else:
             return self.openai(method, path)
         return True
@@ -140,8 +170,12 @@ class OllamaHandler(Handler):
 def call(method: str, path: str, body: dict | None = None) -> dict:
     host, port = host_port(os.environ.get("OLLAMA_HOST"))
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    req = urllib.request.Request(f"http://{host}:{port}{path}", method=method, headers={"Content-Type": "application/json"},
-                                 data=None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(
+        f"http://{host}:{port}{path}",
+        method=method,
+        headers={"Content-Type": "application/json"},
+        data=None if body is None else json.dumps(body).encode(),
+    )
     try:
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=600) as r:
             return json.loads(r.read() or b"{}")
@@ -207,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     elif cmd == "create":
         create(argv[1:])
     else:
-        print("usage: ollama serve | list | rm MODEL | create MODEL [-f Modelfile] [--quantize TYPE] | -v (stand-in)", file=sys.stderr)
+        print(
+            "usage: ollama serve | list | rm MODEL | create MODEL [-f Modelfile] [--quantize TYPE] | -v (stand-in)",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -74,7 +74,9 @@ class Handler(BaseHTTPRequestHandler):
         if key and self.headers.get("Authorization", "") != f"Bearer {key}":
             self.send_json(401, {"error": "Unauthorized"})
         elif path == "/v1/models" and method in ("GET", "HEAD"):
-            data = [{"id": i, "object": "model", "created": 0, "owned_by": self.label, "root": r} for i, r in self.served()]
+            data = [
+                {"id": i, "object": "model", "created": 0, "owned_by": self.label, "root": r} for i, r in self.served()
+            ]
             self.send_json(200, {"object": "list", "data": data})
         elif path == "/v1/chat/completions" and method == "POST":
             self.chat(self.json_body())
@@ -85,21 +87,30 @@ class Handler(BaseHTTPRequestHandler):
     def chat(self, body: dict) -> None:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or body.get("stream"):
-            return self.send_json(400, {"error": "messages must be a non-empty list (and the stand-in does not stream)"})
+            return self.send_json(
+                400, {"error": "messages must be a non-empty list (and the stand-in does not stream)"}
+            )
         model = self.resolve(str(body.get("model") or ""))
         if model is None:
             return self.send_json(404, {"error": f"The model `{body.get('model')}` does not exist."})
-        prompt = next((m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), "")
+        prompt = next(
+            (m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), ""
+        )
         if isinstance(prompt, list):  # content parts
             prompt = " ".join(str(p.get("text", "")) for p in prompt if isinstance(p, dict))
         text = answer(self.label, model, str(prompt or ""))
         used, made = len(str(prompt or "").split()), len(text.split())
-        self.send_json(200, {
-            "id": f"chatcmpl-standin-{zlib.crc32(text.encode()):08x}", "object": "chat.completion",
-            "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": used, "completion_tokens": made, "total_tokens": used + made},
-        })
+        self.send_json(
+            200,
+            {
+                "id": f"chatcmpl-standin-{zlib.crc32(text.encode()):08x}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": used, "completion_tokens": made, "total_tokens": used + made},
+            },
+        )
 
 
 class Server(ThreadingHTTPServer):

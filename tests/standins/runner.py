@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Iterator
 
 from testhost.util import free_port
-
 from tests.standins import build
 from tests.standins.image import Dir, File, Symlink
 
@@ -75,7 +74,9 @@ class Response:
 def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10.0) -> Response:
     """One request (dict bodies as JSON), without proxies; HTTP error statuses are returned, not raised."""
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=timeout) as r:
             return Response(r.status, dict(r.headers), r.read())
@@ -114,7 +115,9 @@ def _serving(cmd: list[str], env: dict, port: int, ready_path: str, timeout: flo
         log.close()
 
 
-def server_process(argv: list[str], port: int, env: dict | None = None, ready_path: str = "/health", timeout: float = 15.0):
+def server_process(
+    argv: list[str], port: int, env: dict | None = None, ready_path: str = "/health", timeout: float = 15.0
+):
     """An image's server command (vLLM, ``llamafactory-cli webui|api``) listening on 127.0.0.1:``port``."""
     cmd, full_env = command(argv)
     return _serving(cmd, {**full_env, **(env or {})}, port, ready_path, timeout)
@@ -123,7 +126,9 @@ def server_process(argv: list[str], port: int, env: dict | None = None, ready_pa
 def run_cli(argv: list[str], env: dict | None = None, cwd=None, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """An image's command to completion (``llamafactory-cli train|export|version``)."""
     cmd, full_env = command(argv)
-    return subprocess.run(cmd, env={**full_env, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cmd, env={**full_env, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def ollama_process(models_dir: str | os.PathLike, port: int | None = None):
@@ -135,4 +140,11 @@ def ollama_process(models_dir: str | os.PathLike, port: int | None = None):
 
 def ollama_cli(args: list[str], port: int, cwd=None) -> subprocess.CompletedProcess:
     env = dict(os.environ, OLLAMA_HOST=f"127.0.0.1:{port}")
-    return subprocess.run([sys.executable, str(staged() / "bin/ollama"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(staged() / "bin/ollama"), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

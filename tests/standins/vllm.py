@@ -58,9 +58,11 @@ def gpu_memory_error(utilization: float) -> str | None:
     requested = total_gib * utilization
     if free_gib >= requested:
         return None
-    return (f"ValueError: Free memory on device ({round(free_gib, 2)}/{round(total_gib, 2)} GiB) on startup is less than "
-            f"desired GPU memory utilization ({utilization}, {round(requested, 2)} GiB). Decrease GPU memory "
-            "utilization or reduce GPU memory used by other processes.")
+    return (
+        f"ValueError: Free memory on device ({round(free_gib, 2)}/{round(total_gib, 2)} GiB) on startup is less than "
+        f"desired GPU memory utilization ({utilization}, {round(requested, 2)} GiB). Decrease GPU memory "
+        "utilization or reduce GPU memory used by other processes."
+    )
 
 
 class VllmHandler(Handler):

@@ -27,7 +27,9 @@ def one(plan: offline.Plan, type_: str) -> offline.Resource:
 
 
 # The platform stacks (App Platform + model host); the homelab stack has its own tests.
-STACKS = [s for s in ALL_STACKS if "llm-platform:homelab" not in (stackfile.STACKS_DIR / f"Pulumi.{s}.yaml").read_text()]
+STACKS = [
+    s for s in ALL_STACKS if "llm-platform:homelab" not in (stackfile.STACKS_DIR / f"Pulumi.{s}.yaml").read_text()
+]
 
 # Stack files carry no Ollama checksum until an operator runs `scripts/pin ollama STACK VERSION`
 # against the real release, and example values (documentation-range admin CIDRs, a placeholder SSH
@@ -88,7 +90,7 @@ def pinned_stacks(tmp_path_factory) -> Path:
     for f in sorted(stackfile.STACKS_DIR.glob("Pulumi.*.yaml")):
         shutil.copy(f, d / f.name)
         host = stackfile.load_stack_file(f).get(f"{NAMESPACE}:host")
-        ready = pin_overrides(f.name[len("Pulumi."):-len(".yaml")])
+        ready = pin_overrides(f.name[len("Pulumi.") : -len(".yaml")])
         if ready:
             version = str((host.get("ollama") or {}).get("version") or upstream.OLLAMA_VERSION)
             write_pin(d / f.name, version, TEST_OLLAMA_SHA256)
@@ -101,7 +103,9 @@ def pinned_stacks(tmp_path_factory) -> Path:
                 if key not in ready_host["sshPublicKeys"]:
                     text = text.replace(key, test_ssh_key())
             if "hostVerified" in ready:
-                text = text.replace("\nconfig:\n", f"\nconfig:\n  llm-platform:hostVerified: {ready['hostVerified']}\n", 1)
+                text = text.replace(
+                    "\nconfig:\n", f"\nconfig:\n  llm-platform:hostVerified: {ready['hostVerified']}\n", 1
+                )
             (d / f.name).write_text(text)
     return d
 

@@ -19,9 +19,13 @@ from typing import Any
 from components import yamlio
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_DIR = Path(
-    os.environ.get("LLM_PLATFORM_DO_OPENAPI", ROOT.parent / "shared" / "do-openapi")
-) / "specification" / "resources" / "apps" / "models"
+SCHEMA_DIR = (
+    Path(os.environ.get("LLM_PLATFORM_DO_OPENAPI", ROOT.parent / "shared" / "do-openapi"))
+    / "specification"
+    / "resources"
+    / "apps"
+    / "models"
+)
 
 KNOWN_GAPS = {
     "AppSpec": {"alerts": {"type": "array"}, "envs": {"type": "array"}, "features": {"type": "array"}},

@@ -39,8 +39,13 @@ def test_ports_and_sources(plan):
 def test_llm_health_check(plan):
     hc = service(plan, "llm")["healthCheck"]
     # without http_port the check must name the port, else it has none to go to
-    assert hc == {"httpPath": "/health", "initialDelaySeconds": 30, "periodSeconds": 10, "timeoutSeconds": 5,
-                  "port": 8081}
+    assert hc == {
+        "httpPath": "/health",
+        "initialDelaySeconds": 30,
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+        "port": 8081,
+    }
 
 
 def test_ai_service_reaches_llm_internally(plan):

@@ -17,8 +17,9 @@ def test_probe_tells_open_from_closed():
     closed.bind(("127.0.0.1", 0))  # bound, not listening: refused
     try:
         targets = [f"127.0.0.1:{listening.getsockname()[1]}", f"127.0.0.1:{closed.getsockname()[1]}"]
-        out = subprocess.run([sys.executable, "-c", CONNECT_PROBE, *targets], capture_output=True, text=True,
-                             timeout=30, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", CONNECT_PROBE, *targets], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
     finally:
         listening.close()
         closed.close()
@@ -33,4 +34,7 @@ def test_probe_command_is_one_shell_command_with_the_ports():
 
 
 def test_parse_probe():
-    assert parse_probe("gateway:443=open 172.17.0.3:7860=timeout\n") == {"gateway:443": "open", "172.17.0.3:7860": "timeout"}
+    assert parse_probe("gateway:443=open 172.17.0.3:7860=timeout\n") == {
+        "gateway:443": "open",
+        "172.17.0.3:7860": "timeout",
+    }

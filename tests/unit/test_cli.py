@@ -20,8 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_FORMS = {"converge", "drift", "smoke", "rebuild-host", "rotate-key", "finetune"}
 # A command line each command accepts up to its STACK (finetune's stack comes after its verb).
 STACK_ARGV = {"pin": ["pin", "ollama"], "finetune": ["finetune", "status"]}
-STACK_TAIL = {"pin": ["0.13.5"], "reach": ["--runner-ip", "198.51.100.7"], "rotate-key": ["vllm"],
-              "finetune": ["--name", "bot"]}
+STACK_TAIL = {
+    "pin": ["0.13.5"],
+    "reach": ["--runner-ip", "198.51.100.7"],
+    "rotate-key": ["vllm"],
+    "finetune": ["--name", "bot"],
+}
 
 
 def test_the_table_is_one_set_of_distinct_codes_with_the_ones_ci_relies_on():
@@ -57,18 +61,19 @@ def test_help_shows_the_one_table_and_what_each_code_means_here(name, capsys):
     assert cli.main([name, "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: scripts/{name} ")
-    table = out[out.index("exit codes (one table for every scripts/ command):"):]
+    table = out[out.index("exit codes (one table for every scripts/ command):") :]
     for code, label, _ in cli.EXIT_CODES:
         assert re.search(rf"^  {int(code):<3}  {label} ", table, re.M), (code, table)
     module = importlib.import_module(cli.COMMANDS[name][0])
     assert table.count("here: ") == len(module.EXITS)
     for code, meaning in module.EXITS.items():
-        row = table[table.index(f"\n  {code} "):]
+        row = table[table.index(f"\n  {code} ") :]
         assert row.split("here: ", 1)[1].split()[:3] == meaning.split()[:3], (code, row)
 
 
-@pytest.mark.parametrize("argv", [["finetune", "run"], ["finetune", "validate"], ["local-host", "up"],
-                                  ["local-host", "status"]])
+@pytest.mark.parametrize(
+    "argv", [["finetune", "run"], ["finetune", "validate"], ["local-host", "up"], ["local-host", "status"]]
+)
 def test_a_commands_own_verbs_show_its_table_too(argv, capsys):
     assert cli.main([*argv, "--help"]) == 0
     out = capsys.readouterr().out
@@ -83,23 +88,26 @@ def test_top_level_help_lists_every_command_and_the_table(capsys):
     assert "exit codes (one table" in out and "here:" not in out
 
 
-@pytest.mark.parametrize("argv", [
-    ["plan"],  # no STACK
-    ["plan", "dev", "--bogus"],
-    ["bench", "--bogus"],
-    ["finetune", "validate", "f.jsonl", "--bogus"],
-    ["drift", "dev", "--no-such-option"],
-    ["smoke", "dev", "--prompts", "x"],
-    ["smoke", "dev", "--prompts", "0"],  # checked past argparse: the same code and form
-    ["rotate-key", "dev", "other-key"],
-    ["rebuild-host", "prod"],  # a cloud stack needs HOST
-    ["pin", "ollama", "prod", "not-a-version"],
-    ["finetune"],
-    ["finetune", "status", "dev"],  # --name is required
-    ["local-host", "fly"],
-    ["no-such-command"],
-    [],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan"],  # no STACK
+        ["plan", "dev", "--bogus"],
+        ["bench", "--bogus"],
+        ["finetune", "validate", "f.jsonl", "--bogus"],
+        ["drift", "dev", "--no-such-option"],
+        ["smoke", "dev", "--prompts", "x"],
+        ["smoke", "dev", "--prompts", "0"],  # checked past argparse: the same code and form
+        ["rotate-key", "dev", "other-key"],
+        ["rebuild-host", "prod"],  # a cloud stack needs HOST
+        ["pin", "ollama", "prod", "not-a-version"],
+        ["finetune"],
+        ["finetune", "status", "dev"],  # --name is required
+        ["local-host", "fly"],
+        ["no-such-command"],
+        [],
+    ],
+)
 def test_a_usage_error_is_exit_3_in_one_line(argv, capsys):
     assert cli.main(argv) == cli.Exit.USAGE == 3
     captured = capsys.readouterr()
@@ -161,18 +169,20 @@ def test_through_the_script_as_an_operator_runs_it(tmp_path):
     env = dict(os.environ)
     if (Path(sys.prefix) / ".llm-platform-stamp").is_file():  # the venv scripts/lib/venv.sh prepared
         env.setdefault("LLM_PLATFORM_VENV", sys.prefix)
-    res = subprocess.run([str(ROOT / "scripts" / "reach"), "prod", "--runner-ip"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    res = subprocess.run(
+        [str(ROOT / "scripts" / "reach"), "prod", "--runner-ip"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert res.returncode == 3 and res.stdout == "", res.stderr
     assert res.stderr == "error: argument --runner-ip: expected one argument (see `scripts/reach --help`)\n"
-    res = subprocess.run([sys.executable, "-m", "operate", "reach", "--help"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "operate", "reach", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert res.returncode == 0 and res.stdout.startswith("usage: scripts/reach ") and "  3    usage " in res.stdout
 
 
 def test_the_readme_shows_the_same_table():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Exit codes"):]
-    section = section[:section.index("\n#")]
+    section = readme[readme.index("### Exit codes") :]
+    section = section[: section.index("\n#")]
     for code, name, _ in cli.EXIT_CODES:
         assert re.search(rf"^\| `{int(code)}` \| {name} \|", section, re.M), (code, name)

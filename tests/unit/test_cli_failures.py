@@ -17,8 +17,8 @@ FAKES = {
     # every command fails the way a corrupt install does
     "broken": "#!/bin/sh\necho 'fatal: runtime: out of memory' >&2\nexit 2\n",
     # a fine version, but every stack command fails (e.g. a backend it cannot reach)
-    "failing": "#!/bin/sh\nif [ \"$1\" = version ]; then echo v3.300.0; exit 0; fi\n"
-               "echo 'error: could not reach the backend' >&2\nexit 255\n",
+    "failing": '#!/bin/sh\nif [ "$1" = version ]; then echo v3.300.0; exit 0; fi\n'
+    "echo 'error: could not reach the backend' >&2\nexit 255\n",
 }
 
 COMMANDS = [
@@ -39,7 +39,8 @@ def fake_pulumi(request, tmp_path) -> dict:
     return {
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "PULUMI_ACCESS_TOKEN": "pul-fake", "DIGITALOCEAN_TOKEN": "dop-fake",
+        "PULUMI_ACCESS_TOKEN": "pul-fake",
+        "DIGITALOCEAN_TOKEN": "dop-fake",
         "PULUMI_HOME": str(tmp_path / "pulumi-home"),
     }
 
@@ -49,8 +50,9 @@ def test_cli_failure_is_exit_2_one_line(fake_pulumi, cmd, tmp_path):
     script, *args = cmd
     if script == "drift":
         args += ["--report", str(tmp_path / "r.json")]
-    res = subprocess.run([str(ROOT / "scripts" / script), *args], env=fake_pulumi, capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
+    res = subprocess.run(
+        [str(ROOT / "scripts" / script), *args], env=fake_pulumi, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert "Traceback" not in res.stderr, res.stderr
     assert res.returncode == 2, res.stdout + res.stderr
     if script != "drift":  # drift reports in its summary and JSON

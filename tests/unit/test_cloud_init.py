@@ -24,7 +24,12 @@ def test_admin_user_keys_only():
 def test_volume_formatted_only_when_blank_and_mounted_by_label():
     doc = render(data_device="/dev/disk/by-id/scsi-0DO_Volume_x")
     fs = doc["fs_setup"][0]
-    assert fs == {"label": DATA_LABEL, "filesystem": "ext4", "device": "/dev/disk/by-id/scsi-0DO_Volume_x", "overwrite": False}
+    assert fs == {
+        "label": DATA_LABEL,
+        "filesystem": "ext4",
+        "device": "/dev/disk/by-id/scsi-0DO_Volume_x",
+        "overwrite": False,
+    }
     mount = doc["mounts"][0]
     assert mount[0] == f"LABEL={DATA_LABEL}" and mount[1] == DATA_MOUNT and "nofail" in mount[3]
 
@@ -43,14 +48,14 @@ def test_host_key_installed_as_the_only_host_key():
     doc = render(host_key=key.strip())  # as `pulumi config get` hands it back: no trailing newline
     assert doc["ssh_deletekeys"] is True and doc["ssh_genkeytypes"] == []
     assert doc["ssh_keys"] == {"ed25519_private": key, "ed25519_public": hostkeys.public_of(key) + "\n"}
-    assert set(doc["ssh_keys"]) <= {f"{t}_{k}" for t in ("rsa", "dsa", "ecdsa", "ed25519")
-                                    for k in ("private", "public", "certificate")}  # cc_ssh's CONFIG_KEY_TO_FILE
+    assert set(doc["ssh_keys"]) <= {
+        f"{t}_{k}" for t in ("rsa", "dsa", "ecdsa", "ed25519") for k in ("private", "public", "certificate")
+    }  # cc_ssh's CONFIG_KEY_TO_FILE
 
 
 def test_no_host_key_no_key_settings():
     doc = render()
     assert not {"ssh_keys", "ssh_deletekeys", "ssh_genkeytypes"} & set(doc)
-
 
 
 def test_the_rendered_bytes_stay_the_same(monkeypatch):
@@ -68,6 +73,13 @@ def test_the_rendered_bytes_stay_the_same(monkeypatch):
     monkeypatch.setattr(hostkeys, "public_of", lambda key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "B" * 43)
     rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ" + "C" * 340 + " alice@laptop"
     ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdC1hLXJlYWwta2V5LWp1c3QtYnl0ZXMtMDEyMzQ1 ops@example.com"
-    text = render_user_data(admin_user="llmadmin", ssh_public_keys=[ed, rsa], hostname="llm-prod",
-                            data_device="/dev/disk/by-id/scsi-0DO_Volume_llm-prod-data", host_key="fixed")
-    assert hashlib.sha256(text.encode()).hexdigest() == "502650829a834e0645965bef606ff912a4deeaaa9ee7d45a62fcb6b69ea3ade6", text
+    text = render_user_data(
+        admin_user="llmadmin",
+        ssh_public_keys=[ed, rsa],
+        hostname="llm-prod",
+        data_device="/dev/disk/by-id/scsi-0DO_Volume_llm-prod-data",
+        host_key="fixed",
+    )
+    assert (
+        hashlib.sha256(text.encode()).hexdigest() == "502650829a834e0645965bef606ff912a4deeaaa9ee7d45a62fcb6b69ea3ade6"
+    ), text

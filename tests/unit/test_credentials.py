@@ -32,7 +32,8 @@ def test_a_new_hetzner_stack_needs_the_hetzner_token_whatever_its_name(env):
     stacks, e = env
     (stacks / "Pulumi.demo.yaml").write_text(HETZNER)
     assert automation.credentials_problem("demo", e) == (
-        "no Hetzner credentials for stack demo (set HCLOUD_TOKEN, or pulumi config set --secret hcloud:token <token> -s demo)")
+        "no Hetzner credentials for stack demo (set HCLOUD_TOKEN, or pulumi config set --secret hcloud:token <token> -s demo)"
+    )
     assert automation.credentials_problem("demo", {**e, "HCLOUD_TOKEN": "t"}) is None
 
 
@@ -40,7 +41,9 @@ def test_a_token_in_the_stack_config_counts(env):
     stacks, e = env
     (stacks / "Pulumi.demo.yaml").write_text(HETZNER + "  hcloud:token:\n    secure: v1:abc\n")
     assert automation.credentials_problem("demo", e) is None
-    (stacks / "Pulumi.demo2.yaml").write_text("config:\n  digitalocean:token:\n    secure: v1:abc\n  llm-platform:phase: 1\n")
+    (stacks / "Pulumi.demo2.yaml").write_text(
+        "config:\n  digitalocean:token:\n    secure: v1:abc\n  llm-platform:phase: 1\n"
+    )
     assert automation.credentials_problem("demo2", {k: v for k, v in e.items() if k != "DIGITALOCEAN_TOKEN"}) is None
 
 

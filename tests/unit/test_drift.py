@@ -12,8 +12,8 @@ from pulumi.automation import CommandError
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
 
-from operate import automation
 from hosts import dryplan
+from operate import automation
 from operate import cli as operate_cli
 from operate.drift import cli, render
 from operate.drift.cloud import check_cloud
@@ -22,21 +22,34 @@ from operate.drift.report import Finding, HostOutcome, LayerResult, Report
 from operate.targets import HostTarget, Target, from_stack_outputs
 
 APP_URN = "urn:pulumi:prod::llm-platform::llm-platform:app:LlmApp$digitalocean:index/app:App::llm-app"
-FW_URN = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/firewall:Firewall::llm-prod-firewall"
+FW_URN = (
+    "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/firewall:Firewall::llm-prod-firewall"
+)
 
 
 def step(op: str, urn: str, type_: str, diff: dict | None = None) -> EngineEvent:
     return EngineEvent.from_json(
-        {"sequence": 1, "timestamp": 0, "resourcePreEvent": {"metadata": {
-            "op": op, "urn": urn, "type": type_, "provider": "",
-            "diffs": list((diff or {}).keys()),
-            "detailedDiff": {k: {"diffKind": v, "inputDiff": True} for k, v in (diff or {}).items()},
-        }}}
+        {
+            "sequence": 1,
+            "timestamp": 0,
+            "resourcePreEvent": {
+                "metadata": {
+                    "op": op,
+                    "urn": urn,
+                    "type": type_,
+                    "provider": "",
+                    "diffs": list((diff or {}).keys()),
+                    "detailedDiff": {k: {"diffKind": v, "inputDiff": True} for k, v in (diff or {}).items()},
+                }
+            },
+        }
     )
 
 
 def diag(severity: str, message: str) -> EngineEvent:
-    return EngineEvent.from_json({"sequence": 2, "timestamp": 0, "diagnosticEvent": {"message": message, "severity": severity, "color": "never"}})
+    return EngineEvent.from_json(
+        {"sequence": 2, "timestamp": 0, "diagnosticEvent": {"message": message, "severity": severity, "color": "never"}}
+    )
 
 
 class FakeStack:
@@ -60,16 +73,20 @@ def cloud(events, fail=None) -> tuple[LayerResult, FakeStack]:
 
 
 def test_clean_stack_is_clean_and_previews_with_refresh():
-    result, stack = cloud([step("refresh", APP_URN, "digitalocean:index/app:App"), step("same", APP_URN, "digitalocean:index/app:App")])
+    result, stack = cloud(
+        [step("refresh", APP_URN, "digitalocean:index/app:App"), step("same", APP_URN, "digitalocean:index/app:App")]
+    )
     assert result.status == "clean" and result.findings == []
     assert stack.calls[0]["refresh"] is True
 
 
 def test_changed_resource_is_drift_naming_resource_and_property():
-    result, _ = cloud([
-        step("same", APP_URN, "digitalocean:index/app:App"),
-        step("update", FW_URN, "digitalocean:index/firewall:Firewall", {"inboundRules[3]": "delete"}),
-    ])
+    result, _ = cloud(
+        [
+            step("same", APP_URN, "digitalocean:index/app:App"),
+            step("update", FW_URN, "digitalocean:index/firewall:Firewall", {"inboundRules[3]": "delete"}),
+        ]
+    )
     assert result.status == "drift"
     [f] = result.findings
     assert f.target == "digitalocean:index/firewall:Firewall llm-prod-firewall"
@@ -112,9 +129,16 @@ def test_missing_cli_or_credentials_is_a_clear_error(tmp_path):
 DRY_RUN = {
     "plan": [
         {"name": "base | apt: use the caching proxy", "hosts_with_change": [], "hosts_with_conditional_change": []},
-        {"name": "firewall | ufw: default deny, only 22 (admins), 80, 443", "hosts_with_change": ["llm-prod"],
-         "hosts_with_conditional_change": []},
-        {"name": "ollama | ollama: restart on change", "hosts_with_change": [], "hosts_with_conditional_change": ["llm-prod"]},
+        {
+            "name": "firewall | ufw: default deny, only 22 (admins), 80, 443",
+            "hosts_with_change": ["llm-prod"],
+            "hosts_with_conditional_change": [],
+        },
+        {
+            "name": "ollama | ollama: restart on change",
+            "hosts_with_change": [],
+            "hosts_with_conditional_change": ["llm-prod"],
+        },
     ],
     "results": None,
 }
@@ -124,18 +148,26 @@ JUNIT_FAIL = """<?xml version="1.0"?><testsuites><testsuite>
 <testcase classname="tests.hosts.test_firewall" name="test_ufw_rules_are_exactly_the_catalogue[ssh://x]"><failure message="AssertionError: extra rule 11434/tcp ALLOW IN Anywhere&#10;assert [...] == [...]">traceback</failure></testcase>
 </testsuite></testsuites>"""
 
-PLAN = [{"name": "firewall | ufw: default deny, only 22 (admins), 80, 443",
-         "commands": ["ufw --force delete allow 11434/tcp"], "diffs": []}]
+PLAN = [
+    {
+        "name": "firewall | ufw: default deny, only 22 (admins), 80, 443",
+        "commands": ["ufw --force delete allow 11434/tcp"],
+        "diffs": [],
+    }
+]
 
 
 def target(tmp_path) -> Target:
     data = tmp_path / "llm-prod.json"
     data.write_text("{}")
-    return Target("prod", tmp_path / "inv.py", {}, [HostTarget("llm-prod", ["--hosts=ssh://x"], data, address="203.0.113.10:22")])
+    return Target(
+        "prod", tmp_path / "inv.py", {}, [HostTarget("llm-prod", ["--hosts=ssh://x"], data, address="203.0.113.10:22")]
+    )
 
 
-def fake_runner(dry_stdout: str, dry_rc: int = 0, junit: str | None = JUNIT_FAIL, dry_stderr: str = "",
-                plan: list | None = None):
+def fake_runner(
+    dry_stdout: str, dry_rc: int = 0, junit: str | None = JUNIT_FAIL, dry_stderr: str = "", plan: list | None = None
+):
     calls = []
 
     def run(argv, **kw):
@@ -176,7 +208,9 @@ def test_host_findings_carry_commands_and_assertion_messages_grouped_by_role(tmp
     text = render.text(report)
     # one group for the role: the operation (cause) with its command, then the check beneath it
     assert text.count("[llm-prod] firewall") == 1
-    assert text.index("$ ufw --force delete allow 11434/tcp") < text.index("check failed") < text.index("extra rule 11434")
+    assert (
+        text.index("$ ufw --force delete allow 11434/tcp") < text.index("check failed") < text.index("extra rule 11434")
+    )
     doc = report.to_dict()["findings"][0]
     assert doc["commands"] == ["ufw --force delete allow 11434/tcp"] and doc["role"] == "firewall"
     md = render.markdown(report)
@@ -199,15 +233,28 @@ def test_no_secret_value_reaches_any_report(tmp_path):
 
 
 def test_markdown_goes_to_the_file_and_the_job_summary(tmp_path, monkeypatch):
-    dirty = LayerResult("hosts", "drift", [Finding("hosts", "h", "proxy | nginx running", "would change",
-                                                               role="proxy", kind="operation",
-                                                               commands=["systemctl start nginx.service"])])
+    dirty = LayerResult(
+        "hosts",
+        "drift",
+        [
+            Finding(
+                "hosts",
+                "h",
+                "proxy | nginx running",
+                "would change",
+                role="proxy",
+                kind="operation",
+                commands=["systemctl start nginx.service"],
+            )
+        ],
+    )
     monkeypatch.setattr(cli, "run_drift", lambda stack, checks: Report(stack, [dirty]))
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    code = operate_cli.main(["drift", "prod", "--report", str(tmp_path / "r.json"),
-                             "--markdown", str(tmp_path / "r.md")])
+    code = operate_cli.main(
+        ["drift", "prod", "--report", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")]
+    )
     assert code == 1
     assert "systemctl start nginx.service" in (tmp_path / "r.md").read_text()
     text = summary.read_text()
@@ -216,7 +263,9 @@ def test_markdown_goes_to_the_file_and_the_job_summary(tmp_path, monkeypatch):
 
 def test_clean_host(tmp_path):
     clean = {"plan": [{"name": "x", "hosts_with_change": [], "hosts_with_conditional_change": []}], "results": None}
-    run, _ = fake_runner(json.dumps(clean), junit='<testsuites><testsuite><testcase classname="a" name="b"/></testsuite></testsuites>')
+    run, _ = fake_runner(
+        json.dumps(clean), junit='<testsuites><testsuite><testcase classname="a" name="b"/></testsuite></testsuites>'
+    )
     assert check_hosts(target(tmp_path), run=run).status == "clean"
 
 
@@ -236,8 +285,19 @@ def test_report_exit_codes_and_json():
     with pytest.raises(ValueError):  # a status nobody maps must not read as clean
         LayerResult("hosts", "error")
     doc = Report("s", [clean, dirty]).to_dict()
-    assert doc["findings"] == [{"layer": "hosts", "host": "h", "target": "op", "detail": "would change", "role": "",
-                                "kind": "", "commands": [], "diffs": [], "message": ""}]
+    assert doc["findings"] == [
+        {
+            "layer": "hosts",
+            "host": "h",
+            "target": "op",
+            "detail": "would change",
+            "role": "",
+            "kind": "",
+            "commands": [],
+            "diffs": [],
+            "message": "",
+        }
+    ]
     assert "[h]\n      - op: would change" in render.text(Report("s", [dirty]))
 
 
@@ -256,14 +316,31 @@ def test_stack_target_takes_only_the_secrets_the_inventory_names():
     from tests.unit.conftest import automation_config, plan_for
 
     inventory = plan_for("prod").outputs["inventory"]
-    values = automation_config("prod", secrets={
-        k: f"v-{k}-0123456789abcdef" for k in ("vllmApiKey", "llamafactoryApiKey", "llamafactoryUiPassword",
-                                                "huggingfaceApiKey", "openaiApiKey", "langfuseSecretKey")})
-    stack = SimpleNamespace(name="prod", outputs=lambda: {"inventory": SimpleNamespace(value=inventory)},
-                            get_all_config=lambda: values)
+    values = automation_config(
+        "prod",
+        secrets={
+            k: f"v-{k}-0123456789abcdef"
+            for k in (
+                "vllmApiKey",
+                "llamafactoryApiKey",
+                "llamafactoryUiPassword",
+                "huggingfaceApiKey",
+                "openaiApiKey",
+                "langfuseSecretKey",
+            )
+        },
+    )
+    stack = SimpleNamespace(
+        name="prod", outputs=lambda: {"inventory": SimpleNamespace(value=inventory)}, get_all_config=lambda: values
+    )
     written = json.loads(Path(from_stack(stack).env["LLM_PLATFORM_SECRETS_FILE"]).read_text())
-    assert sorted(written) == ["huggingfaceApiKey", "llamafactoryApiKey", "llamafactoryUiPassword", "vllmApiKey",
-                               "vllmLocalKey"]  # vllmApiKeyPrevious: not set outside a rotation, not written
+    assert sorted(written) == [
+        "huggingfaceApiKey",
+        "llamafactoryApiKey",
+        "llamafactoryUiPassword",
+        "vllmApiKey",
+        "vllmLocalKey",
+    ]  # vllmApiKeyPrevious: not set outside a rotation, not written
     assert written["vllmApiKey"] == "v-vllmApiKey-0123456789abcdef"
 
 
@@ -278,23 +355,38 @@ def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():
         def get_fact(self, fact, path):
             return {"/etc/nginx/conf.d/llm.conf": ["server_tokens off;", "client_max_body_size 1m;"]}.get(path)
 
-    line, diff = dryplan.describe(FileUploadCommand(io.StringIO("server_tokens off;\nclient_max_body_size 9m;\n"),
-                                                    "/etc/nginx/conf.d/llm.conf", remote_temp_filename="/tmp/x"), Host())
+    line, diff = dryplan.describe(
+        FileUploadCommand(
+            io.StringIO("server_tokens off;\nclient_max_body_size 9m;\n"),
+            "/etc/nginx/conf.d/llm.conf",
+            remote_temp_filename="/tmp/x",
+        ),
+        Host(),
+    )
     assert line == "upload /etc/nginx/conf.d/llm.conf"
     assert "-client_max_body_size 1m;" in diff and "+client_max_body_size 9m;" in diff
-    assert dryplan.describe(FileUploadCommand(io.StringIO("a\n"), "/etc/new", remote_temp_filename="/tmp/y"),
-                            Host())[1] == "/etc/new: new file (1 lines)"
+    assert (
+        dryplan.describe(FileUploadCommand(io.StringIO("a\n"), "/etc/new", remote_temp_filename="/tmp/y"), Host())[1]
+        == "/etc/new: new file (1 lines)"
+    )
     # the deploy's own one-command file write (hosts.ops.put_file) gives the same diff, not its command
-    written = WriteFile("/etc/nginx/conf.d/llm.conf", b"server_tokens off;\nclient_max_body_size 9m;\n", "root", "root", "644")
+    written = WriteFile(
+        "/etc/nginx/conf.d/llm.conf", b"server_tokens off;\nclient_max_body_size 9m;\n", "root", "root", "644"
+    )
     line, diff = dryplan.describe(written, Host())
     assert line == "write /etc/nginx/conf.d/llm.conf" and "base64" not in line + diff
     assert "-client_max_body_size 1m;" in diff and "+client_max_body_size 9m;" in diff
-    secret = FileUploadCommand(io.BytesIO(b"KEY=hunter2-0123456789\n"), "/etc/llm-platform/vllm.env",
-                               remote_temp_filename=f"{UPLOAD_DIR}/pyinfra-abc")
+    secret = FileUploadCommand(
+        io.BytesIO(b"KEY=hunter2-0123456789\n"),
+        "/etc/llm-platform/vllm.env",
+        remote_temp_filename=f"{UPLOAD_DIR}/pyinfra-abc",
+    )
     line, diff = dryplan.describe(secret, Host())
     assert "hunter2" not in line + diff and diff.endswith(dryplan.SECRET_DIFF)
-    assert dryplan.describe(StringCommand("systemctl", "start", "nginx.service"), Host()) == \
-        ("systemctl start nginx.service", None)
+    assert dryplan.describe(StringCommand("systemctl", "start", "nginx.service"), Host()) == (
+        "systemctl start nginx.service",
+        None,
+    )
     long = dryplan.file_diff("/f", [str(i) for i in range(200)], [f"{i}x\n" for i in range(200)])
     assert len(long.splitlines()) == dryplan.MAX_DIFF_LINES + 1 and long.endswith("more diff lines")
 
@@ -327,7 +419,9 @@ PYINFRA_TAIL = "\n--> Disconnecting from hosts...\n--> pyinfra error: No hosts r
 
 
 def unreachable(tmp_path, line: str, traceback: str = "", traceback_last: bool = False) -> LayerResult:
-    stderr = PYINFRA_HEAD + (line + PYINFRA_TAIL + "\n" + traceback if traceback_last else traceback + line + PYINFRA_TAIL)
+    stderr = PYINFRA_HEAD + (
+        line + PYINFRA_TAIL + "\n" + traceback if traceback_last else traceback + line + PYINFRA_TAIL
+    )
     run, calls = fake_runner("", dry_rc=1, dry_stderr=stderr)
     result = check_hosts(target(tmp_path), run=run)
     # testinfra runs beside the dry run; for a host the dry run could not reach, its result is dropped
@@ -339,8 +433,10 @@ def test_unreachable_host_reason_is_one_clean_line_never_a_traceback(tmp_path):
     for last in (False, True):
         result = unreachable(tmp_path, BANNER_LINE, BANNER_TRACEBACK, traceback_last=last)
         assert result.status == "not_checked"
-        assert result.reason == ("llm-prod: SSH to 203.0.113.10:22: the connection closed before the SSH banner "
-                                 "(Connection reset by peer): a firewall in the way, or sshd not up yet"), result.reason
+        assert result.reason == (
+            "llm-prod: SSH to 203.0.113.10:22: the connection closed before the SSH banner "
+            "(Connection reset by peer): a firewall in the way, or sshd not up yet"
+        ), result.reason
         [host] = result.hosts
         assert (host.host, host.status, host.reason) == ("llm-prod", "not_checked", result.reason)
 
@@ -348,18 +444,13 @@ def test_unreachable_host_reason_is_one_clean_line_never_a_traceback(tmp_path):
 def test_each_ssh_failure_reads_as_one_line_naming_host_and_address(tmp_path):
     cases = {
         "Could not connect (timed out)": "llm-prod: SSH to 203.0.113.10:22 timed out after 10 s",
-        "Could not connect ([Errno None] Unable to connect to port 22 on 203.0.113.10)":
-            "llm-prod: SSH to 203.0.113.10:22 refused (nothing listening, or a firewall rejecting)",
+        "Could not connect ([Errno None] Unable to connect to port 22 on 203.0.113.10)": "llm-prod: SSH to 203.0.113.10:22 refused (nothing listening, or a firewall rejecting)",
         "Could not connect ([Errno 113] No route to host)": "llm-prod: SSH to 203.0.113.10:22: no route to host",
-        "SSH host key error (Host key for 203.0.113.10 does not match.)":
-            "llm-prod: host key mismatch for 203.0.113.10:22: known_hosts holds another key "
-            "(the host was rebuilt, or someone is in between)",
-        "Authentication error (username=llmadmin)":
-            "llm-prod: SSH to 203.0.113.10:22: authentication failed as llmadmin (key not accepted)",
-        "Could not resolve hostname ([Errno -2] Name or service not known)":
-            "llm-prod: SSH to 203.0.113.10:22: cannot resolve the host name",
-        "Could not connect ([Errno 2] No such file or directory: '/home/runner/.ssh/known_hosts')":
-            "llm-prod: no known_hosts file (/home/runner/.ssh/known_hosts): the host key cannot be checked",
+        "SSH host key error (Host key for 203.0.113.10 does not match.)": "llm-prod: host key mismatch for 203.0.113.10:22: known_hosts holds another key "
+        "(the host was rebuilt, or someone is in between)",
+        "Authentication error (username=llmadmin)": "llm-prod: SSH to 203.0.113.10:22: authentication failed as llmadmin (key not accepted)",
+        "Could not resolve hostname ([Errno -2] Name or service not known)": "llm-prod: SSH to 203.0.113.10:22: cannot resolve the host name",
+        "Could not connect ([Errno 2] No such file or directory: '/home/runner/.ssh/known_hosts')": "llm-prod: no known_hosts file (/home/runner/.ssh/known_hosts): the host key cannot be checked",
     }
     for pyinfra_says, reason in cases.items():
         colour = "\x1b[31m" + pyinfra_says + "\x1b[0m"  # pyinfra colours the message on a terminal
@@ -368,7 +459,12 @@ def test_each_ssh_failure_reads_as_one_line_naming_host_and_address(tmp_path):
 
 
 def test_a_failed_dry_run_without_a_connect_line_gives_pyinfras_error_not_a_traceback_tail(tmp_path):
-    stderr = PYINFRA_HEAD + BANNER_TRACEBACK + "--> pyinfra error: Invalid inventory: hosts/inventory.py\n" + BANNER_TRACEBACK
+    stderr = (
+        PYINFRA_HEAD
+        + BANNER_TRACEBACK
+        + "--> pyinfra error: Invalid inventory: hosts/inventory.py\n"
+        + BANNER_TRACEBACK
+    )
     run, _ = fake_runner("", dry_rc=1, dry_stderr=stderr)
     result = check_hosts(target(tmp_path), run=run)
     assert result.status == "not_checked"
@@ -407,7 +503,8 @@ def test_testinfra_losing_ssh_is_not_checked_not_a_failed_check(tmp_path):
     lost = JUNIT_FAIL.replace(
         "AssertionError: extra rule 11434/tcp ALLOW IN Anywhere&#10;assert [...] == [...]",
         "RuntimeError: CommandResult(backend=&lt;SshBackend&gt;, exit_status=255, command=b'ssh llm-prod sudo ufw status', "
-        "_stdout=b'', _stderr=b'ssh: connect to host 203.0.113.10 port 22: Connection timed out\\r\\n')")
+        "_stdout=b'', _stderr=b'ssh: connect to host 203.0.113.10 port 22: Connection timed out\\r\\n')",
+    )
     clean = {"plan": [{"name": "x", "hosts_with_change": [], "hosts_with_conditional_change": []}], "results": None}
     run, _ = fake_runner(json.dumps(clean), junit=lost)
     result = check_hosts(target(tmp_path), run=run)
@@ -421,8 +518,7 @@ DOWN = "llm-prod: SSH to 203.0.113.10:22 timed out after 10 s"
 
 
 def cloud_drift_hosts_down() -> Report:
-    hosts = LayerResult("hosts", "not_checked", reason=DOWN,
-                              hosts=[HostOutcome("llm-prod", "not_checked", DOWN)])
+    hosts = LayerResult("hosts", "not_checked", reason=DOWN, hosts=[HostOutcome("llm-prod", "not_checked", DOWN)])
     return Report("prod", [LayerResult("cloud", "drift", [CREATE]), hosts])
 
 
@@ -437,7 +533,10 @@ def test_cloud_drift_with_hosts_not_checked_is_incomplete_exit_2_and_says_both()
     doc = report.to_dict()
     assert (doc["status"], doc["exit_code"], doc["drift_found"]) == ("incomplete", 2, True)
     assert doc["not_checked"] == [{"layer": "hosts", "host": "llm-prod", "reason": DOWN}]
-    assert [(l["layer"], l["status"], l["exit_code"]) for l in doc["layers"]] == [("cloud", "drift", 1), ("hosts", "not_checked", 2)]
+    assert [(l["layer"], l["status"], l["exit_code"]) for l in doc["layers"]] == [
+        ("cloud", "drift", 1),
+        ("hosts", "not_checked", 2),
+    ]
     md = render.markdown(report)
     assert md.splitlines()[0] == "## ❌ Drift: `prod` — incomplete: drift found; not checked: hosts"
     assert "| hosts | not checked |" in md and DOWN in md and "create" in md
@@ -447,7 +546,10 @@ def test_not_checked_alone_is_incomplete_without_drift():
     hosts = LayerResult("hosts", "not_checked", reason=DOWN, hosts=[HostOutcome("llm-prod", "not_checked", DOWN)])
     report = Report("prod", [LayerResult("cloud", "clean"), hosts])
     assert (report.status, report.exit_code, report.to_dict()["drift_found"]) == ("incomplete", 2, False)
-    assert render.text(report).splitlines()[0] == "drift report for prod: INCOMPLETE (exit 2): no drift found; not checked: hosts"
+    assert (
+        render.text(report).splitlines()[0]
+        == "drift report for prod: INCOMPLETE (exit 2): no drift found; not checked: hosts"
+    )
 
 
 def test_help_lists_the_exit_codes(capsys):
@@ -494,13 +596,29 @@ def fenced(md: str) -> tuple[list[str], list[list[str]]]:
 def test_markdown_keeps_host_derived_text_inside_code(tmp_path):
     hostile_diff = "```\n# Owned\n[click here](https://evil.example/steal)\n<img src=x onerror=alert(1)>\n````` five"
     hostile_msg = "AssertionError: banner ~~~\n## Not a heading\n\x1b[8mhidden"
-    f = Finding("hosts", "llm-prod", "proxy | nginx: API key map", "would change", role="proxy",
-                      kind="operation", commands=["echo ``` [x](https://evil.example)"], diffs=[hostile_diff])
-    check = Finding("hosts", "llm-prod", "test_proxy::t[ssh://x] [y](https://evil.example)", "check failed",
-                          role="proxy", kind="check", message=hostile_msg)
+    f = Finding(
+        "hosts",
+        "llm-prod",
+        "proxy | nginx: API key map",
+        "would change",
+        role="proxy",
+        kind="operation",
+        commands=["echo ``` [x](https://evil.example)"],
+        diffs=[hostile_diff],
+    )
+    check = Finding(
+        "hosts",
+        "llm-prod",
+        "test_proxy::t[ssh://x] [y](https://evil.example)",
+        "check failed",
+        role="proxy",
+        kind="check",
+        message=hostile_msg,
+    )
     why = "llm-prod: SSH to 203.0.113.10:22: banner `[z](https://evil.example)` | www.evil.example <b>"
-    hosts = LayerResult("hosts", "not_checked", [f, check], reason=why,
-                              hosts=[HostOutcome("llm-prod", "not_checked", why)])
+    hosts = LayerResult(
+        "hosts", "not_checked", [f, check], reason=why, hosts=[HostOutcome("llm-prod", "not_checked", why)]
+    )
     md = render.markdown(Report("prod", [LayerResult("cloud", "clean"), hosts]))
     outside, blocks = fenced(md)
     # every host-derived line is inside a code block
@@ -510,8 +628,11 @@ def test_markdown_keeps_host_derived_text_inside_code(tmp_path):
     assert "$ echo ``` [x](https://evil.example)" in inside
     # outside the blocks, only our own headings, and nothing that renders as a link or HTML
     headings = [line for line in outside if line.lstrip().startswith("#")]
-    assert headings == ["## ❌ Drift: `prod` — incomplete: drift found; not checked: hosts",
-                        "### not checked (exit 2, whatever else was found)", "### hosts · llm-prod · proxy"], headings
+    assert headings == [
+        "## ❌ Drift: `prod` — incomplete: drift found; not checked: hosts",
+        "### not checked (exit 2, whatever else was found)",
+        "### hosts · llm-prod · proxy",
+    ], headings
     text = "\n".join(CODE_SPAN.sub("", line) for line in outside)
     for bad in ("](", "<img", "<b>", "www.", "https://"):
         assert bad not in text, (bad, md)
@@ -560,16 +681,23 @@ def test_stack_targets_pin_the_host_key_for_pyinfra_and_testinfra(tmp_path):
     from hosts.inventory import hosts_from_output
 
     pub = hostkeys.public_of(hostkeys.from_seed(b"prod"))
-    inv = {"hosts": [{"name": "llm-prod", "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin",
-                      "host_key": pub, "data": {}}]}
+    inv = {
+        "hosts": [
+            {"name": "llm-prod", "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin", "host_key": pub, "data": {}}
+        ]
+    }
     t = from_stack_outputs("prod", inv, {})
     known = Path(t.env["LLM_PLATFORM_KNOWN_HOSTS"])
     assert known.read_text() == f"203.0.113.10 {pub}\n"
     [(name, data)] = hosts_from_output(inv, str(known))
     assert data["ssh_known_hosts_file"] == str(known) and data["ssh_strict_host_key_checking"] == "yes"
-    cfg = next(a for a in t.hosts[0].testinfra_args if a.startswith("--ssh-config="))[len("--ssh-config="):]
-    ssh = subprocess.run(["ssh", "-G", "-F", cfg, "llmadmin@203.0.113.10"], capture_output=True, text=True,
-                         env={**os.environ, "HOME": str(tmp_path)}).stdout
+    cfg = next(a for a in t.hosts[0].testinfra_args if a.startswith("--ssh-config="))[len("--ssh-config=") :]
+    ssh = subprocess.run(
+        ["ssh", "-G", "-F", cfg, "llmadmin@203.0.113.10"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    ).stdout
     assert f"userknownhostsfile {known}" in ssh and "stricthostkeychecking true" in ssh
     # a host the output pins no key for (an old output): still strict, against the operator's known_hosts
     [(_, old)] = hosts_from_output({"hosts": [{**inv["hosts"][0], "host_key": None}]}, str(known))

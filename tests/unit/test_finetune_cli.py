@@ -17,8 +17,9 @@ def finetune(*args: str) -> subprocess.CompletedProcess:
     # (never point the wrapper at a base interpreter: it would turn it into a venv).
     if (Path(sys.prefix) / ".llm-platform-stamp").is_file():
         env.setdefault("LLM_PLATFORM_VENV", sys.prefix)
-    return subprocess.run([str(ROOT / "scripts" / "finetune"), *args], capture_output=True, text=True, env=env,
-                          timeout=120, cwd="/")
+    return subprocess.run(
+        [str(ROOT / "scripts" / "finetune"), *args], capture_output=True, text=True, env=env, timeout=120, cwd="/"
+    )
 
 
 def test_validate_good_file_exits_0():
@@ -61,7 +62,8 @@ def test_validate_missing_file_and_usage():
     assert proc.returncode == 2 and proc.stderr.strip() == "error: /nonexistent/data.jsonl: no such file"
     proc = finetune("validate")  # a usage error: exit 3 (never 2, "could not check"), one line
     assert proc.returncode == 3 and proc.stderr == (
-        "error: the following arguments are required: file (see `scripts/finetune validate --help`)\n"), proc.stderr
+        "error: the following arguments are required: file (see `scripts/finetune validate --help`)\n"
+    ), proc.stderr
 
 
 def test_validate_write_split(tmp_path):
@@ -83,7 +85,10 @@ def test_validate_accepts_line_separators_inside_strings(tmp_path):
     """U+2028, U+0085 and \\x1c are valid unescaped in JSON strings; JSON Lines split on \\n only."""
     import json
 
-    rows = [{"instruction": f"say {sep!r}: a{sep}b", "input": "", "output": f"ok{sep}done"} for sep in ("\u2028", "\u0085", "\x1c")]
+    rows = [
+        {"instruction": f"say {sep!r}: a{sep}b", "input": "", "output": f"ok{sep}done"}
+        for sep in ("\u2028", "\u0085", "\x1c")
+    ]
     f = tmp_path / "seps.jsonl"
     f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     proc = finetune("validate", str(f))

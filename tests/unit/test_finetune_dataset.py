@@ -77,9 +77,9 @@ def test_invalid_json_array_gives_line_and_column():
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("[\n {\"instruction\": \"a\", \"output\": \"b\"},\n]\n", r"line 3, col 1: trailing comma"),
-        ("[\n {\"instruction\": \"a\", \"output\": \"b\"}\n", r"missing '\]'"),
-        ("[{\"instruction\": \"a\", \"output\": \"b\"}] x", r"line 1, col \d+: extra data"),
+        ('[\n {"instruction": "a", "output": "b"},\n]\n', r"line 3, col 1: trailing comma"),
+        ('[\n {"instruction": "a", "output": "b"}\n', r"missing '\]'"),
+        ('[{"instruction": "a", "output": "b"}] x', r"line 1, col \d+: extra data"),
         ("", r"empty file"),
         ("[]", r"no rows"),
     ],
@@ -162,8 +162,13 @@ def test_sharegpt_dataset_info_entry():
     entry = dataset.dataset_info_entry("chat", rep.fmt, rep.rows)
     assert entry["formatting"] == "sharegpt"
     assert entry["columns"] == {"messages": "conversations"}
-    assert entry["tags"] == {"role_tag": "from", "content_tag": "value", "user_tag": "human",
-                             "assistant_tag": "gpt", "system_tag": "system"}
+    assert entry["tags"] == {
+        "role_tag": "from",
+        "content_tag": "value",
+        "user_tag": "human",
+        "assistant_tag": "gpt",
+        "system_tag": "system",
+    }
 
 
 def test_uploaded_text_round_trips():
@@ -211,7 +216,9 @@ def test_report_split_matches_rows():
 
 def test_unknown_fields_are_warnings_not_errors(tmp_path):
     f = tmp_path / "d.jsonl"
-    f.write_text('{"instruction": "a", "output": "b", "source": "crm"}\n{"instruction": "c", "output": "d", "source": "x"}\n')
+    f.write_text(
+        '{"instruction": "a", "output": "b", "source": "crm"}\n{"instruction": "c", "output": "d", "source": "x"}\n'
+    )
     rep = validate(f)
     assert rep.ok
     assert rep.warnings == ["unknown field 'source' in 2 row(s): ignored by LLaMA-Factory"]

@@ -22,8 +22,11 @@ def models_of(text: str) -> list[str]:
 
 
 def changed_lines(old: str, new: str) -> list[str]:
-    return [ln for ln in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
-            if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    return [
+        ln
+        for ln in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+        if ln[:1] in "+-" and not ln.startswith(("+++", "---"))
+    ]
 
 
 @pytest.mark.parametrize("stack", ["staging", "cpu", "prod", "dev"])
@@ -71,7 +74,9 @@ def test_empty_flow_list():
 
 
 def test_block_list():
-    text = BASE.format(ollama="    ollama:\n      models:\n        - llama3.1:8b   # default\n        - qwen2.5:0.5b\n      keepAlive: 1h\n")
+    text = BASE.format(
+        ollama="    ollama:\n      models:\n        - llama3.1:8b   # default\n        - qwen2.5:0.5b\n      keepAlive: 1h\n"
+    )
     new, _ = add_model_text(text, "support-bot")
     assert "        - qwen2.5:0.5b\n        - support-bot\n      keepAlive: 1h\n" in new
     assert "# default" in new

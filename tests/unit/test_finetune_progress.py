@@ -6,8 +6,10 @@ from operate.finetune import progress
 from operate.finetune.progress import Progress, parse_line
 
 # Lines as LLaMA-Factory's LogCallback writes them (and the stand-in copies).
-TRAIN = ('{"current_steps": 30, "total_steps": 120, "loss": 1.2345, "lr": 0.00018, "epoch": 0.75, '
-         '"percentage": 25.0, "elapsed_time": "0:01:00", "remaining_time": "0:03:00"}')
+TRAIN = (
+    '{"current_steps": 30, "total_steps": 120, "loss": 1.2345, "lr": 0.00018, "epoch": 0.75, '
+    '"percentage": 25.0, "elapsed_time": "0:01:00", "remaining_time": "0:03:00"}'
+)
 EVAL = '{"current_steps": 40, "total_steps": 120, "eval_loss": 1.5, "epoch": 1.0, "percentage": 33.33, "elapsed_time": "0:01:20", "remaining_time": "0:02:40"}'
 
 
@@ -24,7 +26,15 @@ def test_format_line():
 
 
 def test_non_progress_lines_are_ignored():
-    for line in ("", "   ", '{"current_steps": 3', "not json", "[1, 2]", '{"loss": 1.0}', '{"current_steps": "x", "total_steps": 3}'):
+    for line in (
+        "",
+        "   ",
+        '{"current_steps": 3',
+        "not json",
+        "[1, 2]",
+        '{"loss": 1.0}',
+        '{"current_steps": "x", "total_steps": 3}',
+    ):
         assert parse_line(line) is None
 
 

@@ -25,7 +25,11 @@ from operate.finetune.training import ConfigError, Gpu, choose_method
     ],
 )
 def test_params_from_name(model, params):
-    assert training.params_billions(model) == pytest.approx(params) if params is not None else training.params_billions(model) is None
+    assert (
+        training.params_billions(model) == pytest.approx(params)
+        if params is not None
+        else training.params_billions(model) is None
+    )
 
 
 def test_memory_figures_follow_llamafactory_table_for_7b():
@@ -151,7 +155,9 @@ def test_train_yaml_qlora_full_cpu():
 
 
 def test_rendered_yaml_reads_back_and_has_no_secret():
-    cfg = training.train_config(params("qlora", lora_rank=8, epochs=1, learning_rate=1e-4, cutoff_len=1024, template="llama3"))
+    cfg = training.train_config(
+        params("qlora", lora_rank=8, epochs=1, learning_rate=1e-4, cutoff_len=1024, template="llama3")
+    )
     text = training.render_yaml(cfg, "header line 1\nheader line 2")
     assert text.startswith("# header line 1\n# header line 2\n")
     assert yaml.safe_load(text) == cfg
@@ -189,8 +195,11 @@ def test_merge_yaml():
     assert full["model_name_or_path"] == "/app/output/support-bot/full" and "adapter_name_or_path" not in full
 
 
-ENTRY = {"file_name": "support-bot.json", "formatting": "alpaca",
-         "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+ENTRY = {
+    "file_name": "support-bot.json",
+    "formatting": "alpaca",
+    "columns": {"prompt": "instruction", "query": "input", "response": "output"},
+}
 
 
 def test_dataset_info_merge_is_idempotent_and_keeps_others():
@@ -233,8 +242,10 @@ def _standin_train(tmp_path, cfg: dict, gpu_gb: float):
     (data / "dataset_info.json").write_text(json.dumps({"support-bot": ENTRY}))
     path = tmp_path / "train.yaml"
     path.write_text(training.render_yaml(cfg, "test"))
-    return run_cli(["llamafactory-cli", "train", str(path), f"dataset_dir={data}", f"output_dir={tmp_path / 'out'}"],
-                   env={"STANDIN_GPU_MEMORY_GB": str(gpu_gb)})
+    return run_cli(
+        ["llamafactory-cli", "train", str(path), f"dataset_dir={data}", f"output_dir={tmp_path / 'out'}"],
+        env={"STANDIN_GPU_MEMORY_GB": str(gpu_gb)},
+    )
 
 
 def test_qlora_config_is_quantized_by_llamafactory(tmp_path):
@@ -249,7 +260,10 @@ def test_qlora_config_is_quantized_by_llamafactory(tmp_path):
 
 def test_standin_loads_an_unknown_quantization_method_in_16_bits_as_v094_does(tmp_path):
     """v0.9.4 checks no value in parse_dict; a method outside QuantizationMethod quantizes nothing."""
-    cfg = {**training.train_config(params("qlora", base_model="Qwen/Qwen2.5-14B-Instruct")), "quantization_method": "bitsandbytes"}
+    cfg = {
+        **training.train_config(params("qlora", base_model="Qwen/Qwen2.5-14B-Instruct")),
+        "quantization_method": "bitsandbytes",
+    }
     res = _standin_train(tmp_path, cfg, 20)
     assert res.returncode == 1 and "Quantizing" not in res.stdout
     assert "CUDA out of memory" in res.stderr

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from operate import cli as operate_cli
-from operate.finetune import cli
-from operate.finetune import training, workflow
+from operate.finetune import cli, training, workflow
 from operate.finetune.remote import Host, Remote, RemoteError, Result, host_from_inventory, resolve
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "finetune"
@@ -52,8 +51,17 @@ def make_host(rules=None, secrets=None, stack="staging") -> Host:
 
 
 def run_info(**kw) -> workflow.RunInfo:
-    d = dict(name="bot", base_model="Qwen/Qwen2.5-0.5B-Instruct", method="lora", device="cpu", template="qwen",
-             dataset="bot", rows=10, output_dir="/app/output/bot/adapter", started_at=0.0)
+    d = dict(
+        name="bot",
+        base_model="Qwen/Qwen2.5-0.5B-Instruct",
+        method="lora",
+        device="cpu",
+        template="qwen",
+        dataset="bot",
+        rows=10,
+        output_dir="/app/output/bot/adapter",
+        started_at=0.0,
+    )
     d.update(kw)
     return workflow.RunInfo(**d)
 
@@ -69,10 +77,16 @@ def test_host_paths_follow_the_container_volumes():
 
 
 def test_exec_line_passes_the_token_by_name_only():
-    line = workflow.exec_line("llamafactory-cli train /app/output/bot/train.yaml", token=True,
-                              extra_env={"CUDA_VISIBLE_DEVICES": ""}, log="/data/finetune/output/bot/train.log")
-    assert line == ("docker exec -e HF_TOKEN -e HUGGING_FACE_HUB_TOKEN -e CUDA_VISIBLE_DEVICES= llm-llamafactory "
-                    "llamafactory-cli train /app/output/bot/train.yaml > /data/finetune/output/bot/train.log 2>&1")
+    line = workflow.exec_line(
+        "llamafactory-cli train /app/output/bot/train.yaml",
+        token=True,
+        extra_env={"CUDA_VISIBLE_DEVICES": ""},
+        log="/data/finetune/output/bot/train.log",
+    )
+    assert line == (
+        "docker exec -e HF_TOKEN -e HUGGING_FACE_HUB_TOKEN -e CUDA_VISIBLE_DEVICES= llm-llamafactory "
+        "llamafactory-cli train /app/output/bot/train.yaml > /data/finetune/output/bot/train.log 2>&1"
+    )
     # no token: no bare -e (a bare name would unset the container's own HF_TOKEN)
     assert "-e" not in workflow.exec_line("x", token=False, extra_env={}, log="/l").split()
 
@@ -155,7 +169,9 @@ def test_token_from_the_environment_wins(monkeypatch):
 def test_start_training_files_and_unit():
     host = make_host([("systemctl is-active", Result(0, "inactive\n", ""))])
     run = run_info()
-    yaml_text = training.render_yaml(training.train_config(training.TrainParams(name="bot", method="lora", device="cpu")), "h")
+    yaml_text = training.render_yaml(
+        training.train_config(training.TrainParams(name="bot", method="lora", device="cpu")), "h"
+    )
     workflow.start_training(host, run, yaml_text, token=True, extra_env={"CUDA_VISIBLE_DEVICES": ""})
     files = host.remote.files
     d = "/data/finetune/output/bot"
@@ -163,7 +179,10 @@ def test_start_training_files_and_unit():
     assert json.loads(files[f"{d}/run.json"][0])["method"] == "lora"
     script, mode = files[f"{d}/train.sh"]
     assert mode == "755"
-    assert "docker exec -e HF_TOKEN -e HUGGING_FACE_HUB_TOKEN -e CUDA_VISIBLE_DEVICES= llm-llamafactory llamafactory-cli train /app/output/bot/train.yaml > /data/finetune/output/bot/train.log 2>&1" in script
+    assert (
+        "docker exec -e HF_TOKEN -e HUGGING_FACE_HUB_TOKEN -e CUDA_VISIBLE_DEVICES= llm-llamafactory llamafactory-cli train /app/output/bot/train.yaml > /data/finetune/output/bot/train.log 2>&1"
+        in script
+    )
     assert f"echo $? > {d}/train.exit" in script
     prep = next(c for c in host.remote.commands if "rm -f" in c)
     assert f"{d}/train.exit" in prep and "/data/finetune/output/bot/adapter/trainer_log.jsonl" in prep
@@ -220,13 +239,20 @@ def scripted(*texts: str):
 
 
 def test_follow_prints_progress_until_success():
-    host = make_host([("@state", scripted(
-        poll_text("active", line="Loading model"),
-        poll_text("active", 1),
-        poll_text("active", 1),
-        poll_text("active", 3),
-        poll_text("inactive", 4, exit_code=0),
-    ))])
+    host = make_host(
+        [
+            (
+                "@state",
+                scripted(
+                    poll_text("active", line="Loading model"),
+                    poll_text("active", 1),
+                    poll_text("active", 1),
+                    poll_text("active", 3),
+                    poll_text("inactive", 4, exit_code=0),
+                ),
+            )
+        ]
+    )
     lines: list[str] = []
     st = workflow.follow(host, run_info(), interval=0, out=lines.append, sleep=lambda s: None)
     assert st.exit_code == 0
@@ -239,10 +265,12 @@ def test_follow_prints_progress_until_success():
 
 
 def test_follow_reports_a_failure_with_the_log_tail():
-    host = make_host([
-        ("@state", scripted(poll_text("active", 1), poll_text("failed", 1, exit_code=1))),
-        ("tail -n 20", Result(0, "Traceback ...\ntorch.OutOfMemoryError: CUDA out of memory\n", "")),
-    ])
+    host = make_host(
+        [
+            ("@state", scripted(poll_text("active", 1), poll_text("failed", 1, exit_code=1))),
+            ("tail -n 20", Result(0, "Traceback ...\ntorch.OutOfMemoryError: CUDA out of memory\n", "")),
+        ]
+    )
     with pytest.raises(workflow.TrainingFailed, match=r"(?s)failed \(exit 1\).*CUDA out of memory"):
         workflow.follow(host, run_info(), interval=0, out=lambda s: None, sleep=lambda s: None)
 
@@ -287,8 +315,12 @@ def test_ollama_create_runs_in_the_merged_dir():
 
 
 def test_remote_maps_ssh_failures():
-    with pytest.raises(RemoteError, match="cannot reach h over SSH: ssh: connect to host h port 22: Connection refused"):
-        Remote(["sh", "-c", "echo 'ssh: connect to host h port 22: Connection refused' >&2; exit 255", "ssh"], "h").run("true")
+    with pytest.raises(
+        RemoteError, match="cannot reach h over SSH: ssh: connect to host h port 22: Connection refused"
+    ):
+        Remote(["sh", "-c", "echo 'ssh: connect to host h port 22: Connection refused' >&2; exit 255", "ssh"], "h").run(
+            "true"
+        )
     with pytest.raises(RemoteError, match="passwordless sudo"):
         Remote(["sh", "-c", "echo 'sudo: a password is required' >&2; exit 1", "ssh"], "h").run("true")
 
@@ -304,7 +336,9 @@ def test_remote_read_write_round_trip(tmp_path):
 
 
 def test_host_from_inventory():
-    entries = [{"name": "llm-prod", "ssh_user": "llmadmin", "ssh_hostname": "203.0.113.9", "data": {"roles": ["llamafactory"]}}]
+    entries = [
+        {"name": "llm-prod", "ssh_user": "llmadmin", "ssh_hostname": "203.0.113.9", "data": {"roles": ["llamafactory"]}}
+    ]
     h = host_from_inventory("prod", None, entries, {})
     assert h.remote.prefix[0] == "ssh" and h.remote.prefix[-1] == "llmadmin@203.0.113.9"
     assert "BatchMode=yes" in h.remote.prefix and h.roles == ["llamafactory"]
@@ -363,8 +397,20 @@ def test_cli_run_end_to_end_on_a_fake_host(monkeypatch, capsys):
         secrets={"huggingfaceApiKey": TOKEN},
     )
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = operate_cli.main(["finetune", "run", "staging", "llm-staging", "--dataset", str(FIX / "messages_good.jsonl"),
-                           "--name", "bot", "--interval", "0"])
+    rc = operate_cli.main(
+        [
+            "finetune",
+            "run",
+            "staging",
+            "llm-staging",
+            "--dataset",
+            str(FIX / "messages_good.jsonl"),
+            "--name",
+            "bot",
+            "--interval",
+            "0",
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "method: lora on cuda" in out  # 20 GB ≥ 16 GB for 7B
@@ -384,8 +430,20 @@ def test_cli_detach(monkeypatch, capsys):
     host = make_host([("docker inspect", Result(0, "true\n", "")), ("nvidia-smi", Result(3, "", ""))])
     host.stack, host.name = "local", "llm-local"
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = operate_cli.main(["finetune", "run", "local", "--dataset", str(FIX / "alpaca_good.jsonl"), "--name", "bot",
-                           "--device", "cpu", "--detach"])
+    rc = operate_cli.main(
+        [
+            "finetune",
+            "run",
+            "local",
+            "--dataset",
+            str(FIX / "alpaca_good.jsonl"),
+            "--name",
+            "bot",
+            "--device",
+            "cpu",
+            "--detach",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "detached. Follow it: scripts/finetune status local --name bot" in out
     assert "CUDA_VISIBLE_DEVICES=" in host.remote.files["/data/finetune/output/bot/train.sh"][0]
@@ -427,16 +485,19 @@ def test_cli_export_records_the_model_in_the_stack_file(monkeypatch, capsys, tmp
     stacks.mkdir()
     shutil.copy(stackfile.STACKS_DIR / "Pulumi.staging.yaml", stacks / "Pulumi.staging.yaml")
     monkeypatch.setattr(stackfile, "STACKS_DIR", stacks)
-    host = make_host([
-        ("docker inspect", Result(0, "true\n", "")),
-        ("@state", Result(0, poll_text("inactive", 4, exit_code=0), "")),
-        ("api/generate", Result(0, '{"response": "I am a stand-in."}', "")),
-    ])
+    host = make_host(
+        [
+            ("docker inspect", Result(0, "true\n", "")),
+            ("@state", Result(0, poll_text("inactive", 4, exit_code=0), "")),
+            ("api/generate", Result(0, '{"response": "I am a stand-in."}', "")),
+        ]
+    )
     host.remote.files["/data/finetune/output/bot/run.json"] = (run_info().to_json(), "644")
     host.remote.files["/data/finetune/output/bot/merged/Modelfile"] = ("FROM .\n", "644")
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
-    rc = operate_cli.main(["finetune", "export", "staging", "--name", "bot", "--model-name", "support-bot",
-                           "--quantize", "q4_K_M"])
+    rc = operate_cli.main(
+        ["finetune", "export", "staging", "--name", "bot", "--model-name", "support-bot", "--quantize", "q4_K_M"]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, err
     merge = host.remote.files["/data/finetune/output/bot/merge.yaml"][0]

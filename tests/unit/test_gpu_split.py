@@ -14,9 +14,9 @@ import pytest
 from components import prices
 from hosts.roles import ollama as ollama_role
 from hosts.roles.vllm import vllm_args
+from testhost.util import free_port
 from tests.standins.runner import server_process
 from tests.unit.test_upstream import _host_data
-from testhost.util import free_port
 
 GIB = 1 << 30
 OLLAMA_MINIMUM_GIB = 457 / 1024  # ollama's per-GPU minimum (discover: 457 MiB on CUDA)
@@ -43,7 +43,16 @@ def test_vllm_restarts_while_ollama_holds_its_model(stack):
     used = ollama_gpu_use(ollama_role.unit_env(data), data.ollama.models[0], total)
     # then vLLM starts again, with the deploy's arguments, on what Ollama left free
     port = free_port()
-    argv = ["python3", "-m", "vllm.entrypoints.openai.api_server", *vllm_args(data), "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        "python3",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        *vllm_args(data),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     env = {"STANDIN_GPU_TOTAL_GB": str(total), "STANDIN_GPU_FREE_GB": str(total - used)}
     with server_process(argv, port, env):
         pass
@@ -51,9 +60,23 @@ def test_vllm_restarts_while_ollama_holds_its_model(stack):
 
 def test_standin_applies_vllms_startup_check():
     port = free_port()
-    argv = ["vllm", "serve", "--model", "m", "--host", "127.0.0.1", "--port", str(port), "--gpu-memory-utilization", "0.9"]
-    with pytest.raises(RuntimeError, match=r"Free memory on device \(15\.0/20\.0 GiB\) on startup is less than desired "
-                                           r"GPU memory utilization \(0\.9, 18\.0 GiB\)"):
+    argv = [
+        "vllm",
+        "serve",
+        "--model",
+        "m",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--gpu-memory-utilization",
+        "0.9",
+    ]
+    with pytest.raises(
+        RuntimeError,
+        match=r"Free memory on device \(15\.0/20\.0 GiB\) on startup is less than desired "
+        r"GPU memory utilization \(0\.9, 18\.0 GiB\)",
+    ):
         with server_process(argv, port, {"STANDIN_GPU_TOTAL_GB": "20", "STANDIN_GPU_FREE_GB": "15"}):
             pass
     with server_process(argv, port, {"STANDIN_GPU_TOTAL_GB": "20", "STANDIN_GPU_FREE_GB": "18"}):

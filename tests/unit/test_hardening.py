@@ -14,9 +14,11 @@ from hosts import hardening
 from hosts.hardening import banner, coredump, docker, fail2ban, login, pam, sshd, sysctl
 
 # lynis 3.0.8 include/tests_banners
-LEGAL_BANNER_STRINGS = ("audit access authori condition connect consent continu criminal enforce evidence forbidden "
-                        "intrusion law legal legislat log monitor owner penal policy policies privacy private prohibited "
-                        "record restricted secure subject system terms warning").split()
+LEGAL_BANNER_STRINGS = (
+    "audit access authori condition connect consent continu criminal enforce evidence forbidden "
+    "intrusion law legal legislat log monitor owner penal policy policies privacy private prohibited "
+    "record restricted secure subject system terms warning"
+).split()
 
 
 def test_one_module_per_concern_each_with_an_apply():
@@ -83,10 +85,16 @@ def test_docker_daemon_closes_inter_container_traffic():
     assert docker.DAEMON_JSON == "/etc/docker/daemon.json"
 
 
-@pytest.mark.parametrize("current, changed", [
-    (None, True), ("", True), ('{"icc": true}', True), ('{"icc": false}', False),
-    ('{"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}, "icc": false}', False),
-])
+@pytest.mark.parametrize(
+    "current, changed",
+    [
+        (None, True),
+        ("", True),
+        ('{"icc": true}', True),
+        ('{"icc": false}', False),
+        ('{"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}, "icc": false}', False),
+    ],
+)
 def test_daemon_json_merged_not_replaced(current, changed):
     from hosts.ops import merged_json
 

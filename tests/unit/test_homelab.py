@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from components import offline, stackfile, yamlio
-from components.homelab import ComposeError, load_compose
 from components.config import SettingsError
+from components.homelab import ComposeError, load_compose
 from tests.unit.conftest import by_type, plan_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,9 @@ def test_compose_file_is_valid():
     """Against the Compose specification's schema (offline), and by `docker compose config` too
     where a Docker CLI with the compose plugin exists (not on this project's CI machine)."""
     exe = Path(sys.executable).with_name("check-jsonschema")
-    res = subprocess.run([str(exe), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         res = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
@@ -37,7 +38,9 @@ def test_the_schema_check_catches_a_broken_compose_file(tmp_path):
     bad = tmp_path / "compose.yml"
     bad.write_text(yamlio.dump(doc))
     exe = Path(sys.executable).with_name("check-jsonschema")
-    res = subprocess.run([str(exe), "--builtin-schema", "vendor.compose-spec", str(bad)], capture_output=True, text=True)
+    res = subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.compose-spec", str(bad)], capture_output=True, text=True
+    )
     assert res.returncode != 0
 
 
@@ -69,8 +72,11 @@ def test_stack_runs_the_compose_services_on_the_configured_docker_host():
     [provider] = by_type(plan, "pulumi:providers:docker")
     assert provider.plain_inputs["host"] == plan.settings.homelab.docker_host
     c = containers(plan)
-    assert c["homelab-ollama"]["ports"] == [{"ip": "127.0.0.1", "external": 11434, "internal": 11434, "protocol": "tcp"}] or \
-        [(p["ip"], int(p["external"]), int(p["internal"])) for p in c["homelab-ollama"]["ports"]] == [("127.0.0.1", 11434, 11434)]
+    assert c["homelab-ollama"]["ports"] == [
+        {"ip": "127.0.0.1", "external": 11434, "internal": 11434, "protocol": "tcp"}
+    ] or [(p["ip"], int(p["external"]), int(p["internal"])) for p in c["homelab-ollama"]["ports"]] == [
+        ("127.0.0.1", 11434, 11434)
+    ]
     assert "OLLAMA_BASE_URL=http://ollama:11434" in c["homelab-n8n"]["envs"]
     assert c["homelab-ollama"]["networksAdvanced"][0]["aliases"] == ["ollama"]
     uploads = {u["file"] for u in c["homelab-n8n"]["uploads"]}

@@ -26,8 +26,9 @@ def run(tmp_path, *args):
     fake.write_text(FAKE_PULUMI)
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "FAKE_DIR": str(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "operate", "host-keys", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "operate", "host-keys", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
 
 
 def test_made_once_stored_as_a_secret_and_never_printed(tmp_path):

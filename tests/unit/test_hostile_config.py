@@ -73,7 +73,7 @@ def one_line(res: subprocess.CompletedProcess) -> str:
         ({"host__vllm__tag": ""}, "host.vllm.tag"),
         ({"host__vllm__image": "vllm/vllm-openai $(id)"}, "host.vllm.image"),
         ({"host__vllm__model": "meta-llama/x' --trust-remote-code '"}, "host.vllm.model"),
-        ({"host__vllm__servedModelName": "name\";evil"}, "host.vllm.servedModelName"),
+        ({"host__vllm__servedModelName": 'name";evil'}, "host.vllm.servedModelName"),
         ({"host__ollama__models": ["x'; touch /tmp/pwned; echo '"]}, "host.ollama.models"),
         ({"host__ollama__keepAlive": "24h\nExecStartPre=/bin/sh -c 'touch /tmp/pwned'"}, "host.ollama.keepAlive"),
         ({"host__llamafactory__uiUser": "admin\nroot:$apr1$x$y"}, "host.llamafactory.uiUser"),
@@ -114,7 +114,9 @@ def test_hostile_value_is_refused_with_one_line(plan_file, prod, change, key):
 
 def test_plaintext_secret_names_the_command(plan_file, prod):
     line = one_line(plan_file(edited(prod, vllmApiKey="plaintext")))
-    assert "pulumi config set --secret vllmApiKey" in line and "plaintext" not in line.split(":", 3)[-1].split("secret")[0]
+    assert (
+        "pulumi config set --secret vllmApiKey" in line and "plaintext" not in line.split(":", 3)[-1].split("secret")[0]
+    )
 
 
 def test_secret_value_never_printed_in_the_refusal(plan_file, prod):
@@ -144,8 +146,11 @@ def test_valid_neighbours_are_accepted(plan_file, prod, change):
 
 # ---- §2/§3: the file itself ---------------------------------------------------------------------
 def test_duplicate_key_names_both_lines(plan_file, pinned_stacks):
-    text = (pinned_stacks / "Pulumi.prod.yaml").read_text().replace(
-        f"  {NS}:budget: 3000\n", f"  {NS}:budget: 3000\n  {NS}:budget: 999999\n", 1)
+    text = (
+        (pinned_stacks / "Pulumi.prod.yaml")
+        .read_text()
+        .replace(f"  {NS}:budget: 3000\n", f"  {NS}:budget: 3000\n  {NS}:budget: 999999\n", 1)
+    )
     first = text.splitlines().index(f"  {NS}:budget: 3000") + 1  # where the stack file has it
     line = one_line(plan_file(text))
     assert "duplicate key" in line and f"{NS}:budget" in line, line
@@ -189,7 +194,9 @@ def test_fact_commands_quote_their_arguments():
     assert shlex.quote("a;id") in Account().command(user="a;id")
 
 
-@pytest.mark.parametrize("value", ['abc" 1;\nmap evil', "short", "has space in it 123456", "tab\there-0123456789", "back\\slash0123456789"])
+@pytest.mark.parametrize(
+    "value", ['abc" 1;\nmap evil', "short", "has space in it 123456", "tab\there-0123456789", "back\\slash0123456789"]
+)
 def test_host_secret_that_would_break_out_of_its_file_is_refused(value):
     from hosts import secret_values
 
@@ -219,7 +226,7 @@ def test_generated_and_typical_host_secrets_pass():
         ("acme_email", "--server@x.example"),
         ("acme_directory", "http://acme.example/dir"),
         ("ssh_public_keys", ["ssh-ed25519 AAAA x\nssh-rsa"]),
-        ("apt_proxy", "http://10.0.2.2:3142\";\nAPT::x \"y"),
+        ("apt_proxy", 'http://10.0.2.2:3142";\nAPT::x "y'),
     ],
 )
 def test_host_data_refuses_what_the_settings_refuse(field, value):
@@ -228,9 +235,16 @@ def test_host_data_refuses_what_the_settings_refuse(field, value):
     from components.hostdata import HostData
 
     good = HostData.build(
-        provider="hetzner", gpu=False, roles=["base", "firewall"], admin_user="llmadmin",
-        admin_cidrs=["203.0.113.0/24"], ssh_public_keys=[_ed25519()], domain="llm.example.com",
-        acme_email="ops@example.com", acme_directory="https://acme.example/dir", proxy_backend="vllm",
+        provider="hetzner",
+        gpu=False,
+        roles=["base", "firewall"],
+        admin_user="llmadmin",
+        admin_cidrs=["203.0.113.0/24"],
+        ssh_public_keys=[_ed25519()],
+        domain="llm.example.com",
+        acme_email="ops@example.com",
+        acme_directory="https://acme.example/dir",
+        proxy_backend="vllm",
     ).model_dump(mode="json")
     HostData.model_validate(good)
     with pytest.raises(ValidationError) as info:
@@ -256,7 +270,9 @@ def test_a_secret_under_a_misspelled_key_is_never_echoed(plan_file, prod):
     assert "huggingfaceApiKey" in line  # the key it was meant to be
 
 
-@pytest.mark.parametrize(("key", "env"), [("digitalocean:token", "DIGITALOCEAN_TOKEN"), ("hcloud:token", "HCLOUD_TOKEN")])
+@pytest.mark.parametrize(
+    ("key", "env"), [("digitalocean:token", "DIGITALOCEAN_TOKEN"), ("hcloud:token", "HCLOUD_TOKEN")]
+)
 def test_a_provider_token_in_plain_text_is_refused(plan_file, prod, key, env):
     doc = copy.deepcopy(prod)
     doc["config"][key] = "dop_v1_" + "a1" * 32
@@ -277,10 +293,15 @@ def _host_scalar(prod: dict, value: str) -> str:
     ("text", "words"),
     [
         # a billion-laughs alias bomb: a few hundred bytes, 10**9 values once expanded
-        ("config:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-         + "".join(f"  a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]\n"
-                   for i in range(1, 9))
-         + f"  {NS}:budget: *a8\n", "aliases"),
+        (
+            "config:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"  a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
+                for i in range(1, 9)
+            )
+            + f"  {NS}:budget: *a8\n",
+            "aliases",
+        ),
         ("config:\n  a: &a [*a]\n", "nested"),  # an alias inside itself
         (f"config:\n  {NS}:app: " + "[" * 2000 + "]" * 2000 + "\n", "nested"),
         (f"config:\n  {NS}:app: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", "nested"),
@@ -297,8 +318,13 @@ def test_a_stack_file_too_big_to_expand_is_one_line(plan_file, text, words):
 
 @pytest.mark.parametrize(
     ("value", "tag"),
-    [("!!timestamp 2001-12-14", "timestamp"), ("2001-12-14", "timestamp"), ("!!set {a, b}", "set"),
-     ("!!binary aGVsbG8=", "binary"), ("!!omap [{a: 1}]", "omap")],
+    [
+        ("!!timestamp 2001-12-14", "timestamp"),
+        ("2001-12-14", "timestamp"),
+        ("!!set {a, b}", "set"),
+        ("!!binary aGVsbG8=", "binary"),
+        ("!!omap [{a: 1}]", "omap"),
+    ],
 )
 def test_a_yaml_type_no_setting_takes_is_one_line_with_its_line(plan_file, prod, value, tag):
     line = one_line(plan_file(_host_scalar(prod, value)))
@@ -363,8 +389,12 @@ def test_valid_neighbours_of_section_4_are_accepted(plan_file, prod, change):
 
 
 # The homelab stack: its compose file is a path in this repository, read with a bound.
-HOMELAB = {"dockerHost": "unix:///var/run/docker.sock", "composeFile": "docker/homelab/compose.yml",
-           "models": ["llama3.2:3b"], "gpu": False}
+HOMELAB = {
+    "dockerHost": "unix:///var/run/docker.sock",
+    "composeFile": "docker/homelab/compose.yml",
+    "models": ["llama3.2:3b"],
+    "gpu": False,
+}
 
 
 def homelab(**changes) -> str:

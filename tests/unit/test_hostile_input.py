@@ -226,7 +226,9 @@ def validate(capsys):
 
 def _jsonl(tmp_path: Path, *extra: str) -> Path:
     path = tmp_path / "data.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in GOOD_ROWS) + "".join(e + "\n" for e in extra), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r) + "\n" for r in GOOD_ROWS) + "".join(e + "\n" for e in extra), encoding="utf-8"
+    )
     return path
 
 
@@ -257,7 +259,11 @@ def test_write_split_leaves_no_partial_file_when_it_fails(validate, tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
     monkeypatch.setattr(dataset, "dumps_rows", real)
     rc, out, _ = validate(_jsonl(tmp_path), "--write-split", str(tmp_path / "split"))
-    assert rc == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "split.eval.json", "split.train.json"]
+    assert rc == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "data.jsonl",
+        "split.eval.json",
+        "split.train.json",
+    ]
 
 
 def test_a_number_of_100k_digits_is_a_bad_row(validate, tmp_path):
@@ -269,7 +275,9 @@ def test_a_number_of_100k_digits_in_a_json_array_is_one_line(validate, tmp_path)
     path = tmp_path / "data.json"
     path.write_text('[{"instruction": "a", "output": "b"},\n {"instruction": "c", "output": ' + "7" * 100_000 + "}]")
     rc, out, err = validate(path)
-    assert rc == 2 and len(err.splitlines()) == 1 and "line 2" in err and "number" in err and len(err) < 1000, err[:1000]
+    assert rc == 2 and len(err.splitlines()) == 1 and "line 2" in err and "number" in err and len(err) < 1000, err[
+        :1000
+    ]
 
 
 def test_unknown_field_names_are_printed_escaped(validate, tmp_path):

@@ -14,10 +14,14 @@ def test_public_half_and_fingerprint_match_ssh_keygen(tmp_path):
     f = tmp_path / "k"
     f.write_text(key)
     f.chmod(0o600)
-    assert subprocess.run(["ssh-keygen", "-yf", f], capture_output=True, text=True).stdout.split()[:2] == \
-        hostkeys.public_of(key).split()
-    assert hostkeys.fingerprint(hostkeys.public_of(key)) in subprocess.run(
-        ["ssh-keygen", "-lf", f], capture_output=True, text=True).stdout
+    assert (
+        subprocess.run(["ssh-keygen", "-yf", f], capture_output=True, text=True).stdout.split()[:2]
+        == hostkeys.public_of(key).split()
+    )
+    assert (
+        hostkeys.fingerprint(hostkeys.public_of(key))
+        in subprocess.run(["ssh-keygen", "-lf", f], capture_output=True, text=True).stdout
+    )
 
 
 def test_same_key_same_public_half_whatever_the_whitespace():
@@ -26,8 +30,9 @@ def test_same_key_same_public_half_whatever_the_whitespace():
     assert hostkeys.normalize(key.strip()) == key
 
 
-@pytest.mark.parametrize("kind,args", [("rsa", ["-t", "rsa", "-b", "1024", "-N", ""]),
-                                       ("encrypted", ["-t", "ed25519", "-N", "passphrase"])])
+@pytest.mark.parametrize(
+    "kind,args", [("rsa", ["-t", "rsa", "-b", "1024", "-N", ""]), ("encrypted", ["-t", "ed25519", "-N", "passphrase"])]
+)
 def test_only_an_unencrypted_ed25519_key_is_accepted(tmp_path, kind, args):
     subprocess.run(["ssh-keygen", "-q", *args, "-f", tmp_path / "k"], check=True)
     text = (tmp_path / "k").read_text()

@@ -17,8 +17,8 @@ import jinja2
 from components import upstream
 from components.catalogue import service
 from hosts.roles import llamafactory as lf_role
-from tests.standins.runner import http, server_process
 from testhost.util import free_port
+from tests.standins.runner import http, server_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "llm.example.test"
@@ -29,9 +29,19 @@ PREFIX = upstream.LLAMAFACTORY_UI_PATH + "/"
 def ui_location() -> str:
     """The rendered ``location /llamafactory/ { ... }`` block of the HTTPS server."""
     template = jinja2.Template((ROOT / "hosts/templates/nginx-https.conf.j2").read_text())
-    conf = template.render(domain=DOMAIN, port=443, cert_dir="/c", backend="127.0.0.1:8000", backend_name="vllm",
-                           llamafactory=service("llamafactory-webui").listen, htpasswd="/h", admin_cidrs=["198.51.100.0/24"],
-                           node_exporter="127.0.0.1:9100", api_burst=40, api_conn=32)
+    conf = template.render(
+        domain=DOMAIN,
+        port=443,
+        cert_dir="/c",
+        backend="127.0.0.1:8000",
+        backend_name="vllm",
+        llamafactory=service("llamafactory-webui").listen,
+        htpasswd="/h",
+        admin_cidrs=["198.51.100.0/24"],
+        node_exporter="127.0.0.1:9100",
+        api_burst=40,
+        api_conn=32,
+    )
     m = re.search(r"location %s \{(.*?)\n    \}" % re.escape(PREFIX), conf, re.S)
     assert m, "no UI location in the HTTPS server"
     return m.group(1)
@@ -39,8 +49,14 @@ def ui_location() -> str:
 
 def nginx_headers(block: str, client_headers: dict) -> dict:
     """The headers nginx sends upstream: the client's, then each proxy_set_header (an empty value drops it)."""
-    variables = {"$host": DOMAIN, "$http_host": DOMAIN, "$scheme": "https", "$remote_addr": CLIENT,
-                 "$proxy_add_x_forwarded_for": CLIENT, "$http_upgrade": ""}
+    variables = {
+        "$host": DOMAIN,
+        "$http_host": DOMAIN,
+        "$scheme": "https",
+        "$remote_addr": CLIENT,
+        "$proxy_add_x_forwarded_for": CLIENT,
+        "$http_upgrade": "",
+    }
     out = {k.title(): v for k, v in client_headers.items()}
     for name, value in re.findall(r'proxy_set_header\s+(\S+)\s+("[^"]*"|\S+);', block):
         value = value.strip('"')
@@ -89,8 +105,9 @@ def test_standin_builds_urls_as_gradio_does():
     with server_process(["llamafactory-cli", "webui"], port, env, "/") as s:
         bare = http("GET", s.url + "/", headers={"Host": DOMAIN}).text
         assert f'href="http://{DOMAIN}/theme.css' in bare
-        forwarded = http("GET", s.url + "/", headers={"Host": DOMAIN, "X-Forwarded-Host": DOMAIN,
-                                                      "X-Forwarded-Proto": "https"}).text
+        forwarded = http(
+            "GET", s.url + "/", headers={"Host": DOMAIN, "X-Forwarded-Host": DOMAIN, "X-Forwarded-Proto": "https"}
+        ).text
         assert f'href="https://{DOMAIN}/theme.css' in forwarded  # still outside the sub-path without root_path
         assert http("GET", s.url + "/theme.css").status == 200
         assert http("GET", s.url + "/llamafactory/theme.css").status == 404  # Gradio's routes are at its own /

@@ -108,8 +108,15 @@ def test_image_carries_no_host_keys(tmp_path):
     them (and a rebuilt VM would keep them where a new cloud server would not)."""
     ssh = tmp_path / "etc/ssh"
     ssh.mkdir(parents=True)
-    for name in ("ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "ssh_host_rsa_key", "ssh_host_rsa_key.pub",
-                 "ssh_host_ecdsa_key", "ssh_host_ecdsa_key.pub", "sshd_config"):
+    for name in (
+        "ssh_host_ed25519_key",
+        "ssh_host_ed25519_key.pub",
+        "ssh_host_rsa_key",
+        "ssh_host_rsa_key.pub",
+        "ssh_host_ecdsa_key",
+        "ssh_host_ecdsa_key.pub",
+        "sshd_config",
+    ):
         (ssh / name).write_text("x")
     assert len(image.drop_host_keys(tmp_path)) == 6
     assert [p.name for p in ssh.iterdir()] == ["sshd_config"]
@@ -228,8 +235,14 @@ def test_host_data_is_the_production_model_on_a_cpu_host(s):
     assert data.ssh_public_keys == [KEY]
     # the settings models' defaults, not a copy of them
     assert data.vllm.model == VllmSettings().model and data.ollama.models == OllamaSettings().models
-    assert data.secrets == ["huggingfaceApiKey", "vllmApiKey", "vllmApiKeyPrevious", "vllmLocalKey",
-                            "llamafactoryApiKey", "llamafactoryUiPassword"]
+    assert data.secrets == [
+        "huggingfaceApiKey",
+        "vllmApiKey",
+        "vllmApiKeyPrevious",
+        "vllmLocalKey",
+        "llamafactoryApiKey",
+        "llamafactoryUiPassword",
+    ]
 
 
 def test_inventory_is_valid_pyinfra_inventory(s):
@@ -237,7 +250,7 @@ def test_inventory_is_valid_pyinfra_inventory(s):
     text = access.render_inventory(s, data)
     ns: dict = {}
     exec(compile(text, "inventory.py", "exec"), ns)
-    (name, hd), = ns["local_host"]
+    ((name, hd),) = ns["local_host"]
     assert name == "llm-local"
     assert hd["ssh_hostname"] == "127.0.0.1" and hd["ssh_port"] == 2222 and hd["ssh_user"] == "llmadmin"
     assert hd["ssh_key"] == str(s.ssh_key) and hd["ssh_known_hosts_file"] == str(s.known_hosts)
@@ -359,8 +372,20 @@ PYINFRA_JSON = json.dumps(
         "plan": [],
         "results": {
             "operations": [
-                {"name": "Install nginx", "names": ["Install nginx"], "success": ["llm-local"], "error": [], "no_change": []},
-                {"name": "Write config", "names": ["Write config"], "success": [], "error": [], "no_change": ["llm-local"]},
+                {
+                    "name": "Install nginx",
+                    "names": ["Install nginx"],
+                    "success": ["llm-local"],
+                    "error": [],
+                    "no_change": [],
+                },
+                {
+                    "name": "Write config",
+                    "names": ["Write config"],
+                    "success": [],
+                    "error": [],
+                    "no_change": ["llm-local"],
+                },
             ],
             "totals": {"hosts": 2, "success": 1, "error": 0, "no_change": 1},
         },
@@ -419,12 +444,19 @@ def test_service_port_taken_by_a_stranger_is_reported(s):
 def test_host_data_from_mirror_manifest(s):
     manifest = {
         "ollama": {
-            "version": "0.13.5", "sha256": "a" * 64, "path": "ollama/v0.13.5/ollama-linux-amd64.tgz",
-            "archive": "ollama-linux-amd64.tgz", "checksums": "ollama/v0.13.5/sha256sum.txt",
+            "version": "0.13.5",
+            "sha256": "a" * 64,
+            "path": "ollama/v0.13.5/ollama-linux-amd64.tgz",
+            "archive": "ollama-linux-amd64.tgz",
+            "checksums": "ollama/v0.13.5/sha256sum.txt",
         },
         "images": {
             "vllm": {"ref": "vllm/vllm-openai:v0.11.0", "path": "images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64},
-            "llamafactory": {"ref": "hiyouga/llamafactory:0.9.4", "path": "images/llamafactory-0.9.4.tar", "sha256": "c" * 64},
+            "llamafactory": {
+                "ref": "hiyouga/llamafactory:0.9.4",
+                "path": "images/llamafactory-0.9.4.tar",
+                "sha256": "c" * 64,
+            },
         },
     }
     d = access.host_data(s, KEY, "/bundle.pem", manifest)
@@ -434,7 +466,9 @@ def test_host_data_from_mirror_manifest(s):
     assert (d.llamafactory.image, d.llamafactory.tag) == ("hiyouga/llamafactory", "0.9.4")
     assert d.artifacts.ollama_base_url == "http://10.0.2.2:8099/ollama"
     assert d.artifacts.images["vllm/vllm-openai:v0.11.0"].model_dump() == {
-        "url": "http://10.0.2.2:8099/images/vllm-openai-v0.11.0.tar", "sha256": "b" * 64}
+        "url": "http://10.0.2.2:8099/images/vllm-openai-v0.11.0.tar",
+        "sha256": "b" * 64,
+    }
     # what the inventory carries validates back into the same model (the deploy's side)
     from components.hostdata import HostData
 
@@ -508,6 +542,9 @@ def test_lynis_log_gives_points_and_what_each_test_lost():
     a = audit.parse_report("hardening_index=79\n")
     a.points, a.lost, a.profile, a.seconds = points, lost, "stock", 3900
     out = audit.render(a)
-    assert out.splitlines()[0] == f"Lynis hardening index: 79 (target {audit.TARGET}), 101 of 127 points, profile stock, 65 min"
+    assert (
+        out.splitlines()[0]
+        == f"Lynis hardening index: 79 (target {audit.TARGET}), 101 of 127 points, profile stock, 65 min"
+    )
     assert "points not scored: KRNL-6000 -1, SSH-7408 -5" in out
     assert audit.parse_log("") == (None, {})

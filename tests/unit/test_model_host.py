@@ -108,7 +108,8 @@ def test_inventory_output_has_roles_and_no_secrets(host_plan):
     assert back.model_dump(mode="json") == data
     assert back.ollama.sha256 == host_plan.settings.host.ollama.sha256
     assert set(back.secrets) == {"huggingfaceApiKey", "vllmApiKey", "vllmApiKeyPrevious", "vllmLocalKey"} | (
-        {"llamafactoryApiKey", "llamafactoryUiPassword"} if "llamafactory" in data["roles"] else set())
+        {"llamafactoryApiKey", "llamafactoryUiPassword"} if "llamafactory" in data["roles"] else set()
+    )
     assert "offline-placeholder" not in str(inv)
 
 
@@ -158,9 +159,15 @@ def test_a_host_stack_without_host_key_names_the_command():
     from components.config import SettingsError
     from tests.unit.conftest import pin_overrides
 
-    with pytest.raises(SettingsError, match=r"llm-platform:hostSshKey: required secret is missing .*"
-                                            r"set it with: scripts/host-keys prod$"):
+    with pytest.raises(
+        SettingsError,
+        match=r"llm-platform:hostSshKey: required secret is missing .*"
+        r"set it with: scripts/host-keys prod$",
+    ):
         offline.run("prod", {**pin_overrides("prod"), "hostSshKey": None})
-    with pytest.raises(SettingsError, match=r"hostSshKey: the secret is not an OpenSSH private key .*; make one "
-                                            r"with: scripts/host-keys prod --rotate"):
+    with pytest.raises(
+        SettingsError,
+        match=r"hostSshKey: the secret is not an OpenSSH private key .*; make one "
+        r"with: scripts/host-keys prod --rotate",
+    ):
         offline.run("prod", {**pin_overrides("prod"), "hostSshKey": "not-a-key-0123456789"})

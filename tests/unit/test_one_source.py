@@ -9,16 +9,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from operate.automation import Unavailable
 from operate import cli, converge, targets
+from operate.automation import Unavailable
 from tests.unit.conftest import automation_config, pin_overrides, plan_for
 
 
 def fake_stack(overrides: dict | None = None, inventory: dict | None = None):
     inv = plan_for("prod").outputs["inventory"] if inventory is None else inventory
     config = automation_config("prod", overrides)
-    return SimpleNamespace(name="prod", outputs=lambda: {"inventory": SimpleNamespace(value=inv)},
-                           get_all_config=lambda: config)
+    return SimpleNamespace(
+        name="prod", outputs=lambda: {"inventory": SimpleNamespace(value=inv)}, get_all_config=lambda: config
+    )
 
 
 def edited_host(**ollama) -> dict:
@@ -38,7 +39,9 @@ def test_version_bump_without_pulumi_up_is_refused_naming_the_keys_and_the_comma
         targets.from_stack(stack)
     line = str(info.value)
     assert "\n" not in line
-    assert line.startswith("stacks/Pulumi.prod.yaml differs from the last pulumi up in host.ollama.sha256, host.ollama.version:")
+    assert line.startswith(
+        "stacks/Pulumi.prod.yaml differs from the last pulumi up in host.ollama.sha256, host.ollama.version:"
+    )
     assert "run pulumi up -s prod first" in line and "scripts/plan prod --diff" in line
 
 
@@ -55,7 +58,9 @@ def test_host_removed_from_the_file_is_refused():
 
 
 def test_a_refused_stack_file_is_one_line():
-    with pytest.raises(Unavailable, match=r"^stacks/Pulumi.prod.yaml is refused: llm-platform:host.adminCidrs: 203.0.113.0/24"):
+    with pytest.raises(
+        Unavailable, match=r"^stacks/Pulumi.prod.yaml is refused: llm-platform:host.adminCidrs: 203.0.113.0/24"
+    ):
         host = json.loads(pin_overrides("prod")["host"])
         host["adminCidrs"] = ["203.0.113.0/24"]
         targets.from_stack(fake_stack({"host": json.dumps(host)}))

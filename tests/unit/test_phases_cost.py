@@ -7,8 +7,8 @@ import json
 import pytest
 
 from components import offline, prices, stackfile
-from components.cost import BudgetExceeded, estimate
 from components.config import parse_settings
+from components.cost import BudgetExceeded, estimate
 from components.secrets import SECRET_KEYS
 from tests.unit.conftest import STACKS, one, pin_overrides, plan_for
 
@@ -22,14 +22,24 @@ SEED_REGIONS = ("nyc", "fra")
 def fixture_settings(huggingface: dict | None = None, **top):
     """A phase 1 stack as the seed describes it (a fixture, not a committed stack file)."""
     values = {
-        "phase": 1, "region": "nyc", "budget": 150,
-        "app": {"aiService": {"repo": "org/app", "sourceDir": "/backend", "instanceSize": "apps-s-1vcpu-1gb"},
-                "llm": {"repo": "org/app"}},
+        "phase": 1,
+        "region": "nyc",
+        "budget": 150,
+        "app": {
+            "aiService": {"repo": "org/app", "sourceDir": "/backend", "instanceSize": "apps-s-1vcpu-1gb"},
+            "llm": {"repo": "org/app"},
+        },
         "huggingface": {"requestsPerMonth": 250, **(huggingface or {})},
         **top,
     }
-    raw = {f"llm-platform:{k}": json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
-           for k, v in values.items()}
+    raw = {
+        f"llm-platform:{k}": json.dumps(v)
+        if isinstance(v, (dict, list))
+        else str(v).lower()
+        if isinstance(v, bool)
+        else str(v)
+        for k, v in values.items()
+    }
     raw.update({f"llm-platform:{k}": stackfile.placeholder(k) for k in SECRET_KEYS})
     return parse_settings(raw, "fixture")
 
@@ -88,7 +98,9 @@ def test_cost_breakdown_matches_the_price_table(stack):
             want += prices.DROPLET_SIZES[s.host.size].usd_month + 0.10 * s.host.volume_size_gb
         else:
             want += prices.HCLOUD_SERVER_TYPES[s.host.size].usd_month
-            want += prices.HCLOUD_VOLUME_USD_PER_GB.usd_month * s.host.volume_size_gb + prices.HCLOUD_PRIMARY_IPV4.usd_month
+            want += (
+                prices.HCLOUD_VOLUME_USD_PER_GB.usd_month * s.host.volume_size_gb + prices.HCLOUD_PRIMARY_IPV4.usd_month
+            )
     assert plan.outputs["monthly_cost"] == pytest.approx(want, abs=0.01)
     assert plan.outputs["monthly_cost"] <= s.budget
     items = plan.outputs["cost_breakdown"]["items"]
@@ -124,7 +136,10 @@ def test_hf_usage_scales_with_requests():
 def test_phase_one_cost_is_the_seed_plans_line_by_line():
     """Each line is one of the seed's assumptions; the existing ai-service and the one-off run apart."""
     report = estimate(fixture_settings())
-    by_kind = {kind: {i.item: i.usd_month for i in report.items if i.kind == kind} for kind in ("monthly", "existing", "one-off")}
+    by_kind = {
+        kind: {i.item: i.usd_month for i in report.items if i.kind == kind}
+        for kind in ("monthly", "existing", "one-off")
+    }
     assert by_kind == {
         "monthly": {"app: llm": 12.0, "huggingface: serverless usage": 0.05},  # 250 requests × 500 tokens
         "existing": {"app: ai-service": 12.0},

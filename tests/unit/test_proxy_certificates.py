@@ -74,15 +74,60 @@ def _openssl(*args) -> None:
 def pki(tmp_path_factory):
     """A CA and two leaf chains for DOMAIN: valid for a year, and expiring in a day."""
     d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-             "-keyout", d / "ca.key", "-out", d / "ca.pem", "-subj", "/CN=test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-keyout",
+        d / "ca.key",
+        "-out",
+        d / "ca.pem",
+        "-subj",
+        "/CN=test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    )
     (d / "ext").write_text(f"subjectAltName=DNS:{DOMAIN}\nbasicConstraints=critical,CA:FALSE\n")
     for name, days in (("year", 365), ("day", 1)):
-        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                 d / f"{name}.key", "-out", d / f"{name}.csr", "-subj", f"/CN={DOMAIN}")
-        _openssl("x509", "-req", "-in", d / f"{name}.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
-                 "-CAcreateserial", "-days", days, "-extfile", d / "ext", "-out", d / f"{name}.pem")
+        _openssl(
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            d / f"{name}.key",
+            "-out",
+            d / f"{name}.csr",
+            "-subj",
+            f"/CN={DOMAIN}",
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            d / f"{name}.csr",
+            "-CA",
+            d / "ca.pem",
+            "-CAkey",
+            d / "ca.key",
+            "-CAcreateserial",
+            "-days",
+            days,
+            "-extfile",
+            d / "ext",
+            "-out",
+            d / f"{name}.pem",
+        )
     return d
 
 
@@ -132,10 +177,17 @@ def _certbot(tmp_path, fail_otherwise=False):
     fake.chmod(0o755)
     from hosts.roles.proxy import certificate_command
 
-    cmd = certificate_command(DOMAIN, "ops@example.test", "https://acme.example:14000/dir", certbot=str(fake),
-                              etc=str(tmp_path / "etc"), log=str(tmp_path / "letsencrypt.log"))
-    return subprocess.run(["sh", "-c", cmd], env={"FAKE": str(tmp_path), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True)
+    cmd = certificate_command(
+        DOMAIN,
+        "ops@example.test",
+        "https://acme.example:14000/dir",
+        certbot=str(fake),
+        etc=str(tmp_path / "etc"),
+        log=str(tmp_path / "letsencrypt.log"),
+    )
+    return subprocess.run(
+        ["sh", "-c", cmd], env={"FAKE": str(tmp_path), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
 
 
 def test_an_account_the_acme_server_no_longer_knows_is_set_aside_and_a_new_one_registered(tmp_path):

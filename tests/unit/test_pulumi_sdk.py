@@ -15,7 +15,8 @@ def test_sdk_internal_is_where_the_offline_plan_expects_it(name):
     have = list(inspect.signature(fn).parameters)
     assert have[: len(params)] == params, (
         f"{name} changed in this Pulumi SDK: parameters {have}, components/pulumi_sdk.py expects {params}; "
-        "adapt components/pulumi_sdk.py (and only it) to the new SDK")
+        "adapt components/pulumi_sdk.py (and only it) to the new SDK"
+    )
 
 
 def test_monitor_keeps_registrations_where_the_plan_reads_them():

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from components import readiness
-from components.stackfile import placeholder
 from components.config import SettingsError, parse_settings
 from components.secrets import SECRET_KEYS
+from components.stackfile import placeholder
 from tests.unit.conftest import TEST_ADMIN_CIDR, TEST_OLLAMA_SHA256, test_ssh_key
 
 NS = "llm-platform"
@@ -20,9 +20,14 @@ PIN = f"0.13.5@{TEST_OLLAMA_SHA256}"
 
 def fixture_stack(phase: int = 2, host_verified: str | None = "llm-demo.example.com", **host_changes) -> dict:
     host = {
-        "provider": "digitalocean", "region": "nyc3", "size": "s-4vcpu-8gb", "volumeSizeGb": 50,
-        "adminCidrs": [TEST_ADMIN_CIDR], "sshPublicKeys": [test_ssh_key()],
-        "domain": "llm-demo.example.com", "acmeEmail": "ops@example.com",
+        "provider": "digitalocean",
+        "region": "nyc3",
+        "size": "s-4vcpu-8gb",
+        "volumeSizeGb": 50,
+        "adminCidrs": [TEST_ADMIN_CIDR],
+        "sshPublicKeys": [test_ssh_key()],
+        "domain": "llm-demo.example.com",
+        "acmeEmail": "ops@example.com",
         "vllm": {"model": "Qwen/Qwen2.5-0.5B-Instruct", "servedModelName": "qwen", "maxModelLen": 4096},
         "ollama": {"version": "0.13.5", "sha256": PIN, "models": ["qwen2.5:0.5b"]},
     }
@@ -34,7 +39,9 @@ def fixture_stack(phase: int = 2, host_verified: str | None = "llm-demo.example.
         else:
             host[key] = value
     cfg = {
-        "phase": phase, "region": "nyc", "budget": 150,
+        "phase": phase,
+        "region": "nyc",
+        "budget": 150,
         "app": {"aiService": {"repo": "o/r"}, "llm": {"repo": "o/r"}},
         "host": host,
     }
@@ -59,19 +66,29 @@ def test_ready_fixture_parses():
     assert parse(fixture_stack()).host_enabled
 
 
-@pytest.mark.parametrize("cidr", ["203.0.113.0/24", "192.0.2.0/24", "198.51.100.0/25", "2001:db8::/32", "2001:db8:1::/48"])
+@pytest.mark.parametrize(
+    "cidr", ["203.0.113.0/24", "192.0.2.0/24", "198.51.100.0/25", "2001:db8::/32", "2001:db8:1::/48"]
+)
 def test_documentation_range_refused_with_one_line(cidr):
     lines = problems(fixture_stack(adminCidrs=["10.0.0.0/16", cidr]))
-    assert lines == [f"{NS}:host.adminCidrs: {cidr} is a documentation range (example value), not a network of yours; "
-                     "list the office/VPN ranges that may SSH to the host"]
+    assert lines == [
+        f"{NS}:host.adminCidrs: {cidr} is a documentation range (example value), not a network of yours; "
+        "list the office/VPN ranges that may SSH to the host"
+    ]
 
 
 def test_a_range_around_a_documentation_range_is_no_example_value():
     parse(fixture_stack(adminCidrs=["0.0.0.0/1", "128.0.0.0/1"], allowWideAdminCidrs=True))
 
 
-@pytest.mark.parametrize("key", [test_ssh_key("oncall-placeholder"), test_ssh_key("PLACEHOLDER key"),
-                                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKNXZkuqr3ycQOXhmecRO3BvW+SSOXMKrjO92cFtYYpq alice"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        test_ssh_key("oncall-placeholder"),
+        test_ssh_key("PLACEHOLDER key"),
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKNXZkuqr3ycQOXhmecRO3BvW+SSOXMKrjO92cFtYYpq alice",
+    ],
+)
 def test_placeholder_key_refused_with_one_line(key):
     lines = problems(fixture_stack(sshPublicKeys=[test_ssh_key(), key]))
     assert len(lines) == 1 and lines[0].startswith(f"{NS}:host.sshPublicKeys: ssh-ed25519 ...")
@@ -79,8 +96,9 @@ def test_placeholder_key_refused_with_one_line(key):
 
 
 def test_every_missing_item_listed_at_once_before_secrets():
-    raw = fixture_stack(adminCidrs=["203.0.113.0/24"], sshPublicKeys=[test_ssh_key("oncall-placeholder")],
-                        ollama={"sha256": None})
+    raw = fixture_stack(
+        adminCidrs=["203.0.113.0/24"], sshPublicKeys=[test_ssh_key("oncall-placeholder")], ollama={"sha256": None}
+    )
     del raw[f"{NS}:vllmApiKey"]
     lines = problems(raw)
     assert [line.split(":", 2)[1] for line in lines] == ["host.ollama.sha256", "host.adminCidrs", "host.sshPublicKeys"]
@@ -88,22 +106,31 @@ def test_every_missing_item_listed_at_once_before_secrets():
 
 
 def test_phase_1_keeps_its_dormant_example_host_block():
-    raw = fixture_stack(phase=1, host_verified=None, adminCidrs=["203.0.113.0/24"],
-                        sshPublicKeys=[test_ssh_key("oncall-placeholder")], ollama={"sha256": None})
+    raw = fixture_stack(
+        phase=1,
+        host_verified=None,
+        adminCidrs=["203.0.113.0/24"],
+        sshPublicKeys=[test_ssh_key("oncall-placeholder")],
+        ollama={"sha256": None},
+    )
     assert not parse(raw).host_enabled
 
 
 # ---- one pin: VERSION@SHA256 ---------------------------------------------------------------------
 def test_version_edited_without_its_checksum_is_refused():
     lines = problems(fixture_stack(ollama={"version": "0.14.0", "sha256": PIN}))
-    assert lines == [f"{NS}:host.ollama.sha256 = '0.13.5@...': pins Ollama 0.13.5 but host.ollama.version is 0.14.0: "
-                     "change both together with: scripts/pin ollama demo 0.14.0"]
+    assert lines == [
+        f"{NS}:host.ollama.sha256 = '0.13.5@...': pins Ollama 0.13.5 but host.ollama.version is 0.14.0: "
+        "change both together with: scripts/pin ollama demo 0.14.0"
+    ]
 
 
 def test_bare_checksum_carries_no_version_and_is_refused():
     lines = problems(fixture_stack(ollama={"sha256": TEST_OLLAMA_SHA256}))
-    assert lines == [f"{NS}:host.ollama.sha256: carries no version: the pin is VERSION@SHA256 so that the version and "
-                     "its checksum change together; rewrite it with: scripts/pin ollama demo 0.13.5"]
+    assert lines == [
+        f"{NS}:host.ollama.sha256: carries no version: the pin is VERSION@SHA256 so that the version and "
+        "its checksum change together; rewrite it with: scripts/pin ollama demo 0.13.5"
+    ]
 
 
 def test_the_pin_reaches_the_host_as_its_archive_checksum():
@@ -134,8 +161,10 @@ def test_phase_2_gateway_stays_on_huggingface_until_the_host_is_verified():
     env = _llm_env(s)
     assert env["LLM_PROVIDER"] == "huggingface" and "VLLM_BASE_URL" not in env
     assert "VLLM_API_KEY" in env  # the key is on App Platform before the gateway moves
-    assert any("gateway: stays on huggingface until the host is verified" in n and "scripts/converge demo --verify" in n
-               for n in readiness.notes(s))
+    assert any(
+        "gateway: stays on huggingface until the host is verified" in n and "scripts/converge demo --verify" in n
+        for n in readiness.notes(s)
+    )
 
 
 def test_verified_host_moves_the_gateway():

@@ -12,7 +12,9 @@ import pytest
 from components import hostkeys
 from operate import cli, rebuild
 
-SERVER = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/droplet:Droplet::llm-prod-server"
+SERVER = (
+    "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/droplet:Droplet::llm-prod-server"
+)
 VOLUME = "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/volume:Volume::llm-prod-data"
 KEY = hostkeys.from_seed(b"prod host")
 PUB = hostkeys.public_of(KEY)
@@ -43,8 +45,11 @@ class FakeStack:
 
     def __init__(self, cloud: FakeCloud, config: dict | None = None):
         self.c = cloud
-        self.config = {"llm-platform:hostSshKey": KEY, "llm-platform:host": json.dumps({"provider": "digitalocean"}),
-                       **(config or {})}
+        self.config = {
+            "llm-platform:hostSshKey": KEY,
+            "llm-platform:host": json.dumps({"provider": "digitalocean"}),
+            **(config or {}),
+        }
 
     def export_stack(self):
         res = [{"urn": VOLUME, "type": "digitalocean:index/volume:Volume", "id": "vol-1"}]
@@ -60,6 +65,7 @@ class FakeStack:
     def _make(self) -> str:
         if self.c.locked:
             from pulumi.automation import CommandError
+
             raise CommandError("error: [409] Conflict: Another update is currently in progress.")
         if self.c.kill_in_up == "before":
             raise Killed()
@@ -93,8 +99,21 @@ class FakeStack:
         return {k: SimpleNamespace(value=v) for k, v in self.config.items()}
 
     def outputs(self):
-        return {"inventory": SimpleNamespace(value={"hosts": [
-            {"name": "llm-prod", "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin", "host_key": PUB, "data": {}}]})}
+        return {
+            "inventory": SimpleNamespace(
+                value={
+                    "hosts": [
+                        {
+                            "name": "llm-prod",
+                            "ssh_hostname": "203.0.113.10",
+                            "ssh_user": "llmadmin",
+                            "host_key": PUB,
+                            "data": {},
+                        }
+                    ]
+                }
+            )
+        }
 
 
 class ScriptedStages:
@@ -172,8 +191,11 @@ def test_server_missing_from_the_state_is_created_under_the_programs_urn():
 # --- a kill at each stage, then the same command again ---------------------------------------------
 
 
-@pytest.mark.parametrize("start", [dict(), dict(in_cloud=False), dict(in_state=False, in_cloud=False)],
-                         ids=["exists", "deleted-in-cloud", "missing-from-state"])
+@pytest.mark.parametrize(
+    "start",
+    [dict(), dict(in_cloud=False), dict(in_state=False, in_cloud=False)],
+    ids=["exists", "deleted-in-cloud", "missing-from-state"],
+)
 @pytest.mark.parametrize("kill", ["up-before", "ssh", "converge", "verify", "after-verify"])
 def test_rerun_after_a_kill_reaches_the_same_end_state_with_one_new_server(start, kill):
     cloud = FakeCloud(**start)
@@ -211,19 +233,24 @@ def test_kill_inside_pulumi_up_after_the_server_was_made_stops_with_the_refresh_
     with pytest.raises(rebuild.Stop) as stop:
         rebuild.run_rebuild(Host(cloud))
     assert "1 pending operation" in str(stop.value)
-    assert stop.value.next_step.startswith("`pulumi refresh -s prod`") and "rerun `scripts/rebuild-host prod llm-prod`" \
-        in stop.value.next_step
+    assert (
+        stop.value.next_step.startswith("`pulumi refresh -s prod`")
+        and "rerun `scripts/rebuild-host prod llm-prod`" in stop.value.next_step
+    )
     assert cloud.made == 1  # nothing more was created
 
 
 # --- every exit: one next line ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage,expect", [
-    ("ssh", "check the new server on the provider's console"),
-    ("converge", "it keeps this server: converge and verify only"),
-    ("verify", "it keeps this server: converge and verify only"),
-])
+@pytest.mark.parametrize(
+    "stage,expect",
+    [
+        ("ssh", "check the new server on the provider's console"),
+        ("converge", "it keeps this server: converge and verify only"),
+        ("verify", "it keeps this server: converge and verify only"),
+    ],
+)
 def test_failure_at_a_stage_names_the_next_step(stage, expect):
     cloud = FakeCloud()
     with pytest.raises(rebuild.Stop) as stop:
@@ -251,7 +278,9 @@ def test_no_host_key_stops_before_anything_changes():
 
 def test_main_prints_one_next_line_on_every_exit(monkeypatch, capsys):
     def fail(stack, host):
-        raise rebuild.Stop("converge: pyinfra exit 1", "fix the cause above, then rerun `scripts/rebuild-host prod llm-prod`")
+        raise rebuild.Stop(
+            "converge: pyinfra exit 1", "fix the cause above, then rerun `scripts/rebuild-host prod llm-prod`"
+        )
 
     monkeypatch.setattr(rebuild, "rebuild_cloud", fail)
     assert cli.main(["rebuild-host", "prod", "llm-prod"]) == 1
@@ -340,8 +369,13 @@ def local(tmp_path, monkeypatch):
     from testhost import vm
     from testhost.config import TestHostConfig
 
-    s = TestHostConfig(repo_root=tmp_path, state_dir=tmp_path / "state", cache_dir=tmp_path / "cache",
-                       mirror="http://deb.example/debian", security_mirror="http://deb.example/debian-security")
+    s = TestHostConfig(
+        repo_root=tmp_path,
+        state_dir=tmp_path / "state",
+        cache_dir=tmp_path / "cache",
+        mirror="http://deb.example/debian",
+        security_mirror="http://deb.example/debian-security",
+    )
     s.state_dir.mkdir()
     world = SimpleNamespace(running=False, services=set(), boots=[], n=0)
 
@@ -398,8 +432,9 @@ def test_local_rerun_after_a_failed_converge_keeps_the_vm(local):
     delete_vm_outright(local)
     with pytest.raises(rebuild.Stop) as stop:
         rebuild.run_rebuild(local.make(fail_at="converge"))
-    assert stop.value.next_step == ("fix the cause above, then rerun `scripts/rebuild-host local` "
-                                    "(it keeps this VM: converge and verify only)")
+    assert stop.value.next_step == (
+        "fix the cause above, then rerun `scripts/rebuild-host local` (it keeps this VM: converge and verify only)"
+    )
     stages = rebuild.run_rebuild(local.make())
     assert replace_note(stages) == "kept VM llm-local-1: an earlier run of this rebuild made it"
     assert local.boots == [("fresh", "llm-local-1"), ("refresh", "")]  # host data as the mirror has it now

@@ -12,10 +12,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from operate import automation
 from components.hostdata import host_secrets, required_host_secrets
 from hosts import secret_values
 from hosts.roles import proxy
+from operate import automation
 from operate import rotate_key as rk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,8 +98,16 @@ class FakeHosts:
 def run(w: World, **kw):
     said: list[str] = []
     clock = iter(range(0, 100000, 10))
-    rk.rotate("vllm", FakePlatform(w), FakeHosts(w), rk.Options(grace=5, timeout=kw.pop("timeout", 60), poll=10),
-              say=said.append, sleep=lambda s: w.log(f"sleep {s:.0f}"), clock=lambda: next(clock), **kw)
+    rk.rotate(
+        "vllm",
+        FakePlatform(w),
+        FakeHosts(w),
+        rk.Options(grace=5, timeout=kw.pop("timeout", 60), poll=10),
+        say=said.append,
+        sleep=lambda s: w.log(f"sleep {s:.0f}"),
+        clock=lambda: next(clock),
+        **kw,
+    )
     return said
 
 
@@ -107,11 +115,22 @@ def test_rotation_order_and_no_failed_request():
     w = World(live_after=3)
     said = run(w)
     assert w.events == [
-        "set vllmApiKeyPrevious", "set vllmApiKey",          # the old key is kept before the new one is written
-        "converge", "probe new", "probe old",                # hosts accept both before App Platform changes
-        "push", "deploying", "sleep 10", "deploying", "sleep 10", "live",  # the app's deployment awaited
-        "sleep 5",                                           # grace for requests in flight
-        "remove vllmApiKeyPrevious", "converge", "probe old", "probe new",
+        "set vllmApiKeyPrevious",
+        "set vllmApiKey",  # the old key is kept before the new one is written
+        "converge",
+        "probe new",
+        "probe old",  # hosts accept both before App Platform changes
+        "push",
+        "deploying",
+        "sleep 10",
+        "deploying",
+        "sleep 10",
+        "live",  # the app's deployment awaited
+        "sleep 5",  # grace for requests in flight
+        "remove vllmApiKeyPrevious",
+        "converge",
+        "probe old",
+        "probe new",
     ]
     assert w.failed_requests == 0
     assert w.app_key != OLD and w.host_keys == [w.app_key] and "vllmApiKeyPrevious" not in w.config
@@ -176,8 +195,9 @@ def test_help_lists_exit_codes(capsys):
 
     assert cli.main(["rotate-key", "--help"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"exit codes.*\n  0 .*\n +here: rotated(.*\n)+  1 (.*\n)+ +here: a step failed(.*\n)+  2 ",
-                     out), out
+    assert re.search(r"exit codes.*\n  0 .*\n +here: rotated(.*\n)+  1 (.*\n)+ +here: a step failed(.*\n)+  2 ", out), (
+        out
+    )
 
 
 # ---- the host layer: nginx enforces the public keys, vLLM has its own ------------------------------
@@ -205,13 +225,25 @@ def test_vllm_reads_only_its_host_local_key():
 
 
 def test_nginx_sends_the_host_local_key_to_the_backend():
-    assert proxy.upstream_auth("local-key-0123456789") == 'proxy_set_header Authorization "Bearer local-key-0123456789";\n'
+    assert (
+        proxy.upstream_auth("local-key-0123456789") == 'proxy_set_header Authorization "Bearer local-key-0123456789";\n'
+    )
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "hosts" / "templates"))
     text = env.get_template("nginx-https.conf.j2").render(
-        domain="h.example.com", port=443, cert_dir="/c", backend="127.0.0.1:8000", backend_name="vllm",
-        llamafactory=None, htpasswd="/h", upstream_auth=proxy.UPSTREAM_AUTH, admin_cidrs=["10.0.0.0/8"],
-        node_exporter="127.0.0.1:9100", api_burst=40, api_conn=32)
-    v1 = text[text.index("location /v1/"):text.index("location = /_llm_api_key")]
+        domain="h.example.com",
+        port=443,
+        cert_dir="/c",
+        backend="127.0.0.1:8000",
+        backend_name="vllm",
+        llamafactory=None,
+        htpasswd="/h",
+        upstream_auth=proxy.UPSTREAM_AUTH,
+        admin_cidrs=["10.0.0.0/8"],
+        node_exporter="127.0.0.1:9100",
+        api_burst=40,
+        api_conn=32,
+    )
+    v1 = text[text.index("location /v1/") : text.index("location = /_llm_api_key")]
     assert f"include {proxy.UPSTREAM_AUTH};" in v1
 
 
@@ -228,8 +260,13 @@ def test_the_local_key_is_required_where_a_host_is_and_never_on_app_platform():
     ("app", "live"),
     [
         ({"active_deployment": {"id": "d1", "phase": "ACTIVE", "created_at": "2025-12-31T23:00:00Z"}}, False),
-        ({"active_deployment": {"id": "d1", "phase": "ACTIVE", "created_at": "2026-01-01T00:00:05Z"},
-          "in_progress_deployment": {"id": "d3", "phase": "BUILDING"}}, False),
+        (
+            {
+                "active_deployment": {"id": "d1", "phase": "ACTIVE", "created_at": "2026-01-01T00:00:05Z"},
+                "in_progress_deployment": {"id": "d3", "phase": "BUILDING"},
+            },
+            False,
+        ),
         ({"active_deployment": {"id": "d2", "phase": "ACTIVE", "created_at": "2026-01-01T00:00:05Z"}}, True),
     ],
 )

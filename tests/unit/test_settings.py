@@ -130,7 +130,7 @@ def test_stack_files_hold_no_secret_values():
             assert raw[f"llm-platform:{key}"] == stackfile.placeholder(key)
 
 
-@pytest.mark.parametrize("value", ["has a space in it 0123456789", "quote\"0123456789abcdef", "short-key", "x" * 513])
+@pytest.mark.parametrize("value", ["has a space in it 0123456789", 'quote"0123456789abcdef', "short-key", "x" * 513])
 def test_host_secret_format_is_checked_at_plan_time(value):
     """App Platform must never get a key the host refuses (gateway and host would disagree)."""
     err = error_for("prod", vllmApiKey=value)
@@ -165,9 +165,12 @@ def test_usable_ssh_keys_pass(rsa_keys):
 
     from components.patterns import check_ssh_public_keys
 
-    keys = [_openssh(ed25519.Ed25519PrivateKey.generate().public_key()) + " alice@laptop",
-            _openssh(ec.generate_private_key(ec.SECP384R1()).public_key()), rsa_keys[2048],
-            "ssh-ed25519 " + _wire(b"ssh-ed25519", bytes(32)) + " any comment"]
+    keys = [
+        _openssh(ed25519.Ed25519PrivateKey.generate().public_key()) + " alice@laptop",
+        _openssh(ec.generate_private_key(ec.SECP384R1()).public_key()),
+        rsa_keys[2048],
+        "ssh-ed25519 " + _wire(b"ssh-ed25519", bytes(32)) + " any comment",
+    ]
     assert check_ssh_public_keys([f"  {k}\n" for k in keys]) == keys
 
 
@@ -184,8 +187,17 @@ def test_usable_ssh_keys_pass(rsa_keys):
         ("ssh-dss " + _wire(b"ssh-dss", b"\1", b"\1", b"\1", b"\1"), "is not an OpenSSH public key"),
         ("ssh-ed25519 AAAA x\nssh-rsa", "is not an OpenSSH public key"),
     ],
-    ids=["truncated", "bad-padding", "empty-rsa", "type-mismatch", "short-ed25519", "trailing-data", "not-base64",
-         "dsa", "two-lines"],
+    ids=[
+        "truncated",
+        "bad-padding",
+        "empty-rsa",
+        "type-mismatch",
+        "short-ed25519",
+        "trailing-data",
+        "not-base64",
+        "dsa",
+        "two-lines",
+    ],
 )
 def test_unusable_ssh_key_is_refused_in_one_line(key, why):
     from components.patterns import check_ssh_public_keys

@@ -12,10 +12,18 @@ from hosts.roles.proxy import HTPASSWD_HASH, htpasswd_line
 ROOT = Path(__file__).resolve().parents[2]
 # Drepper's specification, "Unix crypt using SHA-256 and SHA-512", test vectors for SHA-512
 SPEC = [
-    ("Hello world!", "saltstring", None,
-     "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"),
-    ("Hello world!", "saltstringsaltstring", 10000,
-     "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v."),
+    (
+        "Hello world!",
+        "saltstring",
+        None,
+        "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+    ),
+    (
+        "Hello world!",
+        "saltstringsaltstring",
+        10000,
+        "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+    ),
 ]
 
 
@@ -35,8 +43,13 @@ def test_a_new_hash_is_what_crypt3_computes_for_its_salt():
     for password in ("p" * 200, "mot-de-passe-é-ü-ß-16+", "a:b$c/d.e=f~g%h^i*j!k,l"):
         hashed = htpasswd_line("admin", password, None).strip().split(":", 1)[1]
         assert hashed.startswith("$6$") and "rounds=" not in hashed and len(_salt(hashed)) == 16
-        out = subprocess.run(["openssl", "passwd", "-6", "-salt", _salt(hashed), "-stdin"], input=password,
-                             capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run(
+            ["openssl", "passwd", "-6", "-salt", _salt(hashed), "-stdin"],
+            input=password,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert out == hashed
         assert htpasswd_line("admin", password, ["admin:" + out]) == f"admin:{out}\n"  # kept: unchanged file
 
@@ -57,10 +70,13 @@ def test_runs_on_the_newest_python_here():
     """The project says requires-python >= 3.11: the hash must not need Python's ``crypt`` (gone in
     3.13). libpass is pure Python: this environment's copy is imported by the newest interpreter."""
     newest = _newest_python()
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from passlib.hash import sha512_crypt as s; "
-            "print(s.using(salt='saltstring', rounds=5000).hash('Hello world!'))")
-    out = subprocess.run([newest, "-I", "-c", code, str(Path(passlib.__file__).parents[1])],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from passlib.hash import sha512_crypt as s; "
+        "print(s.using(salt='saltstring', rounds=5000).hash('Hello world!'))"
+    )
+    out = subprocess.run(
+        [newest, "-I", "-c", code, str(Path(passlib.__file__).parents[1])], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == SPEC[0][3], newest
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from operate import smoke
-from tests.standins.runner import server_process
 from testhost.util import free_port
+from tests.standins.runner import server_process
 
 KEY = "smoke-test-key-0123456789"
 
@@ -14,8 +14,19 @@ KEY = "smoke-test-key-0123456789"
 @pytest.fixture(scope="module")
 def endpoint():
     port = free_port()
-    args = ["vllm", "serve", "Qwen/Qwen2.5-0.5B-Instruct", "--host", "127.0.0.1", "--port", str(port),
-            "--api-key", KEY, "--served-model-name", "qwen-small"]
+    args = [
+        "vllm",
+        "serve",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api-key",
+        KEY,
+        "--served-model-name",
+        "qwen-small",
+    ]
     with server_process(args, port, ready_path="/health"):
         yield smoke.Endpoint(f"http://127.0.0.1:{port}/v1", KEY, "qwen-small")
 

@@ -25,14 +25,20 @@ KEY = "tls-test-key-0123456789"
 
 def _cert(name: str, key, issuer_name: str, issuer_key, ca: bool) -> x509.Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if ca:
-        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
     else:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
@@ -89,8 +95,11 @@ def server(tmp_path_factory):
     for name in (DOMAIN, "elsewhere.example.test"):
         key = ec.generate_private_key(ec.SECP256R1())
         (tmp / f"{name}.pem").write_bytes(_pem(_cert(name, key, "smoke-test-ca", ca_key, ca=False)) + _pem(ca_cert))
-        (tmp / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                            serialization.NoEncryption()))
+        (tmp / f"{name}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tmp / f"{name}.pem", tmp / f"{name}.key")
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -105,7 +114,9 @@ def server(tmp_path_factory):
 
 
 def _endpoint(port: int, ca_file: str, key: str = KEY) -> smoke.Endpoint:
-    return smoke.Endpoint(f"https://{DOMAIN}/v1", key, "m", ca_file=ca_file, connect_host="127.0.0.1", connect_port=port)
+    return smoke.Endpoint(
+        f"https://{DOMAIN}/v1", key, "m", ca_file=ca_file, connect_host="127.0.0.1", connect_port=port
+    )
 
 
 def test_connects_to_the_address_given_and_checks_tls_for_the_urls_host(server, monkeypatch):

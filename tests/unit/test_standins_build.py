@@ -17,12 +17,12 @@ import time
 import pytest
 
 from components import upstream
+from testhost.util import free_port
 from tests.standins import build as b
-from tests.unit.conftest import TEST_ADMIN_CIDR, test_ssh_key
 from tests.standins import mirror
 from tests.standins.image import File, deterministic_tar, docker_archive
 from tests.standins.runner import http
-from testhost.util import free_port
+from tests.unit.conftest import TEST_ADMIN_CIDR, test_ssh_key
 
 VERSIONS = {"ollama_version": "0.12.3", "vllm_tag": "v0.11.0", "llamafactory_tag": "0.9.4"}
 ROOT = b.HERE.parents[1]
@@ -79,14 +79,18 @@ def test_manifest_lists_every_artifact_with_its_checksum(built):
     assert json.loads((out / "manifest.json").read_text()) == manifest and manifest["standin"] is True
     assert manifest["ollama"]["path"] == "ollama/v0.12.3/ollama-linux-amd64.tgz"
     assert {k: v["ref"] for k, v in manifest["images"].items()} == {
-        "vllm": "vllm/vllm-openai:v0.11.0", "llamafactory": "hiyouga/llamafactory:0.9.4",
-        "vllm-cpu": "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.11.0"}
+        "vllm": "vllm/vllm-openai:v0.11.0",
+        "llamafactory": "hiyouga/llamafactory:0.9.4",
+        "vllm-cpu": "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.11.0",
+    }
     assert manifest["images"]["vllm"]["path"] == "images/vllm-openai-v0.11.0.tar"
     for item in [manifest["ollama"], *manifest["images"].values()]:
         assert _sha(out / item["path"]) == item["sha256"]
     # only the name the real 0.12.3 release has, with its sha256sum.txt in the release's format
     assert sorted(p.name for p in (out / "ollama/v0.12.3").iterdir()) == ["ollama-linux-amd64.tgz", "sha256sum.txt"]
-    assert (out / manifest["ollama"]["checksums"]).read_text() == f"{manifest['ollama']['sha256']}  ./ollama-linux-amd64.tgz\n"
+    assert (
+        out / manifest["ollama"]["checksums"]
+    ).read_text() == f"{manifest['ollama']['sha256']}  ./ollama-linux-amd64.tgz\n"
 
 
 def test_build_is_deterministic_and_skipped_when_unchanged(built, fake_base, tmp_path):
@@ -94,7 +98,9 @@ def test_build_is_deterministic_and_skipped_when_unchanged(built, fake_base, tmp
     mtime = (out / "manifest.json").stat().st_mtime_ns
     assert b.build(out, **VERSIONS, base=fake_base, log=lambda _m: None) == manifest
     assert (out / "manifest.json").stat().st_mtime_ns == mtime  # skipped
-    assert b.build(tmp_path / "again", **VERSIONS, base=fake_base, force=True, log=lambda _m: None) == manifest  # same bytes
+    assert (
+        b.build(tmp_path / "again", **VERSIONS, base=fake_base, force=True, log=lambda _m: None) == manifest
+    )  # same bytes
     (out / manifest["images"]["vllm"]["path"]).write_bytes(b"corrupt")
     assert b.up_to_date(out, manifest["inputs"]) is None
     assert b.build(out, **VERSIONS, base=fake_base, log=lambda _m: None) == manifest  # repaired
@@ -111,7 +117,9 @@ def test_ollama_archive_has_the_release_layout_and_runs(built, tmp_path):
     assert members["bin/ollama"].mode == 0o755 and members["lib/ollama"].isdir()
     assert {"lib/ollama/standin/ollama.py", "lib/ollama/standin/openai_api.py"} <= set(members)
     assert {m.mtime for m in members.values()} == {946684800}
-    res = subprocess.run([sys.executable, str(tmp_path / "bin/ollama"), "-v"], capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        [sys.executable, str(tmp_path / "bin/ollama"), "-v"], capture_output=True, text=True, timeout=30
+    )
     assert res.stdout.strip() == "ollama version is 0.12.3 (stand-in)"
 
 
@@ -130,9 +138,13 @@ def test_ollama_from_0_14_is_a_zstd_archive_only(debian_tools, fake_base, tmp_pa
     assert sorted(p.name for p in rel.iterdir()) == ["ollama-linux-amd64.tar.zst", "sha256sum.txt"]
     dest = tmp_path / "unpacked"
     dest.mkdir()
-    subprocess.run(upstream.ollama_unpack_command(str(rel / "ollama-linux-amd64.tar.zst"), str(dest)), check=True, timeout=60)
+    subprocess.run(
+        upstream.ollama_unpack_command(str(rel / "ollama-linux-amd64.tar.zst"), str(dest)), check=True, timeout=60
+    )
     assert 'ollama.VERSION = "0.14.0"' in (dest / "bin/ollama").read_text()
-    assert upstream.parse_sha256sums((rel / "sha256sum.txt").read_text()) == {"ollama-linux-amd64.tar.zst": manifest["ollama"]["sha256"]}
+    assert upstream.parse_sha256sums((rel / "sha256sum.txt").read_text()) == {
+        "ollama-linux-amd64.tar.zst": manifest["ollama"]["sha256"]
+    }
 
 
 def test_images_share_the_base_layer_and_carry_the_stand_ins(built, fake_base):
@@ -147,18 +159,33 @@ def test_images_share_the_base_layer_and_carry_the_stand_ins(built, fake_base):
         assert tar.extractfile("opt/standin/standin/openai_api.py").read() == (b.HERE / "openai_api.py").read_bytes()
     assert "usr/local/bin/llamafactory-cli" in _members(llayers[1]) and "app/output" in _members(llayers[1])
     v, lc = vcfg["config"], lcfg["config"]
-    assert v["Entrypoint"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"] and "Cmd" not in v  # the v0.11.0 image's
-    assert lc["Cmd"] == ["llamafactory-cli", "webui"] and lc["WorkingDir"] == "/app" and set(lc["ExposedPorts"]) == {"7860/tcp", "8000/tcp"}
-    assert {"PYTHONPATH=/opt/standin", "STANDIN_VERSION=0.11.0"} <= set(v["Env"]) and v["Labels"]["io.llm-platform.standin"] == "true"
+    assert (
+        v["Entrypoint"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"] and "Cmd" not in v
+    )  # the v0.11.0 image's
+    assert (
+        lc["Cmd"] == ["llamafactory-cli", "webui"]
+        and lc["WorkingDir"] == "/app"
+        and set(lc["ExposedPorts"]) == {"7860/tcp", "8000/tcp"}
+    )
+    assert {"PYTHONPATH=/opt/standin", "STANDIN_VERSION=0.11.0"} <= set(v["Env"]) and v["Labels"][
+        "io.llm-platform.standin"
+    ] == "true"
     later = b.build(out.parent / "later", **{**VERSIONS, "vllm_tag": "v0.14.0"}, base=fake_base, log=lambda _m: None)
-    assert _image(out.parent / "later" / later["images"]["vllm"]["path"])[1]["config"]["Entrypoint"] == ["vllm", "serve"]
+    assert _image(out.parent / "later" / later["images"]["vllm"]["path"])[1]["config"]["Entrypoint"] == [
+        "vllm",
+        "serve",
+    ]
 
 
 def test_docker_archive_is_deterministic_and_refuses_bad_paths():
     layer = deterministic_tar([File("/b", b"2"), File("a/x", b"1", 0o755)])
     assert layer == deterministic_tar([File("a/x", b"1", 0o755), File("/b", b"2")])
     one = docker_archive(["e/app:1"], [layer], {"Cmd": ["x"]}, "c")
-    assert one == docker_archive(["e/app:1"], [layer], {"Cmd": ["x"]}, "c") != docker_archive(["e/app:2"], [layer], {"Cmd": ["x"]}, "c")
+    assert (
+        one
+        == docker_archive(["e/app:1"], [layer], {"Cmd": ["x"]}, "c")
+        != docker_archive(["e/app:2"], [layer], {"Cmd": ["x"]}, "c")
+    )
     with pytest.raises(ValueError):
         deterministic_tar([File("/../etc/passwd", b"")])
 
@@ -189,12 +216,37 @@ def test_mirror_cli_ensure_then_serve(built, fake_base, tmp_path):
     (tmp_path / "cache").mkdir()
     shutil.copy(fake_base, tmp_path / "cache" / cached)
     versions = ["--ollama-version", "0.12.3", "--vllm-tag", "v0.11.0", "--llamafactory-tag", "0.9.4"]
-    res = subprocess.run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", str(out), *versions],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0 and "up to date" in res.stderr and res.stdout.strip() == str(out / "manifest.json"), res.stderr
+    res = subprocess.run(
+        [sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", str(out), *versions],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0 and "up to date" in res.stderr and res.stdout.strip() == str(out / "manifest.json"), (
+        res.stderr
+    )
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.standins.mirror", "serve", "--ensure", "--port", str(port), "--bind",
-                             "127.0.0.1", "--dir", str(out), *versions], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.standins.mirror",
+            "serve",
+            "--ensure",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(out),
+            *versions,
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert _when_up(f"http://127.0.0.1:{port}/manifest.json", proc).json()["inputs"] == manifest["inputs"]
     finally:
@@ -227,7 +279,9 @@ def test_the_debian_layer_runs_the_stand_ins(debian_tools, tmp_path):
         env = dict(e.split("=", 1) for e in config["config"]["Env"])
         run = ["chroot", str(root), "/bin/sh", "-c", f'cd {config["config"]["WorkingDir"]} && exec "$@"', "sh"]
         if key == "llamafactory":
-            res = subprocess.run([*run, "llamafactory-cli", "version"], env=env, capture_output=True, text=True, timeout=60)
+            res = subprocess.run(
+                [*run, "llamafactory-cli", "version"], env=env, capture_output=True, text=True, timeout=60
+            )
             assert res.returncode == 0 and "version 0.9.4 (stand-in)" in res.stdout, res.stderr
             continue
         port = free_port()
@@ -245,7 +299,8 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
     """scripts/pin, run as the operator runs it, against the mirror (laid out as a real release):
     the unpinned stack's plan fails with one line naming the command; after it, the plan passes with
     the archive's sha256, the file keeps its comments, and a second run changes nothing."""
-    from tests.unit.test_plan_cli import ROOT as REPO, run_plan_subprocess
+    from tests.unit.test_plan_cli import ROOT as REPO
+    from tests.unit.test_plan_cli import run_plan_subprocess
 
     out, manifest = built
     stacks = tmp_path / "stacks"
@@ -260,8 +315,11 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
     srv = mirror.server(out)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        env = dict(os.environ, LLM_PLATFORM_STACKS_DIR=str(stacks),
-                   LLM_PLATFORM_OLLAMA_RELEASES=f"http://127.0.0.1:{srv.server_address[1]}/ollama")
+        env = dict(
+            os.environ,
+            LLM_PLATFORM_STACKS_DIR=str(stacks),
+            LLM_PLATFORM_OLLAMA_RELEASES=f"http://127.0.0.1:{srv.server_address[1]}/ollama",
+        )
         # a loopback http mirror: --insecure (scripts/pin refuses a source without TLS otherwise)
         pin = [str(REPO / "scripts" / "pin"), "ollama", "prod", "0.12.3", "--insecure"]
         res = subprocess.run(pin, env=env, capture_output=True, text=True, timeout=120)
@@ -269,8 +327,12 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
         assert manifest["ollama"]["sha256"] in res.stdout and "ollama-linux-amd64.tgz" in res.stdout
         again = subprocess.run(pin, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and again.stdout.startswith("already pinned"), again.stdout + again.stderr
-        missing = subprocess.run(pin[:-2] + ["0.99.0", "--insecure"], env=env, capture_output=True, text=True, timeout=120)
-        assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "HTTP 404" in missing.stderr, missing.stderr
+        missing = subprocess.run(
+            pin[:-2] + ["0.99.0", "--insecure"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "HTTP 404" in missing.stderr, (
+            missing.stderr
+        )
     finally:
         srv.shutdown()
         srv.server_close()
@@ -278,4 +340,6 @@ def test_pin_reads_the_release_checksums_from_the_mirror(built, tmp_path):
     after = run_plan_subprocess("prod", "--json", stacks_dir=stacks)
     assert after.returncode == 0, after.stderr
     data = json.loads(after.stdout)["outputs"]["inventory"]["hosts"][0]["data"]
-    assert data["ollama"]["version"] == "0.12.3" and data["ollama"]["sha256"] == f"0.12.3@{manifest['ollama']['sha256']}"
+    assert (
+        data["ollama"]["version"] == "0.12.3" and data["ollama"]["sha256"] == f"0.12.3@{manifest['ollama']['sha256']}"
+    )

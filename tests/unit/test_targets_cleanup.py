@@ -35,8 +35,14 @@ def _default_sigint() -> None:
 
 
 def _start(how: str) -> tuple[subprocess.Popen, Path]:
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, how], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, how],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
     secrets = Path(proc.stdout.readline().strip())
     return proc, secrets
 

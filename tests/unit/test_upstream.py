@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from components import prices, stackfile, upstream, yamlio
-from operate.plan import format_plan
 from components.config import SettingsError, parse_settings
 from components.hostdata import HostData
 from hosts.roles.vllm import vllm_args
+from operate.plan import format_plan
 from tests.unit.conftest import STACKS, pin_overrides, plan_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,15 +22,26 @@ ROOT = Path(__file__).resolve().parents[2]
 # ---- Ollama: archive name, URL, unpack, checksums ---------------------------------------------
 @pytest.mark.parametrize(
     ("version", "archive", "flag"),
-    [("0.13.5", "ollama-linux-amd64.tgz", "--gzip"), ("0.13.99", "ollama-linux-amd64.tgz", "--gzip"),
-     ("0.14.0", "ollama-linux-amd64.tar.zst", "--zstd"), ("0.15.6", "ollama-linux-amd64.tar.zst", "--zstd")],
+    [
+        ("0.13.5", "ollama-linux-amd64.tgz", "--gzip"),
+        ("0.13.99", "ollama-linux-amd64.tgz", "--gzip"),
+        ("0.14.0", "ollama-linux-amd64.tar.zst", "--zstd"),
+        ("0.15.6", "ollama-linux-amd64.tar.zst", "--zstd"),
+    ],
 )
 def test_ollama_archive_by_version(version, archive, flag):
     assert upstream.ollama_archive(version) == archive
     assert upstream.ollama_release_url(upstream.OLLAMA_RELEASES, version, archive) == (
         f"https://github.com/ollama/ollama/releases/download/v{version}/{archive}"
     )
-    assert upstream.ollama_unpack_command(f"/c/{archive}", "/usr/local") == ["tar", flag, "-xf", f"/c/{archive}", "-C", "/usr/local"]
+    assert upstream.ollama_unpack_command(f"/c/{archive}", "/usr/local") == [
+        "tar",
+        flag,
+        "-xf",
+        f"/c/{archive}",
+        "-C",
+        "/usr/local",
+    ]
 
 
 def test_the_default_release_is_the_gzip_one():
@@ -42,7 +53,9 @@ def test_checksum_file_in_the_release_format():
     # `find . -type f | xargs sha256sum` in dist/ (ollama@v0.13.5 release.yaml): "<hex>  ./<name>"
     text = f"{'a' * 64}  ./ollama-linux-amd64.tgz\n{'b' * 64}  ./ollama-darwin.tgz\n{'C' * 64} *./x/OllamaSetup.exe\nnoise\n"
     assert upstream.parse_sha256sums(text) == {
-        "ollama-linux-amd64.tgz": "a" * 64, "ollama-darwin.tgz": "b" * 64, "OllamaSetup.exe": "c" * 64,
+        "ollama-linux-amd64.tgz": "a" * 64,
+        "ollama-darwin.tgz": "b" * 64,
+        "OllamaSetup.exe": "c" * 64,
     }
     assert upstream.parse_sha256sums(upstream.format_sha256sums({"ollama-linux-amd64.tgz": "d" * 64})) == {
         "ollama-linux-amd64.tgz": "d" * 64,
@@ -51,7 +64,11 @@ def test_checksum_file_in_the_release_format():
 
 def test_ollama_role_takes_name_url_and_unpack_from_the_table():
     src = (ROOT / "hosts" / "roles" / "ollama.py").read_text()
-    assert "upstream.ollama_archive(" in src and "upstream.ollama_release_url(" in src and "upstream.ollama_unpack_command(" in src
+    assert (
+        "upstream.ollama_archive(" in src
+        and "upstream.ollama_release_url(" in src
+        and "upstream.ollama_unpack_command(" in src
+    )
     assert ".tar.zst" not in src and ".tgz" not in src  # no archive name of its own
 
 
@@ -75,8 +92,12 @@ def test_unpinned_host_stack_fails_at_plan_time_naming_the_command(stack):
 # ---- vLLM: --model, and the entrypoint by tag -------------------------------------------------
 @pytest.mark.parametrize(
     ("tag", "entrypoint"),
-    [("v0.11.0", upstream.VLLM_API_SERVER_ENTRYPOINT), ("v0.13.9", upstream.VLLM_API_SERVER_ENTRYPOINT),
-     ("v0.14.0", upstream.VLLM_SERVE_ENTRYPOINT), ("nightly", upstream.VLLM_SERVE_ENTRYPOINT)],
+    [
+        ("v0.11.0", upstream.VLLM_API_SERVER_ENTRYPOINT),
+        ("v0.13.9", upstream.VLLM_API_SERVER_ENTRYPOINT),
+        ("v0.14.0", upstream.VLLM_SERVE_ENTRYPOINT),
+        ("nightly", upstream.VLLM_SERVE_ENTRYPOINT),
+    ],
 )
 def test_vllm_entrypoint_by_tag(tag, entrypoint):
     assert upstream.vllm_entrypoint(tag) == entrypoint
@@ -98,12 +119,21 @@ def test_vllm_args_name_the_model_with_the_flag():
 def test_vllm_standin_serves_the_configured_model_under_either_entrypoint(tag):
     """The role's arguments behind the image's entrypoint at that tag (the stand-in follows the real
     semantics: the API server module ignores a positional model) load the configured model."""
-    from tests.standins.runner import http, server_process
     from testhost.util import free_port
+    from tests.standins.runner import http, server_process
 
     data = _host_data("prod")
     port = free_port()
-    argv = [*upstream.vllm_entrypoint(tag), *vllm_args(data), "--host", "127.0.0.1", "--port", str(port), "--api-key", "k"]
+    argv = [
+        *upstream.vllm_entrypoint(tag),
+        *vllm_args(data),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api-key",
+        "k",
+    ]
     with server_process(argv, port, ready_path="/health") as s:
         models = http("GET", s.url + "/v1/models", headers={"Authorization": "Bearer k"}).json()["data"]
     assert [(m["id"], m["root"]) for m in models] == [(data.vllm.served_model_name, data.vllm.model)]
@@ -111,12 +141,22 @@ def test_vllm_standin_serves_the_configured_model_under_either_entrypoint(tag):
 
 def test_vllm_standin_api_server_ignores_a_positional_model():
     """Fact 2 as the stand-in sees it: a positional model behind the v0.11.0 entrypoint is not served."""
-    from tests.standins.runner import http, server_process
     from testhost.util import free_port
+    from tests.standins.runner import http, server_process
 
     port = free_port()
-    argv = [*upstream.vllm_entrypoint("v0.11.0"), "org/wanted", "--served-model-name", "wanted", "--host", "127.0.0.1",
-            "--port", str(port), "--api-key", "k"]
+    argv = [
+        *upstream.vllm_entrypoint("v0.11.0"),
+        "org/wanted",
+        "--served-model-name",
+        "wanted",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api-key",
+        "k",
+    ]
     with server_process(argv, port, ready_path="/health") as s:
         models = http("GET", s.url + "/v1/models", headers={"Authorization": "Bearer k"}).json()["data"]
     assert [(m["id"], m["root"]) for m in models] == [("wanted", "Qwen/Qwen3-0.6B")]
@@ -155,6 +195,7 @@ def test_app_spec_citations_name_the_files_that_hold_the_fields():
     pin = next(p for p in upstream.PINS if p.key == "app.internal_service")
     files = _cited_openapi_files(pin)
     assert files, pin.source
+
     def declared(name: str) -> set[str]:  # the properties the file itself declares (its own and its allOf parts')
         doc = yamlio.load((SCHEMA_DIR / name).read_text())
         parts = [doc, *(p for p in doc.get("allOf", []) if isinstance(p, dict))]
@@ -209,7 +250,9 @@ def test_every_row_has_a_source_or_says_unverified(pin):
     if pin.verified:
         assert SOURCE.search(pin.source), f"{pin.key}: {pin.source!r} names no repo@tag:path"
     else:
-        assert re.search(r"verify|read|docs", pin.source[len(upstream.UNVERIFIED):]), f"{pin.key}: say what would verify it"
+        assert re.search(r"verify|read|docs", pin.source[len(upstream.UNVERIFIED) :]), (
+            f"{pin.key}: say what would verify it"
+        )
 
 
 def test_docs_table_is_the_generated_one():
@@ -240,6 +283,8 @@ def test_unverified_provider_facts_are_printed_beside_the_cost():
 
 def test_prices_table_marks_what_facts_do_not_confirm():
     assert prices.DROPLET_SIZES["gpu-h100x1-80gb"].verified and prices.DROPLET_SIZES["gpu-h100x8-640gb"].verified
-    assert not any(p.verified for s, p in prices.DROPLET_SIZES.items() if s not in ("gpu-h100x1-80gb", "gpu-h100x8-640gb"))
+    assert not any(
+        p.verified for s, p in prices.DROPLET_SIZES.items() if s not in ("gpu-h100x1-80gb", "gpu-h100x8-640gb")
+    )
     assert not any(p.verified for p in prices.HCLOUD_SERVER_TYPES.values())  # cx23's type is known, not its price
     assert prices.DO_GPU_REGIONS_CONFIRMED == ("tor1",)

@@ -13,9 +13,9 @@ import pytest
 
 from components import upstream
 from hosts.roles import vllm as vllm_role
+from testhost.util import free_port
 from tests.standins.runner import run_cli, server_process
 from tests.unit.test_upstream import _host_data
-from testhost.util import free_port
 
 TCG_MAX = ["fpu", "sse2", "avx", "avx2", "fma"]  # qemu 7.2 TCG `-cpu max`: avx2, no avx512f
 AVX512 = TCG_MAX + ["avx512f", "avx512bw"]
@@ -28,14 +28,29 @@ def _cpuinfo(tmp_path, flags):
 
 
 def test_cpu_image_standin_dies_with_sigill_without_avx512f(tmp_path):
-    env = {"STANDIN_REQUIRED_CPU_FLAGS": " ".join(upstream.vllm_cpu_flags_required(f"{upstream.VLLM_CPU_IMAGE}:v0.11.0")),
-           "STANDIN_CPUINFO": _cpuinfo(tmp_path, TCG_MAX)}
+    env = {
+        "STANDIN_REQUIRED_CPU_FLAGS": " ".join(upstream.vllm_cpu_flags_required(f"{upstream.VLLM_CPU_IMAGE}:v0.11.0")),
+        "STANDIN_CPUINFO": _cpuinfo(tmp_path, TCG_MAX),
+    }
     res = run_cli(["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "m", "--port", "1"], env=env)
     assert res.returncode == -signal.SIGILL
     port = free_port()
     env["STANDIN_CPUINFO"] = _cpuinfo(tmp_path, AVX512)
-    with server_process(["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "m", "--host", "127.0.0.1",
-                         "--port", str(port)], port, env):
+    with server_process(
+        [
+            "python3",
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            "m",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        port,
+        env,
+    ):
         pass
 
 
@@ -57,4 +72,6 @@ def test_cpu_hosts_get_the_documented_shared_memory_and_kv_cache():
     args = vllm_role.docker_args(cpu)
     assert args[args.index("--shm-size") + 1] == f"{cpu.vllm.cpu_shm_size_gb}g"
     assert vllm_role.container_env(cpu)["VLLM_CPU_KVCACHE_SPACE"] == str(cpu.vllm.cpu_kvcache_space_gb)
-    assert "--shm-size" not in vllm_role.docker_args(gpu) and "VLLM_CPU_KVCACHE_SPACE" not in vllm_role.container_env(gpu)
+    assert "--shm-size" not in vllm_role.docker_args(gpu) and "VLLM_CPU_KVCACHE_SPACE" not in vllm_role.container_env(
+        gpu
+    )

@@ -16,7 +16,10 @@ def test_returns_what_the_predicate_gave_once_it_holds():
     answers = iter([None, 0, "", "ready"])
     clock, sleep = fake_time()
     dots = []
-    assert wait_until(lambda: next(answers), 10, 1, "never", on_wait=lambda: dots.append("."), clock=clock, sleep=sleep) == "ready"
+    assert (
+        wait_until(lambda: next(answers), 10, 1, "never", on_wait=lambda: dots.append("."), clock=clock, sleep=sleep)
+        == "ready"
+    )
     assert dots == ["."] * 3 and clock() == 3
 
 
@@ -63,7 +66,9 @@ def test_wait_port_returns_once_something_listens_and_stops_early_when_the_proce
     log.write_text("starting\naddress already in use\n")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    with pytest.raises(LocalHostError, match=r"(?s)svc did not start listening on 127.0.0.1:\d+; last lines of .*in use"):
+    with pytest.raises(
+        LocalHostError, match=r"(?s)svc did not start listening on 127.0.0.1:\d+; last lines of .*in use"
+    ):
         wait_port(free_port(), timeout=600, pid=dead.pid, log_file=log, what="svc")  # not 600 s: the pid is gone
 
 

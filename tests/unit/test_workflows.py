@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from components import stackfile, yamlio
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +25,12 @@ def load(name: str) -> dict:
 
 def check_jsonschema(*paths: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("check-jsonschema")
-    return subprocess.run([str(exe), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_workflows_are_schema_valid():
@@ -68,8 +71,14 @@ def stacks_job_output(root: Path, out: Path) -> list[str]:
     (written to ``out``, the job's $GITHUB_OUTPUT)."""
     [step] = [s for s in load("drift.yml")["jobs"]["stacks"]["steps"] if "run" in s]
     out.write_text("")
-    res = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "GITHUB_OUTPUT": str(out)})
+    res = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GITHUB_OUTPUT": str(out)},
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     [line] = [line for line in out.read_text().splitlines() if line.startswith("stacks=")]
     return json.loads(line.split("=", 1)[1])
@@ -96,11 +105,16 @@ def rebuild_options_missing(stacks: list[str], doc: dict) -> list[str]:
     """What to edit, per cloud stack the manual rebuild does not offer (a choice input cannot be
     generated, so this check stands in for it)."""
     options = doc["on"]["workflow_dispatch"]["inputs"]["stack"]["options"]
-    return [f"stacks/Pulumi.{s}.yaml has no rebuild: add {s!r} to on.workflow_dispatch.inputs.stack.options "
-            f"in {REBUILD}, and create the GitHub environment {s!r} with its secrets (docs/oncall.md, CI secrets)"
-            for s in stacks if s not in options] + \
-           [f"{REBUILD} offers {s!r}, which has no stack file: remove it from inputs.stack.options"
-            for s in options if s not in stacks]
+    return [
+        f"stacks/Pulumi.{s}.yaml has no rebuild: add {s!r} to on.workflow_dispatch.inputs.stack.options "
+        f"in {REBUILD}, and create the GitHub environment {s!r} with its secrets (docs/oncall.md, CI secrets)"
+        for s in stacks
+        if s not in options
+    ] + [
+        f"{REBUILD} offers {s!r}, which has no stack file: remove it from inputs.stack.options"
+        for s in options
+        if s not in stacks
+    ]
 
 
 def test_manual_rebuild_offers_every_cloud_stack():
@@ -136,8 +150,10 @@ def credential_problems(name: str, doc: dict) -> list[str]:
             if "uses" in step and SECRET_REF.search(json.dumps({k: step.get(k) for k in ("env", "with")})):
                 problems.append(f"{name}: job {job_id}: step {label!r}: a secret handed to the action {step['uses']}")
             if SECRET_REF.search(step.get("run", "")):
-                problems.append(f"{name}: job {job_id}: step {label!r}: a secret expanded into the script "
-                                "(pass it through the step's env)")
+                problems.append(
+                    f"{name}: job {job_id}: step {label!r}: a secret expanded into the script "
+                    "(pass it through the step's env)"
+                )
     return problems
 
 
@@ -147,14 +163,25 @@ def test_credentials_only_at_step_level():
 
 
 def test_the_credential_check_catches_job_level_secrets():
-    bad = {"env": {"T": "${{ secrets.T }}"},
-           "jobs": {"j": {"env": {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"},
-                          "steps": [{"uses": "some/action@" + "0" * 40, "with": {"token": "${{ secrets.X }}"}},
-                                    {"run": "echo ${{ secrets.Y }}"}]}}}
+    bad = {
+        "env": {"T": "${{ secrets.T }}"},
+        "jobs": {
+            "j": {
+                "env": {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"},
+                "steps": [
+                    {"uses": "some/action@" + "0" * 40, "with": {"token": "${{ secrets.X }}"}},
+                    {"run": "echo ${{ secrets.Y }}"},
+                ],
+            }
+        },
+    }
     problems = credential_problems("bad.yml", bad)
     assert [p.split(": ")[-1].split(" (")[0] for p in problems] == [
-        "a secret in the workflow-level env", "a secret in the job-level env",
-        "a secret handed to the action some/action@" + "0" * 40, "a secret expanded into the script"]
+        "a secret in the workflow-level env",
+        "a secret in the job-level env",
+        "a secret handed to the action some/action@" + "0" * 40,
+        "a secret expanded into the script",
+    ]
 
 
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
@@ -184,7 +211,10 @@ def test_third_party_actions_are_pinned_by_commit_sha():
 
 
 def test_drift_and_rebuild_run_in_the_stacks_environment_on_the_hosts_runner():
-    for name, job_id, stack in (("drift.yml", "drift", "matrix.stack"), ("rebuild-host.yml", "rebuild", "inputs.stack")):
+    for name, job_id, stack in (
+        ("drift.yml", "drift", "matrix.stack"),
+        ("rebuild-host.yml", "rebuild", "inputs.stack"),
+    ):
         job = load(name)["jobs"][job_id]
         assert job["environment"] == f"${{{{ {stack} }}}}", name  # its secrets: this stack's only
         assert job["runs-on"] == "${{ vars.HOSTS_RUNNER || 'ubuntu-24.04' }}", name
@@ -195,7 +225,10 @@ def test_drift_and_rebuild_run_in_the_stacks_environment_on_the_hosts_runner():
 
 
 def test_reachability_is_said_before_any_host_step():
-    for name, job_id, host_step in (("drift.yml", "drift", "scripts/drift"), ("rebuild-host.yml", "rebuild", "scripts/rebuild-host")):
+    for name, job_id, host_step in (
+        ("drift.yml", "drift", "scripts/drift"),
+        ("rebuild-host.yml", "rebuild", "scripts/rebuild-host"),
+    ):
         steps = load(name)["jobs"][job_id]["steps"]
         runs = [s.get("run", "") for s in steps]
         reach = next(i for i, r in enumerate(runs) if "scripts/reach" in r)
@@ -220,8 +253,14 @@ def test_every_secret_and_variable_the_workflows_use_has_a_row_in_the_runbook():
     used = set()
     for wf in sorted(WF.glob("*.yml")):
         used |= set(re.findall(r"\b(?:secrets|vars)\.([A-Z][A-Z0-9_]*)", wf.read_text()))
-    assert {"PULUMI_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN", "HCLOUD_TOKEN", "HOSTS_SSH_PRIVATE_KEY",
-            "HOSTS_KNOWN_HOSTS", "HOSTS_RUNNER"} <= used
+    assert {
+        "PULUMI_ACCESS_TOKEN",
+        "DIGITALOCEAN_TOKEN",
+        "HCLOUD_TOKEN",
+        "HOSTS_SSH_PRIVATE_KEY",
+        "HOSTS_KNOWN_HOSTS",
+        "HOSTS_RUNNER",
+    } <= used
     oncall = (ROOT / "docs" / "oncall.md").read_text()
     rows = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", oncall, flags=re.M))
     missing = sorted(used - rows)

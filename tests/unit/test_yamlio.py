@@ -30,8 +30,29 @@ def test_a_malformed_document_is_one_line():
     assert "\n" not in yamlio.describe(info.value) and yamlio.describe(info.value).startswith("line 2: ")
 
 
-@pytest.mark.parametrize("value", ["yes", "on", "No", "y", "0777", "1:20", "0o17", "1e5", "2001-12-14", "null", "~",
-                                   "true", "1_000", ".inf", "=", "", "plain words", "é"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yes",
+        "on",
+        "No",
+        "y",
+        "0777",
+        "1:20",
+        "0o17",
+        "1e5",
+        "2001-12-14",
+        "null",
+        "~",
+        "true",
+        "1_000",
+        ".inf",
+        "=",
+        "",
+        "plain words",
+        "é",
+    ],
+)
 def test_dump_writes_strings_that_read_back_as_strings_in_yaml_1_1_and_1_2(value):
     doc = {"k": value, "l": [value, {value: value}]}
     text = yamlio.dump(doc)
@@ -40,6 +61,11 @@ def test_dump_writes_strings_that_read_back_as_strings_in_yaml_1_1_and_1_2(value
 
 def test_dump_keeps_key_order_block_style_and_pyyaml_s_form():
     doc = {"z": 1, "a": {"list": ["x", "w"], "flag": True, "none": None}, "m": "é"}
-    assert yamlio.dump(doc) == pyyaml.safe_dump(doc, sort_keys=False) == (
-        'z: 1\na:\n  list:\n  - x\n  - w\n  flag: true\n  none: null\nm: "\\xE9"\n')
-    assert yamlio.dump(doc, allow_unicode=True, width=1000) == pyyaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000)
+    assert (
+        yamlio.dump(doc)
+        == pyyaml.safe_dump(doc, sort_keys=False)
+        == ('z: 1\na:\n  list:\n  - x\n  - w\n  flag: true\n  none: null\nm: "\\xE9"\n')
+    )
+    assert yamlio.dump(doc, allow_unicode=True, width=1000) == pyyaml.safe_dump(
+        doc, sort_keys=False, allow_unicode=True, width=1000
+    )
