@@ -200,7 +200,8 @@ def parse_settings(
         raise SettingsError(
             [
                 f"{NAMESPACE}:{s.key}: required secret is missing ({s.description}); "
-                f"set it with: {s.set_with.format(stack=stack) or f'pulumi config set --secret {s.key} <value> -s {stack}'}"
+                "set it with: "
+                f"{s.set_with.format(stack=stack) or f'pulumi config set --secret {s.key} <value> -s {stack}'}"
                 for s in missing
             ]
         )

@@ -24,7 +24,8 @@ EMAIL = re.compile(
     r"^(?=.{1,254}\Z)[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
 )
 SSH_KEY = re.compile(
-    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) ([A-Za-z0-9+/]+={0,2})( [ -~]*)?\Z"
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) "
+    r"([A-Za-z0-9+/]+={0,2})( [ -~]*)?\Z"
 )
 # Docker image repository (optionally with a registry host[:port]) and tag (Docker's reference grammar).
 # At most 255 characters in all (Docker's own limit on a repository name).

@@ -21,7 +21,10 @@ _SRC_GPU_NOSLUG = (
     "pulumi-digitalocean 4.84.1 _enums.py DropletSlug; verify with `doctl compute size list`"
 )
 _SRC_GPU_3P = "UNVERIFIED: slug and price from third-party sources only; verify with `doctl compute size list`"
-_SRC_CPU = "UNVERIFIED: digitalocean.com/pricing/droplets, Basic Regular plans, from memory; verify with `doctl compute size list`"
+_SRC_CPU = (
+    "UNVERIFIED: digitalocean.com/pricing/droplets, Basic Regular plans, from memory; "
+    "verify with `doctl compute size list`"
+)
 _SRC_HCLOUD_CX23 = (
     "server type from pulumi-hcloud 1.43.3's examples; its price UNVERIFIED: third-party "
     "listings 2026, verify with hcloud.get_server_types()"
@@ -161,8 +164,9 @@ HF_USD_PER_MILLION_TOKENS = 0.40
 HF_DEFAULT_USD_PER_1K_REQUESTS = Price(
     "hf-serverless-1k-requests",
     round(HF_TOKENS_PER_REQUEST * HF_USD_PER_MILLION_TOKENS / 1000, 4),
-    f"UNVERIFIED: the seed plan's rate ({HF_TOKENS_PER_REQUEST} tokens/request at ${HF_USD_PER_MILLION_TOKENS:.2f} per 1M "
-    "tokens); read huggingface.co/docs/inference-providers/pricing or the invoice and set huggingface.usdPer1kRequests",
+    f"UNVERIFIED: the seed plan's rate ({HF_TOKENS_PER_REQUEST} tokens/request at ${HF_USD_PER_MILLION_TOKENS:.2f} per "
+    "1M tokens); read huggingface.co/docs/inference-providers/pricing or the invoice and set "
+    "huggingface.usdPer1kRequests",
 )
 HF_PRO_SUBSCRIPTION = Price(
     "hf-pro", 9.0, "huggingface.co/pricing: PRO account $9/month (includes monthly inference credits)"

@@ -69,12 +69,13 @@ def problems(settings: StackSettings) -> list[str]:
     if not o.sha256:
         out.append(
             f"{NAMESPACE}:host.ollama.sha256: required: the sha256 of {upstream.ollama_archive(o.version)} of Ollama "
-            f"{o.version}, from the release's {upstream.OLLAMA_CHECKSUMS}; pin it with: scripts/pin ollama {stack} {o.version}"
+            f"{o.version}, from the release's {upstream.OLLAMA_CHECKSUMS}; "
+            f"pin it with: scripts/pin ollama {stack} {o.version}"
         )
     elif o.pinned_version is None:
         out.append(
-            f"{NAMESPACE}:host.ollama.sha256: carries no version: the pin is VERSION@SHA256 so that the version and its "
-            f"checksum change together; rewrite it with: scripts/pin ollama {stack} {o.version}"
+            f"{NAMESPACE}:host.ollama.sha256: carries no version: the pin is VERSION@SHA256 so that the version and "
+            f"its checksum change together; rewrite it with: scripts/pin ollama {stack} {o.version}"
         )
     doc = documentation_cidrs(host.admin_cidrs)
     if doc:

@@ -16,7 +16,8 @@ class SecretSpec:
     """One secret: where it is needed and when the stack must hold it.
 
     ``required``: "always", "host" (a stack with a model host), "llamafactory" (a host with
-    LLaMA-Factory) or "never" (set only while something is under way, e.g. a key rotation). ``env``/``services``: its SECRET env name and the App Platform services that get
+    LLaMA-Factory) or "never" (set only while something is under way, e.g. a key rotation).
+    ``env``/``services``: its SECRET env name and the App Platform services that get
     it. ``roles``: the host roles that read it (the host layer fetches exactly these for a host);
     ``host_optional``: the roles work without it (e.g. gated model downloads only)."""
 

@@ -184,7 +184,8 @@ PINS: tuple[Pin, ...] = (
         "ollama.layout",
         "bin/ollama + lib/ollama/* at the archive root, unpacked into /usr/local",
         "ollama/ollama@v0.13.5:.github/workflows/release.yaml (`for COMPONENT in bin/* lib/ollama/*`; "
-        "`tar c -C dist/linux-amd64 -T ...tar.in`); ollama/ollama@v0.13.5:scripts/install.sh (`tar -xzf - -C /usr/local`)",
+        "`tar c -C dist/linux-amd64 -T ...tar.in`); ollama/ollama@v0.13.5:scripts/install.sh (`tar -xzf - -C "
+        "/usr/local`)",
     ),
     Pin(
         "ollama.checksums",
@@ -202,7 +203,8 @@ PINS: tuple[Pin, ...] = (
     Pin(
         "vllm.gpu_image",
         f"{VLLM_GPU_IMAGE}:{VLLM_TAG}",
-        f"{UNVERIFIED}: tag from vLLM's release list; verify with `docker manifest inspect {VLLM_GPU_IMAGE}:{VLLM_TAG}`",
+        f"{UNVERIFIED}: tag from vLLM's release list; verify with `docker manifest inspect "
+        f"{VLLM_GPU_IMAGE}:{VLLM_TAG}`",
         "pin a digest (host.vllm.tag accepts tags only today)",
     ),
     Pin(
@@ -226,8 +228,8 @@ PINS: tuple[Pin, ...] = (
         "refuses a CPU host without it in one line (another image in host.vllm.image: the operator's call)",
         "vllm-project/vllm#18660 (2025-05-24: vllm-cpu-release-repo:v0.8.5.post1 dies with SIGILL on `vinserti64x4`; "
         "2025-09-08: still so at v0.10.1); vllm-project/vllm#22707 (AVX512 optional only in an image built with "
-        "VLLM_CPU_DISABLE_AVX512=true); vllm-project/vllm#35466 (2026-02-27: one release for AVX2 and AVX512, first tag "
-        f"not read); {UNVERIFIED} at v0.11.0 itself: run the image on a CPU without avx512f",
+        "VLLM_CPU_DISABLE_AVX512=true); vllm-project/vllm#35466 (2026-02-27: one release for AVX2 and AVX512, first "
+        f"tag not read); {UNVERIFIED} at v0.11.0 itself: run the image on a CPU without avx512f",
         "hosts/roles/vllm.py check_cpu; the CPU-image stand-in dies with SIGILL without avx512f",
     ),
     Pin(
@@ -235,37 +237,39 @@ PINS: tuple[Pin, ...] = (
         "CPU hosts: --shm-size <cpuShmSizeGb>g (4), VLLM_CPU_KVCACHE_SPACE=<cpuKvcacheSpaceGb> (4), "
         "--cap-add SYS_NICE (not --privileged, not seccomp=unconfined)",
         "vllm-project/vllm@063345c:docs/getting_started/installation/cpu/x86.inc.md (`docker run --privileged=true "
-        "--shm-size=4g -e VLLM_CPU_KVCACHE_SPACE=...`); vllm-project/vllm@0231979:docs/getting_started/installation/"
-        "cpu.x86.inc.md (`--security-opt seccomp=unconfined --cap-add SYS_NICE --shm-size=4g -e VLLM_CPU_KVCACHE_SPACE`); "
-        f"{UNVERIFIED}: the same file at v0.11.0 (the repository is too large to clone here); that CAP_SYS_NICE alone "
-        "unlocks the NUMA memory-policy calls under Docker's default seccomp profile is not checked on a host",
+        "--shm-size=4g -e VLLM_CPU_KVCACHE_SPACE=...`); "
+        "vllm-project/vllm@0231979:docs/getting_started/installation/cpu.x86.inc.md (`--security-opt "
+        f"seccomp=unconfined --cap-add SYS_NICE --shm-size=4g -e VLLM_CPU_KVCACHE_SPACE`); {UNVERIFIED}: the same file "
+        "at v0.11.0 (the repository is too large to clone here); that CAP_SYS_NICE alone unlocks the NUMA "
+        "memory-policy calls under Docker's default seccomp profile is not checked on a host",
         "hosts/roles/vllm.py docker_args, container_env",
     ),
     Pin(
         "vllm.gpu_startup_memory",
-        "vLLM refuses to start when free GPU memory < gpu_memory_utilization x total "
-        "(ValueError `Free memory on device (F/T GiB) on startup is less than desired GPU memory utilization (U, R GiB)`)",
-        f"{UNVERIFIED} at v0.11.0 itself: read vllm/v1/worker/gpu_worker.py init_device at the tag. Read: that function "
-        "in a 2025 derivative (`if self.init_snapshot.free_memory < self.requested_memory: raise ValueError(...)`) and "
-        "the same message in reports against 0.10-0.11",
+        "vLLM refuses to start when free GPU memory < gpu_memory_utilization x total (ValueError `Free memory on "
+        "device (F/T GiB) on startup is less than desired GPU memory utilization (U, R GiB)`)",
+        f"{UNVERIFIED} at v0.11.0 itself: read vllm/v1/worker/gpu_worker.py init_device at the tag. Read: that "
+        "function in a 2025 derivative (`if self.init_snapshot.free_memory < self.requested_memory: raise "
+        "ValueError(...)`) and the same message in reports against 0.10-0.11",
         "the vLLM stand-in applies it with STANDIN_GPU_TOTAL_GB/STANDIN_GPU_FREE_GB; tests/unit/test_gpu_split.py",
     ),
     Pin(
         "ollama.gpu_reserve",
         "on GPU hosts with vLLM: OLLAMA_GPU_OVERHEAD = vLLM's share in bytes, OLLAMA_MAX_LOADED_MODELS=1",
-        'ollama/ollama@v0.13.5:envconfig/config.go (`GpuOverhead = Uint64("OLLAMA_GPU_OVERHEAD", 0)`, "Reserve a portion '
-        'of VRAM per GPU (bytes)"; `MaxRunners = Uint("OLLAMA_MAX_LOADED_MODELS", 0)`); ollama/ollama@v0.13.5:'
-        "server/sched.go (`available := gpu.FreeMemory - envconfig.GpuOverhead() - gpu.MinimumMemory()`)",
+        'ollama/ollama@v0.13.5:envconfig/config.go (`GpuOverhead = Uint64("OLLAMA_GPU_OVERHEAD", 0)`, '
+        '"Reserve a portion of VRAM per GPU (bytes)"; `MaxRunners = Uint("OLLAMA_MAX_LOADED_MODELS", '
+        "0)`); ollama/ollama@v0.13.5:server/sched.go (`available := gpu.FreeMemory - "
+        "envconfig.GpuOverhead() - gpu.MinimumMemory()`)",
         "hosts/roles/ollama.py unit_env",
     ),
     # LLaMA-Factory
     Pin(
         "llamafactory.image",
         f"{LLAMAFACTORY_IMAGE}:{LLAMAFACTORY_TAG}",
-        "hiyouga/LLaMA-Factory@v0.9.4:.github/workflows/docker.yml (on `release: published`, tag = VERSION "
-        'from src/llamafactory/extras/env.py = "0.9.4"); the same tag was pushed on every push to main before: '
-        "hiyouga/LLaMA-Factory@ad345ec05:.github/workflows/docker.yml (2025-06-17: `:latest` and "
-        "`:$(setup.py --version | sed 's/.dev0//')`) until hiyouga/LLaMA-Factory@3fe6f0feb:.github/workflows/docker.yml "
+        "hiyouga/LLaMA-Factory@v0.9.4:.github/workflows/docker.yml (on `release: published`, tag = VERSION from "
+        'src/llamafactory/extras/env.py = "0.9.4"); the same tag was pushed on every push to main before: '
+        "hiyouga/LLaMA-Factory@ad345ec05:.github/workflows/docker.yml (2025-06-17: `:latest` and `:$(setup.py "
+        "--version | sed 's/.dev0//')`) until hiyouga/LLaMA-Factory@3fe6f0feb:.github/workflows/docker.yml "
         "(2025-10-05: versioned tags on releases only)",
         "a tag, not a digest: `:0.9.4` was a moving dev build from 2025-06-17 to 2025-10-05; whether `:0.9.3` "
         "exists is not established, so no tag is refused for it",
@@ -274,7 +278,8 @@ PINS: tuple[Pin, ...] = (
         "llamafactory.cli",
         "llamafactory-cli webui|api|train|export; web UI 7860, API 8000",
         "hiyouga/LLaMA-Factory@v0.9.4:pyproject.toml ([project.scripts] llamafactory-cli), "
-        "hiyouga/LLaMA-Factory@v0.9.4:docker/docker-cuda/Dockerfile (GRADIO_SERVER_PORT=7860, API_PORT=8000; no ENTRYPOINT)",
+        "hiyouga/LLaMA-Factory@v0.9.4:docker/docker-cuda/Dockerfile (GRADIO_SERVER_PORT=7860, "
+        "API_PORT=8000; no ENTRYPOINT)",
     ),
     Pin(
         "llamafactory.qlora",
@@ -289,13 +294,16 @@ PINS: tuple[Pin, ...] = (
         "llamafactory.webui_root_path",
         f"GRADIO_ROOT_PATH={LLAMAFACTORY_UI_PATH}; nginx: proxy_pass .../, "
         'X-Forwarded-Host $host, X-Forwarded-Proto https, Authorization ""',
-        "hiyouga/LLaMA-Factory@v0.9.4:src/llamafactory/webui/interface.py (run_web_ui: `create_ui().queue().launch(share=..., "
-        "server_name=..., inbrowser=True)`, no root_path); pyproject.toml at v0.9.4: `gradio>=4.38.0,<=5.50.0`; "
-        "gradio-app/gradio@v5.50.1 (branch; 5.50.0 untagged in the clone) and gradio@5.49.1:gradio/blocks.py (launch: "
-        '`self.root_path = os.environ.get("GRADIO_ROOT_PATH", "")` without root_path), gradio/route_utils.py '
-        '(get_root_url from X-Forwarded-Host/-Proto and root_path), js/spa/src/Index.svelte (`config.root + "/theme.css"`), '
-        "guides/11_other-tutorials/running-gradio-on-your-web-server-with-nginx.md (the location block and the headers)",
-        "the web UI stand-in builds its URLs the same way; tests/hosts/test_proxy.py loads the page and its asset through nginx",
+        "hiyouga/LLaMA-Factory@v0.9.4:src/llamafactory/webui/interface.py (run_web_ui: "
+        "`create_ui().queue().launch(share=..., server_name=..., inbrowser=True)`, no root_path); "
+        "pyproject.toml at v0.9.4: `gradio>=4.38.0,<=5.50.0`; gradio-app/gradio@v5.50.1 (branch; 5.50.0 "
+        "untagged in the clone) and gradio@5.49.1:gradio/blocks.py (launch: `self.root_path = "
+        'os.environ.get("GRADIO_ROOT_PATH", "")` without root_path), gradio/route_utils.py (get_root_url '
+        "from X-Forwarded-Host/-Proto and root_path), js/spa/src/Index.svelte (`config.root + "
+        '"/theme.css"`), guides/11_other-tutorials/running-gradio-on-your-web-server-with-nginx.md (the '
+        "location block and the headers)",
+        "the web UI stand-in builds its URLs the same way; tests/hosts/test_proxy.py loads the "
+        "page and its asset through nginx",
     ),
     Pin(
         "cloudinit.disk_setup",
@@ -311,7 +319,8 @@ PINS: tuple[Pin, ...] = (
         "nvidia.driver",
         "Debian 12 non-free nvidia-driver + nvidia-smi + firmware-misc-nonfree + linux-headers-amd64; "
         "Ubuntu GPU images: ubuntu-drivers install --gpgpu",
-        f"{UNVERIFIED} on a real GPU droplet; read: deb.debian.org/debian bookworm non-free Packages (apt-cache: nvidia-driver 535.261.03)",
+        f"{UNVERIFIED} on a real GPU droplet; read: deb.debian.org/debian bookworm non-free Packages (apt-cache: "
+        "nvidia-driver 535.261.03)",
     ),
     Pin(
         "nvidia.container_toolkit",

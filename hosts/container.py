@@ -1,6 +1,6 @@
 """A container as a systemd service: image present (pulled, or loaded from a checksummed archive),
-secrets in an env file of mode 0600, no new privileges and no capabilities, ports published on 127.0.0.1 only, restarted only when its
-unit or its env file changed."""
+secrets in an env file of mode 0600, no new privileges and no capabilities, ports published on
+127.0.0.1 only, restarted only when its unit or its env file changed."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def _key(cls: type, kwargs: dict, executor: dict) -> str | None:
         return None
     try:
         run_as = {k: executor.get(k) for k in RUN_AS}
-        return f"{cls.__module__}.{cls.__qualname__}|{json.dumps(kwargs, sort_keys=True)}|{json.dumps(run_as, sort_keys=True)}"
+        args, user = json.dumps(kwargs, sort_keys=True), json.dumps(run_as, sort_keys=True)
+        return f"{cls.__module__}.{cls.__qualname__}|{args}|{user}"
     except TypeError:
         return None
 
@@ -152,7 +153,7 @@ class FactCache:
     def _executor(self, cls, kwargs: dict) -> dict:
         try:
             return self._split(cls, kwargs)[1]
-        except Exception:
+        except Exception:  # noqa: BLE001 (pyinfra's private argument split refused it: the fact is not cached)
             return {"_env": "unknown"}  # not cached
 
     def _read(self, cls, *args, **kwargs):
@@ -179,7 +180,7 @@ class FactCache:
                 fact = cls()
                 command = _make_command(fact.command, fact_kwargs)
                 requires = _make_command(fact.requires_command, fact_kwargs)
-            except Exception:  # a fact renamed or removed since the last run: ask it live if asked
+            except Exception:  # noqa: BLE001 (a fact renamed or removed since the last run: ask it live if asked)
                 continue
             text = command.get_raw_value() if isinstance(command, StringCommand) else str(command)
             if requires:
@@ -223,7 +224,7 @@ class FactCache:
                         try:
                             self.memo[key] = fact.process(lines) if lines else fact.default()
                             self.stats["prefetched"] += 1
-                        except Exception:
+                        except Exception:  # noqa: BLE001 (the fact's own parser failed on the output)
                             pass  # asked live, with pyinfra's own error handling
                     current = None
                 continue

@@ -19,12 +19,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
+from components.secrets import HOST_SECRET, HOST_SECRET_RULE
+
 
 class MissingSecret(RuntimeError):
     pass
-
-
-from components.secrets import HOST_SECRET, HOST_SECRET_RULE
 
 
 def check(key: str, value: str) -> str:

@@ -89,7 +89,10 @@ def _cli_problem() -> str | None:
     except (OSError, subprocess.SubprocessError) as exc:
         return f"the Pulumi CLI does not run: {exc}"
     if res.returncode != 0:
-        return f"the Pulumi CLI does not run: `pulumi version` exited {res.returncode}: {last_line(res.stderr or res.stdout)}"
+        return (
+            f"the Pulumi CLI does not run: `pulumi version` exited {res.returncode}: "
+            f"{last_line(res.stderr or res.stdout)}"
+        )
     return None
 
 

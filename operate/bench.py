@@ -113,9 +113,10 @@ def _bench(args: argparse.Namespace) -> int:
         _timed(figures, "full test command", lambda: subprocess.run([str(ROOT / "scripts" / "test"), "-q"], cwd=ROOT))
 
     accel, why = vm.detect_accel(s, probe=False)
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     doc = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
+        "machine": f"{platform.machine()}, {nproc} cores",
         "accelerator": accel,
         "figures_seconds": figures,
         "remote_commands": commands,

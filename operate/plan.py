@@ -135,7 +135,8 @@ def _describe(r: offline.Resource) -> list[str]:
             gh = svc.get("github", {})
             lines.append(
                 f"service {svc['name']}: github {gh.get('repo')}@{gh.get('branch')} dir {svc.get('sourceDir')} "
-                f"http_port {_num(svc.get('httpPort'))} size {svc.get('instanceSizeSlug')} x{_num(svc.get('instanceCount'))}"
+                f"http_port {_num(svc.get('httpPort'))} size {svc.get('instanceSizeSlug')} "
+                f"x{_num(svc.get('instanceCount'))}"
             )
             hc = svc.get("healthCheck")
             if hc:

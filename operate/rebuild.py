@@ -175,7 +175,7 @@ def run_rebuild(p: Platform) -> Stages:
         p.finish()
     except Stop:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (whatever a stage raises ends the run as one Stop naming the stage)
         from operate.automation import Unavailable
 
         if isinstance(exc, Unavailable):
@@ -225,7 +225,7 @@ def wait_for_ssh(
         nonlocal seen
         try:
             got = probe(address, port)
-        except Exception:  # not up yet: refused, timed out, no ed25519 key offered
+        except Exception:  # noqa: BLE001 (not up yet: refused, timed out, no ed25519 key offered)
             return False
         seen = seen if got == want else got
         return got == want

@@ -5,8 +5,9 @@ environment (inventory JSON, secrets file of mode 0600), and per host the testin
 host data file the checks read. SSH host keys are pinned for every command: a stack's hosts by the
 key its ``inventory`` output names (``host_key``, the public half of the stack's ``hostSshKey``),
 written to a known_hosts file that pyinfra (``LLM_PLATFORM_KNOWN_HOSTS``) and testinfra (an ssh_config
-with ``StrictHostKeyChecking yes``) read; nothing is trusted on first use. For a cloud stack everything comes from the stack's outputs and
-secrets through the Automation API; nothing is written outside a private temporary directory.
+with ``StrictHostKeyChecking yes``) read; nothing is trusted on first use. For a cloud stack
+everything comes from the stack's outputs and secrets through the Automation API; nothing is written
+outside a private temporary directory.
 """
 
 from __future__ import annotations

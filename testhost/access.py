@@ -1,7 +1,7 @@
 """Access files of the local test host, all generated into the state dir: the project SSH key,
 the host's own SSH host key (made once per state dir, handed to each new VM in its user-data, as a
-stack hands its host key to each new server), known_hosts (that key's public half), an ssh_config for testinfra/ssh, the pyinfra
-inventory and host.json (the host data the deploy reads).
+stack hands its host key to each new server), known_hosts (that key's public half), an ssh_config
+for testinfra/ssh, the pyinfra inventory and host.json (the host data the deploy reads).
 
 The ``render_*`` functions are pure (unit-tested); ``write_access_files`` writes them."""
 

@@ -204,7 +204,8 @@ class TestHostConfig:
 
 
 def config(**overrides) -> TestHostConfig:
-    """The test host's configuration from the environment (``LLM_LOCAL_*``, ``LLM_PLATFORM_CACHE``) plus ``overrides``."""
+    """The test host's configuration from the environment (``LLM_LOCAL_*``, ``LLM_PLATFORM_CACHE``)
+    plus ``overrides``."""
     repo = Path(overrides.pop("repo_root", ROOT))
     state = Path(os.environ.get("LLM_LOCAL_STATE_DIR") or repo / ".state" / "local-host")
     cache = Path(os.environ.get("LLM_PLATFORM_CACHE") or "/var/cache/llm-platform")

@@ -5,7 +5,8 @@
   mmdebstrap bookworm with the packages below and the roles' packages, through the apt-cacher-ng
   proxy (which caches the .debs) → configure the rootfs (network through ifupdown + cloud-init
   NoCloud, no SSH host keys: each VM gets its own from its user-data or cloud-init,
-  ``update_initramfs=no`` set after the kernel's initramfs is built) → copy vmlinuz + initrd out of /boot → ``mkfs.ext4 -d`` → qcow2.
+  ``update_initramfs=no`` set after the kernel's initramfs is built) → copy vmlinuz + initrd out of
+  /boot → ``mkfs.ext4 -d`` → qcow2.
 
 The result lives in ``<cache>/images/<sha256 of the recipe>/`` (outside the clone, shared by CI
 runs and checkouts). It is built in a temp dir next to it and renamed into place under an flock, so
@@ -77,10 +78,11 @@ PACKAGES = sorted(
 
 def preinstalled(s: TestHostConfig) -> list[str]:
     """The Debian packages the local host's roles install (``hosts/packages.py``), installed into
-    the image natively at build time (services kept from starting by mmdebstrap's policy-rc.d): dpkg under TCG costs about five minutes of every fresh
-    converge. The converge still runs every ``apt.packages`` operation (they find the packages
-    installed) and all configuration. ``LLM_LOCAL_PREINSTALL=0`` builds an image without them, for
-    a first converge that installs everything itself, as on a stock cloud image."""
+    the image natively at build time (services kept from starting by mmdebstrap's policy-rc.d):
+    dpkg under TCG costs about five minutes of every fresh converge. The converge still runs every
+    ``apt.packages`` operation (they find the packages installed) and all configuration.
+    ``LLM_LOCAL_PREINSTALL=0`` builds an image without them, for a first converge that installs
+    everything itself, as on a stock cloud image."""
     return role_packages.for_roles(ROLES) if s.preinstall else []
 
 
@@ -221,7 +223,8 @@ def _build(s: TestHostConfig, r: dict, img: Image) -> None:
     timings: dict[str, float] = {}
     t_all = time.monotonic()
     log(
-        f"base image: building {img.dir.name[:16]}… (mmdebstrap {SUITE} from {s.mirror}, {len(preinstalled(s))} role packages)"
+        f"base image: building {img.dir.name[:16]}… (mmdebstrap {SUITE} from {s.mirror}, {len(preinstalled(s))} role "
+        "packages)"
     )
     try:
         t = time.monotonic()

@@ -135,7 +135,8 @@ def print_status(s: TestHostConfig | None = None) -> None:
     for name, sv in st["services"].items():
         print(f"  {name:<13}: {'running pid %s' % sv['pid'] if sv['running'] else 'stopped'} (127.0.0.1:{sv['port']})")
     print(
-        f"  netns     : {st['netns']['name']} ({'present' if st['netns']['present'] else 'absent'}), guest {st['netns']['guest']}"
+        f"  netns     : {st['netns']['name']} ({'present' if st['netns']['present'] else 'absent'}), guest "
+        f"{st['netns']['guest']}"
     )
     print(f"  data disk : {st['data_disk'] or '(none yet)'}")
     if st["running"]:

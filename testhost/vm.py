@@ -83,7 +83,8 @@ def detect_accel(s: TestHostConfig | None = None, image: Image | None = None, *,
 
 def probe_kvm(s: TestHostConfig, image: Image, timeout: float = 60.0) -> tuple[bool, str]:
     """Boot the image's kernel under KVM with no root fs and check it gets as far as its panic."""
-    key = f"{platform.release()}|{(image.dir / 'kernel-version').read_text().strip() if (image.dir / 'kernel-version').exists() else image.dir.name}"
+    kernel_version = image.dir / "kernel-version"
+    key = f"{platform.release()}|{kernel_version.read_text().strip() if kernel_version.exists() else image.dir.name}"
     cache_file = s.cache_dir / "kvm-probe.json"
     try:
         cached = json.loads(cache_file.read_text())

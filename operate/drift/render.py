@@ -16,11 +16,11 @@ def text(report: Report) -> str:
     lines = [
         f"drift report for {report.stack}: {status.upper()} (exit {report.exit_code})" + (f": {rest}" if rest else "")
     ]
-    for l in report.layers:
-        extra = f" ({printable(l.reason)})" if l.reason and l.status != NOT_CHECKED else ""
-        lines.append(f"  {l.layer:<6} {LABELS.get(l.status, l.status):<11} {l.seconds:6.1f}s{extra}")
-        lines += [f"    not checked: {printable(x['reason'])}" for x in l.not_checked()]
-        for (host, role), group in grouped(l.findings):
+    for layer in report.layers:
+        extra = f" ({printable(layer.reason)})" if layer.reason and layer.status != NOT_CHECKED else ""
+        lines.append(f"  {layer.layer:<6} {LABELS.get(layer.status, layer.status):<11} {layer.seconds:6.1f}s{extra}")
+        lines += [f"    not checked: {printable(x['reason'])}" for x in layer.not_checked()]
+        for (host, role), group in grouped(layer.findings):
             where = " ".join(x for x in (host and f"[{host}]", role) if x)
             if where:
                 lines.append(f"    {where}")
@@ -46,15 +46,16 @@ def markdown(report: Report) -> str:
         "|---|---|---|---|",
     ]
     out += [
-        f"| {l.layer} | {LABELS.get(l.status, l.status)} | {l.seconds:.1f} | {md_code(l.reason, table=True)} |"
-        for l in report.layers
+        f"| {layer.layer} | {LABELS.get(layer.status, layer.status)} | {layer.seconds:.1f} "
+        f"| {md_code(layer.reason, table=True)} |"
+        for layer in report.layers
     ]
     if report.not_checked:
         out += ["", "### not checked (exit 2, whatever else was found)"]
         out += [f"- {x['layer']}: {md_code(x['reason'])}" for x in report.not_checked]
-    for l in report.layers:
-        for (host, role), group in grouped(l.findings):
-            out += ["", f"### {l.layer}" + "".join(f" · {md_name(x)}" for x in (host, role) if x)]
+    for layer in report.layers:
+        for (host, role), group in grouped(layer.findings):
+            out += ["", f"### {layer.layer}" + "".join(f" · {md_name(x)}" for x in (host, role) if x)]
             for f in group:
                 out.append(f"- {md_code(f.target)}: {md_words(f.detail)}")
                 body = [f"$ {c}" for c in f.commands] + [d for d in f.diffs] + ([f.message] if f.message else [])

@@ -86,11 +86,11 @@ class Report:
 
     @property
     def not_checked(self) -> list[dict[str, Any]]:
-        return [x for l in self.layers for x in l.not_checked()]
+        return [x for layer in self.layers for x in layer.not_checked()]
 
     @property
     def drift_found(self) -> bool:
-        return any(l.drift_found for l in self.layers)
+        return any(layer.drift_found for layer in self.layers)
 
     @property
     def status(self) -> str:
@@ -119,20 +119,20 @@ class Report:
             "not_checked": self.not_checked,
             "layers": [
                 {
-                    "layer": l.layer,
-                    "status": l.status,
-                    "exit_code": l.exit_code,
-                    "drift_found": l.drift_found,
-                    "reason": l.reason,
-                    "seconds": round(l.seconds, 1),
+                    "layer": layer.layer,
+                    "status": layer.status,
+                    "exit_code": layer.exit_code,
+                    "drift_found": layer.drift_found,
+                    "reason": layer.reason,
+                    "seconds": round(layer.seconds, 1),
                     "hosts": [
                         {"host": h.host, "status": h.status, "exit_code": h.exit_code, "reason": h.reason}
-                        for h in l.hosts
+                        for h in layer.hosts
                     ],
                 }
-                for l in self.layers
+                for layer in self.layers
             ],
-            "findings": [asdict(f) for l in self.layers for f in l.findings],
+            "findings": [asdict(f) for layer in self.layers for f in layer.findings],
         }
 
 

@@ -348,7 +348,8 @@ def _record_model(host, model: str) -> None:
     if host.is_local:
         path, changed = models.add_local_model(host.local_state_dir, model)
         print(
-            f"{'recorded' if changed else 'already recorded'} {model} in {path} (the local inventory's extra Ollama models)"
+            f"{'recorded' if changed else 'already recorded'} {model} in {path} (the local inventory's extra Ollama "
+            "models)"
         )
         return
     from components.stackfile import STACKS_DIR

@@ -128,8 +128,8 @@ class Report:
                 f"mean {sum(self.tokens) // len(self.tokens)}, total {sum(self.tokens)}; limit {self.max_tokens}"
             )
         lines.append(
-            f"  split (seed {self.seed}, eval ratio {self.eval_ratio:g}): train {len(self.train)}, eval {len(self.eval)}"
-            + ("" if self.ok else " (of the good rows)")
+            f"  split (seed {self.seed}, eval ratio {self.eval_ratio:g}): "
+            f"train {len(self.train)}, eval {len(self.eval)}" + ("" if self.ok else " (of the good rows)")
         )
         return "\n".join(lines)
 
@@ -424,7 +424,8 @@ def check_sharegpt(obj: Any) -> tuple[list[tuple[str, str]], dict | None, int, b
             if t is body[0]:
                 msg = f"turn {t['_n']}: a conversation must start with human, got {t['from']}"
             else:
-                msg = f"turn {t['_n']}: expected {expect} after {'gpt' if expect == 'human' else 'human'}, got {t['from']} (human/gpt must alternate)"
+                before = "gpt" if expect == "human" else "human"
+                msg = f"turn {t['_n']}: expected {expect} after {before}, got {t['from']} (human/gpt must alternate)"
             return [("schema", msg)], None, 0, False
         expect = "gpt" if expect == "human" else "human"
     if body[-1]["from"] != "gpt":

@@ -72,7 +72,8 @@ class Remote:
             raise RemoteError(f"{self.label}: sudo asks for a password; the admin user needs passwordless sudo")
         if check and res.rc != 0:
             raise RemoteError(
-                f"{self.label}: {what or 'command'} failed (exit {res.rc}): {last_line(res.stderr) or last_line(res.stdout)}"
+                f"{self.label}: {what or 'command'} failed (exit {res.rc}): "
+                f"{last_line(res.stderr) or last_line(res.stdout)}"
             )
         return res
 

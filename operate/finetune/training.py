@@ -44,7 +44,8 @@ class ConfigError(Exception):
 def check_name(name: str, what: str = "--name") -> str:
     if not NAME_RE.match(name or ""):
         raise ConfigError(
-            f"{what} {(name or '')[:80]!r}: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+            f"{what} {(name or '')[:80]!r}: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or "
+            "digit"
         )
     return name
 
@@ -143,7 +144,8 @@ def choose_method(method: str, base_model: str, gpus: list[Gpu], device: str = "
     if method == "full":
         if mem < FULL_MIN_GB:
             raise ConfigError(
-                f"full fine-tuning is refused below {FULL_MIN_GB:.0f} GB of GPU memory (have {have}); use --method lora or qlora"
+                f"full fine-tuning is refused below {FULL_MIN_GB:.0f} GB of GPU memory (have {have}); use --method "
+                "lora or qlora"
             )
         if p is not None and mem < full_gb(p):
             raise ConfigError(
@@ -154,7 +156,8 @@ def choose_method(method: str, base_model: str, gpus: list[Gpu], device: str = "
     elif method == "auto":
         if p is None:
             raise ConfigError(
-                f"cannot tell the size of {base_model!r} from its name (no '7B'-style part): pass --method lora|qlora|full"
+                f"cannot tell the size of {base_model!r} from its name (no '7B'-style part): pass --method "
+                "lora|qlora|full"
             )
         if mem >= lora_gb(p):
             chosen = "lora"

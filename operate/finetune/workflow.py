@@ -246,7 +246,8 @@ def poll(host: Host, run: RunInfo) -> State:
         f'echo "@state $(systemctl is-active {unit_name(run.name)} 2>/dev/null)"; '
         f'if [ -f {d}/train.exit ]; then echo "@exit $(cat {d}/train.exit)"; fi; '
         f"if [ -f {tlog} ]; then tail -n 5 {tlog} | sed 's/^/@log /'; fi; "
-        f"if [ -f {d}/train.log ]; then tail -c 2000 {d}/train.log | tr '\\r' '\\n' | grep -v '^[[:space:]]*$' | tail -n 1 | sed 's/^/@line /'; fi; true",
+        f"if [ -f {d}/train.log ]; then tail -c 2000 {d}/train.log | tr '\\r' '\\n' | grep -v '^[[:space:]]*$' "
+        "| tail -n 1 | sed 's/^/@line /'; fi; true",
         what="read the training state",
         timeout=120,
     )
@@ -272,7 +273,8 @@ def parse_poll(text: str) -> State:
 
 def log_tail(host: Host, name: str, file: str = "train.log", lines: int = 20) -> str:
     res = host.remote.run(
-        f"tail -n {lines} {host_run_dir(name)}/{file} 2>/dev/null | tr '\\r' '\\n' | grep -v '^[[:space:]]*$' | tail -n {lines}",
+        f"tail -n {lines} {host_run_dir(name)}/{file} 2>/dev/null | tr '\\r' '\\n' | grep -v '^[[:space:]]*$' "
+        f"| tail -n {lines}",
         check=False,
         what=f"read {file}",
     )
@@ -355,7 +357,8 @@ def export_merged(host: Host, run: RunInfo, merge_yaml: str, *, token: bool) -> 
     )
     if res.rc != 0:
         raise RemoteError(
-            f"export of {run.name} failed (exit {res.rc}); last lines of {d}/export.log:\n{log_tail(host, run.name, 'export.log')}"
+            f"export of {run.name} failed (exit {res.rc}); last lines of {d}/export.log:\n"
+            f"{log_tail(host, run.name, 'export.log')}"
         )
     if host.remote.read(f"{merged_host}/Modelfile") is None:
         raise RemoteError(f"export of {run.name} wrote no {merged_host}/Modelfile; see {d}/export.log")

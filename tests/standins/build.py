@@ -131,7 +131,8 @@ UNUSED_EXTENSIONS = [
 STDLIB_USED = "argparse, json, http.server, socketserver, signal, struct, math, zlib, urllib.request, hashlib"
 HOOKS = [  # mmdebstrap --extract-hook commands, run in order on the extracted tree "$1"
     'cd "$1" && rm -rf usr/share usr/sbin usr/libexec usr/lib/x86_64-linux-gnu/gconv'
-    " && find bin -mindepth 1 ! -name busybox -exec rm -rf {} + && find usr/bin -mindepth 1 ! -name 'python3*' -exec rm -rf {} +"
+    " && find bin -mindepth 1 ! -name busybox -exec rm -rf {} +"
+    " && find usr/bin -mindepth 1 ! -name 'python3*' -exec rm -rf {} +"
     " && rm -f "
     + " ".join(f"{d}/x86_64-linux-gnu/{lib}.so*" for lib in UNUSED_LIBS for d in ("lib", "usr/lib"))
     + " && cd usr/lib/python3.11 && rm -rf "
@@ -139,7 +140,8 @@ HOOKS = [  # mmdebstrap --extract-hook commands, run in order on the extracted t
     + " && cd lib-dynload && rm -f "
     + " ".join(f"{m}.cpython-*.so" for m in UNUSED_EXTENSIONS),
     # byte code beside the modules, sources removed: 7 MB less (tracebacks of the standard library lose their lines)
-    'PYTHONHASHSEED=0 chroot "$1" /usr/bin/python3 -m compileall -q -b --invalidation-mode unchecked-hash /usr/lib/python3.11'
+    'PYTHONHASHSEED=0 chroot "$1" /usr/bin/python3 -m compileall -q -b --invalidation-mode unchecked-hash'
+    " /usr/lib/python3.11"
     ' && find "$1/usr/lib/python3.11" -name "*.py" -delete',
     f'chroot "$1" /usr/bin/python3 -c "import {STDLIB_USED}"',  # fails the build when trimmed too far
 ]
@@ -268,7 +270,9 @@ def image_config(ref: str, version: str, ports: list[int], **extra) -> dict:
     labels = {
         "io.llm-platform.standin": "true",
         "io.llm-platform.standin.replaces": ref,
-        "org.opencontainers.image.description": f"STAND-IN for {ref} built by llm-platform tests/standins; runs no model",
+        "org.opencontainers.image.description": (
+            f"STAND-IN for {ref} built by llm-platform tests/standins; runs no model"
+        ),
     }
     return {"Env": env, "ExposedPorts": {f"{p}/tcp": {} for p in ports}, "Labels": labels, **extra}
 
@@ -276,7 +280,8 @@ def image_config(ref: str, version: str, ports: list[int], **extra) -> dict:
 def ollama_entries(version: str) -> list:
     """The release's layout: ``bin/ollama`` (here a Python launcher) and ``lib/ollama/`` (here the stand-in)."""
     launcher = (
-        f'#!/usr/bin/env python3\n"""STAND-IN for the Ollama {version} release (llm-platform tests/standins): no model runs."""\n'
+        f'#!/usr/bin/env python3\n"""STAND-IN for the Ollama {version} release (llm-platform tests/standins): no model '
+        'runs."""\n'
         "import os, sys\n"
         'sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "lib", "ollama"))\n'
         f"from standin import ollama\nollama.VERSION = {json.dumps(version)}\nsys.exit(ollama.main())\n"
@@ -363,6 +368,7 @@ def build(
     }
 
     base_bytes, images = base.read_bytes(), {}
+    cpu_flags = upstream.vllm_cpu_flags_required(f"{upstream.VLLM_CPU_IMAGE}:{vllm_tag}")
     for key, repo, tag, app, config in (
         (
             "vllm",
@@ -380,9 +386,7 @@ def build(
             {
                 "Entrypoint": list(upstream.vllm_entrypoint(vllm_tag)),
                 "WorkingDir": "/vllm-workspace",
-                "env": [
-                    f"STANDIN_REQUIRED_CPU_FLAGS={' '.join(upstream.vllm_cpu_flags_required(f'{upstream.VLLM_CPU_IMAGE}:{vllm_tag}'))}"
-                ],
+                "env": [f"STANDIN_REQUIRED_CPU_FLAGS={' '.join(cpu_flags)}"],
             },
         ),
         (

@@ -230,7 +230,8 @@ def export(cfg: dict) -> None:
         f'TEMPLATE """{template}"""\n\nPARAMETER stop "{stop}"\nPARAMETER num_ctx 4096\n'
     )
     print(
-        f"[INFO|tuner.py] Model weights saved in {out} (stand-in placeholders); Ollama modelfile saved in {out}/Modelfile",
+        f"[INFO|tuner.py] Model weights saved in {out} (stand-in placeholders); Ollama modelfile saved in "
+        f"{out}/Modelfile",
         flush=True,
     )
 

@@ -20,7 +20,10 @@ def answer(label: str, model: str, prompt: str) -> str:
     said = " ".join(prompt.split())
     said = said if len(said) <= 160 else said[:157] + "..."
     digest = zlib.crc32(f"{model}\n{prompt}".encode())
-    return f"Stand-in answer from {model} ({label} stand-in, no model ran). You said: {said or '(empty)'}. Digest {digest:08x}."
+    return (
+        f"Stand-in answer from {model} ({label} stand-in, no model ran). "
+        f"You said: {said or '(empty)'}. Digest {digest:08x}."
+    )
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -32,7 +32,8 @@ def test_a_new_hetzner_stack_needs_the_hetzner_token_whatever_its_name(env):
     stacks, e = env
     (stacks / "Pulumi.demo.yaml").write_text(HETZNER)
     assert automation.credentials_problem("demo", e) == (
-        "no Hetzner credentials for stack demo (set HCLOUD_TOKEN, or pulumi config set --secret hcloud:token <token> -s demo)"
+        "no Hetzner credentials for stack demo (set HCLOUD_TOKEN, or pulumi config set --secret hcloud:token <token> "
+        "-s demo)"
     )
     assert automation.credentials_problem("demo", {**e, "HCLOUD_TOKEN": "t"}) is None
 

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("components", "hosts", "operate")  # the installed packages (pyproject packages.find)
 LOCAL = {*PRODUCT, "testhost", "tests"}
-TEST_TOOLS = {"pytest", "pytest-testinfra", "check-jsonschema", "jsonschema", "filelock", "psutil", "qemu.qmp"}
+TEST_TOOLS = {"pytest", "pytest-testinfra", "check-jsonschema", "jsonschema", "filelock", "psutil", "qemu.qmp", "ruff"}
 
 
 def _pyproject() -> dict:

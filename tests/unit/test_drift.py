@@ -143,10 +143,14 @@ DRY_RUN = {
     "results": None,
 }
 
-JUNIT_FAIL = """<?xml version="1.0"?><testsuites><testsuite>
-<testcase classname="tests.hosts.test_proxy" name="test_certbot_renewal_timer[ssh://x]"/>
-<testcase classname="tests.hosts.test_firewall" name="test_ufw_rules_are_exactly_the_catalogue[ssh://x]"><failure message="AssertionError: extra rule 11434/tcp ALLOW IN Anywhere&#10;assert [...] == [...]">traceback</failure></testcase>
-</testsuite></testsuites>"""
+JUNIT_FAIL = (
+    '<?xml version="1.0"?><testsuites><testsuite>\n'
+    '<testcase classname="tests.hosts.test_proxy" name="test_certbot_renewal_timer[ssh://x]"/>\n'
+    '<testcase classname="tests.hosts.test_firewall" name="test_ufw_rules_are_exactly_the_catalogue[ssh://x]">'
+    '<failure message="AssertionError: extra rule 11434/tcp ALLOW IN Anywhere&#10;assert [...] == [...]">'
+    "traceback</failure></testcase>\n"
+    "</testsuite></testsuites>"
+)
 
 PLAN = [
     {
@@ -444,13 +448,23 @@ def test_unreachable_host_reason_is_one_clean_line_never_a_traceback(tmp_path):
 def test_each_ssh_failure_reads_as_one_line_naming_host_and_address(tmp_path):
     cases = {
         "Could not connect (timed out)": "llm-prod: SSH to 203.0.113.10:22 timed out after 10 s",
-        "Could not connect ([Errno None] Unable to connect to port 22 on 203.0.113.10)": "llm-prod: SSH to 203.0.113.10:22 refused (nothing listening, or a firewall rejecting)",
+        "Could not connect ([Errno None] Unable to connect to port 22 on 203.0.113.10)": (
+            "llm-prod: SSH to 203.0.113.10:22 refused (nothing listening, or a firewall rejecting)"
+        ),
         "Could not connect ([Errno 113] No route to host)": "llm-prod: SSH to 203.0.113.10:22: no route to host",
-        "SSH host key error (Host key for 203.0.113.10 does not match.)": "llm-prod: host key mismatch for 203.0.113.10:22: known_hosts holds another key "
-        "(the host was rebuilt, or someone is in between)",
-        "Authentication error (username=llmadmin)": "llm-prod: SSH to 203.0.113.10:22: authentication failed as llmadmin (key not accepted)",
-        "Could not resolve hostname ([Errno -2] Name or service not known)": "llm-prod: SSH to 203.0.113.10:22: cannot resolve the host name",
-        "Could not connect ([Errno 2] No such file or directory: '/home/runner/.ssh/known_hosts')": "llm-prod: no known_hosts file (/home/runner/.ssh/known_hosts): the host key cannot be checked",
+        "SSH host key error (Host key for 203.0.113.10 does not match.)": (
+            "llm-prod: host key mismatch for 203.0.113.10:22: known_hosts holds another key "
+            "(the host was rebuilt, or someone is in between)"
+        ),
+        "Authentication error (username=llmadmin)": (
+            "llm-prod: SSH to 203.0.113.10:22: authentication failed as llmadmin (key not accepted)"
+        ),
+        "Could not resolve hostname ([Errno -2] Name or service not known)": (
+            "llm-prod: SSH to 203.0.113.10:22: cannot resolve the host name"
+        ),
+        "Could not connect ([Errno 2] No such file or directory: '/home/runner/.ssh/known_hosts')": (
+            "llm-prod: no known_hosts file (/home/runner/.ssh/known_hosts): the host key cannot be checked"
+        ),
     }
     for pyinfra_says, reason in cases.items():
         colour = "\x1b[31m" + pyinfra_says + "\x1b[0m"  # pyinfra colours the message on a terminal
@@ -502,8 +516,8 @@ def test_one_host_unreachable_the_others_still_checked_and_the_layer_says_both(t
 def test_testinfra_losing_ssh_is_not_checked_not_a_failed_check(tmp_path):
     lost = JUNIT_FAIL.replace(
         "AssertionError: extra rule 11434/tcp ALLOW IN Anywhere&#10;assert [...] == [...]",
-        "RuntimeError: CommandResult(backend=&lt;SshBackend&gt;, exit_status=255, command=b'ssh llm-prod sudo ufw status', "
-        "_stdout=b'', _stderr=b'ssh: connect to host 203.0.113.10 port 22: Connection timed out\\r\\n')",
+        "RuntimeError: CommandResult(backend=&lt;SshBackend&gt;, exit_status=255, command=b'ssh llm-prod sudo ufw "
+        "status', _stdout=b'', _stderr=b'ssh: connect to host 203.0.113.10 port 22: Connection timed out\\r\\n')",
     )
     clean = {"plan": [{"name": "x", "hosts_with_change": [], "hosts_with_conditional_change": []}], "results": None}
     run, _ = fake_runner(json.dumps(clean), junit=lost)
@@ -533,7 +547,7 @@ def test_cloud_drift_with_hosts_not_checked_is_incomplete_exit_2_and_says_both()
     doc = report.to_dict()
     assert (doc["status"], doc["exit_code"], doc["drift_found"]) == ("incomplete", 2, True)
     assert doc["not_checked"] == [{"layer": "hosts", "host": "llm-prod", "reason": DOWN}]
-    assert [(l["layer"], l["status"], l["exit_code"]) for l in doc["layers"]] == [
+    assert [(layer["layer"], layer["status"], layer["exit_code"]) for layer in doc["layers"]] == [
         ("cloud", "drift", 1),
         ("hosts", "not_checked", 2),
     ]

@@ -75,7 +75,10 @@ def test_empty_flow_list():
 
 def test_block_list():
     text = BASE.format(
-        ollama="    ollama:\n      models:\n        - llama3.1:8b   # default\n        - qwen2.5:0.5b\n      keepAlive: 1h\n"
+        ollama=(
+            "    ollama:\n      models:\n        - llama3.1:8b   # default\n        - qwen2.5:0.5b\n"
+            "      keepAlive: 1h\n"
+        )
     )
     new, _ = add_model_text(text, "support-bot")
     assert "        - qwen2.5:0.5b\n        - support-bot\n      keepAlive: 1h\n" in new

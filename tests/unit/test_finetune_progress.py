@@ -10,7 +10,10 @@ TRAIN = (
     '{"current_steps": 30, "total_steps": 120, "loss": 1.2345, "lr": 0.00018, "epoch": 0.75, '
     '"percentage": 25.0, "elapsed_time": "0:01:00", "remaining_time": "0:03:00"}'
 )
-EVAL = '{"current_steps": 40, "total_steps": 120, "eval_loss": 1.5, "epoch": 1.0, "percentage": 33.33, "elapsed_time": "0:01:20", "remaining_time": "0:02:40"}'
+EVAL = (
+    '{"current_steps": 40, "total_steps": 120, "eval_loss": 1.5, "epoch": 1.0, "percentage": 33.33, '
+    '"elapsed_time": "0:01:20", "remaining_time": "0:02:40"}'
+)
 
 
 def test_parse_training_line():

@@ -180,8 +180,8 @@ def test_start_training_files_and_unit():
     script, mode = files[f"{d}/train.sh"]
     assert mode == "755"
     assert (
-        "docker exec -e HF_TOKEN -e HUGGING_FACE_HUB_TOKEN -e CUDA_VISIBLE_DEVICES= llm-llamafactory llamafactory-cli train /app/output/bot/train.yaml > /data/finetune/output/bot/train.log 2>&1"
-        in script
+        "docker exec -e HF_TOKEN -e HUGGING_FACE_HUB_TOKEN -e CUDA_VISIBLE_DEVICES= llm-llamafactory llamafactory-cli "
+        "train /app/output/bot/train.yaml > /data/finetune/output/bot/train.log 2>&1" in script
     )
     assert f"echo $? > {d}/train.exit" in script
     prep = next(c for c in host.remote.commands if "rm -f" in c)
@@ -206,7 +206,10 @@ def test_read_run():
 # --- progress following ---------------------------------------------------------------------------
 
 
-LOG = '{"current_steps": %d, "total_steps": 4, "loss": %.2f, "percentage": %.1f, "elapsed_time": "0:00:0%d", "remaining_time": "0:00:0%d"}'
+LOG = (
+    '{"current_steps": %d, "total_steps": 4, "loss": %.2f, "percentage": %.1f, '
+    '"elapsed_time": "0:00:0%d", "remaining_time": "0:00:0%d"}'
+)
 
 
 def poll_text(state: str, step: int | None = None, exit_code: int | None = None, line: str = "") -> str:

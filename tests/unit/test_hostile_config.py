@@ -296,7 +296,8 @@ def _host_scalar(prod: dict, value: str) -> str:
         (
             "config:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
             + "".join(
-                f"  a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
+                f"  a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+                f"*a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
                 for i in range(1, 9)
             )
             + f"  {NS}:budget: *a8\n",

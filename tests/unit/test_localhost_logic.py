@@ -171,7 +171,11 @@ def test_deb822_sources_through_apt(tmp_path):
 
 @needs_apt
 def test_one_line_sources_with_options_through_apt(tmp_path):
-    text = "# comment\ndeb [arch=amd64 signed-by=/x.gpg] http://mirror.example/debian/ bookworm main\ndeb-src http://x/ bookworm main\n"
+    text = (
+        "# comment\n"
+        "deb [arch=amd64 signed-by=/x.gpg] http://mirror.example/debian/ bookworm main\n"
+        "deb-src http://x/ bookworm main\n"
+    )
     entries = _apt_entries(tmp_path, "m.list", text)
     assert entries == [("http://mirror.example/debian/", ["bookworm"])]
     assert discover_mirrors(entries) == ("http://mirror.example/debian", "http://mirror.example/debian-security")

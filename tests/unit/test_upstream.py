@@ -51,7 +51,12 @@ def test_the_default_release_is_the_gzip_one():
 
 def test_checksum_file_in_the_release_format():
     # `find . -type f | xargs sha256sum` in dist/ (ollama@v0.13.5 release.yaml): "<hex>  ./<name>"
-    text = f"{'a' * 64}  ./ollama-linux-amd64.tgz\n{'b' * 64}  ./ollama-darwin.tgz\n{'C' * 64} *./x/OllamaSetup.exe\nnoise\n"
+    text = (
+        f"{'a' * 64}  ./ollama-linux-amd64.tgz\n"
+        f"{'b' * 64}  ./ollama-darwin.tgz\n"
+        f"{'C' * 64} *./x/OllamaSetup.exe\n"
+        "noise\n"
+    )
     assert upstream.parse_sha256sums(text) == {
         "ollama-linux-amd64.tgz": "a" * 64,
         "ollama-darwin.tgz": "b" * 64,
