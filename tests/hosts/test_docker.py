@@ -1,4 +1,4 @@
-from components.catalogue import local_services, service
+from components.catalogue import HOST_SERVICES, service
 from hosts.roles.docker import GUARD_UNIT
 from tests.hosts.helpers import bridge_probe_command, parse_probe, units
 
@@ -30,7 +30,8 @@ def test_a_container_on_the_default_bridge_reaches_no_local_service(root, data):
     containers' own bridge addresses (Docker's ``icc: false``, hosts/hardening/docker.py). nginx's 443
     on the gateway must answer: a probe that reaches nothing at all proves nothing."""
     control = service("https").port
-    out = root.check_output(bridge_probe_command(data.vllm.ref, [s.port for s in local_services()], control))
+    local = [s.port for s in HOST_SERVICES.values() if s.exposure == "local"]
+    out = root.check_output(bridge_probe_command(data.vllm.ref, local, control))
     result = parse_probe(out.strip().splitlines()[-1])
     assert result.pop(f"gateway:{control}") == "open", (
         f"the probe reached nothing, not even nginx on the gateway's {control}"
