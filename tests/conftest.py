@@ -50,7 +50,12 @@ ORDER = CHAINS["host-a"] + CHAINS["host-b"]
 
 
 def chain_of(nodeid: str) -> str | None:
-    name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    """The chain of an integration test (``tests/integration/<file>::...``), None for any other
+    (tests/unit has files of the same names)."""
+    path = nodeid.split("::", 1)[0]
+    folder, _, name = path.rpartition("/")
+    if not folder.endswith("tests/integration"):
+        return None
     return next((chain for chain, files in CHAINS.items() if name in files), None)
 
 
@@ -60,7 +65,7 @@ def pytest_collection_modifyitems(items):
 
     def rank(item) -> int:  # this hook sees the whole session: everything else (unit tests) first
         name = item.path.name
-        return ORDER.index(name) if name in ORDER else -1
+        return ORDER.index(name) if item.path.parent.name == "integration" and name in ORDER else -1
 
     items.sort(key=rank)  # stable: file order within a module is kept
 
