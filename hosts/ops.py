@@ -53,6 +53,18 @@ class WriteFile(StringCommand):
         return f"write {self.dest} ({len(self.content)} bytes)"
 
 
+def _owner_mode_fixes(info: dict | None, dest: str, user: str, group: str, mode: str) -> list[str]:
+    """The ``chown``/``chmod`` commands that give an existing file (pyinfra's ``File`` fact: ``user``,
+    ``group``, ``mode`` as 644, 640...) this owner and mode; a missing file gets both."""
+    q = shlex.quote
+    fixes = []
+    if not info or (info.get("user"), info.get("group")) != (user, group):
+        fixes.append(f"chown {q(user)}:{q(group)} {q(dest)}")
+    if not info or str(info.get("mode")).zfill(3) != mode[-3:].zfill(3):
+        fixes.append(f"chmod {q(mode)} {q(dest)}")
+    return fixes
+
+
 def _content(src) -> bytes:
     if hasattr(src, "read"):
         value = src.read()
@@ -84,13 +96,9 @@ def put_file(src, dest: str, mode: str = "644", user: str = "root", group: str =
     if not info or host.get_fact(Sha256File, path=dest) != hashlib.sha256(content).hexdigest():
         yield WriteFile(dest, content, user, group, mode)
         return
-    fix = []
-    if (info.get("user"), info.get("group")) != (user, group):
-        fix.append(f"chown {shlex.quote(user)}:{shlex.quote(group)} {shlex.quote(dest)}")
-    if str(info.get("mode")).zfill(3) != mode[-3:].zfill(3):  # pyinfra's File fact: 644, 640...
-        fix.append(f"chmod {shlex.quote(mode)} {shlex.quote(dest)}")
-    if fix:
-        yield StringCommand(" && ".join(fix))
+    fixes = _owner_mode_fixes(info, dest, user, group, mode)
+    if fixes:
+        yield StringCommand(" && ".join(fixes))
     else:
         host.noop(f"{dest} is up to date")
 
@@ -136,13 +144,10 @@ def secret_file(
         temp = host.get_temp_filename(dest, temp_directory=UPLOAD_DIR)
         yield FileUploadCommand(io.BytesIO(value.encode()), dest, remote_temp_filename=temp)
         return
-    owner_ok = info and info.get("user") == user and info.get("group") == group
-    mode_ok = info and str(info.get("mode")).zfill(3) == mode[-3:]  # pyinfra's File fact: 600, 640...
-    if not owner_ok:
-        yield StringCommand("chown", f"{user}:{group}", dest)
-    if not mode_ok:
-        yield StringCommand("chmod", mode, dest)
-    if owner_ok and mode_ok:
+    fixes = _owner_mode_fixes(info, dest, user, group, mode)
+    for fix in fixes:
+        yield StringCommand(fix)
+    if not fixes:
         host.noop(f"secret {dest} is up to date")
 
 

@@ -177,13 +177,14 @@ LATE = f"/dev/disk/by-id/virtio-{LATE_SERIAL}"
 ASIDE = "llm-data-old"
 
 
-def qmp(s, command: str, **args) -> dict:
+def qmp(s, command: str, timeout: float = 30, **args) -> dict:
+    """One QMP command to the host's qemu (its socket in the state dir)."""
     from qemu.qmp.legacy import QEMUMonitorProtocol
 
     q = QEMUMonitorProtocol(str(s.qmp_socket))
     try:
         q.connect()
-        q.settimeout(30)
+        q.settimeout(timeout)
         return q.cmd(command, **args)
     finally:
         q.close()

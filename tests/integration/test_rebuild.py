@@ -20,7 +20,7 @@ from operate.drift import render
 from operate.drift.cli import run_drift
 from testhost import runner, vm
 from testhost.config import DOMAIN, HOSTNAME
-from tests.integration.conftest import sh
+from tests.integration.conftest import qmp, sh
 
 pytestmark = pytest.mark.vm
 
@@ -102,16 +102,9 @@ def test_drift_with_ssh_closed_to_the_operator_is_not_checked_never_drift(s, tim
     """The on-call at 3 a.m. with the host unreachable: qemu's forward of the guest's SSH to this
     machine removed (QMP), so the operator's SSH is refused as a firewall in the way would. Drift
     exits 2 with the hosts "not checked" and one line why, never 1 (drift), in text and JSON."""
-    from qemu.qmp.legacy import QEMUMonitorProtocol
 
     def hmp(line: str) -> str:
-        q = QEMUMonitorProtocol(str(s.qmp_socket))
-        try:
-            q.connect()
-            q.settimeout(10)
-            return str(q.cmd("human-monitor-command", **{"command-line": line}) or "")
-        finally:
-            q.close()
+        return str(qmp(s, "human-monitor-command", timeout=10, **{"command-line": line}) or "")
 
     vm.close_ssh_master(s)
     said = hmp(f"hostfwd_remove n0 tcp:127.0.0.1:{s.ssh_port}")
