@@ -41,61 +41,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from operate import targets
-    from operate.automation import Unavailable, select_stack
+    from operate.automation import Unavailable
 
-    stack = None
     try:
-        if args.stack == cli.LOCAL:
-            target = targets.local()
-        else:
-            stack = select_stack(args.stack)
-            target = targets.from_stack(stack)
+        target = targets.resolve(args.stack)
     except Unavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.Exit.NOT_CHECKED
     if not target.hosts:
         print(f"stack {args.stack} has no model host (phase 1?): nothing to converge")
         return cli.Exit.OK
-    cmd = [str(Path(sys.executable).with_name("pyinfra")), str(target.inventory), "hosts/deploy.py"]
+    files = target.files()
+    cmd = [str(Path(sys.executable).with_name("pyinfra")), str(files.inventory), "hosts/deploy.py"]
     cmd += ["--dry"] if args.dry else ["-y"]
     if args.limit:
         cmd += ["--limit", args.limit]
-    rc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **target.env}).returncode
+    rc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **files.env}).returncode
     if rc != 0:
         print(f"error: the deploy failed (pyinfra exit {rc}; its output above says where)", file=sys.stderr)
         return cli.Exit.FAILED
     if not args.verify or args.dry:
         return cli.Exit.OK
-    return verify(args.stack, stack, target)
+    return verify(target)
 
 
-def verify(stack_name: str, stack, target, run=subprocess.run) -> int:
+def verify(target, run=subprocess.run) -> int:
     """The host checks on each host; all passed: hostVerified = the host's domain (cloud stacks)."""
-    import json
-
-    domains = set()
-    for h in target.hosts:
+    files = target.files()
+    for h in files.hosts:
         res = run(
             [sys.executable, "-m", "pytest", "tests/hosts", "-q", "-p", "no:cacheprovider", *h.testinfra_args],
             cwd=ROOT,
-            env={**os.environ, **target.env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
+            env={**os.environ, **files.env, "LLM_PLATFORM_HOST_DATA": str(h.host_data_file)},
         )
         if res.returncode != 0:
             print(
                 f"error: host checks failed on {h.name} (exit {res.returncode}): hostVerified not set", file=sys.stderr
             )
             return cli.Exit.FAILED
-        doc = json.loads(Path(h.host_data_file).read_text())
-        domains.add((doc.get("data") or doc)["domain"])
-    if stack is None:
+    if target.is_local:
         print("verified (the local test host has no gateway to move)")
         return cli.Exit.OK
-    (domain,) = domains
+    (domain,) = {h.data.domain for h in target.hosts}
     from pulumi import automation as auto
 
-    stack.set_config("llm-platform:hostVerified", auto.ConfigValue(value=domain))
+    target.stack.set_config("llm-platform:hostVerified", auto.ConfigValue(value=domain))
     print(
-        f"verified: llm-platform:hostVerified = {domain} (in stacks/Pulumi.{stack_name}.yaml: commit it); "
-        f"now pulumi up -s {stack_name} moves the gateway to the host"
+        f"verified: llm-platform:hostVerified = {domain} (in stacks/Pulumi.{target.name}.yaml: commit it); "
+        f"now pulumi up -s {target.name} moves the gateway to the host"
     )
     return cli.Exit.OK

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from typing import Any, Callable
 
 from components import ROOT
 from operate import cli
-from operate.wait import wait_until
+from operate.remote import HostKeyMismatch, wait_for_ssh
 
 
 class Stop(Exception):
@@ -47,10 +46,6 @@ class Stop(Exception):
     def __init__(self, message: str, next_step: str, code: int = cli.Exit.FAILED):
         super().__init__(message)
         self.next_step, self.code = next_step, code
-
-
-class HostKeyMismatch(RuntimeError):
-    pass
 
 
 @dataclass
@@ -186,64 +181,12 @@ def run_rebuild(p: Platform) -> Stages:
     return stages
 
 
-# --- SSH with the pinned key -------------------------------------------------------------------
+# --- converge and verify ----------------------------------------------------------------------
 
 
-def server_host_key(address: str, port: int = 22, timeout: float = 15) -> str:
-    """The ed25519 host key the server at ``address`` offers (``ssh-ed25519 AAAA...``): the SSH
-    handshake only, no login, nothing sent."""
-    import paramiko
-
-    with socket.create_connection((address, port), timeout=timeout) as sock:
-        t = paramiko.Transport(sock)
-        try:
-            t.get_security_options().key_types = ["ssh-ed25519"]
-            t.start_client(timeout=timeout)
-            key = t.get_remote_server_key()
-            return f"{key.get_name()} {key.get_base64()}"
-        finally:
-            t.close()
-
-
-def wait_for_ssh(
-    address: str,
-    expected: str,
-    port: int = 22,
-    timeout: float = 900,
-    interval: float = 5,
-    probe: Callable[[str, int], str] = server_host_key,
-) -> str:
-    """Wait until ``address`` answers SSH with the host key ``expected``. Another key is never
-    accepted (a server whose cloud-init has not run yet may offer one for a moment: keep waiting;
-    still another at the end: ``HostKeyMismatch``)."""
-    from components.hostkeys import fingerprint
-
-    want = " ".join(expected.split()[:2])
-    seen = None
-
-    def answers() -> bool:
-        nonlocal seen
-        try:
-            got = probe(address, port)
-        except Exception:  # noqa: BLE001 (not up yet: refused, timed out, no ed25519 key offered)
-            return False
-        seen = seen if got == want else got
-        return got == want
-
-    def failed(message: str) -> Exception:
-        if seen:
-            return HostKeyMismatch(
-                f"{address}:{port} answers with host key {fingerprint(seen)}, not the host's own {fingerprint(want)}"
-            )
-        return TimeoutError(message)
-
-    wait_until(answers, timeout, interval, f"{address}:{port} did not answer SSH within {timeout:.0f}s", error=failed)
-    return f"{address}:{port} answers with its host key {fingerprint(want)}"
-
-
-def _verify(target, host_name: str) -> str:
-    env = {**os.environ, **target.env}
-    for h in target.hosts:
+def _verify(files, host_name: str) -> str:
+    env = {**os.environ, **files.env}
+    for h in files.hosts:
         if h.name != host_name:
             continue
         res = subprocess.run(
@@ -268,6 +211,7 @@ class CloudHost(Platform):
         self.rerun = f"scripts/rebuild-host {stack.name} {host}"
         self.urn: str | None = None
         self._tags = True
+        self._resolved = None
 
     def _config(self) -> dict[str, str]:
         return {k: v.value for k, v in self.stack_obj.get_all_config().items()}
@@ -343,34 +287,34 @@ class CloudHost(Platform):
         if self._tags:
             automation.clear_rebuild_tag(self.stack_obj, self.host)
 
-    def _entry(self) -> dict[str, Any]:
-        entry = next((h for h in self.stack_obj.outputs()["inventory"].value["hosts"] if h["name"] == self.host), None)
-        if entry is None:
-            raise RuntimeError(f"host {self.host!r} is not in stack {self.stack}'s inventory")
-        return entry
-
-    def wait_ssh(self) -> str:
-        entry = self._entry()
-        return wait_for_ssh(entry["ssh_hostname"], self.host_key(), int(entry.get("ssh_port", 22)))
-
     def _target(self):
+        """The stack's hosts, resolved once the new server exists, with the stack's host key pinned."""
         from operate import targets
 
-        return targets.from_stack(self.stack_obj, host_key=self.host_key())
+        if self._resolved is None:
+            self._resolved = targets.from_stack(self.stack_obj, host_key=self.host_key())
+        return self._resolved
+
+    def wait_ssh(self) -> str:
+        try:
+            h = self._target().host(self.host)
+        except LookupError:
+            raise RuntimeError(f"host {self.host!r} is not in stack {self.stack}'s inventory") from None
+        return wait_for_ssh(h.ssh_hostname, self.host_key(), h.ssh_port)
 
     def converge(self) -> str:
-        target = self._target()
-        env = {**os.environ, **target.env}
+        files = self._target().files()
+        env = {**os.environ, **files.env}
         pyinfra = str(Path(sys.executable).with_name("pyinfra"))
         res = subprocess.run(
-            [pyinfra, str(target.inventory), "hosts/deploy.py", "-y", "--limit", self.host], cwd=ROOT, env=env
+            [pyinfra, str(files.inventory), "hosts/deploy.py", "-y", "--limit", self.host], cwd=ROOT, env=env
         )
         if res.returncode != 0:
             raise RuntimeError(f"converge failed (pyinfra exit {res.returncode})")
         return "converged"
 
     def verify(self) -> str:
-        return _verify(self._target(), self.host)
+        return _verify(self._target().files(), self.host)
 
 
 # --- the local test host -----------------------------------------------------------------------
@@ -462,7 +406,7 @@ class LocalHost(Platform):
     def verify(self) -> str:
         from operate import targets
 
-        return _verify(targets.local(self.s), "llm-local")
+        return _verify(targets.local(self.s).files(), "llm-local")
 
 
 def rebuild_cloud(stack_name: str, host: str) -> Stages:
@@ -498,16 +442,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if args.stack != cli.LOCAL and not args.host:
+    from operate import targets
+
+    local = targets.is_local(args.stack)
+    if not local and not args.host:
         raise cli.UsageError("HOST is required for a cloud stack (see `pulumi stack output inventory`)")
     try:
-        stages = rebuild_local() if args.stack == cli.LOCAL else rebuild_cloud(args.stack, args.host)
+        stages = rebuild_local() if local else rebuild_cloud(args.stack, args.host)
     except Stop as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"next: {exc.next_step}", file=sys.stderr)
         return exc.code
     print(stages.summary())
-    if args.stack == cli.LOCAL:
+    if local:
         print("next: nothing; known_hosts is unchanged (`scripts/local-host ssh` connects as before)")
     else:
         print(

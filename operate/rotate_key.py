@@ -230,9 +230,13 @@ class LocalPlatform:
         self.on_switch = on_switch
 
     def _values(self) -> dict[str, str]:
-        import json
+        """As the deploy reads them: a file group/others can read is refused."""
+        from hosts.secret_values import MissingSecret, read_file
 
-        return json.loads(self.file.read_text())
+        try:
+            return read_file(self.file)
+        except MissingSecret as exc:
+            raise CannotStart(str(exc)) from None
 
     def _write(self, values: dict[str, str]) -> None:
         import json
@@ -303,23 +307,17 @@ class ConvergeHosts:
         return status == 200
 
 
-def _endpoints(stack: str) -> tuple[Platform, Hosts]:
+def _endpoints(stack: str, local_settings: Any = None) -> tuple[Platform, Hosts]:
     from dataclasses import replace
 
-    from operate import smoke
+    from operate import smoke, targets
 
-    if stack == "local":
-        platform = LocalPlatform()
-        base = smoke.local_endpoint(platform.s)
-        return platform, ConvergeHosts(stack, lambda key: replace(base, api_key=key))
-    from operate.automation import select_stack
-
-    st = select_stack(stack)
-    outputs = st.outputs()
-    base_url = outputs.get("host_base_url")
-    if base_url is None or not base_url.value:
+    target = targets.resolve(stack, local_settings=local_settings)
+    if not target.hosts:
         raise CannotStart(f"stack {stack} has no model host (host_base_url output): nothing to rotate")
-    return PulumiPlatform(st), ConvergeHosts(stack, lambda key: smoke.Endpoint(base_url.value, key, ""))
+    base = smoke.endpoint(target)
+    platform = LocalPlatform(target.local) if target.is_local else PulumiPlatform(target.stack)
+    return platform, ConvergeHosts(stack, lambda key: replace(base, api_key=key))
 
 
 EXITS = {

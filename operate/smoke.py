@@ -7,10 +7,11 @@ The nearest-rank p95 of fewer than 20 samples is simply their maximum (the nine 
 measured the single slowest answer); the cold start (a model loading, a scaled-to-zero provider
 waking) is one event, shown against the goal but not mixed into the percentiles.
 
-Endpoints: ``local`` → the local test host through nginx (HTTPS, pebble's CA, the generated key);
-a phase 2 stack → its model host (``host_base_url`` output, ``vllmApiKey`` secret); a phase 1 stack →
-Hugging Face's serverless router with the stack's ``huggingfaceApiKey`` and model, which is what the
-``llm`` gateway calls in phase 1.
+Endpoints (``endpoint``, from the resolved target, ``operate.targets``): ``local`` → the local test
+host through nginx (HTTPS, pebble's CA, the generated key); a phase 2 stack → its model host
+(``host_base_url`` output, ``vllmApiKey`` secret); a phase 1 stack → Hugging Face's serverless
+router with the stack's ``huggingfaceApiKey`` and model, which is what the ``llm`` gateway calls in
+phase 1.
 """
 
 from __future__ import annotations
@@ -200,51 +201,46 @@ def report(results: list[Result], target: float = TARGET_SECONDS) -> tuple[str, 
 
 
 # --------------------------------------------------------------------------------------------------
-def local_endpoint(s: Any = None) -> Endpoint:
-    from testhost import access as li
-    from testhost.config import DOMAIN
-    from testhost.config import config as local_host_config
-
-    s = s or local_host_config()
-    data = json.loads(s.host_json.read_text())
-    key = json.loads(li.secrets_file(s).read_text())["vllmApiKey"]
-    model = (
-        data["vllm"]["served_model_name"]
-        if data.get("proxy_backend", "vllm") == "vllm"
-        else data["ollama"]["models"][0]
-    )
-    return Endpoint(
-        f"https://{DOMAIN}/v1",
-        key,
-        model,
-        ca_file=str(s.acme_root_ca),
-        connect_host="127.0.0.1",
-        connect_port=s.https_port,
-    )
+def served_model(data: Any) -> str:
+    """The model a host's /v1 answers for (its ``HostData``): vLLM's served name, or Ollama's first model."""
+    return data.vllm.served_model_name if data.proxy_backend == "vllm" else data.ollama.models[0]
 
 
-def stack_endpoint(stack_name: str) -> Endpoint:
+def endpoint(target: Any) -> Endpoint:
+    """The /v1 endpoint of a resolved target (``operate.targets``): its model host's (the local test
+    host through nginx, HTTPS checked against pebble's CA; a stack's by its ``host_base_url``
+    output), with the host's served model and ``vllmApiKey``; a stack without a host (phase 1):
+    Hugging Face's router, with the stack's ``huggingfaceApiKey`` and model."""
     from components.settings import DEFAULT_MODEL
-    from operate.automation import Unavailable, select_stack
+    from operate.automation import Unavailable
 
-    stack = select_stack(stack_name)
-    outputs = stack.outputs()
-    config = stack.get_all_config()
+    def secret(values: dict[str, str], key: str) -> str:
+        if not values.get(key):
+            raise Unavailable(f"stack {target.name} has no {key} secret")
+        return values[key]
 
-    def secret(key: str) -> str:
-        item = config.get(f"llm-platform:{key}")
-        if item is None or not item.value:
-            raise Unavailable(f"stack {stack_name} has no {key} secret")
-        return item.value
+    if target.is_local:
+        from testhost.config import DOMAIN
 
-    base = outputs.get("host_base_url")
+        s = target.local
+        key = secret(target.secrets, "vllmApiKey")
+        model = served_model(target.host().data)
+        return Endpoint(
+            f"https://{DOMAIN}/v1",
+            key,
+            model,
+            ca_file=str(s.acme_root_ca),
+            connect_host="127.0.0.1",
+            connect_port=s.https_port,
+        )
+    base = target.stack.outputs().get("host_base_url")
     if base is not None and base.value:
-        inv = outputs["inventory"].value["hosts"][0]["data"]
-        model = inv["vllm"]["served_model_name"] if inv["proxy_backend"] == "vllm" else inv["ollama"]["models"][0]
-        return Endpoint(base.value, secret("vllmApiKey"), model)
-    app = json.loads(config["llm-platform:app"].value) if "llm-platform:app" in config else {}
+        return Endpoint(base.value, secret(target.secrets, "vllmApiKey"), served_model(target.host().data))
+    config = target.stack.get_all_config()
+    values = {k.removeprefix("llm-platform:"): v.value for k, v in config.items() if k.startswith("llm-platform:")}
+    app = json.loads(values["app"]) if "app" in values else {}
     model = app.get("llm", {}).get("huggingfaceModel", DEFAULT_MODEL)
-    return Endpoint(HF_ROUTER, secret("huggingfaceApiKey"), model)
+    return Endpoint(HF_ROUTER, secret(values, "huggingfaceApiKey"), model)
 
 
 EXITS = {
@@ -269,11 +265,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace) -> int:
     if args.prompts < 1:
         raise cli.UsageError("--prompts must be at least 1")
+    from operate import targets
     from operate.automation import Unavailable
 
     try:
-        ep = local_endpoint() if args.stack == cli.LOCAL else stack_endpoint(args.stack)
-    except (Unavailable, FileNotFoundError) as exc:
+        ep = endpoint(targets.resolve(args.stack, refuse_unapplied=False))
+    except (Unavailable, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.Exit.NOT_CHECKED
     print(f"smoke: {args.prompts} prompts to {ep.base_url} (model {ep.model}), the first one the cold start")

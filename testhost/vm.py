@@ -24,8 +24,10 @@ from pathlib import Path
 from qemu.qmp import QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from components import yamlio
+from components import hostkeys, yamlio
 from components.cloud_init import render_user_data
+from operate import remote
+from operate.remote import ssh_argv
 from operate.wait import wait_until
 
 from . import netns
@@ -315,9 +317,10 @@ def boot(
 
 
 def ssh_args(s: TestHostConfig | None = None, *, tty: bool = False) -> list[str]:
-    """argv prefix to run a command on the guest as the admin user: ``[*ssh_args(), "cmd"]``."""
+    """argv prefix to run a command on the guest as the admin user: ``[*ssh_args(), "cmd"]`` (the one
+    ssh argv, ``operate.remote.ssh_argv``, with the generated ssh_config)."""
     s = s or _config()
-    return ["ssh", "-F", str(s.ssh_config), *(["-t"] if tty else []), HOSTNAME]
+    return ssh_argv(HOSTNAME, config=s.ssh_config, tty=tty)
 
 
 def guest_clock(s: TestHostConfig | None = None) -> int:
@@ -387,27 +390,41 @@ def _ssh_ok(s: TestHostConfig) -> bool:
 
 
 def wait_for_ssh(s: TestHostConfig | None = None, *, timeout: float = 900, cloud_init: bool = True) -> float:
-    """Wait until the admin user can log in (and cloud-init is done). Returns seconds waited."""
+    """Wait until the guest answers SSH with its own host key and the admin user can log in (and
+    cloud-init is done): ``operate.remote.wait_for_ssh`` with the login as its predicate. Returns
+    seconds waited."""
     s = s or _config()
     t0 = time.monotonic()
     deadline = t0 + timeout
 
-    def up() -> bool:
-        if _ssh_ok(s):
-            return True
+    def running() -> None:
         if not is_running(s):
             print(file=sys.stderr)
             raise LocalHostError(f"qemu exited while booting; console log tail:\n{tail(s.console_log, 40)}")
-        return False
 
-    def failure() -> str:
+    def failure(_message: str) -> LocalHostError:
         print(file=sys.stderr)
-        return f"no SSH on 127.0.0.1:{s.ssh_port} after {timeout:.0f}s; console log tail ({s.console_log}):\n" + tail(
-            s.console_log, 40
+        return LocalHostError(
+            f"no SSH on 127.0.0.1:{s.ssh_port} after {timeout:.0f}s; console log tail ({s.console_log}):\n"
+            + tail(s.console_log, 40)
         )
 
     with stage("wait for SSH"):
-        wait_until(up, timeout, 2, failure, error=LocalHostError, on_wait=_dot)
+        try:
+            remote.wait_for_ssh(
+                "127.0.0.1",
+                hostkeys.public_of(ensure_host_key(s)),
+                s.ssh_port,
+                timeout,
+                2,
+                probe=_host_key,
+                check=running,
+                ready=lambda: _ssh_ok(s),
+                error=failure,
+                on_wait=_dot,
+            )
+        except remote.HostKeyMismatch as exc:
+            raise LocalHostError(f"the guest's SSH host key does not match {s.known_hosts}: {exc}") from None
         print(file=sys.stderr, flush=True)
         detail(f"SSH up after {time.monotonic() - t0:.1f}s")
         if cloud_init:
@@ -421,6 +438,10 @@ def wait_for_ssh(s: TestHostConfig | None = None, *, timeout: float = 900, cloud
             else:
                 detail(f"cloud-init done after {time.monotonic() - t0:.1f}s")
     return time.monotonic() - t0
+
+
+def _host_key(address: str, port: int) -> str:
+    return remote.server_host_key(address, port, timeout=5)
 
 
 def _dot() -> None:

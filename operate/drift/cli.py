@@ -45,31 +45,30 @@ def run_drift(stack: str, *, checks: bool = True, local_settings: Any = None, ru
     from operate import automation, targets
 
     layers: list[LayerResult] = []
-    if stack == "local":
-        layers.append(LayerResult("cloud", "skipped", reason="the local test host has no cloud layer"))
-        layers.append(hosts.check_hosts(targets.local(local_settings), checks=checks))
-        return Report(stack, layers)
     unreachable = None
-    if runner_ip is not None:
-        from operate import reach
+    if targets.is_local(stack):
+        layers.append(LayerResult("cloud", "skipped", reason="the local test host has no cloud layer"))
+    else:
+        if runner_ip is not None:
+            from operate import reach
 
-        verdict = reach.check(stack, runner_ip)
-        print(f"reach: {verdict.line}", file=sys.stderr, flush=True)
-        if verdict.code == reach.OUTSIDE:
-            unreachable = verdict.line
-    layers.append(cloud.check_cloud(stack))
+            verdict = reach.check(stack, runner_ip)
+            print(f"reach: {verdict.line}", file=sys.stderr, flush=True)
+            if verdict.code == reach.OUTSIDE:
+                unreachable = verdict.line
+        layers.append(cloud.check_cloud(stack))
     if unreachable:
         layers.append(LayerResult("hosts", NOT_CHECKED, reason=unreachable))
         return Report(stack, layers)
     try:
-        target = targets.from_stack(automation.select_stack(stack))
+        target = targets.resolve(stack, local_settings=local_settings)
     except automation.Unavailable as exc:
         layers.append(LayerResult("hosts", NOT_CHECKED, reason=flatten(str(exc))))
         return Report(stack, layers)
     if not target.hosts:
         layers.append(LayerResult("hosts", "skipped", reason="no model host in this stack"))
     else:
-        layers.append(hosts.check_hosts(target, checks=checks))
+        layers.append(hosts.check_hosts(target.files(), checks=checks))
     return Report(stack, layers)
 
 

@@ -21,17 +21,17 @@ from operate.drift.parse import parse_dry_run, parse_junit, role_of
 from operate.drift.reasons import connect_failures, lost_ssh
 from operate.drift.report import NOT_CHECKED, Finding, HostOutcome, LayerResult
 from operate.oneline import one_line
-from operate.targets import Target
+from operate.targets import Files
 
 Runner = Callable[..., subprocess.CompletedProcess]
 
 
-def check_hosts(target: Target, run: Runner = subprocess.run, checks: bool = True) -> LayerResult:
+def check_hosts(target: Files, run: Runner = subprocess.run, checks: bool = True) -> LayerResult:
     with tempfile.TemporaryDirectory(prefix="llm-platform-dryplan-") as plan_dir:
         return _check_hosts(target, run, checks, plan_dir)
 
 
-def _check_hosts(target: Target, run: Runner, checks: bool, plan_dir: str) -> LayerResult:
+def _check_hosts(target: Files, run: Runner, checks: bool, plan_dir: str) -> LayerResult:
     """The dry run and each host's testinfra suite, side by side (both only read the host): a drift
     check takes as long as the longer of the two, not their sum."""
     t0 = time.monotonic()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from operate.oneline import ANSI, clip
-from operate.targets import Target
+from operate.targets import Files
 
 # pyinfra's per-host connect errors (pyinfra/connectors/ssh.py: raise_connect_error), e.g.
 # "    [llm-prod] Could not connect (timed out)"
@@ -57,7 +57,7 @@ def ssh_reason(host: str, address: str, what: str, detail: str) -> str:
     return clip(f"{host}: {where}: {d[:1].lower() + d[1:]}" if d else f"{host}: {where}: {what.lower()}")
 
 
-def connect_failures(stderr: str, target: Target) -> dict[str, str]:
+def connect_failures(stderr: str, target: Files) -> dict[str, str]:
     """{host: one-line reason} for every host pyinfra could not connect to."""
     addresses = {h.name: h.address for h in target.hosts}
     found: dict[str, str] = {}

@@ -7,5 +7,5 @@ Modules:
   config    method choice from GPU memory, training and merge YAML, dataset_info.json merge
   progress  trainer_log.jsonl parsing and the progress line
   models    record a fine-tuned model in the stack's Ollama model list (stack file or local state)
-  remote    where the commands run: a cloud stack's host over SSH, or the local test host
+  host      where the commands run: one host of the resolved target (operate.targets), over its Remote
 """

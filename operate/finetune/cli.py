@@ -21,7 +21,7 @@ from operate import cli
 
 from . import dataset, models, training, workflow
 from .dataset import DatasetError
-from .remote import RemoteError
+from .host import RemoteError
 from .training import ConfigError
 from .workflow import Detached, TrainingFailed, eprint
 
@@ -222,7 +222,7 @@ def _write_all(files: dict) -> None:
 
 
 def _resolve(a: argparse.Namespace):
-    from .remote import resolve
+    from .host import resolve
 
     return resolve(a.stack, a.host)
 

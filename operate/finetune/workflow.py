@@ -1,4 +1,4 @@
-"""What ``scripts/finetune`` does on the host (through ``remote.Remote``).
+"""What ``scripts/finetune`` does on the host (through its ``operate.remote.Remote``).
 
 Host layout (the LLaMA-Factory container sees /data/datasets as /app/data and /data/finetune/output
 as /app/output):
@@ -30,7 +30,7 @@ from typing import Callable
 from components.catalogue import DATA_DIRS, SECRETS_DIR, service
 
 from . import progress, training
-from .remote import Host, RemoteError
+from .host import Host, RemoteError
 from .training import CONTAINER, ConfigError, Gpu
 
 HOST_DATASETS = DATA_DIRS["datasets"]

@@ -21,10 +21,9 @@ from components.catalogue import SECRETS_DIR, service
 from components.settings import OllamaSettings
 from hosts.ops import APT_LISTS_MAX_AGE
 from hosts.roles.docker import GUARD_UNIT
-from operate import smoke
+from operate import smoke, targets
 from operate.drift import render
 from operate.drift.cli import run_drift
-from testhost import access as li
 from testhost import netns, runner
 from testhost.config import DOMAIN
 from tests.integration.conftest import COMMANDS, sh
@@ -79,7 +78,7 @@ def test_testinfra_suite_passes(s, timed):
 
 def test_https_endpoint_chat_completion_and_smoke_latency(s, timed, say):
     """What `scripts/local-host up` promises: a chat completion through nginx with the key, 401 without."""
-    ep = smoke.local_endpoint(s)
+    ep = smoke.endpoint(targets.local(s))
     with timed(f"smoke ({smoke.SAMPLE_SIZE} prompts through nginx → vLLM)"):
         results = smoke.run(ep)
     text, good = smoke.report(results)
@@ -160,7 +159,7 @@ def test_drift_names_what_changed_then_clean_after_converge(s, timed):
         assert "/api/pull" in out and model in out
         assert f"{SECRETS_DIR}/vllm.env: content differs (secret: not shown)" in out
         assert planted not in out
-        for secret in json.loads(li.secrets_file(s).read_text()).values():
+        for secret in targets.local(s).secrets.values():
             assert secret not in out
     # grouped: the failed checks of a role beneath its operations, with what they saw
     checks = [f for f in report.layers[1].findings if f.kind == "check"]

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from operate import rotate_key, smoke
+from operate import rotate_key, smoke, targets
 from testhost import runner
 from tests.integration.conftest import sh
 
@@ -42,7 +42,7 @@ class LocalHosts(rotate_key.ConvergeHosts):
 
 def test_rotation_under_load_drops_no_request(converged, timed, say):
     s = converged[0]
-    base = smoke.local_endpoint(s)
+    base = smoke.endpoint(targets.local(s))
     old = base.api_key
     vllm_started = sh(s, "systemctl show -p ActiveEnterTimestampMonotonic --value llm-vllm")
     current = {"key": old}

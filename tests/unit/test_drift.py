@@ -19,7 +19,7 @@ from operate.drift import cli, render
 from operate.drift.cloud import check_cloud
 from operate.drift.hosts import check_hosts
 from operate.drift.report import Finding, HostOutcome, LayerResult, Report
-from operate.targets import HostTarget, Target, from_stack_outputs
+from operate.targets import Files, HostFiles, from_stack_outputs
 
 APP_URN = "urn:pulumi:prod::llm-platform::llm-platform:app:LlmApp$digitalocean:index/app:App::llm-app"
 FW_URN = (
@@ -161,11 +161,11 @@ PLAN = [
 ]
 
 
-def target(tmp_path) -> Target:
+def target(tmp_path) -> Files:
     data = tmp_path / "llm-prod.json"
     data.write_text("{}")
-    return Target(
-        "prod", tmp_path / "inv.py", {}, [HostTarget("llm-prod", ["--hosts=ssh://x"], data, address="203.0.113.10:22")]
+    return Files(
+        "prod", tmp_path / "inv.py", {}, [HostFiles("llm-prod", ["--hosts=ssh://x"], data, address="203.0.113.10:22")]
     )
 
 
@@ -305,9 +305,16 @@ def test_report_exit_codes_and_json():
     assert "[h]\n      - op: would change" in render.text(Report("s", [dirty]))
 
 
+def prod_entry(**kw) -> dict:
+    from tests.unit.conftest import plan_for
+
+    entry = plan_for("prod").outputs["inventory"]["hosts"][0]
+    return {**entry, "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin", **kw}
+
+
 def test_stack_targets_keep_secrets_private(tmp_path):
-    inv = {"hosts": [{"name": "llm-prod", "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin", "data": {}}]}
-    t = from_stack_outputs("prod", inv, {"vllmApiKey": "k" * 20})
+    inv = {"hosts": [prod_entry(host_key=None)]}
+    t = from_stack_outputs("prod", inv, {"vllmApiKey": "k" * 20}).files()
     sec = Path(t.env["LLM_PLATFORM_SECRETS_FILE"])
     assert oct(sec.stat().st_mode & 0o777) == "0o600" and oct(sec.parent.stat().st_mode & 0o777) == "0o700"
     assert t.hosts[0].testinfra_args == ["--hosts=ssh://llmadmin@203.0.113.10?sudo=true"]
@@ -337,7 +344,7 @@ def test_stack_target_takes_only_the_secrets_the_inventory_names():
     stack = SimpleNamespace(
         name="prod", outputs=lambda: {"inventory": SimpleNamespace(value=inventory)}, get_all_config=lambda: values
     )
-    written = json.loads(Path(from_stack(stack).env["LLM_PLATFORM_SECRETS_FILE"]).read_text())
+    written = json.loads(Path(from_stack(stack).files().env["LLM_PLATFORM_SECRETS_FILE"]).read_text())
     assert sorted(written) == [
         "huggingfaceApiKey",
         "llamafactoryApiKey",
@@ -485,11 +492,11 @@ def test_a_failed_dry_run_without_a_connect_line_gives_pyinfras_error_not_a_trac
     assert result.reason == "dry run failed: pyinfra error: Invalid inventory: hosts/inventory.py", result.reason
 
 
-def two_hosts(tmp_path) -> Target:
+def two_hosts(tmp_path) -> Files:
     t = target(tmp_path)
     data = tmp_path / "llm-b.json"
     data.write_text("{}")
-    t.hosts.append(HostTarget("llm-b", ["--hosts=ssh://y"], data, address="198.51.100.20:22"))
+    t.hosts.append(HostFiles("llm-b", ["--hosts=ssh://y"], data, address="198.51.100.20:22"))
     return t
 
 
@@ -695,12 +702,8 @@ def test_stack_targets_pin_the_host_key_for_pyinfra_and_testinfra(tmp_path):
     from hosts.inventory import hosts_from_output
 
     pub = hostkeys.public_of(hostkeys.from_seed(b"prod"))
-    inv = {
-        "hosts": [
-            {"name": "llm-prod", "ssh_hostname": "203.0.113.10", "ssh_user": "llmadmin", "host_key": pub, "data": {}}
-        ]
-    }
-    t = from_stack_outputs("prod", inv, {})
+    inv = {"hosts": [prod_entry(host_key=pub)]}
+    t = from_stack_outputs("prod", inv, {}).files()
     known = Path(t.env["LLM_PLATFORM_KNOWN_HOSTS"])
     assert known.read_text() == f"203.0.113.10 {pub}\n"
     [(name, data)] = hosts_from_output(inv, str(known))

@@ -10,7 +10,8 @@ import pytest
 
 from operate import cli as operate_cli
 from operate.finetune import cli, training, workflow
-from operate.finetune.remote import Host, Remote, RemoteError, Result, host_from_inventory, resolve
+from operate.finetune.host import Host, resolve
+from operate.remote import Remote, RemoteError, Result
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "finetune"
 TOKEN = "hf_TESTTOKENvalue123"
@@ -26,7 +27,7 @@ class FakeRemote(Remote):
         self.inputs: list[str] = []
         self.rules = list(rules or [])
 
-    def run(self, command, *, input=None, check=True, timeout=600, what=None):
+    def run(self, command, *, input=None, check=True, timeout=600, what=None, sudo=True):
         self.commands.append(command)
         if input is not None:
             self.inputs.append(input if isinstance(input, str) else input.decode())
@@ -338,28 +339,38 @@ def test_remote_read_write_round_trip(tmp_path):
     assert r.read(str(tmp_path / "missing")) is None
 
 
-def test_host_from_inventory():
-    entries = [
-        {"name": "llm-prod", "ssh_user": "llmadmin", "ssh_hostname": "203.0.113.9", "data": {"roles": ["llamafactory"]}}
-    ]
-    h = host_from_inventory("prod", None, entries, {})
-    assert h.remote.prefix[0] == "ssh" and h.remote.prefix[-1] == "llmadmin@203.0.113.9"
-    assert "BatchMode=yes" in h.remote.prefix and h.roles == ["llamafactory"]
+def test_resolve_a_stack_host_through_the_resolver(monkeypatch):
+    from operate import targets
+    from tests.unit.test_targets import PUB, stack_target
+
+    monkeypatch.setattr(targets, "resolve", lambda stack, **kw: stack_target())
+    monkeypatch.setattr("operate.cli.resolve_stack", lambda name, local: name)
+    h = resolve("prod", None)
+    assert h.remote.prefix[0] == "ssh" and h.remote.prefix[-1] == "llmadmin@203.0.113.209"
+    assert "BatchMode=yes" in h.remote.prefix and "StrictHostKeyChecking=yes" in h.remote.prefix
+    assert "llamafactory" in h.roles and not h.is_local and h.cli_args() == "prod llm-prod"
+    assert (
+        PUB
+        in Path(next(o for o in h.remote.prefix if o.startswith("UserKnownHostsFile=")).split("=", 1)[1]).read_text()
+    )
     with pytest.raises(RemoteError, match=r"no host 'x' \(hosts: llm-prod\)"):
-        host_from_inventory("prod", "x", entries, {})
-    with pytest.raises(RemoteError, match="no model host"):
-        host_from_inventory("dev", None, [], {})
-    two = entries + [{**entries[0], "name": "llm-prod-2"}]
+        resolve("prod", "x")
+    monkeypatch.setattr(targets, "resolve", lambda stack, **kw: targets.Target("dev", []))
+    with pytest.raises(RemoteError, match="no model host .*nothing to fine-tune on"):
+        resolve("dev", None)
+    two = stack_target()
+    two.hosts.append(targets.Host("llm-prod-2", two.hosts[0].data, "llmadmin", "203.0.113.211"))
+    monkeypatch.setattr(targets, "resolve", lambda stack, **kw: two)
     with pytest.raises(RemoteError, match="several hosts"):
-        host_from_inventory("prod", None, two, {})
+        resolve("prod", None)
 
 
 def test_resolve_unknown_stack_and_stopped_local_host(tmp_path):
+    from tests.unit.test_targets import local_state
+
     with pytest.raises(RemoteError, match=r"no stack file stacks/Pulumi.nope.yaml \(stacks: .*local\)"):
         resolve("nope", None)
-    from testhost.config import config as local_host_config
-
-    s = local_host_config(state_dir=tmp_path / "state")
+    s = local_state(tmp_path)
     with pytest.raises(RemoteError, match="local test host is not running"):
         resolve("local", None, local_settings=s)
     with pytest.raises(RemoteError, match="is 'llm-local', not 'other'"):
@@ -429,9 +440,9 @@ def test_cli_run_end_to_end_on_a_fake_host(monkeypatch, capsys):
     assert TOKEN not in files["/data/finetune/output/bot/train.sh"][0]
 
 
-def test_cli_detach(monkeypatch, capsys):
+def test_cli_detach(monkeypatch, capsys, tmp_path):
     host = make_host([("docker inspect", Result(0, "true\n", "")), ("nvidia-smi", Result(3, "", ""))])
-    host.stack, host.name = "local", "llm-local"
+    host.stack, host.name, host.local_state_dir = "local", "llm-local", tmp_path  # the local test host
     monkeypatch.setattr(cli, "_resolve", lambda a: host)
     rc = operate_cli.main(
         [

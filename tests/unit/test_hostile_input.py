@@ -90,16 +90,21 @@ def test_a_secrets_file_readable_by_others_is_still_refused(secrets_file):
         secret_values.get("vllmApiKey")
 
 
-def test_finetune_reads_the_secrets_file_the_same_way(tmp_path):
-    from operate.finetune import remote
+def test_the_resolver_reads_the_local_secrets_file_the_same_way(tmp_path):
+    """finetune, smoke and rotate-key take the local host's secrets from operate.targets, which reads
+    them as the deploy does."""
+    from operate import targets
+    from operate.automation import Unavailable
+    from testhost.access import secrets_file
+    from tests.unit.test_targets import local_state
 
-    path = tmp_path / "s.json"
+    s = local_state(tmp_path)
+    path = secrets_file(s)
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"huggingfaceApiKey": SECRET}).encode())
-    path.chmod(0o600)
-    assert remote._read_secrets_file(str(path)) == {"huggingfaceApiKey": SECRET}
+    assert targets.local(s).secrets == {"huggingfaceApiKey": SECRET}
     path.write_text("[1, 2]")
-    with pytest.raises(remote.RemoteError) as info:
-        remote._read_secrets_file(str(path))
+    with pytest.raises(Unavailable) as info:
+        targets.local(s)
     assert "JSON object" in str(info.value)
 
 

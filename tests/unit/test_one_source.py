@@ -79,12 +79,19 @@ def test_converge_refuses_with_one_line_and_exit_2(monkeypatch, capsys):
 def test_verify_sets_host_verified_only_when_the_checks_pass(tmp_path, monkeypatch):
     data = tmp_path / "llm-prod.json"
     data.write_text(json.dumps({"data": {"domain": "llm.example.com"}}))
-    target = SimpleNamespace(hosts=[SimpleNamespace(name="llm-prod", testinfra_args=[], host_data_file=data)], env={})
+    files = targets.Files("prod", tmp_path / "inv.py", {}, [targets.HostFiles("llm-prod", [], data)])
     set_calls = []
     stack = SimpleNamespace(set_config=lambda k, v: set_calls.append((k, v.value)))
-    assert converge.verify("prod", stack, target, run=lambda *a, **k: SimpleNamespace(returncode=1)) == 1
+    target = SimpleNamespace(
+        name="prod",
+        is_local=False,
+        stack=stack,
+        files=lambda: files,
+        hosts=[SimpleNamespace(data=SimpleNamespace(domain="llm.example.com"))],
+    )
+    assert converge.verify(target, run=lambda *a, **k: SimpleNamespace(returncode=1)) == 1
     assert set_calls == []
-    assert converge.verify("prod", stack, target, run=lambda *a, **k: SimpleNamespace(returncode=0)) == 0
+    assert converge.verify(target, run=lambda *a, **k: SimpleNamespace(returncode=0)) == 0
     assert set_calls == [("llm-platform:hostVerified", "llm.example.com")]
 
 

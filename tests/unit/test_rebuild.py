@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from components import hostkeys
-from operate import cli, rebuild
+from operate import cli, rebuild, remote
 
 SERVER = (
     "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/droplet:Droplet::llm-prod-server"
@@ -315,10 +315,10 @@ def test_ssh_waits_for_the_pinned_key_and_never_accepts_another():
             raise a
         return a
 
-    note = rebuild.wait_for_ssh("203.0.113.10", PUB, timeout=5, interval=0, probe=probe)
+    note = remote.wait_for_ssh("203.0.113.10", PUB, timeout=5, interval=0, probe=probe)
     assert note == f"203.0.113.10:22 answers with its host key {hostkeys.fingerprint(PUB)}"
-    with pytest.raises(rebuild.HostKeyMismatch, match=hostkeys.fingerprint(other).replace("+", r"\+")):
-        rebuild.wait_for_ssh("203.0.113.10", PUB, timeout=0.05, interval=0.01, probe=lambda a, p: other)
+    with pytest.raises(remote.HostKeyMismatch, match=hostkeys.fingerprint(other).replace("+", r"\+")):
+        remote.wait_for_ssh("203.0.113.10", PUB, timeout=0.05, interval=0.01, probe=lambda a, p: other)
 
 
 def test_mismatch_next_step_says_not_to_trust_it():
@@ -355,7 +355,7 @@ def test_server_host_key_reads_the_handshake_of_a_real_sshd_like_server():
             t.close()
 
     threading.Thread(target=serve, daemon=True).start()
-    assert rebuild.server_host_key("127.0.0.1", lsock.getsockname()[1]) == PUB
+    assert remote.server_host_key("127.0.0.1", lsock.getsockname()[1]) == PUB
     lsock.close()
 
 

@@ -16,10 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import sys, time
-from operate import targets
-t = targets.from_stack_outputs("s", {"hosts": [{"name": "h", "ssh_user": "u", "ssh_hostname": "203.0.113.1",
-                                                  "data": {}}]}, {"vllmApiKey": "x" * 32})
-print(t.env["LLM_PLATFORM_SECRETS_FILE"], flush=True)
+from tests.unit.test_targets import stack_target
+t = stack_target()
+print(t.files().env["LLM_PLATFORM_SECRETS_FILE"], flush=True)
 how = sys.argv[1]
 if how == "error":
     raise RuntimeError("boom")

@@ -83,6 +83,7 @@ def test_vm_wait_for_ssh_says_why_it_gave_up(tmp_path, monkeypatch):
     s.console_log.parent.mkdir(parents=True, exist_ok=True)
     s.console_log.write_text("[  OK  ] Reached target Multi-User System.\n")
     monkeypatch.setattr(vm, "_ssh_ok", lambda s: False)
+    monkeypatch.setattr(vm, "_host_key", lambda address, port: (_ for _ in ()).throw(ConnectionRefusedError()))
     monkeypatch.setattr(vm, "is_running", lambda s: True)
     with pytest.raises(LocalHostError, match=r"(?s)no SSH on 127.0.0.1:\d+ after -1s; console log tail .*Multi-User"):
         vm.wait_for_ssh(s, timeout=-1)
