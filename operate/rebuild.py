@@ -11,8 +11,8 @@ Stages, each timed and printed:
      the Pulumi backend, names the server it replaced and the state holds another): keep it.
    ``local``: the same decisions on the local test host's VM (its disk and instance id; the
    instance id the rebuild replaced is kept in the VM's record, ``vm.json``), after starting the
-   host services the guest uses (artifact mirror, pebble, apt proxy).
-2. ssh      — wait until the server answers SSH **with the host's own key** (the public half of the
+   host services the guest uses (artifact mirror, pebble, apt proxy): operate/rebuild_local.py.
+2. ssh      — wait until the server answers SSH **with the host's own key** (``operate.remote.wait_for_ssh``) (the public half of the
    stack's ``hostSshKey``, which every new server gets from its user-data): nothing is trusted on
    first use and known_hosts never changes.
 3. converge — the pyinfra deploy (host key pinned).
@@ -184,7 +184,7 @@ def run_rebuild(p: Platform) -> Stages:
 # --- converge and verify ----------------------------------------------------------------------
 
 
-def _verify(files, host_name: str) -> str:
+def verify_host(files, host_name: str) -> str:
     env = {**os.environ, **files.env}
     for h in files.hosts:
         if h.name != host_name:
@@ -314,99 +314,7 @@ class CloudHost(Platform):
         return "converged"
 
     def verify(self) -> str:
-        return _verify(self._target().files(), self.host)
-
-
-# --- the local test host -----------------------------------------------------------------------
-
-
-class LocalHost(Platform):
-    """The local test host: the VM is the server (its disk and instance id), the state dir the cloud."""
-
-    what = "VM"
-    gone = "there was none: its disk was deleted"
-    stack = "local"
-    rerun = "scripts/rebuild-host local"
-
-    def __init__(self, s: Any):
-        self.s = s
-        self.image = None
-
-    def _prepare(self) -> None:
-        """What the guest needs from this machine, started if it is not running (after `down`)."""
-        from testhost import image, netns, services
-        from testhost.util import ensure_host_packages
-
-        ensure_host_packages()
-        self.image = image.ensure_image(self.s)
-        services.start_services(self.s)
-        netns.ensure_netns(self.s)
-
-    def observe(self) -> Observed:
-        from testhost import vm
-
-        self._prepare()
-        info = vm.vm_info(self.s)
-        if not self.s.overlay.exists() or not info.get("instance_id"):
-            return Observed(None)  # deleted outright (its disk is gone)
-        return Observed(info["instance_id"], info.get("rebuild_of"))
-
-    def begin(self, replaces: str | None) -> None:
-        pass  # recorded with the new VM (vm.json), by boot
-
-    def _boot(self, replaces: str, fresh: bool) -> str:
-        from testhost import lifecycle, vm
-        from testhost.util import file_lock
-
-        with file_lock(lifecycle.state_lock(self.s)):
-            vm.boot(self.s, image=self.image, fresh=fresh, record={"rebuild_of": replaces})
-        return vm.vm_info(self.s)["instance_id"]
-
-    def replace(self, old: str, replaces: str) -> str:
-        from testhost import vm
-
-        vm.stop(self.s)
-        return self._boot(replaces, fresh=True)
-
-    def create(self, replaces: str) -> str:
-        from testhost import vm
-
-        vm.stop(self.s)  # a qemu left running on a deleted disk
-        return self._boot(replaces, fresh=True)
-
-    def resume(self, server: str) -> str:
-        from testhost import vm
-
-        if vm.is_running(self.s):
-            vm.refresh_access_files(self.s)  # host data from the mirror as it is now, as `up` does
-            return f"kept VM {server}: an earlier run of this rebuild made it"
-        self._boot(vm.vm_info(self.s).get("rebuild_of") or "none", fresh=False)
-        return f"kept VM {server} (started again): an earlier run of this rebuild made it"
-
-    def finish(self) -> None:
-        from testhost import vm
-        from testhost.util import atomic_write
-
-        info = vm.vm_info(self.s)
-        info.pop("rebuild_of", None)
-        atomic_write(self.s.vm_json, json.dumps(info, indent=2) + "\n")
-
-    def wait_ssh(self) -> str:
-        from testhost import vm
-
-        vm.wait_for_ssh(self.s, timeout=900)
-        return "SSH answers with the host's own key"
-
-    def converge(self) -> str:
-        from testhost import runner
-
-        changed, _ops = runner.converge(json=True, s=self.s)
-        return f"{changed} operations changed"
-
-    def verify(self) -> str:
-        from operate import targets
-
-        return _verify(targets.local(self.s).files(), "llm-local")
+        return verify_host(self._target().files(), self.host)
 
 
 def rebuild_cloud(stack_name: str, host: str) -> Stages:
@@ -424,6 +332,7 @@ def rebuild_cloud(stack_name: str, host: str) -> Stages:
 
 
 def rebuild_local(s: Any = None) -> Stages:
+    from operate.rebuild_local import LocalHost
     from testhost.config import config as local_host_config
 
     return run_rebuild(LocalHost(s or local_host_config()))

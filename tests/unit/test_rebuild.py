@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from components import hostkeys
-from operate import cli, rebuild, remote
+from operate import cli, rebuild, rebuild_local, remote
 
 SERVER = (
     "urn:pulumi:prod::llm-platform::llm-platform:host:ModelHost$digitalocean:index/droplet:Droplet::llm-prod-server"
@@ -396,9 +396,11 @@ def local(tmp_path, monkeypatch):
     monkeypatch.setattr(vm, "stop", lambda s_, **kw: setattr(world, "running", False))
     monkeypatch.setattr(vm, "is_running", lambda s_=None: world.running)
     monkeypatch.setattr(vm, "refresh_access_files", lambda s_, image=None: world.boots.append(("refresh", "")))
-    monkeypatch.setattr(rebuild.LocalHost, "_prepare", lambda self: world.services.update({"mirror", "pebble", "apt"}))
+    monkeypatch.setattr(
+        rebuild_local.LocalHost, "_prepare", lambda self: world.services.update({"mirror", "pebble", "apt"})
+    )
 
-    class Local(ScriptedStages, rebuild.LocalHost):
+    class Local(ScriptedStages, rebuild_local.LocalHost):
         def _stage(self, name):
             if not world.services >= {"mirror", "pebble", "apt"}:
                 raise RuntimeError("curl: (7) Failed to connect to 10.0.2.2 port 8099")
