@@ -12,9 +12,9 @@ Stages, each timed and printed:
    ``local``: the same decisions on the local test host's VM (its disk and instance id; the
    instance id the rebuild replaced is kept in the VM's record, ``vm.json``), after starting the
    host services the guest uses (artifact mirror, pebble, apt proxy): operate/rebuild_local.py.
-2. ssh      — wait until the server answers SSH **with the host's own key** (``operate.remote.wait_for_ssh``) (the public half of the
+2. ssh      — wait until the server answers SSH **with the host's own key** (the public half of the
    stack's ``hostSshKey``, which every new server gets from its user-data): nothing is trusted on
-   first use and known_hosts never changes.
+   first use and known_hosts never changes (``operate.remote.wait_for_ssh``).
 3. converge — the pyinfra deploy (host key pinned).
 4. verify   — the testinfra suite.
 
