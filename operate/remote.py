@@ -1,5 +1,7 @@
-"""Commands on a host over SSH: the one ssh argv, the runner (as root through ``sudo -n``), and the wait
-for a host to answer SSH with its own host key.
+"""One way to run commands on a host over SSH: the ssh argv, the runner, the wait for the host's own key.
+
+The runner runs commands as root through ``sudo -n``; the wait holds until a host answers SSH with
+the host key pinned for it.
 
 A ``Remote`` comes from the resolver (``operate.targets.Target.remote``): for a cloud stack's host the
 host key the stack pins is the only one accepted (``StrictHostKeyChecking yes`` against a known_hosts

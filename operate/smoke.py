@@ -224,7 +224,7 @@ def endpoint(target: Any) -> Endpoint:
 
         s = target.local
         key = secret(target.secrets, "vllmApiKey")
-        model = served_model(target.host().data)
+        model = served_model(target.hosts[0].data)
         return Endpoint(
             f"https://{DOMAIN}/v1",
             key,
@@ -235,7 +235,7 @@ def endpoint(target: Any) -> Endpoint:
         )
     base = target.stack.outputs().get("host_base_url")
     if base is not None and base.value:
-        return Endpoint(base.value, secret(target.secrets, "vllmApiKey"), served_model(target.host().data))
+        return Endpoint(base.value, secret(target.secrets, "vllmApiKey"), served_model(target.hosts[0].data))
     config = target.stack.get_all_config()
     values = {k.removeprefix("llm-platform:"): v.value for k, v in config.items() if k.startswith("llm-platform:")}
     app = json.loads(values["app"]) if "app" in values else {}
