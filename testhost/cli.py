@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import image as image_mod
 from . import lifecycle, netns, runner, vm
-from .config import config
+from .config import HOSTNAME, config
 from .util import LocalHostError, ensure_host_packages
 
 EXITS = {
@@ -97,11 +97,10 @@ def _run(args: argparse.Namespace) -> int:
         cmd = strip_dashes(args.command)
         if not cmd:
             os.execvp("ssh", [*vm.ssh_args(s, tty=True), "sudo", "-i"])
-        import shlex
+        from operate.remote import Remote
 
-        remote = f"sudo -n sh -c {shlex.quote(' '.join(cmd))}"
         tty = sys.stdin.isatty() and sys.stdout.isatty()
-        return subprocess.run([*vm.ssh_args(s, tty=tty), remote]).returncode
+        return subprocess.run(Remote(vm.ssh_args(s, tty=tty), HOSTNAME).argv(" ".join(cmd))).returncode
     if args.verb == "down":
         lifecycle.down(s, purge=args.purge)
         return 0

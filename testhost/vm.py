@@ -346,11 +346,11 @@ def ssh_run(
     timeout: float | None = 300,
     input: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run a shell command on the guest (as root through sudo by default)."""
+    """Run a shell command on the guest (as root through sudo by default): the test host's own
+    primitive (its errors are ``LocalHostError``s), on the same argv as ``operate.remote.Remote``."""
     s = s or _config()
-    remote = f"sudo -n sh -c {shlex.quote(command)}" if sudo else command
     proc = subprocess.run(
-        [*ssh_args(s), remote],
+        remote.Remote(ssh_args(s), HOSTNAME).argv(command, sudo),
         stdout=subprocess.PIPE if capture else None,
         stderr=subprocess.PIPE if capture else None,
         text=True,

@@ -181,3 +181,25 @@ def test_no_string_compares_with_local_outside_the_resolver_and_the_cli():
 def test_the_private_dir_is_0700():
     d = targets._private_dir()
     assert oct(os.stat(d).st_mode & 0o777) == "0o700"
+
+
+def test_drift_of_a_local_host_without_its_state_is_not_checked_and_asks_no_cloud(tmp_path, monkeypatch):
+    from operate.drift import cli as drift_cli
+    from operate.drift import cloud
+    from testhost.config import config as local_host_config
+
+    monkeypatch.setattr(cloud, "check_cloud", lambda stack: pytest.fail("the local test host has no cloud layer"))
+    report = drift_cli.run_drift("local", local_settings=local_host_config(state_dir=tmp_path / "none"))
+    assert [(layer.layer, layer.status) for layer in report.layers] == [("cloud", "skipped"), ("hosts", "not_checked")]
+    assert "run scripts/local-host up first" in report.layers[1].reason and report.exit_code == 2
+
+
+def test_rotate_key_resolves_the_local_host_like_the_other_commands(tmp_path):
+    from operate import rotate_key
+    from testhost.config import DOMAIN
+
+    s = local_state(tmp_path)
+    platform, hosts = rotate_key._endpoints("local", local_settings=s)
+    assert isinstance(platform, rotate_key.LocalPlatform) and platform.s is s
+    ep = hosts.endpoint("k" * 32)
+    assert ep.base_url == f"https://{DOMAIN}/v1" and ep.api_key == "k" * 32 and ep.connect_port == s.https_port
