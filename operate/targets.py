@@ -74,13 +74,16 @@ class Files:
 
 @dataclass
 class Target:
+    """A resolved stack (or the local test host): its hosts and secrets in memory; ``files()`` for
+    pyinfra and testinfra, ``remote(host)`` for commands over SSH."""
+
     name: str  # the stack, or ``local``
     hosts: list[Host]
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     stack: Any = None  # the Automation API stack (a cloud stack)
     local: Any = None  # the local test host's TestHostConfig (stack ``local``)
-    _files: Files | None = field(default=None, repr=False)
-    _dir: Path | None = field(default=None, repr=False)
+    _files: Files | None = field(default=None, init=False, repr=False)
+    _dir: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def is_local(self) -> bool:
