@@ -19,8 +19,8 @@ import time
 
 from operate import cli
 
-from . import dataset, models, training, workflow
-from .dataset import DatasetError
+from . import dataset, formats, models, training, upload, workflow
+from .dataset_file import DatasetError
 from .remote import RemoteError
 from .training import ConfigError
 from .workflow import Detached, TrainingFailed, eprint
@@ -148,7 +148,7 @@ def _target(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=dataset.FORMATS, help="default: detected from the first row")
+    p.add_argument("--format", choices=formats.FORMATS, help="default: detected from the first row")
     p.add_argument(
         "--eval-ratio",
         type=_float,
@@ -185,7 +185,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
         for out in parts:
             if not out.parent.is_dir():
                 raise Failure(f"--write-split {a.write_split}: no directory {out.parent}")
-        _write_all({out: lambda idx=idx: dataset.dumps_rows([rep.rows[i] for i in idx]) for out, idx in parts.items()})
+        _write_all({out: lambda idx=idx: upload.dumps_rows([rep.rows[i] for i in idx]) for out, idx in parts.items()})
         for out, idx in parts.items():
             print(f"wrote {out} ({len(idx)} rows)")
     print("dataset OK")
@@ -248,9 +248,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = training.train_config(params)
     print(f"method: {choice.method} on {choice.device} ({choice.reason})", flush=True)
 
-    ds_path = workflow.upload_dataset(host, a.name, dataset.dumps_rows(rep.rows))
+    ds_path = workflow.upload_dataset(host, a.name, upload.dumps_rows(rep.rows))
     print(f"uploaded {len(rep.rows)} rows to {ds_path}", flush=True)
-    entry = dataset.dataset_info_entry(a.name, rep.fmt, rep.rows)
+    entry = upload.dataset_info_entry(a.name, rep.fmt, rep.rows)
     changed = workflow.register_dataset(host, a.name, entry)
     print(f"dataset_info.json: {a.name!r} {'registered' if changed else 'already registered'} ({rep.fmt})", flush=True)
 
