@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from components import NAMESPACE
 
 if TYPE_CHECKING:
-    from components.settings import HostSettings, StackSettings
+    from components.host_settings import HostSettings
+    from components.settings import StackSettings
 
 DOC_NETS = tuple(
     ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")

@@ -255,7 +255,7 @@ def test_mirror_cli_ensure_then_serve(built, fake_base, tmp_path):
 
 
 def test_default_versions_follow_the_platform_pins():
-    from components import settings as st
+    from components import host_settings as st
 
     assert b.DEFAULT_OLLAMA_VERSION == st.OllamaSettings.model_fields["version"].default
     assert b.DEFAULT_VLLM_TAG == st.VllmSettings.model_fields["tag"].default
