@@ -348,18 +348,15 @@ def export_merged(host: Host, run: RunInfo, merge_yaml: str, *, token: bool) -> 
     )
     host.remote.write(f"{d}/export.sh", script, mode="755")
     unit = f"{unit_name(run.name)}-export"
-    res = host.remote.run(
+    _run_logged(
+        host,
+        run.name,
         f"systemctl reset-failed {unit} 2>/dev/null; "
         + systemd_run(unit, f"{d}/export.sh", f"llm-platform export {run.name}", wait=True),
-        check=False,
-        timeout=None,
         what="llamafactory-cli export",
+        log="export.log",
+        failed=f"export of {run.name} failed",
     )
-    if res.rc != 0:
-        raise RemoteError(
-            f"export of {run.name} failed (exit {res.rc}); last lines of {d}/export.log:\n"
-            f"{log_tail(host, run.name, 'export.log')}"
-        )
     if host.remote.read(f"{merged_host}/Modelfile") is None:
         raise RemoteError(f"export of {run.name} wrote no {merged_host}/Modelfile; see {d}/export.log")
     return merged_host
@@ -368,16 +365,23 @@ def export_merged(host: Host, run: RunInfo, merge_yaml: str, *, token: bool) -> 
 def ollama_create(host: Host, run: RunInfo, model: str, merged_host: str, quantize: str | None) -> None:
     d = host_run_dir(run.name)
     q = f" --quantize {shlex.quote(quantize)}" if quantize else ""
-    res = host.remote.run(
+    _run_logged(
+        host,
+        run.name,
         f"cd {merged_host} && {OLLAMA} create {shlex.quote(model)} -f Modelfile{q} > {d}/ollama-create.log 2>&1",
-        check=False,
-        timeout=None,
         what="ollama create",
+        log="ollama-create.log",
+        failed=f"ollama create {model} failed",
     )
+
+
+def _run_logged(host: Host, name: str, command: str, *, what: str, log: str, failed: str) -> None:
+    """Run a step of run ``name`` that writes ``log`` in its directory (no time limit); when it fails,
+    RemoteError: ``failed``, its exit code and the log's last lines."""
+    res = host.remote.run(command, check=False, timeout=None, what=what)
     if res.rc != 0:
         raise RemoteError(
-            f"ollama create {model} failed (exit {res.rc}); last lines of {d}/ollama-create.log:\n"
-            f"{log_tail(host, run.name, 'ollama-create.log')}"
+            f"{failed} (exit {res.rc}); last lines of {host_run_dir(name)}/{log}:\n{log_tail(host, name, log)}"
         )
 
 
