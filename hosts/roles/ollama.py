@@ -16,7 +16,8 @@ from pyinfra.operations import files, server
 from components import roles, upstream
 from components.catalogue import DATA_DIRS, service
 from components.hostdata import HostData
-from hosts.ops import Restart, account, ollama_models, service_running, template_file
+from hosts.file_ops import template_file
+from hosts.ops import Restart, account, ollama_models, service_running
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/usr/local"
