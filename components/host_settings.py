@@ -42,7 +42,7 @@ DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 
 class OllamaSettings(SettingsModel):
     version: str = upstream.OLLAMA_VERSION
-    # sha256 of that release's Linux archive (upstream.ollama_archive: .tgz before 0.14.0, .tar.zst
+    # sha256 of that release's Linux archive (ollama_release.ollama_archive: .tgz before 0.14.0, .tar.zst
     # from it), from the release's sha256sum.txt; `scripts/pin ollama STACK VERSION` writes both.
     # Required wherever the host is created: the deploy refuses to install an unpinned archive.
     # In a stack file it carries its version ("0.13.5@<hex>", one pin): a version edited without

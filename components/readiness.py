@@ -63,14 +63,14 @@ def problems(settings: StackSettings) -> list[str]:
     """What stops the stack from creating its host, one line each (empty: ready, or no host)."""
     if not settings.host_enabled or settings.host is None:
         return []
-    from components import upstream
+    from components import ollama_release, upstream
 
     host, stack, out = settings.host, settings.stack, []
     o = host.ollama
     if not o.sha256:
         out.append(
-            f"{NAMESPACE}:host.ollama.sha256: required: the sha256 of {upstream.ollama_archive(o.version)} of Ollama "
-            f"{o.version}, from the release's {upstream.OLLAMA_CHECKSUMS}; "
+            f"{NAMESPACE}:host.ollama.sha256: required: the sha256 of {ollama_release.ollama_archive(o.version)} "
+            f"of Ollama {o.version}, from the release's {upstream.OLLAMA_CHECKSUMS}; "
             f"pin it with: scripts/pin ollama {stack} {o.version}"
         )
     elif o.pinned_version is None:
