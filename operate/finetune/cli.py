@@ -19,7 +19,7 @@ import time
 
 from operate import cli
 
-from . import dataset, formats, models, training, upload, workflow
+from . import dataset, export, formats, models, training, upload, workflow
 from .dataset_file import DatasetError
 from .remote import RemoteError
 from .training import ConfigError
@@ -139,7 +139,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--name", required=True, type=_name)
     e.add_argument("--quantize", choices=training.QUANTIZE, help="quantize while importing into Ollama")
     e.add_argument("--model-name", type=_name, help="Ollama model name (default: the run name)")
-    e.add_argument("--prompt", default=workflow.SMOKE_PROMPT, help="the smoke prompt")
+    e.add_argument("--prompt", default=export.SMOKE_PROMPT, help="the smoke prompt")
 
 
 def _target(p: argparse.ArgumentParser) -> None:
@@ -334,11 +334,11 @@ def cmd_export(a: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.monotonic()
-    merged = workflow.export_merged(host, run, training.render_yaml(merge, header), token=token)
+    merged = export.export_merged(host, run, training.render_yaml(merge, header), token=token)
     print(f"merged model in {merged} ({time.monotonic() - t0:.0f}s)", flush=True)
     print(f"ollama create {model}" + (f" --quantize {a.quantize}" if a.quantize else "") + " ...", flush=True)
-    workflow.ollama_create(host, run, model, merged, a.quantize)
-    answer = workflow.smoke(host, model, a.prompt)
+    export.ollama_create(host, run, model, merged, a.quantize)
+    answer = export.smoke(host, model, a.prompt)
     print(f"smoke prompt answered: {answer.splitlines()[0][:200]}", flush=True)
     _record_model(host, model)
     return 0
