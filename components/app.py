@@ -102,19 +102,9 @@ def _alerts(settings: StackSettings) -> list[do.AppSpecServiceAlertArgs]:
     dest = do.AppSpecServiceAlertDestinationsArgs(emails=a.emails) if a.emails else None
     return [
         do.AppSpecServiceAlertArgs(
-            rule="RESTART_COUNT",
-            operator="GREATER_THAN",
-            value=float(a.restart_count),
-            window="FIVE_MINUTES",
-            destinations=dest,
-        ),
-        do.AppSpecServiceAlertArgs(
-            rule="CPU_UTILIZATION",
-            operator="GREATER_THAN",
-            value=float(a.cpu_percent),
-            window="FIVE_MINUTES",
-            destinations=dest,
-        ),
+            rule=rule, operator="GREATER_THAN", value=float(limit), window="FIVE_MINUTES", destinations=dest
+        )
+        for rule, limit in (("RESTART_COUNT", a.restart_count), ("CPU_UTILIZATION", a.cpu_percent))
     ]
 
 

@@ -26,7 +26,8 @@ from components import NAMESPACE
 from components.patterns import fmt_value
 from components.phases import PHASES, apply_preset
 from components.secrets import HOST_SECRET, HOST_SECRET_RULE, PROVIDER_SECRETS, SECRET_KEYS, SECRET_SPECS, Secret
-from components.settings import HomelabStackSettings, KeyedError, StackSettings
+from components.settings import HomelabStackSettings, StackSettings
+from components.settings_model import KeyedError
 
 
 class SettingsError(ValueError):

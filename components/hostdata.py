@@ -17,9 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components import patterns, upstream
+from components.host_settings import HostSettings, LlamaFactorySettings, OllamaSettings, VllmSettings
 from components.roles import RoleName
 from components.secrets import SECRET_SPECS
-from components.settings import HostSettings, LlamaFactorySettings, OllamaSettings, VllmSettings
 
 
 class _ImageRef:

@@ -26,7 +26,7 @@ import pulumi_hcloud as hcloud
 
 from components import catalogue, hostkeys
 from components.cloud_init import render_user_data
-from components.settings import HostSettings
+from components.host_settings import HostSettings
 
 
 def _to_int(value: str) -> int:

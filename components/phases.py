@@ -19,7 +19,7 @@ PHASES: dict[int, dict[str, Any]] = {
         "hostEnabled": False,
         "app": {
             "llm": {
-                "provider": "huggingface",  # the model: app.llm.huggingfaceModel (settings.DEFAULT_MODEL)
+                "provider": "huggingface",  # the model: app.llm.huggingfaceModel (host_settings.DEFAULT_MODEL)
                 "instanceSize": "apps-s-1vcpu-1gb",
             }
         },

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from components import NAMESPACE
 
 if TYPE_CHECKING:
-    from components.settings import HostSettings, StackSettings
+    from components.host_settings import HostSettings
+    from components.settings import StackSettings
 
 DOC_NETS = tuple(
     ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
@@ -62,14 +63,14 @@ def problems(settings: StackSettings) -> list[str]:
     """What stops the stack from creating its host, one line each (empty: ready, or no host)."""
     if not settings.host_enabled or settings.host is None:
         return []
-    from components import upstream
+    from components import ollama_release, upstream
 
     host, stack, out = settings.host, settings.stack, []
     o = host.ollama
     if not o.sha256:
         out.append(
-            f"{NAMESPACE}:host.ollama.sha256: required: the sha256 of {upstream.ollama_archive(o.version)} of Ollama "
-            f"{o.version}, from the release's {upstream.OLLAMA_CHECKSUMS}; "
+            f"{NAMESPACE}:host.ollama.sha256: required: the sha256 of {ollama_release.ollama_archive(o.version)} "
+            f"of Ollama {o.version}, from the release's {upstream.OLLAMA_CHECKSUMS}; "
             f"pin it with: scripts/pin ollama {stack} {o.version}"
         )
     elif o.pinned_version is None:

@@ -2,9 +2,10 @@
 
 Each ``Pin`` holds the value the code uses and the upstream file, **at that version**, that proves
 it (``owner/repo@tag:path``), or says ``UNVERIFIED`` and what would verify it. Code reads the values
-from here (settings defaults, the Ollama archive name, the vLLM arguments, the stand-ins); where an
-upstream fact changes across versions (the Ollama archive format, the vLLM image's entrypoint) the
-choice is a function of the version, tested on both sides of the boundary.
+from here (settings defaults, the vLLM arguments, the stand-ins); where an upstream fact changes
+across versions (the vLLM image's entrypoint here, the Ollama archive format in
+``components.ollama_release``) the choice is a function of the version, tested on both sides of the
+boundary.
 
 ``python -m components.upstream`` prints the table as Markdown; ``--write`` puts it into docs/upstream.md.
 This module is plain data: it imports nothing from Pulumi or pyinfra.
@@ -49,44 +50,7 @@ OLLAMA_RELEASES = "https://github.com/ollama/ollama/releases/download"
 # The Linux release is a gzip tarball up to v0.13.x and a zstd tarball from v0.14.0 on.
 OLLAMA_ZSTD_SINCE = (0, 14, 0)
 OLLAMA_CHECKSUMS = "sha256sum.txt"  # published beside the archives of every release
-
-
-def ollama_archive(version: str, arch: str = "amd64") -> str:
-    """The name of the Linux release archive of ``version`` (as the release publishes it)."""
-    ext = "tar.zst" if version_tuple(version) >= OLLAMA_ZSTD_SINCE else "tgz"
-    return f"ollama-linux-{arch}.{ext}"
-
-
-def ollama_release_url(base_url: str, version: str, name: str) -> str:
-    """URL of file ``name`` of release ``version`` under an artifact source laid out like GitHub's
-    release downloads (``BASE/v<version>/<name>``)."""
-    return f"{base_url.rstrip('/')}/v{version}/{name}"
-
-
-def ollama_unpack_command(archive_path: str, dest: str) -> list[str]:
-    """tar's argv for the archive's compression (zstd needs the ``zstd`` package, in base)."""
-    flag = "--zstd" if archive_path.endswith(".tar.zst") else "--gzip"
-    return ["tar", flag, "-xf", archive_path, "-C", dest]
-
-
-def format_sha256sums(sums: dict[str, str]) -> str:
-    """A sha256sum.txt as the release workflow writes it (``sha256sum`` over ``./dist``)."""
-    return "".join(f"{sha}  ./{name}\n" for name, sha in sorted(sums.items()))
-
-
-def parse_sha256sums(text: str) -> dict[str, str]:
-    """``sha256sum``'s output (``<hex>  <name>`` or ``<hex> *<name>``) → {file name: hex}; names
-    are reduced to their last path part (``./dist/x.tgz`` → ``x.tgz``). A name listed twice is a
-    ValueError: which of its checksums is the archive's cannot be told."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = re.match(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)\Z", line.strip())
-        if m:
-            name = m.group(2).strip().rsplit("/", 1)[-1]
-            if name in out:
-                raise ValueError(f"lists {name[:100]!r} twice; which checksum is the archive's cannot be told")
-            out[name] = m.group(1).lower()
-    return out
+# A release's files by these (archive name, URL, unpacking, checksum file): components/ollama_release.py
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,7 +142,7 @@ PINS: tuple[Pin, ...] = (
         "ollama-linux-amd64.tgz (< 0.14.0) / ollama-linux-amd64.tar.zst (>= 0.14.0)",
         "ollama/ollama@v0.13.5:.github/workflows/release.yaml (`pigz -9vc >...tgz`), "
         "ollama/ollama@v0.14.0:.github/workflows/release.yaml (`zstd --ultra -22 ... >...tar.zst`)",
-        "ollama_archive(version); ollama_unpack_command picks tar --gzip / --zstd",
+        "ollama_release.ollama_archive(version); ollama_unpack_command picks tar --gzip / --zstd",
     ),
     Pin(
         "ollama.layout",

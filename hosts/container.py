@@ -11,7 +11,8 @@ from pyinfra.operations import files
 from components import roles
 from components.catalogue import LOOPBACK, SECRETS_DIR
 from components.hostdata import HostData
-from hosts.ops import Restart, docker_image, secret_file, service_running, template_file
+from hosts.file_ops import secret_file, template_file
+from hosts.ops import Restart, docker_image, service_running
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "container.service.j2"
 

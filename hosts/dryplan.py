@@ -6,7 +6,7 @@ When ``LLM_PLATFORM_DRY_PLAN_DIR`` is set (``scripts/drift`` sets it for its dry
 generates them from the facts it already gathered; nothing runs on the host) and writes
 ``<dir>/<host>.json``: ``[{"name", "commands", "diffs"}]``.
 
-Secrets never appear: files written by ``hosts.ops.secret_file`` (they upload through
+Secrets never appear: files written by ``hosts.file_ops.secret_file`` (they upload through
 ``UPLOAD_DIR``) show "content differs (secret: not shown)", command arguments pyinfra masks stay
 masked, and every secret value the operator's environment holds is replaced by ``***`` in the
 whole plan as a last line of defence.
@@ -64,7 +64,7 @@ def describe(command: Any, host: Any) -> tuple[str, str | None]:
     from pyinfra.api.command import FileUploadCommand, FunctionCommand, StringCommand
     from pyinfra.facts.files import FileContents
 
-    from hosts.ops import UPLOAD_DIR, WriteFile
+    from hosts.file_ops import UPLOAD_DIR, WriteFile
 
     if isinstance(command, WriteFile):
         current = host.get_fact(FileContents, path=command.dest)

@@ -127,6 +127,14 @@ class CpuFlags(FactBase):
         return []
 
 
+def _key_values(output) -> list[tuple[str, str]] | None:
+    """A fact's ``key=value`` lines as pairs, or None when its command printed nothing or ``absent``."""
+    lines = [ln.strip() for ln in output if ln.strip()]
+    if not lines or lines == ["absent"]:
+        return None
+    return [(key, value) for key, _, value in (line.partition("=") for line in lines)]
+
+
 class BlockDeviceProbe(FactBase):
     """What is on a block device, read without writing: ``{"real": /dev/..., "children": n,
     "signatures": [...], "label": ...}`` (``blkid -p``: the superblocks themselves, not the cache;
@@ -141,12 +149,11 @@ class BlockDeviceProbe(FactBase):
         )
 
     def process(self, output):
-        lines = [ln.strip() for ln in output if ln.strip()]
-        if not lines or lines == ["absent"]:
+        pairs = _key_values(output)
+        if pairs is None:
             return None
         out = {"real": None, "children": 0, "signatures": [], "label": None}
-        for line in lines:
-            key, _, value = line.partition("=")
+        for key, value in pairs:
             if key == "real":
                 out["real"] = value
             elif key == "children":
@@ -177,12 +184,11 @@ class StatOverride(FactBase):
         )
 
     def process(self, output):
-        lines = [ln.strip() for ln in output if ln.strip()]
-        if not lines or lines == ["absent"]:
+        pairs = _key_values(output)
+        if pairs is None:
             return None
         out = {"override": None, "mode": None, "user": None, "group": None}
-        for line in lines:
-            key, _, value = line.partition("=")
+        for key, value in pairs:
             if key == "override":
                 words = value.split()
                 out["override"] = " ".join(words[:3]) if len(words) >= 4 else None  # user group mode path

@@ -6,7 +6,7 @@ Looked up, in order:
 2. a JSON file ``{"vllmApiKey": "..."}`` named by ``LLM_PLATFORM_SECRETS_FILE`` (must not be readable
    by group/others). ``scripts/converge STACK`` writes one from the stack's Pulumi secrets; the local
    test host keeps its own generated one.
-Values are only ever written to the host as files of mode 0600 (``hosts.ops.secret_file``).
+Values are only ever written to the host as files of mode 0600 (``hosts.file_ops.secret_file``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Reads the release's ``sha256sum.txt`` from the artifact source (the vendor's release downloads by
 default; ``--source URL`` or ``LLM_PLATFORM_OLLAMA_RELEASES`` for a mirror laid out the same way:
 ``URL/v<version>/<file>``), takes the line of the archive that release publishes
-(``components.upstream.ollama_archive``) and writes ``host.ollama.version`` and
+(``components.ollama_release.ollama_archive``) and writes ``host.ollama.version`` and
 ``host.ollama.sha256`` into ``stacks/Pulumi.STACK.yaml``, keeping the file's comments and order.
 
 The checksum is what the deploy trusts the archive by, so its source must be https: an ``http://`` or
@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from components import NAMESPACE, stackfile, upstream
+from components import NAMESPACE, ollama_release, stackfile, upstream
 from components.patterns import RELEASE_VERSION, URL
 from operate import cli
 from operate.httpclient import reason
@@ -81,8 +81,8 @@ def _read(url: str, timeout: float) -> bytes:
 
 def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, str, str]:
     """(archive name, sha256, URL read) of the Linux amd64 archive of Ollama ``version``."""
-    name = upstream.ollama_archive(version)
-    url = upstream.ollama_release_url(source, version, upstream.OLLAMA_CHECKSUMS)
+    name = ollama_release.ollama_archive(version)
+    url = ollama_release.ollama_release_url(source, version, upstream.OLLAMA_CHECKSUMS)
     try:
         text = _read(url, timeout).decode("utf-8", errors="replace")
     except _HTTPStatus as exc:
@@ -90,7 +90,7 @@ def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, s
     except (OSError, ValueError) as exc:  # requests' errors are OSErrors
         raise PinError(f"{url}: {reason(exc)}") from None
     try:
-        sums = upstream.parse_sha256sums(text)
+        sums = ollama_release.parse_sha256sums(text)
     except ValueError as exc:
         raise PinError(f"{url}: {exc}") from None
     if name not in sums:

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from components import hostkeys
+from components.host_settings import OllamaSettings
 from components.hostdata import Artifacts, HostData, ImageArchive, required_host_secrets
-from components.settings import OllamaSettings
 from operate.finetune.models import read_local_models
 
 from .config import ACME_EMAIL, ADMIN_USER, DOMAIN, HOSTNAME, ROLES, USER_NET, TestHostConfig

@@ -14,7 +14,8 @@ from pyinfra.operations import files
 
 from components import roles
 from components.hostdata import HostData
-from hosts.ops import Restart, put_file, service_running
+from hosts.file_ops import put_file
+from hosts.ops import Restart, service_running
 
 RULES_FILE = "/etc/audit/rules.d/60-llm-platform.rules"
 

@@ -9,7 +9,7 @@ import io
 from dataclasses import dataclass
 
 from components.hostdata import HostData
-from hosts.ops import put_file
+from hosts.file_ops import put_file
 
 FILES = ("/etc/issue", "/etc/issue.net")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.hostdata import HostData
-from hosts.ops import stat_override
+from hosts.file_ops import stat_override
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 from components.hostdata import HostData
-from hosts.ops import put_file
+from hosts.file_ops import put_file
 
 LIMITS_FILE = "/etc/security/limits.d/60-llm-platform.conf"
 COREDUMP_FILE = "/etc/systemd/coredump.conf.d/60-llm-platform.conf"

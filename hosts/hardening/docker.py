@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from components.hostdata import HostData
-from hosts.ops import Restart, json_settings
+from hosts.file_ops import json_settings
+from hosts.ops import Restart
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 

@@ -13,7 +13,8 @@ from pyinfra.operations import files
 
 from components import roles
 from components.hostdata import HostData
-from hosts.ops import Restart, put_file, service_running
+from hosts.file_ops import put_file
+from hosts.ops import Restart, service_running
 
 JAIL = "/etc/fail2ban/jail.local"  # read after jail.conf and jail.d/*.conf; package updates never touch it
 OLD_JAIL = "/etc/fail2ban/jail.d/60-llm-platform.local"  # where it was before

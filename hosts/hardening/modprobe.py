@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass
 
 from components.hostdata import HostData
-from hosts.ops import put_file
+from hosts.file_ops import put_file
 
 FILE = "/etc/modprobe.d/60-llm-platform.conf"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pyinfra.operations import files
 
 from components.hostdata import HostData
-from hosts.ops import put_file
+from hosts.file_ops import put_file
 
 CONFIG = "/etc/security/pwquality.conf.d/60-llm-platform.conf"
 # libpam-pwquality (hosts/packages.py) adds pam_pwquality to /etc/pam.d/common-password (pam-auth-update)

@@ -12,7 +12,8 @@ import io
 from dataclasses import dataclass
 
 from components.hostdata import HostData
-from hosts.ops import Restart, put_file
+from hosts.file_ops import put_file
+from hosts.ops import Restart
 
 CONFIG = "/etc/ssh/sshd_config.d/50-llm-platform.conf"
 

@@ -11,7 +11,8 @@ import io
 from dataclasses import dataclass, field
 
 from components.hostdata import HostData
-from hosts.ops import Restart, put_file
+from hosts.file_ops import put_file
+from hosts.ops import Restart
 
 FILE = "/etc/sysctl.d/60-llm-platform.conf"
 

@@ -17,7 +17,8 @@ from pyinfra.operations import files, server
 from components import roles
 from components.hostdata import HostData
 from hosts import hardening
-from hosts.ops import UPLOAD_DIR, account, apt_install, put_file, service_running
+from hosts.file_ops import UPLOAD_DIR, put_file
+from hosts.ops import account, apt_install, service_running
 from hosts.packages import packages
 
 AUTO_UPGRADES = """\
@@ -60,7 +61,7 @@ def apply(data: HostData) -> None:
     server.user_authorized_keys(
         name=f"admin user {data.admin_user}: SSH keys", user=data.admin_user, public_keys=data.ssh_public_keys
     )
-    # the private directory secret uploads go through (see hosts.ops.secret_file)
+    # the private directory secret uploads go through (see hosts.file_ops.secret_file)
     files.directory(
         name="private upload directory", path=UPLOAD_DIR, user=data.admin_user, group=data.admin_user, mode="700"
     )

@@ -20,8 +20,9 @@ from pyinfra.api import deploy
 
 from components import roles
 from components.hostdata import HostData
+from hosts.file_ops import put_file
 from hosts.hardening import docker as daemon_settings
-from hosts.ops import Restart, apt_install, put_file, service_running
+from hosts.ops import Restart, apt_install, service_running
 from hosts.packages import packages
 
 GUARD_UNIT = "llm-loopback-guard"

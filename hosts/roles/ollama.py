@@ -13,10 +13,11 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 
-from components import roles, upstream
+from components import ollama_release, roles
 from components.catalogue import DATA_DIRS, service
 from components.hostdata import HostData
-from hosts.ops import Restart, account, ollama_models, service_running, template_file
+from hosts.file_ops import template_file
+from hosts.ops import Restart, account, ollama_models, service_running
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/usr/local"
@@ -57,12 +58,12 @@ def unit_env(data: HostData) -> dict[str, str]:
 def apply(data: HostData) -> None:
     o = data.ollama
     sha = data.ollama.archive_sha256  # the pin is VERSION@HEX in a stack file, the bare hex on the local host
-    name = upstream.ollama_archive(o.version)
+    name = ollama_release.ollama_archive(o.version)
     if not sha:
         raise RuntimeError(
             f"ollama {o.version}: no sha256 pinned for {name}; pin it with: scripts/pin ollama STACK {o.version}"
         )
-    url = upstream.ollama_release_url(data.artifacts.ollama_base_url, o.version, name)
+    url = ollama_release.ollama_release_url(data.artifacts.ollama_base_url, o.version, name)
     marker = f"{o.version} {sha}"
 
     # install
@@ -85,7 +86,7 @@ def apply(data: HostData) -> None:
                 name=f"ollama {o.version}: unpack into {PREFIX}",
                 commands=[
                     f"rm -rf {PREFIX}/lib/ollama",
-                    shlex.join(upstream.ollama_unpack_command(archive, PREFIX)),
+                    shlex.join(ollama_release.ollama_unpack_command(archive, PREFIX)),
                     f"echo '{marker}' > {MARKER}",
                 ],
             )

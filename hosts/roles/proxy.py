@@ -29,7 +29,8 @@ from components import roles
 from components.catalogue import DATA_MOUNT, SECRETS_DIR, service
 from components.hostdata import HostData
 from hosts import secret_values
-from hosts.ops import Restart, apt_install, put_file, secret_file, service_running, template_file
+from hosts.file_ops import put_file, secret_file, template_file
+from hosts.ops import Restart, apt_install, service_running
 from hosts.packages import packages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

@@ -19,8 +19,8 @@ import time
 
 from operate import cli
 
-from . import dataset, models, training, workflow
-from .dataset import DatasetError
+from . import dataset, export, formats, models, training, upload, workflow
+from .dataset_file import DatasetError
 from .host import RemoteError
 from .training import ConfigError
 from .workflow import Detached, TrainingFailed, eprint
@@ -139,7 +139,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--name", required=True, type=_name)
     e.add_argument("--quantize", choices=training.QUANTIZE, help="quantize while importing into Ollama")
     e.add_argument("--model-name", type=_name, help="Ollama model name (default: the run name)")
-    e.add_argument("--prompt", default=workflow.SMOKE_PROMPT, help="the smoke prompt")
+    e.add_argument("--prompt", default=export.SMOKE_PROMPT, help="the smoke prompt")
 
 
 def _target(p: argparse.ArgumentParser) -> None:
@@ -148,7 +148,7 @@ def _target(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=dataset.FORMATS, help="default: detected from the first row")
+    p.add_argument("--format", choices=formats.FORMATS, help="default: detected from the first row")
     p.add_argument(
         "--eval-ratio",
         type=_float,
@@ -185,7 +185,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
         for out in parts:
             if not out.parent.is_dir():
                 raise Failure(f"--write-split {a.write_split}: no directory {out.parent}")
-        _write_all({out: lambda idx=idx: dataset.dumps_rows([rep.rows[i] for i in idx]) for out, idx in parts.items()})
+        _write_all({out: lambda idx=idx: upload.dumps_rows([rep.rows[i] for i in idx]) for out, idx in parts.items()})
         for out, idx in parts.items():
             print(f"wrote {out} ({len(idx)} rows)")
     print("dataset OK")
@@ -248,9 +248,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = training.train_config(params)
     print(f"method: {choice.method} on {choice.device} ({choice.reason})", flush=True)
 
-    ds_path = workflow.upload_dataset(host, a.name, dataset.dumps_rows(rep.rows))
+    ds_path = workflow.upload_dataset(host, a.name, upload.dumps_rows(rep.rows))
     print(f"uploaded {len(rep.rows)} rows to {ds_path}", flush=True)
-    entry = dataset.dataset_info_entry(a.name, rep.fmt, rep.rows)
+    entry = upload.dataset_info_entry(a.name, rep.fmt, rep.rows)
     changed = workflow.register_dataset(host, a.name, entry)
     print(f"dataset_info.json: {a.name!r} {'registered' if changed else 'already registered'} ({rep.fmt})", flush=True)
 
@@ -334,11 +334,11 @@ def cmd_export(a: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.monotonic()
-    merged = workflow.export_merged(host, run, training.render_yaml(merge, header), token=token)
+    merged = export.export_merged(host, run, training.render_yaml(merge, header), token=token)
     print(f"merged model in {merged} ({time.monotonic() - t0:.0f}s)", flush=True)
     print(f"ollama create {model}" + (f" --quantize {a.quantize}" if a.quantize else "") + " ...", flush=True)
-    workflow.ollama_create(host, run, model, merged, a.quantize)
-    answer = workflow.smoke(host, model, a.prompt)
+    export.ollama_create(host, run, model, merged, a.quantize)
+    answer = export.smoke(host, model, a.prompt)
     print(f"smoke prompt answered: {answer.splitlines()[0][:200]}", flush=True)
     _record_model(host, model)
     return 0

@@ -27,7 +27,7 @@ class StackFileError(Exception):
 
 
 def default_models() -> list[str]:
-    from components.settings import OllamaSettings
+    from components.host_settings import OllamaSettings
 
     return list(OllamaSettings.model_fields["models"].default)
 

@@ -1,4 +1,6 @@
-"""What ``scripts/finetune`` does on the host (through its ``operate.remote.Remote``).
+"""What ``scripts/finetune`` does on the host (through its ``operate.remote.Remote``) up to a finished
+training: check the host, upload and register the dataset, start the training and follow it. Making an
+Ollama model of the result is ``export``.
 
 Host layout (the LLaMA-Factory container sees /data/datasets as /app/data and /data/finetune/output
 as /app/output):
@@ -27,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from components.catalogue import DATA_DIRS, SECRETS_DIR, service
+from components.catalogue import DATA_DIRS, SECRETS_DIR
 
 from . import progress, training
 from .host import Host, RemoteError
@@ -36,9 +38,6 @@ from .training import CONTAINER, ConfigError, Gpu
 HOST_DATASETS = DATA_DIRS["datasets"]
 HOST_OUTPUT = f"{DATA_DIRS['finetune']}/output"
 ENV_FILE = f"{SECRETS_DIR}/finetune.env"
-OLLAMA = "/usr/local/bin/ollama"
-OLLAMA_API = service("ollama").url
-SMOKE_PROMPT = "In one short sentence: what are you?"
 
 
 def host_run_dir(name: str) -> str:
@@ -332,81 +331,6 @@ def follow(
         if once:
             return st
         sleep(interval)
-
-
-# --- export ---------------------------------------------------------------------------------------
-
-
-def export_merged(host: Host, run: RunInfo, merge_yaml: str, *, token: bool) -> str:
-    """Run ``llamafactory-cli export`` (waits); returns the host path of the merged directory."""
-    d = host_run_dir(run.name)
-    merged_host = f"{d}/merged"
-    host.remote.write(f"{d}/merge.yaml", merge_yaml)
-    cli = f"llamafactory-cli export {training.run_dir(run.name)}/merge.yaml"
-    script = render_script(
-        run.name, "export", [f"rm -rf {merged_host}", exec_line(cli, token=token, extra_env={}, log=f"{d}/export.log")]
-    )
-    host.remote.write(f"{d}/export.sh", script, mode="755")
-    unit = f"{unit_name(run.name)}-export"
-    res = host.remote.run(
-        f"systemctl reset-failed {unit} 2>/dev/null; "
-        + systemd_run(unit, f"{d}/export.sh", f"llm-platform export {run.name}", wait=True),
-        check=False,
-        timeout=None,
-        what="llamafactory-cli export",
-    )
-    if res.rc != 0:
-        raise RemoteError(
-            f"export of {run.name} failed (exit {res.rc}); last lines of {d}/export.log:\n"
-            f"{log_tail(host, run.name, 'export.log')}"
-        )
-    if host.remote.read(f"{merged_host}/Modelfile") is None:
-        raise RemoteError(f"export of {run.name} wrote no {merged_host}/Modelfile; see {d}/export.log")
-    return merged_host
-
-
-def ollama_create(host: Host, run: RunInfo, model: str, merged_host: str, quantize: str | None) -> None:
-    d = host_run_dir(run.name)
-    q = f" --quantize {shlex.quote(quantize)}" if quantize else ""
-    res = host.remote.run(
-        f"cd {merged_host} && {OLLAMA} create {shlex.quote(model)} -f Modelfile{q} > {d}/ollama-create.log 2>&1",
-        check=False,
-        timeout=None,
-        what="ollama create",
-    )
-    if res.rc != 0:
-        raise RemoteError(
-            f"ollama create {model} failed (exit {res.rc}); last lines of {d}/ollama-create.log:\n"
-            f"{log_tail(host, run.name, 'ollama-create.log')}"
-        )
-
-
-def smoke(host: Host, model: str, prompt: str = SMOKE_PROMPT, timeout: int = 900) -> str:
-    """Ask the new model one question through Ollama's API; returns the (non-empty) answer."""
-    body = json.dumps({"model": model, "prompt": prompt, "stream": False, "options": {"num_predict": 64}})
-    res = host.remote.run(
-        f"curl -sS --max-time {timeout} -X POST {OLLAMA_API}/api/generate -d @-",
-        input=body,
-        check=False,
-        timeout=timeout + 60,
-        what="smoke prompt",
-    )
-    if res.rc != 0:
-        raise RemoteError(f"smoke prompt to {model} failed: {(res.stderr or res.stdout).strip()[:300]}")
-    try:
-        answer = json.loads(res.stdout).get("response", "")
-    except (ValueError, AttributeError):
-        raise RemoteError(
-            f"smoke prompt to {model}: unexpected answer from Ollama: {res.stdout.strip()[:300]}"
-        ) from None
-    if not isinstance(answer, str) or not answer.strip():
-        raise RemoteError(f"smoke prompt to {model}: empty answer ({res.stdout.strip()[:300]})")
-    return answer.strip()
-
-
-def ollama_models(host: Host) -> list[str]:
-    res = host.remote.run(f"{OLLAMA} list", check=False, what="ollama list")
-    return [ln.split()[0] for ln in res.stdout.splitlines()[1:] if ln.strip()]
 
 
 def eprint(msg: str) -> None:

@@ -1,6 +1,6 @@
+from hosts.file_ops import UPLOAD_DIR
 from hosts.hardening.login import LOGIN_DEFS
 from hosts.hardening.sysctl import SYSCTL
-from hosts.ops import UPLOAD_DIR
 from tests.hosts.helpers import stats, sysctls, units
 
 

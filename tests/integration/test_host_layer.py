@@ -18,7 +18,7 @@ import time
 import pytest
 
 from components.catalogue import SECRETS_DIR, service
-from components.settings import OllamaSettings
+from components.host_settings import OllamaSettings
 from hosts.ops import APT_LISTS_MAX_AGE
 from hosts.roles.docker import GUARD_UNIT
 from operate import smoke, targets

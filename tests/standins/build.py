@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from components import upstream
+from components import ollama_release, upstream
 from tests.standins.image import (
     EPOCH,
     Dir,
@@ -342,7 +342,7 @@ def build(
     log(f"building stand-ins into {out}")
 
     # Ollama: only the archive that release publishes (its name changes at 0.14.0), with its sha256sum.txt
-    name = upstream.ollama_archive(version)
+    name = ollama_release.ollama_archive(version)
     if name.endswith(".tar.zst"):
         if not shutil.which("zstd"):
             raise RuntimeError(
@@ -358,7 +358,8 @@ def build(
         data = deterministic_tgz(ollama_entries(version))
     path = f"ollama/v{version}/{name}"
     sha = write(out / path, data)
-    write(out / f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}", upstream.format_sha256sums({name: sha}).encode())
+    sums = ollama_release.format_sha256sums({name: sha})
+    write(out / f"ollama/v{version}/{upstream.OLLAMA_CHECKSUMS}", sums.encode())
     ollama = {
         "version": version,
         "archive": name,

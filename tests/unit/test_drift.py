@@ -360,7 +360,7 @@ def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():
 
     from pyinfra.api.command import FileUploadCommand, StringCommand
 
-    from hosts.ops import UPLOAD_DIR, WriteFile
+    from hosts.file_ops import UPLOAD_DIR, WriteFile
 
     class Host:  # the one fact describe() reads: the file on the host, as pyinfra's FileContents lines
         def get_fact(self, fact, path):
@@ -380,7 +380,7 @@ def test_dry_plan_describes_commands_and_file_diffs_but_never_a_secret_file():
         dryplan.describe(FileUploadCommand(io.StringIO("a\n"), "/etc/new", remote_temp_filename="/tmp/y"), Host())[1]
         == "/etc/new: new file (1 lines)"
     )
-    # the deploy's own one-command file write (hosts.ops.put_file) gives the same diff, not its command
+    # the deploy's own one-command file write (hosts.file_ops.put_file) gives the same diff, not its command
     written = WriteFile(
         "/etc/nginx/conf.d/llm.conf", b"server_tokens off;\nclient_max_body_size 9m;\n", "root", "root", "644"
     )

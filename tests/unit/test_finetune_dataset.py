@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from operate.finetune import dataset
-from operate.finetune.dataset import DatasetError, validate
+from operate.finetune import dataset, upload
+from operate.finetune.dataset import validate
+from operate.finetune.dataset_file import DatasetError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "finetune"
 
@@ -147,19 +148,19 @@ def test_alpaca_normalisation_keeps_columns_consistent():
     # history used by one row → every row has it; no row has a system → no system column
     assert all(set(r) == {"instruction", "input", "output", "history"} for r in rep.rows)
     assert rep.rows[1]["input"] == "" and rep.rows[1]["history"] == []
-    entry = dataset.dataset_info_entry("demo", rep.fmt, rep.rows)
+    entry = upload.dataset_info_entry("demo", rep.fmt, rep.rows)
     assert entry == {
         "file_name": "demo.json",
         "formatting": "alpaca",
         "columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history"},
     }
     rep2 = validate(FIX / "alpaca_good.jsonl")
-    assert dataset.dataset_info_entry("d", "alpaca", rep2.rows)["columns"]["system"] == "system"
+    assert upload.dataset_info_entry("d", "alpaca", rep2.rows)["columns"]["system"] == "system"
 
 
 def test_sharegpt_dataset_info_entry():
     rep = validate(FIX / "messages_good.jsonl")
-    entry = dataset.dataset_info_entry("chat", rep.fmt, rep.rows)
+    entry = upload.dataset_info_entry("chat", rep.fmt, rep.rows)
     assert entry["formatting"] == "sharegpt"
     assert entry["columns"] == {"messages": "conversations"}
     assert entry["tags"] == {
@@ -173,7 +174,7 @@ def test_sharegpt_dataset_info_entry():
 
 def test_uploaded_text_round_trips():
     rep = validate(FIX / "alpaca_good.jsonl")
-    text = dataset.dumps_rows(rep.rows)
+    text = upload.dumps_rows(rep.rows)
     assert json.loads(text) == rep.rows
     assert "Bonjour" in text and "°C" in text  # UTF-8, not \u escapes
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from operate import cli as operate_cli
-from operate.finetune import cli, training, workflow
+from operate.finetune import cli, export, training, workflow
 from operate.finetune.host import Host, resolve
 from operate.remote import Remote, RemoteError, Result
 
@@ -297,18 +297,18 @@ def test_follow_once_returns_while_running():
 
 def test_smoke_needs_a_non_empty_answer():
     host = make_host([("api/generate", Result(0, json.dumps({"response": " Hello there. "}), ""))])
-    assert workflow.smoke(host, "bot") == "Hello there."
+    assert export.smoke(host, "bot") == "Hello there."
     body = json.loads(host.remote.inputs[-1])
     assert body["model"] == "bot" and body["stream"] is False
     with pytest.raises(RemoteError, match="empty answer"):
-        workflow.smoke(make_host([("api/generate", Result(0, '{"response": ""}', ""))]), "bot")
+        export.smoke(make_host([("api/generate", Result(0, '{"response": ""}', ""))]), "bot")
     with pytest.raises(RemoteError, match="smoke prompt to bot failed"):
-        workflow.smoke(make_host([("api/generate", Result(7, "", "curl: (7) Failed to connect"))]), "bot")
+        export.smoke(make_host([("api/generate", Result(7, "", "curl: (7) Failed to connect"))]), "bot")
 
 
 def test_ollama_create_runs_in_the_merged_dir():
     host = make_host()
-    workflow.ollama_create(host, run_info(), "bot", "/data/finetune/output/bot/merged", "q4_K_M")
+    export.ollama_create(host, run_info(), "bot", "/data/finetune/output/bot/merged", "q4_K_M")
     assert host.remote.commands[-1] == (
         "cd /data/finetune/output/bot/merged && /usr/local/bin/ollama create bot -f Modelfile --quantize q4_K_M "
         "> /data/finetune/output/bot/ollama-create.log 2>&1"

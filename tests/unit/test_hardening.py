@@ -96,7 +96,7 @@ def test_docker_daemon_closes_inter_container_traffic():
     ],
 )
 def test_daemon_json_merged_not_replaced(current, changed):
-    from hosts.ops import merged_json
+    from hosts.file_ops import merged_json
 
     want, did = merged_json(current, {"icc": False}, "/etc/docker/daemon.json")
     assert did is changed and want["icc"] is False

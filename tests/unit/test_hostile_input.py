@@ -247,9 +247,9 @@ def test_a_lone_surrogate_is_a_bad_row_and_nothing_is_written(validate, tmp_path
 
 def test_write_split_leaves_no_partial_file_when_it_fails(validate, tmp_path, monkeypatch, capsys):
     from operate.cli import main
-    from operate.finetune import dataset
+    from operate.finetune import upload
 
-    real, calls = dataset.dumps_rows, []
+    real, calls = upload.dumps_rows, []
 
     def dumps_then_fail(rows):
         calls.append(1)
@@ -257,12 +257,12 @@ def test_write_split_leaves_no_partial_file_when_it_fails(validate, tmp_path, mo
             raise MemoryError("simulated crash while writing")
         return real(rows)
 
-    monkeypatch.setattr(dataset, "dumps_rows", dumps_then_fail)
+    monkeypatch.setattr(upload, "dumps_rows", dumps_then_fail)
     # a crash nobody expected: exit 4 (internal error) with its traceback, never 1 or 2
     assert main(["finetune", "validate", str(_jsonl(tmp_path)), "--write-split", str(tmp_path / "split")]) == 4
     assert "MemoryError: simulated crash while writing" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
-    monkeypatch.setattr(dataset, "dumps_rows", real)
+    monkeypatch.setattr(upload, "dumps_rows", real)
     rc, out, _ = validate(_jsonl(tmp_path), "--write-split", str(tmp_path / "split"))
     assert rc == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
         "data.jsonl",

@@ -225,7 +225,7 @@ def test_control_path_falls_back_for_long_state_dirs(s):
 
 def test_host_data_is_the_production_model_on_a_cpu_host(s):
     from components import roles
-    from components.settings import OllamaSettings, VllmSettings
+    from components.host_settings import OllamaSettings, VllmSettings
 
     data = access.host_data(s, KEY, "/cache/pebble-tls/ca.pem")
     assert data.roles == roles.select(gpu=False, llamafactory=True)

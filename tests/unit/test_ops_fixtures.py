@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hosts import facts as host_facts
-from hosts import ops
+from hosts import file_ops, ops
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -48,9 +48,10 @@ def run(op_name: str, args: dict, facts: dict) -> tuple[list[str], list[str]]:
 
     args = {k: io.StringIO(v["text"]) if isinstance(v, dict) and set(v) == {"text"} else v for k, v in args.items()}
     fake = FakeHost(facts)
-    op = getattr(ops, op_name)
-    original = ops.host
-    ops.host = fake
+    module = next(m for m in (ops, file_ops) if hasattr(m, op_name))
+    op = getattr(module, op_name)
+    original = module.host
+    module.host = fake
     try:
         commands = []
         for c in op._inner(**args):
@@ -61,7 +62,7 @@ def run(op_name: str, args: dict, facts: dict) -> tuple[list[str], list[str]]:
             else:
                 commands.append(str(c))
     finally:
-        ops.host = original
+        module.host = original
     return commands, fake.noops
 
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from components import upstream
+from components import ollama_release
 from testhost.util import free_port
 from tests.standins import build as b
 from tests.standins import mirror
@@ -139,10 +139,10 @@ def test_ollama_from_0_14_is_a_zstd_archive_only(debian_tools, fake_base, tmp_pa
     dest = tmp_path / "unpacked"
     dest.mkdir()
     subprocess.run(
-        upstream.ollama_unpack_command(str(rel / "ollama-linux-amd64.tar.zst"), str(dest)), check=True, timeout=60
+        ollama_release.ollama_unpack_command(str(rel / "ollama-linux-amd64.tar.zst"), str(dest)), check=True, timeout=60
     )
     assert 'ollama.VERSION = "0.14.0"' in (dest / "bin/ollama").read_text()
-    assert upstream.parse_sha256sums((rel / "sha256sum.txt").read_text()) == {
+    assert ollama_release.parse_sha256sums((rel / "sha256sum.txt").read_text()) == {
         "ollama-linux-amd64.tar.zst": manifest["ollama"]["sha256"]
     }
 
@@ -255,7 +255,7 @@ def test_mirror_cli_ensure_then_serve(built, fake_base, tmp_path):
 
 
 def test_default_versions_follow_the_platform_pins():
-    from components import settings as st
+    from components import host_settings as st
 
     assert b.DEFAULT_OLLAMA_VERSION == st.OllamaSettings.model_fields["version"].default
     assert b.DEFAULT_VLLM_TAG == st.VllmSettings.model_fields["tag"].default

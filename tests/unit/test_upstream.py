@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components import prices, stackfile, upstream, yamlio
+from components import ollama_release, prices, stackfile, upstream, yamlio
 from components.config import SettingsError, parse_settings
 from components.hostdata import HostData
 from hosts.roles.vllm import vllm_args
@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_ollama_archive_by_version(version, archive, flag):
-    assert upstream.ollama_archive(version) == archive
-    assert upstream.ollama_release_url(upstream.OLLAMA_RELEASES, version, archive) == (
+    assert ollama_release.ollama_archive(version) == archive
+    assert ollama_release.ollama_release_url(upstream.OLLAMA_RELEASES, version, archive) == (
         f"https://github.com/ollama/ollama/releases/download/v{version}/{archive}"
     )
-    assert upstream.ollama_unpack_command(f"/c/{archive}", "/usr/local") == [
+    assert ollama_release.ollama_unpack_command(f"/c/{archive}", "/usr/local") == [
         "tar",
         flag,
         "-xf",
@@ -46,7 +46,8 @@ def test_ollama_archive_by_version(version, archive, flag):
 
 def test_the_default_release_is_the_gzip_one():
     """Fact 1: 0.13.5 (the default) publishes ollama-linux-amd64.tgz, never .tar.zst."""
-    assert upstream.OLLAMA_VERSION == "0.13.5" and upstream.ollama_archive(upstream.OLLAMA_VERSION).endswith(".tgz")
+    assert upstream.OLLAMA_VERSION == "0.13.5"
+    assert ollama_release.ollama_archive(upstream.OLLAMA_VERSION).endswith(".tgz")
 
 
 def test_checksum_file_in_the_release_format():
@@ -57,12 +58,12 @@ def test_checksum_file_in_the_release_format():
         f"{'C' * 64} *./x/OllamaSetup.exe\n"
         "noise\n"
     )
-    assert upstream.parse_sha256sums(text) == {
+    assert ollama_release.parse_sha256sums(text) == {
         "ollama-linux-amd64.tgz": "a" * 64,
         "ollama-darwin.tgz": "b" * 64,
         "OllamaSetup.exe": "c" * 64,
     }
-    assert upstream.parse_sha256sums(upstream.format_sha256sums({"ollama-linux-amd64.tgz": "d" * 64})) == {
+    assert ollama_release.parse_sha256sums(ollama_release.format_sha256sums({"ollama-linux-amd64.tgz": "d" * 64})) == {
         "ollama-linux-amd64.tgz": "d" * 64,
     }
 
@@ -70,9 +71,9 @@ def test_checksum_file_in_the_release_format():
 def test_ollama_role_takes_name_url_and_unpack_from_the_table():
     src = (ROOT / "hosts" / "roles" / "ollama.py").read_text()
     assert (
-        "upstream.ollama_archive(" in src
-        and "upstream.ollama_release_url(" in src
-        and "upstream.ollama_unpack_command(" in src
+        "ollama_release.ollama_archive(" in src
+        and "ollama_release.ollama_release_url(" in src
+        and "ollama_release.ollama_unpack_command(" in src
     )
     assert ".tar.zst" not in src and ".tgz" not in src  # no archive name of its own
 
@@ -89,7 +90,7 @@ def test_unpinned_host_stack_fails_at_plan_time_naming_the_command(stack):
         parse_settings(raw, stack, secure_keys=secure)
     version = host["ollama"].get("version") or upstream.OLLAMA_VERSION
     assert info.value.problems == [
-        f"llm-platform:host.ollama.sha256: required: the sha256 of {upstream.ollama_archive(version)} of Ollama "
+        f"llm-platform:host.ollama.sha256: required: the sha256 of {ollama_release.ollama_archive(version)} of Ollama "
         f"{version}, from the release's sha256sum.txt; pin it with: scripts/pin ollama {stack} {version}"
     ]
 
