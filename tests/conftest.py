@@ -44,7 +44,7 @@ def pytest_runtest_logreport(report):
 
 CHAINS = {  # the two chains, each one host's scenarios in the order they build on each other
     "host-a": ("test_localhost_vm.py", "test_host_layer.py", "test_rotate_key.py"),
-    "host-b": ("test_volume_blank.py", "test_rebuild.py", "test_finetune.py"),
+    "host-b": ("test_volume_blank.py", "test_rebuild.py", "test_exposure.py", "test_finetune.py"),
 }
 ORDER = CHAINS["host-a"] + CHAINS["host-b"]
 

@@ -7,9 +7,10 @@ developer's ``scripts/local-host up`` is not disturbed), which pytest-xdist runs
 (``scripts/test``: ``-n 2 --dist loadgroup``; one worker per chain: ``CHAINS`` in tests/conftest.py):
 
 * **host A** (``local_host`` → ``converged``): the bare VM's checks, a first converge killed midway
-  and rerun, the no-op converge, the checks, smoke, scans, drift and repair, key rotation.
+  and rerun, the no-op converge, the checks, smoke, loopback guard, drift and repair, key rotation.
 * **host B** (``host_b`` → ``converged_b``): its data volume arrives after boot (the first converge
-  formats it), then the rebuild from scratch keeping that volume, and fine-tuning on the rebuilt host.
+  formats it), then the rebuild from scratch keeping that volume, the TCP scans and fine-tuning on
+  the rebuilt host.
 
 Without xdist (``-n 0``) the chains run one after the other. Each host is stopped and purged at the
 end of the session. Stage timings are printed as they happen (under xdist: after each test, by the
@@ -87,6 +88,16 @@ HOSTS = {  # chain: (state dir under .state/, namespace, tap device)
 }
 
 
+def vcpus() -> int:
+    """Each test host's vCPUs: ``LLM_LOCAL_CPUS`` when set, else an equal share of this machine's cores
+    (1 on 2 cores). Under TCG a vCPU is a host thread that spins while the guest waits on a lock held
+    by a vCPU the host has descheduled: two 2-vCPU hosts on 2 cores took each stage 1.6-1.9x its time
+    alone (and a boot once hung in a soft lockup); with 1 vCPU each, the whole suite went from 18:59 to
+    14:30 (2026-12-05)."""
+    env = os.environ.get("LLM_LOCAL_CPUS", "").strip()
+    return int(env) if env else max(1, (os.cpu_count() or 2) // len(HOSTS))
+
+
 @contextlib.contextmanager
 def booted_host(chain: str, timed, say):
     """A test host of its own (not yet converged), stopped and purged afterwards."""
@@ -104,6 +115,7 @@ def booted_host(chain: str, timed, say):
         mirror_port=free_port(),
         netns=ns,
         tap=tap,
+        cpus=vcpus(),
     )
     lifecycle.down(st, purge=True)
     with timed(f"boot host {chain} (image build or reuse, host services, VM to SSH)"):
