@@ -67,14 +67,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     try:
-        return _run(args)
+        s = config()
+    except ValueError as e:  # a bad LLM_LOCAL_* setting: one line, before anything starts
+        print(f"local-host: error: {e}", file=sys.stderr)
+        return 3
+    try:
+        return _run(args, s)
     except LocalHostError as e:
         print(f"local-host: error: {e}", file=sys.stderr)
         return 1
 
 
-def _run(args: argparse.Namespace) -> int:
-    s = config()
+def _run(args: argparse.Namespace, s) -> int:
 
     def strip_dashes(extra: list[str]) -> list[str]:
         return extra[1:] if extra[:1] == ["--"] else extra

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components import ROOT, roles
+from components.patterns import RELEASE_VERSION
+from components.upstream import OLLAMA_VERSION
 
 HOSTNAME = "llm-local"  # inventory name, guest hostname, ssh_config Host alias
 ADMIN_USER = "llmadmin"
@@ -96,6 +98,9 @@ class TestHostConfig:
     mirror_port: int = 8099
     memory_mb: int = 2048
     cpus: int = 2
+    # the Ollama release the stand-in mirror builds and the host data pins (a version bump rehearsed
+    # locally: LLM_LOCAL_OLLAMA_VERSION=0.14.0 scripts/local-host up; docs/oncall.md §4)
+    ollama_version: str = OLLAMA_VERSION
     data_disk_size: str = "20G"
     accel: str = "auto"  # auto | kvm | tcg
     preinstall: bool = True  # image carries the roles' Debian packages (image.preinstalled)
@@ -230,6 +235,7 @@ def config(**overrides) -> TestHostConfig:
         mirror_port=_int_env("LLM_LOCAL_MIRROR_PORT", 8099),
         memory_mb=_int_env("LLM_LOCAL_MEMORY_MB", 2048),
         cpus=_int_env("LLM_LOCAL_CPUS", 2),
+        ollama_version=os.environ.get("LLM_LOCAL_OLLAMA_VERSION", "").strip().removeprefix("v") or OLLAMA_VERSION,
         data_disk_size=os.environ.get("LLM_LOCAL_DATA_DISK_SIZE", "20G"),
         accel=os.environ.get("LLM_LOCAL_ACCEL", "auto").lower(),
         preinstall=os.environ.get("LLM_LOCAL_PREINSTALL", "1") not in ("0", "no", "false"),
@@ -239,4 +245,6 @@ def config(**overrides) -> TestHostConfig:
     kw.update(overrides)
     if kw["accel"] not in ("auto", "kvm", "tcg"):
         raise ValueError("LLM_LOCAL_ACCEL must be auto, kvm or tcg")
+    if not RELEASE_VERSION.match(kw["ollama_version"]):
+        raise ValueError(f"LLM_LOCAL_OLLAMA_VERSION must be a release version like {OLLAMA_VERSION}")
     return TestHostConfig(**kw)

@@ -284,6 +284,12 @@ def mirror_manifest(s: TestHostConfig) -> dict | None:
 _ENSURED: set[str] = set()  # mirror dirs brought up to date by this process
 
 
+def mirror_versions(s: TestHostConfig) -> list[str]:
+    """The mirror's version arguments: the Ollama release the test host pins (``LLM_LOCAL_OLLAMA_VERSION``,
+    default the upstream pin); the stand-ins are rebuilt when it changes (their inputs' fingerprint)."""
+    return ["--ollama-version", s.ollama_version]
+
+
 def ensure_mirror_content(s: TestHostConfig) -> dict | None:
     """Build the stand-in artifacts into the mirror dir unless up to date (cheap when they are).
     Run at every ``up`` so a changed stand-in source reaches the guest (once per process). Returns
@@ -297,7 +303,7 @@ def ensure_mirror_content(s: TestHostConfig) -> dict | None:
         file_lock(s.mirror_dir.parent / f".{s.mirror_dir.name}.lock"),
         stage(f"stand-in artifacts in {s.mirror_dir}", expect="seconds when up to date, minutes to build", tick=30),
     ):
-        run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir],
+        run([sys.executable, "-m", "tests.standins.mirror", "ensure", "--dir", s.mirror_dir, *mirror_versions(s)],
             quiet=True, env=env, cwd=s.repo_root, timeout=900)  # fmt: skip
     _ENSURED.add(str(s.mirror_dir))
     return mirror_manifest(s)
@@ -319,6 +325,7 @@ def _start_mirror(s: TestHostConfig) -> None:
             str(svc.port),
             "--dir",
             s.mirror_dir,
+            *mirror_versions(s),
         ],  # fmt: skip
         pidfile=svc.pidfile(s),
         logfile=svc.logfile(s),

@@ -552,3 +552,21 @@ def test_lynis_log_gives_points_and_what_each_test_lost():
     )
     assert "points not scored: KRNL-6000 -1, SSH-7408 -5" in out
     assert audit.parse_log("") == (None, {})
+
+
+def test_ollama_version_of_the_test_host(monkeypatch, s):
+    """The version-bump rehearsal's knob: the mirror builds, and the host data pins, the release
+    LLM_LOCAL_OLLAMA_VERSION names (default: the upstream pin); anything else is refused."""
+    from components.upstream import OLLAMA_VERSION
+    from testhost import services
+    from testhost.config import config as local_host_config
+
+    monkeypatch.delenv("LLM_LOCAL_OLLAMA_VERSION", raising=False)
+    assert local_host_config().ollama_version == OLLAMA_VERSION == s.ollama_version
+    monkeypatch.setenv("LLM_LOCAL_OLLAMA_VERSION", "v0.14.0")
+    got = local_host_config()
+    assert got.ollama_version == "0.14.0"
+    assert services.mirror_versions(got) == ["--ollama-version", "0.14.0"]
+    monkeypatch.setenv("LLM_LOCAL_OLLAMA_VERSION", "0.14.0; rm -rf /")
+    with pytest.raises(ValueError, match="LLM_LOCAL_OLLAMA_VERSION"):
+        local_host_config()
