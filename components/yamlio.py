@@ -37,6 +37,7 @@ __all__ = [
     "dump",
     "duplicate_key",
     "load",
+    "round_trip",
     "tag_of",
 ]
 
@@ -131,3 +132,16 @@ def dump(doc: Any, *, allow_unicode: bool = False, width: int | None = None) -> 
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
+
+
+def round_trip() -> YAML:
+    """A round-trip reader/writer for editing a file the project commits (a stack file): comments,
+    key order and quotes stay, and so does the layout the stack files use (mappings indented by 2, a
+    block sequence's dash 2 in from its key, long lines unfolded). Every committed stack file reads and
+    writes back byte for byte (tests/unit/test_yamlio.py), so an edit changes only its own lines.
+    (ruamel's defaults put the dash at its key's column: ``scripts/pin`` re-indented sshPublicKeys.)"""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml

@@ -103,11 +103,9 @@ def fetch_sha256(source: str, version: str, timeout: float = 30) -> tuple[str, s
 def write_pin(stack_file: Path, version: str, sha256: str) -> bool:
     """Set host.ollama.version and host.ollama.sha256 (``VERSION@SHA256``) in the stack file; False when
     they were already so."""
-    from ruamel.yaml import YAML
+    from components import yamlio
 
-    yaml = YAML()  # round trip: comments, order and quotes stay
-    yaml.preserve_quotes = True
-    yaml.width = 4096
+    yaml = yamlio.round_trip()  # comments, order, quotes and layout stay: only the pin's lines change
     doc = yaml.load(stack_file.read_text(encoding="utf-8"))
     config = (doc or {}).get("config")
     key = f"{NAMESPACE}:host"

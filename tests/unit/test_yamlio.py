@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 import yaml as pyyaml  # only to check that what we write reads back the same in a YAML 1.1 reader
 
@@ -69,3 +72,28 @@ def test_dump_keeps_key_order_block_style_and_pyyaml_s_form():
     assert yamlio.dump(doc, allow_unicode=True, width=1000) == pyyaml.safe_dump(
         doc, sort_keys=False, allow_unicode=True, width=1000
     )
+
+
+STACK_FILES = sorted((Path(__file__).resolve().parents[2] / "stacks").glob("Pulumi.*.yaml"))
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_round_trip_keeps_every_stack_file_byte_for_byte(path):
+    yaml = yamlio.round_trip()
+    out = io.StringIO()
+    yaml.dump(yaml.load(path.read_text()), out)
+    assert out.getvalue() == path.read_text()
+
+
+@pytest.mark.parametrize("path", [p for p in STACK_FILES if "ollama:" in p.read_text()], ids=lambda p: p.name)
+def test_pin_changes_only_the_pin_lines(path, tmp_path):
+    """scripts/pin on a committed stack file: the diff is the two pin lines, nothing re-indented."""
+    from operate.pin import write_pin
+
+    f = tmp_path / path.name
+    f.write_text(path.read_text())
+    assert write_pin(f, "0.14.0", "ab" * 32)
+    before, after = path.read_text().splitlines(), f.read_text().splitlines()
+    removed = [line for line in before if line not in after]
+    added = [line.strip() for line in after if line not in before]
+    assert removed == [] and sorted(added) == sorted(["version: 0.14.0", f"sha256: 0.14.0@{'ab' * 32}"])
