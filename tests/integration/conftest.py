@@ -89,13 +89,14 @@ HOSTS = {  # chain: (state dir under .state/, namespace, tap device)
 
 
 def vcpus() -> int:
-    """Each test host's vCPUs: ``LLM_LOCAL_CPUS`` when set, else an equal share of this machine's cores
-    (1 on 2 cores). Under TCG a vCPU is a host thread that spins while the guest waits on a lock held
-    by a vCPU the host has descheduled: two 2-vCPU hosts on 2 cores took each stage 1.6-1.9x its time
-    alone (and a boot once hung in a soft lockup); with 1 vCPU each, the whole suite went from 18:59 to
-    14:30 (2026-12-05)."""
+    """Each test host's vCPUs: ``LLM_LOCAL_CPUS`` when set, else an equal share of the cores this
+    process may use (1 on 2 cores), at most 2 (``scripts/local-host up``'s default). Under TCG a vCPU
+    is a host thread that spins while the guest waits on a lock held by a vCPU the host has
+    descheduled: two 2-vCPU hosts on 2 cores took each stage 1.6-1.9x its time alone (and a boot once
+    hung in a soft lockup); with 1 vCPU each, the whole suite went from 18:59 to 14:17 (2026-12-05)."""
     env = os.environ.get("LLM_LOCAL_CPUS", "").strip()
-    return int(env) if env else max(1, (os.cpu_count() or 2) // len(HOSTS))
+    cores = len(os.sched_getaffinity(0))  # the cores this process may use (nproc), not the machine's
+    return int(env) if env else min(2, max(1, cores // len(HOSTS)))  # never more than a host alone gets
 
 
 @contextlib.contextmanager
