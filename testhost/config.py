@@ -99,7 +99,7 @@ class TestHostConfig:
     memory_mb: int = 2048
     cpus: int = 2
     # the Ollama release the stand-in mirror builds and the host data pins (a version bump rehearsed
-    # locally: LLM_LOCAL_OLLAMA_VERSION=0.14.0 scripts/local-host up; docs/oncall.md §4)
+    # locally: LLM_LOCAL_OLLAMA_VERSION=0.14.0 scripts/local-host up; docs/oncall.md §3a)
     ollama_version: str = OLLAMA_VERSION
     data_disk_size: str = "20G"
     accel: str = "auto"  # auto | kvm | tcg
