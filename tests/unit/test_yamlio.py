@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 import yaml as pyyaml  # only to check that what we write reads back the same in a YAML 1.1 reader
 
 from components import yamlio
+from components.stackfile import STACKS_DIR
 
 
 def test_a_key_given_twice_is_refused_by_ruamel_itself():
@@ -74,7 +74,7 @@ def test_dump_keeps_key_order_block_style_and_pyyaml_s_form():
     )
 
 
-STACK_FILES = sorted((Path(__file__).resolve().parents[2] / "stacks").glob("Pulumi.*.yaml"))
+STACK_FILES = sorted(STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
