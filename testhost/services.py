@@ -290,6 +290,11 @@ def mirror_versions(s: TestHostConfig) -> list[str]:
     return ["--ollama-version", s.ollama_version]
 
 
+def _mirror_env(s: TestHostConfig) -> dict[str, str]:
+    """The environment of ``python -m tests.standins.mirror``: the checkout on its import path."""
+    return {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
 def ensure_mirror_content(s: TestHostConfig) -> dict | None:
     """Build the stand-in artifacts into the mirror dir unless up to date (cheap when they are).
     Run at every ``up`` so a changed stand-in source reaches the guest (once per process). Returns
@@ -297,7 +302,7 @@ def ensure_mirror_content(s: TestHostConfig) -> dict | None:
     if str(s.mirror_dir) in _ENSURED:
         return mirror_manifest(s)
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
-    env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = _mirror_env(s)
     # one builder at a time (two test hosts of one checkout start side by side)
     with (
         file_lock(s.mirror_dir.parent / f".{s.mirror_dir.name}.lock"),
@@ -312,7 +317,7 @@ def ensure_mirror_content(s: TestHostConfig) -> dict | None:
 def _start_mirror(s: TestHostConfig) -> None:
     svc = service(s, "mirror")
     s.mirror_dir.mkdir(parents=True, exist_ok=True)
-    env = {"PYTHONPATH": str(s.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = _mirror_env(s)
     # --ensure: the mirror builds the stand-ins first when missing or out of date (cached by inputs)
     pid = start_daemon(
         [
